@@ -1,0 +1,140 @@
+"""The one schema. Tables are grouped by the part of the system that owns them; a service reads and writes
+only its own tables (its inbox/outbox rows are keyed by its consumer name). Migrations in
+``yibao.core.db.migrations`` create exactly this; a test compares the two on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from yibao.core.db.types import ShanghaiDateTime
+
+__all__ = [
+    "metadata",
+    "Id",
+    "inbox",
+    "outbox",
+    "parked_work",
+    "platform_calls",
+    "msgid_slots",
+    "signin_sessions",
+]
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING)
+
+#: surrogate keys: BIGINT on PostgreSQL, INTEGER (the rowid alias, so it autoincrements) on SQLite
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+# --- messaging: exactly-once effects from at-least-once delivery --------------------------------------------
+
+#: idempotent consumers: a row per (consumer, event id) handled, written in the same transaction as the effect
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("consumer", String(64), primary_key=True),
+    Column("event_id", String(96), primary_key=True),
+    Column("received_at", ShanghaiDateTime(), nullable=False),
+)
+
+#: transactional outbox: messages written with the state change, published afterwards by the relay
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("producer", String(64), nullable=False),
+    Column("topic", String(249), nullable=False),
+    Column("msg_key", String(200), nullable=True),
+    Column("payload", Text, nullable=False),
+    Column("headers", Text, nullable=True),
+    Column("created_at", ShanghaiDateTime(), nullable=False),
+    Column("published_at", ShanghaiDateTime(), nullable=True),
+    Index("ix_outbox_pending", "producer", "published_at", "id"),
+)
+
+#: work a service could not do and will not retry by itself; replayed by `yibao replay` once fixed
+parked_work = Table(
+    "parked_work",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("service", String(64), nullable=False),
+    Column("reason_code", String(64), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("source_topic", String(249), nullable=True),
+    Column("source_partition", Integer, nullable=True),
+    Column("source_offset", BigInteger, nullable=True),
+    Column("msg_key", String(200), nullable=True),
+    Column("payload", Text, nullable=True),
+    Column("created_at", ShanghaiDateTime(), nullable=False),
+    Column("replayed_at", ShanghaiDateTime(), nullable=True),
+    Index("ix_parked_work_open", "service", "replayed_at"),
+)
+
+# --- platform calls (libs/envelope) --------------------------------------------------------------------------
+
+#: every call to a platform: what was sent (masked), when, how long, how it ended. Reconciliation reads it.
+platform_calls = Table(
+    "platform_calls",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("service", String(64), nullable=False),
+    Column("platform", String(20), nullable=False),  # national | mobilepay | workinjury
+    Column("infno", String(10), nullable=False),
+    Column("msgid", String(40), nullable=True),
+    Column("visit_key", String(80), nullable=True),
+    Column("started_at", ShanghaiDateTime(), nullable=False),
+    Column("duration_ms", Integer, nullable=True),
+    Column("outcome", String(20), nullable=False),  # success | rejected | invalid | transport | unknown
+    Column("infcode", String(10), nullable=True),
+    Column("err_msg", Text, nullable=True),
+    Column("input_masked", Text, nullable=True),
+    Column("output_masked", Text, nullable=True),
+    Column("omsgid", String(40), nullable=True),
+    Column("oinfno", String(10), nullable=True),
+    UniqueConstraint("msgid"),
+    Index("ix_platform_calls_visit", "visit_key"),
+    Index("ix_platform_calls_started", "started_at"),
+)
+
+#: msgid serial ranges leased by processes of one institution, so msgids are unique across replicas
+msgid_slots = Table(
+    "msgid_slots",
+    metadata,
+    Column("fixmedins_code", String(12), primary_key=True),
+    Column("slot", Integer, primary_key=True),
+    Column("owner", String(120), nullable=False),
+    Column("leased_at", ShanghaiDateTime(), nullable=False),
+    Column("heartbeat_at", ShanghaiDateTime(), nullable=False),
+)
+
+#: 9001 签到 sessions shared by a service's workers (one sign_no per institution and operator)
+signin_sessions = Table(
+    "signin_sessions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("fixmedins_code", String(12), nullable=False),
+    Column("opter", String(30), nullable=False),
+    Column("sign_no", String(30), nullable=False),
+    Column("signed_in_at", ShanghaiDateTime(), nullable=False),
+    Column("expires_at", ShanghaiDateTime(), nullable=False),
+    Column("signed_out_at", ShanghaiDateTime(), nullable=True),
+    Column("owner", String(120), nullable=True),
+    Index("ix_signin_sessions_current", "fixmedins_code", "opter", "signed_out_at"),
+)

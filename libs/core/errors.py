@@ -1,0 +1,84 @@
+"""The documented exception hierarchy of yibao-bridge.
+
+Every exception the project raises on purpose derives from :class:`YibaoError`, so a caller can always tell
+"ours, with a reason" from "a bug". The tree (libraries add leaves under these branches)::
+
+    YibaoError
+    ├── ConfigurationError        settings or data files are wrong; fix the deployment, not the input
+    ├── StackError                a local broker/database could not be started or reached
+    ├── InputError                bad input from outside (HIS events, files, requests); parked, never dropped
+    │   ├── DecodeError           bytes that are not a change event we can read
+    │   └── UnmappableEventError  a readable change event the HIS mapping cannot turn into a canonical event
+    ├── PlatformError             talking to a 医保 platform (defined in yibao.envelope.errors)
+    │   ├── EnvelopeValidationError   refused locally before sending; nothing was sent
+    │   ├── BusinessRejection         the platform answered infcode -1 (err_msg kept)
+    │   ├── TransportError            nothing reached the platform (safe to retry)
+    │   └── UnknownOutcome            sent, but the answer never arrived or cannot be read: resolve by
+    │                                 query or 冲正 (2601); never resend blindly
+    ├── ChainError                a 医保 chain refused a request (wrong order, wrong state)
+    └── ReconciliationError       a reconciliation run could not complete
+
+Messages name what is wrong (field, rule, value kind) but never carry personal data or secrets.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "YibaoError",
+    "ConfigurationError",
+    "StackError",
+    "InputError",
+    "DecodeError",
+    "UnmappableEventError",
+    "PlatformError",
+    "ChainError",
+    "ReconciliationError",
+]
+
+
+class YibaoError(Exception):
+    """Base of every deliberate error in yibao-bridge."""
+
+    #: a short, stable machine-readable code (used in dead letters, metrics labels and HIS results)
+    code: str = "error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+    @property
+    def reason(self) -> str:
+        return str(self)
+
+
+class ConfigurationError(YibaoError):
+    code = "configuration"
+
+
+class StackError(YibaoError):
+    code = "stack"
+
+
+class InputError(YibaoError):
+    code = "bad_input"
+
+
+class DecodeError(InputError):
+    code = "undecodable"
+
+
+class UnmappableEventError(InputError):
+    code = "unmappable"
+
+
+class PlatformError(YibaoError):
+    code = "platform"
+
+
+class ChainError(YibaoError):
+    code = "chain"
+
+
+class ReconciliationError(YibaoError):
+    code = "reconciliation"

@@ -1,0 +1,89 @@
+"""Masking of personal data (身份证号 certno, names, phone numbers) wherever text leaves the process.
+
+Used by the log filter (every log line), by the platform call log (inputs are stored masked) and by anything
+that shows a payload to a person. Two mechanisms:
+
+* by key — any mapping key in :data:`PERSONAL_KEYS` has its value masked, whatever the value looks like
+  (names cannot be recognised in free text, so they are only ever masked by key);
+* by shape — free text is scanned for resident-id-card numbers and mainland mobile numbers, and for
+  ``"key": "value"`` / ``key=value`` pairs whose key is personal.
+
+Over-masking is acceptable; a leak is not.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["PERSONAL_KEYS", "mask_value", "mask_text", "mask_obj", "is_personal_key"]
+
+#: keys (lower-cased, '_' removed) whose values are personal data
+PERSONAL_KEYS: frozenset[str] = frozenset(
+    k.replace("_", "").lower()
+    for k in (
+        "certno", "cert_no", "idno", "id_no", "id_card", "idcard", "sfzh", "mdtrt_cert_no", "psn_cert_no",
+        "card_sn", "cardno", "card_no",
+        "psn_name", "patn_name", "patient_name", "name", "username", "user_name", "coner_name", "payer_name",
+        "psnname", "xm",
+        "tel", "phone", "mobile", "phone_no", "coner_tel", "conertel", "lxdh",
+        "addr", "address", "live_addr",
+    )
+)
+
+_ID_CARD = re.compile(
+    r"(?<![0-9A-Za-z])(\d{6})((?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]))(\d{3}[0-9Xx])(?![0-9A-Za-z])"
+)
+_MOBILE = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
+_KEYED = re.compile(
+    r"""(?P<q>["']?)(?P<key>[A-Za-z_]+)(?P=q)(?P<sep>\s*[:=]\s*)(?P<vq>["']?)(?P<val>[^"',;&}\s]*)(?P=vq)"""
+)
+
+
+def is_personal_key(key: str) -> bool:
+    return key.replace("_", "").lower() in PERSONAL_KEYS
+
+
+def mask_value(value: Any) -> str:
+    """Mask a whole value: keep the first and last character of longer values, nothing of short ones."""
+    text = "" if value is None else str(value)
+    if len(text) <= 2:
+        return "*" * len(text)
+    if len(text) <= 6:
+        return text[0] + "*" * (len(text) - 1)
+    return text[:3] + "*" * (len(text) - 5) + text[-2:]
+
+
+def mask_text(text: str) -> str:
+    """Mask id-card numbers, mobile numbers and personal ``key=value`` / ``"key": "value"`` pairs."""
+    if not text:
+        return text
+
+    def keyed(m: re.Match[str]) -> str:
+        if not is_personal_key(m.group("key")) or not m.group("val"):
+            return m.group(0)
+        return (
+            f"{m.group('q')}{m.group('key')}{m.group('q')}{m.group('sep')}"
+            f"{m.group('vq')}{mask_value(m.group('val'))}{m.group('vq')}"
+        )
+
+    text = _KEYED.sub(keyed, text)
+    text = _ID_CARD.sub(lambda m: m.group(1)[:3] + "*" * 13 + m.group(3)[-2:], text)
+    text = _MOBILE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
+    return text
+
+
+def mask_obj(obj: Any) -> Any:
+    """A copy of a JSON-like structure with personal values masked (by key, then by shape)."""
+    if isinstance(obj, Mapping):
+        return {
+            k: (mask_value(v) if isinstance(k, str) and is_personal_key(k) and not isinstance(v, (Mapping, list))
+                else mask_obj(v))
+            for k, v in obj.items()
+        }
+    if isinstance(obj, (list, tuple)):
+        return [mask_obj(v) for v in obj]
+    if isinstance(obj, str):
+        return mask_text(obj)
+    return obj

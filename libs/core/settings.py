@@ -1,0 +1,93 @@
+"""Typed settings shared by every service (pydantic-settings).
+
+Each service defines its own ``Settings(CommonSettings)`` with its own env prefix (``YIBAO_INGEST_``,
+``YIBAO_SETTLEMENT_`` …). The two connection settings everyone shares are read from the names operators already
+use, ``KAFKA_BOOTSTRAP`` and ``DATABASE_URL``, and always win over anything the local stack would choose.
+
+Secrets: a field typed ``SecretStr`` may also be given as a file named after the environment variable in the
+secrets directory (``YIBAO_SECRETS_DIR``, default ``/run/secrets/yibao``, the usual Kubernetes mount), so keys
+and passwords need never sit in the environment or in a manifest.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+)
+
+__all__ = ["CommonSettings", "DEFAULT_DATABASE_URL", "secrets_dir"]
+
+DEFAULT_DATABASE_URL = "sqlite:///yibao.sqlite"
+
+
+def secrets_dir() -> Path | None:
+    path = Path(os.environ.get("YIBAO_SECRETS_DIR", "/run/secrets/yibao"))
+    return path if path.is_dir() else None
+
+
+class CommonSettings(BaseSettings):
+    """Settings every worker has. Subclasses set ``model_config = SettingsConfigDict(env_prefix=...)``."""
+
+    model_config = SettingsConfigDict(env_prefix="YIBAO_", extra="ignore", case_sensitive=False)
+
+    #: the service name, used in the consumer group id, metrics and logs
+    service_name: ClassVar[str] = "yibao"
+    #: default port of the worker's HTTP endpoint (metrics, health)
+    default_web_port: ClassVar[int] = 6060
+
+    kafka_bootstrap: str = Field(
+        "127.0.0.1:9092",
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP", "kafka_bootstrap"),
+        description="Kafka bootstrap servers, host:port[,host:port]",
+    )
+    database_url: str = Field(
+        DEFAULT_DATABASE_URL,
+        validation_alias=AliasChoices("DATABASE_URL", "database_url"),
+        description="SQLAlchemy URL: postgresql+psycopg://… in production, sqlite:///… embedded",
+    )
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING, ERROR")
+    log_json: bool = Field(True, description="one JSON object per log line (false: human-readable)")
+    web_host: str = Field("127.0.0.1", description="address of the metrics/health endpoint")
+    web_port: int | None = Field(None, description="port of the metrics/health endpoint (default per service)")
+    topic_prefix: str = Field("", description="prefix for every yibao topic name (one cluster, many hospitals)")
+    session_timeout_s: float = Field(10.0, description="Kafka consumer group session timeout, seconds")
+    retry_attempts: int = Field(5, description="attempts at a transient failure before the work is parked")
+    retry_backoff_s: float = Field(0.5, description="first retry delay; doubles each attempt")
+
+    @property
+    def port(self) -> int:
+        return self.web_port if self.web_port is not None else self.default_web_port
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        directory = secrets_dir()
+        if directory is not None:
+            sources.append(SecretsSettingsSource(settings_cls, secrets_dir=directory))
+        return tuple(sources)
+
+    def public_dict(self) -> dict[str, Any]:
+        """Settings as shown to operators: secrets stay hidden, and so does a password inside a URL."""
+        shown: dict[str, Any] = {}
+        for key, value in self.model_dump().items():
+            text = str(value) if value is not None else None
+            if text and "://" in text and "@" in text:
+                scheme, rest = text.split("://", 1)
+                text = f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+            shown[key] = text
+        return shown
