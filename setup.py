@@ -13,6 +13,7 @@ ROOTS = {
     "yibao.core": "libs/core",
     "yibao.stack": "libs/stack",
     "yibao.hisevents": "libs/hisevents",
+    "yibao.fakedata": "libs/fakedata",
     "yibao.envelope": "libs/envelope",
     "yibao.simulator": "simulator",
     "yibao.ingest": "services/ingest",

@@ -1,0 +1,32 @@
+"""``yibao topics create``: create every catalog topic (and the HIS mapping's CDC topics) — idempotent."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from yibao.core.kafka import catalog_topics, create_topics
+from yibao.core.settings import CommonSettings
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bootstrap", help="Kafka bootstrap (default: KAFKA_BOOTSTRAP)")
+    parser.add_argument("--with-cdc", action="store_true",
+                        help="also create the CDC source topics named by the ingest service's HIS mapping")
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = CommonSettings()
+    bootstrap = args.bootstrap or settings.kafka_bootstrap
+    wanted = catalog_topics(settings.topic_prefix)
+    if args.with_cdc:
+        from yibao.ingest.settings import IngestSettings
+
+        wanted += IngestSettings().cdc_topic_requests()
+    created = asyncio.run(create_topics(bootstrap, wanted))
+    for name, partitions, _ in wanted:
+        state = "created" if name in created else "exists"
+        print(f"{state:8} {name} ({partitions} partitions)")
+    return 0

@@ -1,0 +1,29 @@
+"""Idempotent consumers: remember every event id a consumer has handled, in the same transaction as its effect.
+
+``first_time(conn, consumer, event_id)`` inserts the (consumer, event id) row and says whether it was new. Call
+it first inside the unit of work: if it returns False the event was already applied (a CDC replay, a Kafka
+redelivery after a crash) and the transaction should do nothing else. Because the row commits or rolls back
+with the effect, an event is applied exactly once however often it arrives.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+from sqlalchemy.dialects import postgresql, sqlite
+
+from yibao.core import clock
+from yibao.core.db.schema import inbox
+
+__all__ = ["first_time"]
+
+
+def first_time(conn: Connection, consumer: str, event_id: str) -> bool:
+    values = {"consumer": consumer, "event_id": event_id, "received_at": clock.now()}
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        stmt = postgresql.insert(inbox).values(**values).on_conflict_do_nothing()
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(inbox).values(**values).on_conflict_do_nothing()
+    else:  # pragma: no cover - only the two supported databases
+        raise NotImplementedError(dialect)
+    return conn.execute(stmt).rowcount == 1

@@ -1,0 +1,47 @@
+"""Prometheus metrics every worker exposes (prometheus-client, default registry, served at /metrics).
+
+Conventions: names ``yibao_<what>_total`` for counters and ``_seconds`` for durations; labels are bounded
+vocabularies (service, topic, outcome, reason code, infno) — never a patient, visit or message id.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+__all__ = [
+    "EVENTS_CONSUMED",
+    "EVENTS_HANDLED",
+    "DEAD_LETTERS",
+    "PROCESSING_SECONDS",
+    "RETRIES",
+    "OUTBOX_PUBLISHED",
+    "OUTBOX_PENDING",
+    "WORKER_READY",
+    "render",
+    "CONTENT_TYPE_LATEST",
+]
+
+EVENTS_CONSUMED = Counter(
+    "yibao_events_consumed_total", "Messages taken from a topic", ["service", "topic"]
+)
+EVENTS_HANDLED = Counter(
+    "yibao_events_handled_total",
+    "Messages handled, by outcome: processed, duplicate (absorbed by the inbox), skipped (tombstones and the "
+    "like), parked (dead-lettered)",
+    ["service", "outcome"],
+)
+DEAD_LETTERS = Counter(
+    "yibao_dead_letters_total", "Messages parked with a reason", ["service", "reason_code"]
+)
+PROCESSING_SECONDS = Histogram(
+    "yibao_event_processing_seconds", "Time to handle one message, retries included", ["service"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+RETRIES = Counter("yibao_retries_total", "Transient failures retried", ["service", "error"])
+OUTBOX_PUBLISHED = Counter("yibao_outbox_published_total", "Outbox messages published", ["service"])
+OUTBOX_PENDING = Gauge("yibao_outbox_pending", "Outbox messages not yet published (last seen)", ["service"])
+WORKER_READY = Gauge("yibao_worker_ready", "1 when the worker is consuming and its database answers", ["service"])
+
+
+def render() -> bytes:
+    return generate_latest()

@@ -1,0 +1,97 @@
+"""The topic catalog: every topic yibao-bridge owns, its partitions, its key and its value model.
+
+Keys keep per-visit order: every visit-scoped topic is keyed by the HIS visit id, so all events of one visit land
+in one partition and are handled in order, while different visits run in parallel (more partitions and more
+workers = more throughput). The CDC source topics are not here: they belong to the Debezium connector and are
+named by the HIS mapping file (``yibao topics create`` creates them too when asked, for the demo).
+
+Names may carry a prefix (setting ``YIBAO_TOPIC_PREFIX``) so several hospitals can share one cluster.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = ["TopicSpec", "CATALOG", "topic", "resolve_model", "HIS_EVENTS", "HIS_RESULTS", "VISITS", "DLQ",
+           "RECON_COMMANDS", "RECON_RESULTS", "MOBILEPAY_CALLBACKS"]
+
+
+class TopicSpec(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str  #: stable identifier used in code
+    name: str  #: topic name before the prefix
+    partitions: int
+    key: str  #: what the key is
+    value_model: str  #: "module:attribute" of the pydantic model (or type adapter) of the value
+    producers: tuple[str, ...]
+    consumers: tuple[str, ...]
+    description: str
+    retention_ms: int | None = None
+    compacted: bool = False
+
+    def full_name(self, prefix: str = "") -> str:
+        return f"{prefix}{self.name}"
+
+
+HIS_EVENTS = TopicSpec(
+    id="his_events", name="yibao.his.events.v1", partitions=6, key="HIS visit id",
+    value_model="yibao.hisevents.models:HisEventAdapter", producers=("ingest",),
+    consumers=("registration", "settlement"),
+    description="canonical HIS events (registration, visit info, charge lines, admission, discharge, "
+                "settlement/refund requests, cancellations) decoded from the HIS's CDC stream",
+)
+HIS_RESULTS = TopicSpec(
+    id="his_results", name="yibao.his.results.v1", partitions=6, key="HIS visit id",
+    value_model="yibao.core.results:HisResult", producers=("registration", "settlement", "reconciliation"),
+    consumers=("HIS",),
+    description="what HIS gets back: registered (mdtrt_id), settled (setl_id and the split), cancelled, "
+                "rejected with the platform's reason, parked with ours",
+)
+VISITS = TopicSpec(
+    id="visits", name="yibao.visits.v1", partitions=6, key="HIS visit id",
+    value_model="yibao.core.results:VisitFact", producers=("registration",), consumers=("settlement",),
+    description="facts registration establishes for settlement: person (psn_no, insutype, 参保地), platform "
+                "visit id (mdtrt_id), admission and discharge done, visit cancelled",
+)
+DLQ = TopicSpec(
+    id="dlq", name="yibao.dlq.v1", partitions=3, key="original key (HIS visit id) or source topic",
+    value_model="yibao.core.messaging.deadletter:DeadLetter", producers=("*",), consumers=("ops",),
+    description="events a service could not process, with the reason, the source topic/partition/offset and "
+                "the original bytes; replayable with `yibao replay` once fixed",
+    retention_ms=30 * 24 * 3600 * 1000,
+)
+RECON_COMMANDS = TopicSpec(
+    id="recon_commands", name="yibao.recon.commands.v1", partitions=1, key="run key (date × insutype × clr_type)",
+    value_model="yibao.reconciliation.models:ReconCommand", producers=("finance", "scheduler"),
+    consumers=("reconciliation",),
+    description="requests to run reconciliation (3201/3202) for a period, and approvals of repairs",
+)
+RECON_RESULTS = TopicSpec(
+    id="recon_results", name="yibao.recon.results.v1", partitions=1, key="run id",
+    value_model="yibao.reconciliation.models:ReconRunEvent", producers=("reconciliation",),
+    consumers=("finance", "ops"),
+    description="progress and final state of reconciliation runs",
+)
+MOBILEPAY_CALLBACKS = TopicSpec(
+    id="mobilepay_callbacks", name="yibao.mobilepay.callbacks.v1", partitions=3, key="payOrdId",
+    value_model="yibao.mobilepay.models:CallbackReceived", producers=("mobilepay",), consumers=("mobilepay",),
+    description="verified settlement-result notifications from the mobile-pay platform",
+)
+
+CATALOG: tuple[TopicSpec, ...] = (HIS_EVENTS, HIS_RESULTS, VISITS, DLQ, RECON_COMMANDS, RECON_RESULTS,
+                                  MOBILEPAY_CALLBACKS)
+_BY_ID = {spec.id: spec for spec in CATALOG}
+
+
+def topic(topic_id: str, prefix: str = "") -> str:
+    """The full name of a catalog topic."""
+    return _BY_ID[topic_id].full_name(prefix)
+
+
+def resolve_model(spec: TopicSpec) -> Any:
+    module, _, attribute = spec.value_model.partition(":")
+    return getattr(importlib.import_module(module), attribute)

@@ -1,0 +1,171 @@
+"""A real Apache Kafka 4.x broker in KRaft mode, from Maven Central, without Docker.
+
+The broker jars are resolved once by Maven from ``maven/pom.xml`` (kept in the repository, the version pinned
+there) into ``~/.cache/yibao-bridge/kafka-<pom hash>/lib`` and reused offline afterwards. Each start formats a
+fresh storage directory (``kafka.tools.StorageTool format --standalone``) and runs ``kafka.Kafka`` as combined
+broker+controller on loopback-only ports with replication factor 1, -Xmx512m.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import shutil
+import subprocess
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from yibao.core.errors import StackError
+from yibao.stack._proc import cache_dir, free_port, stop_process, tail, wait_for_port, which
+
+__all__ = ["KafkaBroker", "available", "java_major", "ensure_jars", "kafka_version"]
+
+POM = Path(__file__).resolve().parent / "maven" / "pom.xml"
+
+
+def java_major() -> int | None:
+    java = which("java")
+    if not java:
+        return None
+    out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
+    m = re.search(r'version "(\d+)(?:\.(\d+))?', out)
+    if not m:
+        return None
+    major = int(m.group(1))
+    return int(m.group(2)) if major == 1 and m.group(2) else major
+
+
+def available() -> tuple[bool, str]:
+    """Whether this machine can run the real broker, and why not."""
+    major = java_major()
+    if major is None:
+        return False, "no java on PATH"
+    if major < 17:
+        return False, f"java {major} found; Kafka 4.x needs 17+"
+    if which("mvn") is None and not _lib_dir().exists():
+        return False, "maven (mvn) not found and no cached broker jars"
+    return True, f"java {major}"
+
+
+def kafka_version() -> str:
+    m = re.search(r"<kafka.version>([^<]+)</kafka.version>", POM.read_text())
+    return m.group(1) if m else "unknown"
+
+
+def _lib_dir() -> Path:
+    digest = hashlib.sha256(POM.read_bytes()).hexdigest()[:12]
+    return cache_dir() / f"kafka-{kafka_version()}-{digest}" / "lib"
+
+
+def ensure_jars() -> Path:
+    """Resolve the broker jars with Maven once; later calls are offline and instant."""
+    lib = _lib_dir()
+    if (lib / ".complete").exists():
+        return lib
+    mvn = which("mvn")
+    if mvn is None:
+        raise StackError("Maven (mvn) is needed once to fetch the Kafka broker jars from Maven Central")
+    staging = Path(tempfile.mkdtemp(prefix="kafka-lib-", dir=lib.parent.parent))
+    proc = subprocess.run(
+        [mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies", f"-DoutputDirectory={staging}"],
+        capture_output=True, text=True,
+    )
+    if proc.returncode != 0 or not any(staging.glob("kafka_2.13-*.jar")):
+        shutil.rmtree(staging, ignore_errors=True)
+        raise StackError("Maven could not fetch the Kafka broker jars:\n" + (proc.stdout + proc.stderr)[-2000:])
+    (staging / ".complete").write_text(kafka_version())
+    lib.parent.mkdir(parents=True, exist_ok=True)
+    if lib.exists():
+        shutil.rmtree(staging, ignore_errors=True)
+    else:
+        staging.rename(lib)
+    return lib
+
+
+@dataclass
+class KafkaBroker:
+    """One KRaft broker+controller on loopback. ``start()`` / ``stop()``; ``bootstrap`` is host:port."""
+
+    workdir: Path
+    port: int = 0
+    controller_port: int = 0
+    heap: str = "512m"
+    proc: subprocess.Popen | None = field(default=None, repr=False)
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def log(self) -> Path:
+        return self.workdir / "kafka.log"
+
+    def _properties(self) -> str:
+        return "\n".join([
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.bootstrap.servers=127.0.0.1:{self.controller_port}",
+            f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+            "controller.listener.names=CONTROLLER",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            f"log.dirs={self.workdir / 'data'}",
+            "offsets.topic.replication.factor=1",
+            "offsets.topic.num.partitions=10",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "share.coordinator.state.topic.replication.factor=1",
+            "share.coordinator.state.topic.min.isr=1",
+            "group.initial.rebalance.delay.ms=0",
+            "auto.create.topics.enable=false",
+            "num.partitions=1",
+            "log.flush.interval.messages=9223372036854775807",
+            "",
+        ])
+
+    def start(self, *, timeout: float = 90) -> "KafkaBroker":
+        lib = ensure_jars()
+        java = which("java")
+        assert java is not None
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = self.port or free_port()
+        self.controller_port = self.controller_port or free_port()
+        props = self.workdir / "server.properties"
+        props.write_text(self._properties())
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        classpath = f"{lib}/*"
+        fmt = subprocess.run(
+            [java, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props),
+             "--standalone"],
+            capture_output=True, text=True,
+        )
+        if fmt.returncode != 0:
+            raise StackError("Kafka storage format failed:\n" + (fmt.stdout + fmt.stderr)[-2000:])
+        log = self.log.open("ab")
+        self.proc = subprocess.Popen(
+            [java, f"-Xmx{self.heap}", "-Xms128m", "-XX:+UseSerialGC", "-cp", classpath, "kafka.Kafka", str(props)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+        log.close()
+        wait_for_port(self.port, proc=self.proc, timeout=timeout, what="Kafka broker", log=self.log)
+        self._wait_ready(timeout)
+        return self
+
+    def _wait_ready(self, timeout: float) -> None:
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise StackError("Kafka broker exited during start-up" + tail(self.log))
+            if "Kafka Server started" in self.log.read_text(errors="replace"):
+                return
+            time.sleep(0.1)
+        raise StackError("Kafka broker did not report 'started'" + tail(self.log))
+
+    def stop(self) -> None:
+        stop_process(self.proc, timeout=20)
+        self.proc = None
