@@ -1,5 +1,10 @@
-"""Shared fixtures. The real broker and database are started once per session by yibao.stack
-(see tests/integration/conftest.py); unit tests need neither."""
+"""Shared fixtures.
+
+Unit tests need neither broker nor database server. Integration and end-to-end tests ask for the session
+fixtures of tests/support/stack.py (``stack``, ``kafka_bootstrap``, ``fresh_db_url``, ``any_db_url`` …), which
+start a real Apache Kafka (KRaft) and PostgreSQL once per session through yibao.stack — lazily, only when a test
+needs them. ``.ci/run`` sets ``YIBAO_REQUIRE_REAL=1`` so a silent fallback to the embedded broker or SQLite fails.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from support.stack import *  # noqa: F401,F403  (session fixtures: the real stack)
 from yibao.core.db import make_engine
 from yibao.core.db.migrations import upgrade
 

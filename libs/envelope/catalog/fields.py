@@ -1,0 +1,208 @@
+"""The resolved shape of one field, one dictionary and one transaction, as the rest of the code sees them.
+
+These models are what :class:`~yibao.envelope.catalog.catalog.Catalog` hands out. They are frozen: a catalog
+is built once (base data + a province's overrides) and shared by every worker of a service, so nothing may
+change it after loading. The raw shapes of the data files (with ``use:`` blocks and override verbs) live in
+:mod:`yibao.envelope.catalog.files`; the loader turns those into these.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "FieldType",
+    "FieldSpec",
+    "DictionarySpec",
+    "TransactionSpec",
+    "GatewayDefaults",
+    "SCALAR_TYPES",
+    "CONTAINER_TYPES",
+    "NAME_PATTERN",
+]
+
+#: field names are lower case identifiers (the spec's rule "keys lower case at every level")
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class FieldType(StrEnum):
+    """Wire types. ``bytes`` exists only for 9101's file content, which travels as a stream."""
+
+    STRING = "string"
+    INTEGER = "integer"
+    DECIMAL = "decimal"
+    DATE = "date"
+    DATETIME = "datetime"
+    OBJECT = "object"
+    ARRAY = "array"
+    BYTES = "bytes"
+
+
+SCALAR_TYPES = frozenset(
+    {FieldType.STRING, FieldType.INTEGER, FieldType.DECIMAL, FieldType.DATE, FieldType.DATETIME, FieldType.BYTES}
+)
+CONTAINER_TYPES = frozenset({FieldType.OBJECT, FieldType.ARRAY})
+
+
+class FieldSpec(BaseModel):
+    """One element of an input/output: a scalar, or an object / array of objects with its own fields.
+
+    ``wire_name`` is set only where the spec itself names a node in mixed case (9001 ``signIn``, 9101
+    ``fsUploadIn`` …); it is the key sent and read. Everywhere else the key is ``name``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    type: FieldType
+    label: str = ""
+    required: bool = False
+    max_length: int | None = Field(default=None, gt=0)
+    precision: int | None = Field(default=None, gt=0, le=28)
+    scale: int | None = Field(default=None, ge=0)
+    dictionary: str | None = None
+    note: str | None = None
+    wire_name: str | None = None
+    fields: tuple[FieldSpec, ...] = ()
+
+    @model_validator(mode="after")
+    def _coherent(self) -> FieldSpec:
+        if not NAME_PATTERN.match(self.name):
+            raise ValueError(f"field name {self.name!r} must be lower case letters, digits and '_'")
+        if self.wire_name is not None and self.wire_name.lower() != self.name:
+            raise ValueError(f"wire_name {self.wire_name!r} must spell {self.name!r} (case may differ)")
+        t = self.type
+        if t is FieldType.DECIMAL:
+            if self.precision is None or self.scale is None:
+                raise ValueError(f"{self.name}: a decimal needs precision and scale")
+            if self.scale > self.precision:
+                raise ValueError(f"{self.name}: scale {self.scale} exceeds precision {self.precision}")
+        elif self.precision is not None or self.scale is not None:
+            raise ValueError(f"{self.name}: precision/scale only apply to decimals")
+        if t is FieldType.STRING and self.max_length is None:
+            raise ValueError(f"{self.name}: a string needs max_length")
+        if t in (FieldType.DECIMAL, FieldType.DATE, FieldType.DATETIME, FieldType.BYTES) and self.max_length:
+            raise ValueError(f"{self.name}: max_length does not apply to {t.value}")
+        if self.dictionary is not None and t is not FieldType.STRING:
+            raise ValueError(f"{self.name}: only strings can be coded by a dictionary")
+        if t in CONTAINER_TYPES:
+            if not self.fields:
+                raise ValueError(f"{self.name}: an {t.value} needs fields")
+            if self.max_length is not None:
+                raise ValueError(f"{self.name}: max_length does not apply to {t.value}")
+        elif self.fields:
+            raise ValueError(f"{self.name}: only objects and arrays have fields")
+        seen: set[str] = set()
+        for child in self.fields:
+            if child.name in seen:
+                raise ValueError(f"{self.name}: duplicate field {child.name!r}")
+            seen.add(child.name)
+        return self
+
+    @property
+    def key(self) -> str:
+        """The key on the wire."""
+        return self.wire_name or self.name
+
+    def child(self, name: str) -> FieldSpec | None:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        return None
+
+    @property
+    def rule_type(self) -> str:
+        """How the type is named in validation rules: ``decimal(16,2)``, ``string``, ``date`` …"""
+        if self.type is FieldType.DECIMAL:
+            return f"decimal({self.precision},{self.scale})"
+        return self.type.value
+
+
+class DictionarySpec(BaseModel):
+    """A code list. ``strict`` lists are closed (unknown codes refused); others document known codes only."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    label: str
+    strict: bool
+    values: dict[str, str]
+    source: str | None = None
+
+    def allows(self, code: str) -> bool:
+        return not self.strict or code in self.values
+
+
+class GatewayDefaults(BaseModel):
+    """Where transactions are POSTed when a transaction does not name its own path."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    default_path: str
+    api_name_template: str = "hsa-fsi-{infno}"
+    api_path_template: str = "/{api_name}"
+
+    def path_for(self, infno: str) -> str:
+        """The default path of one transaction (``default_path`` may contain ``{infno}`` for gateways with
+        one path per transaction)."""
+        return self.default_path.format(infno=infno)
+
+    def api_name(self, infno: str) -> str:
+        return self.api_name_template.format(infno=infno)
+
+    def api_path(self, infno: str) -> str:
+        return self.api_path_template.format(infno=infno, api_name=self.api_name(infno))
+
+
+class TransactionSpec(BaseModel):
+    """Everything the envelope needs to know about one transaction.
+
+    ``input`` / ``output`` are the top-level elements of the envelope's ``input`` / ``output`` objects.
+    ``None`` means "no schema catalogued" (the transaction is still callable as raw JSON); an empty tuple
+    means "catalogued: this transaction has no elements there" (e.g. 2202 answers with no output node).
+    ``path`` is the gateway path for the common national gateway, ``api_path`` the per-transaction REST path of
+    "_api" style gateways. ``files`` describes the TXT files exchanged around it (3202 detail/result rows).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    infno: str
+    category: str
+    subcategory: str
+    name: str
+    mode: Literal["realtime", "daily"]
+    priority: int
+    direction: Literal["out", "in"]
+    note: str = ""
+    retry_safe: bool
+    reversible: bool
+    path: str
+    api_name: str
+    api_path: str
+    input: tuple[FieldSpec, ...] | None = None
+    output: tuple[FieldSpec, ...] | None = None
+    output_stream: Literal["zip"] | None = None
+    files: dict[str, tuple[FieldSpec, ...]] = Field(default_factory=dict)
+    sources: tuple[str, ...] = ()
+
+    @property
+    def has_schema(self) -> bool:
+        return self.input is not None
+
+    def input_field(self, name: str) -> FieldSpec | None:
+        return _find(self.input or (), name)
+
+    def output_field(self, name: str) -> FieldSpec | None:
+        return _find(self.output or (), name)
+
+
+def _find(fields: tuple[FieldSpec, ...], name: str) -> FieldSpec | None:
+    name = name.lower()
+    for f in fields:
+        if f.name == name:
+            return f
+    return None

@@ -1,0 +1,233 @@
+"""The loader schema: pydantic models of the catalog's data files, exactly as they are written.
+
+Every YAML file is validated against one of these before anything is built from it, so a typo in a data file
+(an unknown key, a bad type name, a string without a length) fails at load time with the file named, never at
+the first settlement. ``extra="forbid"`` everywhere for the same reason.
+
+Files (under ``data/``):
+
+* ``transactions.yaml`` → :class:`TransactionsFile` (the 115 national transactions + gateway defaults);
+* ``dictionaries.yaml`` → :class:`DictionariesFile`;
+* ``blocks.yaml`` → :class:`BlocksFile` (field lists shared by several schemas);
+* ``schemas/<infno>.yaml`` → :class:`SchemaFile`;
+* ``provinces/<name>.yaml`` → :class:`ProvinceFile` (overrides).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .fields import FieldType
+
+__all__ = [
+    "RawField",
+    "TransactionRow",
+    "GatewayFile",
+    "TransactionsFile",
+    "DictionaryEntry",
+    "DictionariesFile",
+    "BlocksFile",
+    "SchemaFile",
+    "FieldChange",
+    "TransactionOverride",
+    "DictionaryOverride",
+    "GatewayOverride",
+    "ProvinceFile",
+]
+
+_STRICT = ConfigDict(extra="forbid")
+
+
+class RawField(BaseModel):
+    """A field as written: like :class:`~yibao.envelope.catalog.fields.FieldSpec`, plus block reuse.
+
+    ``use: <block>`` takes the fields of a shared block (blocks.yaml); ``omit`` drops some of them and ``add``
+    appends more. ``fields`` and ``use`` may not both be given.
+    """
+
+    model_config = _STRICT
+
+    name: str
+    type: FieldType
+    label: str = ""
+    required: bool = False
+    max_length: int | None = None
+    precision: int | None = None
+    scale: int | None = None
+    dictionary: str | None = None
+    note: str | None = None
+    wire_name: str | None = None
+    fields: list[RawField] | None = None
+    use: str | None = None
+    omit: list[str] = Field(default_factory=list)
+    add: list[RawField] = Field(default_factory=list)
+
+
+class TransactionRow(BaseModel):
+    model_config = _STRICT
+
+    infno: str = Field(pattern=r"^\d{4}[A-Z]?$")
+    category: str
+    subcategory: str
+    name: str
+    mode: Literal["realtime", "daily"]
+    priority: int = Field(ge=1, le=3)
+    direction: Literal["out", "in"]
+    retry_safe: bool
+    reversible: bool
+    path: str | None = None
+    note: str = ""
+
+
+class GatewayFile(BaseModel):
+    model_config = _STRICT
+
+    default_path: str = Field(pattern=r"^/")
+    api_name_template: str = "hsa-fsi-{infno}"
+    api_path_template: str = "/{api_name}"
+
+
+class TransactionsFile(BaseModel):
+    model_config = _STRICT
+
+    gateway: GatewayFile
+    transactions: list[TransactionRow]
+
+
+class DictionaryEntry(BaseModel):
+    model_config = _STRICT
+
+    label: str
+    strict: bool
+    values: dict[str, str]
+    source: str | None = None
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _codes_are_text(cls, v: object) -> object:
+        # YAML reads an unquoted 01 as the integer 1: insist on quoted codes rather than guess the padding.
+        if isinstance(v, dict):
+            for code in v:
+                if not isinstance(code, str):
+                    raise ValueError(f"code {code!r} must be quoted (codes are text: \"01\", not 01)")
+        return v
+
+
+class DictionariesFile(BaseModel):
+    model_config = _STRICT
+
+    dictionaries: dict[str, DictionaryEntry]
+
+
+class BlocksFile(BaseModel):
+    model_config = _STRICT
+
+    blocks: dict[str, list[RawField]]
+
+
+class SchemaFile(BaseModel):
+    model_config = _STRICT
+
+    infno: str = Field(pattern=r"^\d{4}[A-Z]?$")
+    sources: list[str] = Field(default_factory=list)
+    input: list[RawField]
+    output: list[RawField]
+    output_stream: Literal["zip"] | None = None
+    files: dict[str, list[RawField]] = Field(default_factory=dict)
+
+
+class FieldChange(BaseModel):
+    """Attributes a province may change on an existing field (anything not given stays)."""
+
+    model_config = _STRICT
+
+    type: FieldType | None = None
+    label: str | None = None
+    required: bool | None = None
+    max_length: int | None = None
+    precision: int | None = None
+    scale: int | None = None
+    dictionary: str | None = None
+    note: str | None = None
+
+
+class TransactionOverride(BaseModel):
+    """One transaction in a province file.
+
+    * infno not in the catalog: a new transaction; ``based_on`` (an existing infno) is required and its
+      metadata and schema are copied before the changes below are applied;
+    * infno in the catalog: the changes apply to it; ``based_on`` copies another transaction's schema onto it
+      (how 2203A — listed nationally without a schema — gets 2203's layout).
+
+    Field paths start with ``input.`` or ``output.`` and name nested fields by name (no array indexes):
+    ``input.mdtrtinfo.med_type``, ``input.feedetail.med_list_codg``. ``add`` keys name the parent (``input`` for
+    the top level).
+    """
+
+    model_config = _STRICT
+
+    based_on: str | None = None
+    category: str | None = None
+    subcategory: str | None = None
+    name: str | None = None
+    mode: Literal["realtime", "daily"] | None = None
+    priority: int | None = Field(default=None, ge=1, le=3)
+    direction: Literal["out", "in"] | None = None
+    note: str | None = None
+    retry_safe: bool | None = None
+    reversible: bool | None = None
+    path: str | None = Field(default=None, pattern=r"^/")
+    api_path: str | None = Field(default=None, pattern=r"^/")
+    change: dict[str, FieldChange] = Field(default_factory=dict)
+    add: dict[str, list[RawField]] = Field(default_factory=dict)
+    remove: list[str] = Field(default_factory=list)
+
+
+class DictionaryOverride(BaseModel):
+    """Add codes to a dictionary (or create one: then ``label`` and ``strict`` are needed)."""
+
+    model_config = _STRICT
+
+    label: str | None = None
+    strict: bool | None = None
+    source: str | None = None
+    add: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("add", mode="before")
+    @classmethod
+    def _codes_are_text(cls, v: object) -> object:
+        if isinstance(v, dict):
+            for code in v:
+                if not isinstance(code, str):
+                    raise ValueError(f"code {code!r} must be quoted (codes are text)")
+        return v
+
+
+class GatewayOverride(BaseModel):
+    model_config = _STRICT
+
+    default_path: str | None = Field(default=None, pattern=r"^/")
+    api_name_template: str | None = None
+    api_path_template: str | None = None
+
+
+class ProvinceFile(BaseModel):
+    model_config = _STRICT
+
+    province: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
+    label: str = ""
+    sources: list[str] = Field(default_factory=list)
+    gateway: GatewayOverride | None = None
+    transactions: dict[str, TransactionOverride] = Field(default_factory=dict)
+    dictionaries: dict[str, DictionaryOverride] = Field(default_factory=dict)
+
+    @field_validator("transactions", mode="before")
+    @classmethod
+    def _infno_keys(cls, v: object) -> object:
+        if isinstance(v, dict):
+            for key in v:
+                if not isinstance(key, str):
+                    raise ValueError(f"transaction key {key!r} must be quoted (\"2203A\", \"2204\")")
+        return v

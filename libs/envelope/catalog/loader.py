@@ -1,0 +1,263 @@
+"""Reading the catalog's data files into frozen specs, then applying a province's overrides.
+
+Why a loader of its own rather than pydantic alone: the files refer to each other (schemas ``use:`` shared
+blocks, fields name dictionaries, a province copies one transaction onto another), and every such reference
+must be checked once, at load time, with the offending file named in the error. Anything wrong raises
+:class:`~yibao.envelope.errors.CatalogError` — a deployment problem, never something to retry.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from yibao.envelope.errors import CatalogError
+
+from .fields import DictionarySpec, FieldSpec, GatewayDefaults, TransactionSpec
+from .files import (
+    BlocksFile,
+    DictionariesFile,
+    RawField,
+    SchemaFile,
+    TransactionsFile,
+)
+
+__all__ = [
+    "DATA_DIR",
+    "CatalogData",
+    "load_base",
+    "find_province_file",
+    "available_provinces",
+    "read_yaml",
+    "parse_file",
+    "resolve_fields",
+    "walk_fields",
+    "check_dictionaries",
+    "describe_validation_error",
+]
+
+#: the packaged data files
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class CatalogData:
+    """Everything a :class:`~yibao.envelope.catalog.catalog.Catalog` is built from."""
+
+    transactions: Mapping[str, TransactionSpec]
+    dictionaries: Mapping[str, DictionarySpec]
+    blocks: Mapping[str, tuple[RawField, ...]]
+    gateway: GatewayDefaults
+    province: str | None = None
+    sources: tuple[Path, ...] = ()
+
+
+def read_yaml(path: Path) -> Any:
+    try:
+        with path.open("r", encoding="utf-8") as fh:
+            return yaml.load(fh, Loader=_Loader)  # noqa: S506 - a safe loader (CSafeLoader / SafeLoader)
+    except OSError as exc:
+        raise CatalogError(f"{path}: cannot be read ({exc.strerror or exc.__class__.__name__})") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise CatalogError(f"{path}:{where} is not valid YAML ({getattr(exc, 'problem', exc)})") from exc
+
+
+def describe_validation_error(exc: ValidationError, *, limit: int = 5) -> str:
+    """Short, value-free summary of a pydantic error: where and what (data files hold no personal data,
+    but echoing inputs back is still noise)."""
+    parts = []
+    for err in exc.errors()[:limit]:
+        loc = ".".join(str(p) for p in err.get("loc", ())) or "(top)"
+        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+    more = len(exc.errors()) - limit
+    if more > 0:
+        parts.append(f"… and {more} more")
+    return "; ".join(parts)
+
+
+def parse_file(path: Path, model: type[M], data: Any = None) -> M:
+    """Validate one data file against its loader schema, naming the file on failure."""
+    raw = read_yaml(path) if data is None else data
+    if raw is None:
+        raise CatalogError(f"{path}: the file is empty")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise CatalogError(f"{path}: {describe_validation_error(exc)}") from exc
+
+
+# ---------------------------------------------------------------------------------------------------- fields
+
+def resolve_fields(
+    raws: Iterable[RawField], blocks: Mapping[str, Sequence[RawField]], *, where: str
+) -> tuple[FieldSpec, ...]:
+    """Turn written fields into specs: expand ``use:`` blocks, apply ``omit``/``add``, validate each field."""
+    return tuple(_resolve(raw, blocks, f"{where}.{raw.name}" if where else raw.name, depth=0) for raw in raws)
+
+
+def _resolve(raw: RawField, blocks: Mapping[str, Sequence[RawField]], where: str, *, depth: int) -> FieldSpec:
+    if depth > 8:
+        raise CatalogError(f"{where}: fields nested too deeply (a block that uses itself?)")
+    if raw.use is not None:
+        if raw.fields is not None:
+            raise CatalogError(f"{where}: give either fields or use, not both")
+        block = blocks.get(raw.use)
+        if block is None:
+            raise CatalogError(f"{where}: unknown block {raw.use!r}")
+        names = {f.name for f in block}
+        for name in raw.omit:
+            if name not in names:
+                raise CatalogError(f"{where}: omit names {name!r}, which block {raw.use!r} does not have")
+        children_raw = [f for f in block if f.name not in raw.omit] + list(raw.add)
+    else:
+        if raw.omit or raw.add:
+            raise CatalogError(f"{where}: omit/add only work together with use")
+        children_raw = list(raw.fields or [])
+    children = tuple(_resolve(c, blocks, f"{where}.{c.name}", depth=depth + 1) for c in children_raw)
+    try:
+        return FieldSpec(
+            name=raw.name,
+            type=raw.type,
+            label=raw.label,
+            required=raw.required,
+            max_length=raw.max_length,
+            precision=raw.precision,
+            scale=raw.scale,
+            dictionary=raw.dictionary,
+            note=raw.note,
+            wire_name=raw.wire_name,
+            fields=children,
+        )
+    except ValidationError as exc:
+        raise CatalogError(f"{where}: {describe_validation_error(exc)}") from exc
+
+
+def walk_fields(fields: Iterable[FieldSpec], prefix: str = "") -> Iterable[tuple[str, FieldSpec]]:
+    for f in fields:
+        path = f"{prefix}.{f.name}" if prefix else f.name
+        yield path, f
+        yield from walk_fields(f.fields, path)
+
+
+def check_dictionaries(
+    tx: TransactionSpec, dictionaries: Mapping[str, DictionarySpec], *, origin: str
+) -> None:
+    groups: list[tuple[str, tuple[FieldSpec, ...]]] = [("input", tx.input or ()), ("output", tx.output or ())]
+    groups += [(f"files.{k}", v) for k, v in tx.files.items()]
+    for prefix, fields in groups:
+        for path, f in walk_fields(fields, prefix):
+            if f.dictionary is not None and f.dictionary not in dictionaries:
+                raise CatalogError(f"{origin}: {tx.infno} {path}: unknown dictionary {f.dictionary!r}")
+
+
+# ---------------------------------------------------------------------------------------------------- base
+
+def load_base(data_dir: Path = DATA_DIR) -> CatalogData:
+    """The national catalog: transactions.yaml + dictionaries.yaml + blocks.yaml + schemas/*.yaml."""
+    tx_path = data_dir / "transactions.yaml"
+    tx_file = parse_file(tx_path, TransactionsFile)
+    gateway = GatewayDefaults(**tx_file.gateway.model_dump())
+
+    dict_path = data_dir / "dictionaries.yaml"
+    raw_dicts = read_yaml(dict_path)
+    dict_file = parse_file(dict_path, DictionariesFile, data={"dictionaries": raw_dicts})
+    dictionaries = {
+        name: DictionarySpec(name=name, **entry.model_dump()) for name, entry in dict_file.dictionaries.items()
+    }
+
+    blocks_path = data_dir / "blocks.yaml"
+    blocks = {k: tuple(v) for k, v in parse_file(blocks_path, BlocksFile).blocks.items()}
+
+    transactions: dict[str, TransactionSpec] = {}
+    for row in tx_file.transactions:
+        if row.infno in transactions:
+            raise CatalogError(f"{tx_path}: transaction {row.infno} is listed twice")
+        transactions[row.infno] = TransactionSpec(
+            **row.model_dump(exclude={"path"}),
+            path=row.path or gateway.path_for(row.infno),
+            api_name=gateway.api_name(row.infno),
+            api_path=gateway.api_path(row.infno),
+        )
+
+    sources = [tx_path, dict_path, blocks_path]
+    for schema_path in sorted((data_dir / "schemas").glob("*.yaml")):
+        schema = parse_file(schema_path, SchemaFile)
+        if schema.infno != schema_path.stem:
+            raise CatalogError(f"{schema_path}: describes {schema.infno}; the file must be named {schema.infno}.yaml")
+        base = transactions.get(schema.infno)
+        if base is None:
+            raise CatalogError(f"{schema_path}: {schema.infno} is not in {tx_path.name}")
+        tx = base.model_copy(update=_schema_update(schema, blocks, origin=str(schema_path)))
+        check_dictionaries(tx, dictionaries, origin=str(schema_path))
+        transactions[schema.infno] = tx
+        sources.append(schema_path)
+
+    return CatalogData(transactions=transactions, dictionaries=dictionaries, blocks=blocks, gateway=gateway,
+                       sources=tuple(sources))
+
+
+def _schema_update(schema: SchemaFile, blocks: Mapping[str, Sequence[RawField]], *, origin: str) -> dict[str, Any]:
+    def res(raws: Sequence[RawField], where: str) -> tuple[FieldSpec, ...]:
+        try:
+            fields = resolve_fields(raws, blocks, where=where)
+        except CatalogError as exc:
+            raise CatalogError(f"{origin}: {exc}") from exc
+        seen: set[str] = set()
+        for f in fields:
+            if f.name in seen:
+                raise CatalogError(f"{origin}: {where}: duplicate field {f.name!r}")
+            seen.add(f.name)
+        return fields
+
+    return {
+        "input": res(schema.input, "input"),
+        "output": res(schema.output, "output"),
+        "output_stream": schema.output_stream,
+        "files": {name: res(rows, f"files.{name}") for name, rows in schema.files.items()},
+        "sources": tuple(schema.sources),
+    }
+
+
+# ---------------------------------------------------------------------------------------------------- provinces
+
+_PROVINCE_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+
+
+def _province_folders(extra_dirs: Sequence[Path], data_dir: Path) -> list[Path]:
+    folders: list[Path] = []
+    for directory in map(Path, extra_dirs):
+        folders += [directory, directory / "provinces"]
+    folders.append(data_dir / "provinces")
+    return folders
+
+
+def find_province_file(province: str, extra_dirs: Sequence[Path] = (), data_dir: Path = DATA_DIR) -> Path:
+    """The file defining ``province``: the first ``<province>.yaml`` in ``extra_dirs`` (or their
+    ``provinces/`` sub-folder) — deployment-supplied files win — then the packaged ``data/provinces``."""
+    if not _PROVINCE_NAME.match(province or ""):
+        raise CatalogError(f"province name {province!r} must be lower case letters, digits, '-' or '_'")
+    for folder in _province_folders(extra_dirs, data_dir):
+        candidate = folder / f"{province}.yaml"
+        if candidate.is_file():
+            return candidate
+    known = ", ".join(sorted(available_provinces(extra_dirs, data_dir))) or "none"
+    raise CatalogError(f"province {province!r}: no {province}.yaml found (known: {known})")
+
+
+def available_provinces(extra_dirs: Sequence[Path] = (), data_dir: Path = DATA_DIR) -> set[str]:
+    names: set[str] = set()
+    for folder in _province_folders(extra_dirs, data_dir):
+        if folder.is_dir():
+            names.update(p.stem for p in folder.glob("*.yaml") if _PROVINCE_NAME.match(p.stem))
+    return names

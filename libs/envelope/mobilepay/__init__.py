@@ -1,0 +1,20 @@
+"""医保移动支付 2.0: SM4 working key, encData, the sorted sign string and SM2 signatures, both directions.
+
+See :mod:`.codec` for the envelope and who calls what, :mod:`.signstring` for the sign-string rules and
+:mod:`.working_key` for the key derivation (facts: ../shared/spec/mobilepay.md).
+"""
+
+from __future__ import annotations
+
+from yibao.envelope.mobilepay.codec import SUCCESS_CODES, MobilePayCodec, TimestampFormat
+from yibao.envelope.mobilepay.signstring import UNSIGNED_FIELDS, build_sign_string
+from yibao.envelope.mobilepay.working_key import derive_working_key
+
+__all__ = [
+    "MobilePayCodec",
+    "TimestampFormat",
+    "SUCCESS_CODES",
+    "UNSIGNED_FIELDS",
+    "build_sign_string",
+    "derive_working_key",
+]

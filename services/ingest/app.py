@@ -1,0 +1,43 @@
+"""The ingest worker: ``yibao worker ingest``."""
+
+from __future__ import annotations
+
+import logging
+
+from yibao.core.runtime import MessageContext, ServiceRuntime
+from yibao.core.topics import topic
+from yibao.ingest.handler import store_events
+from yibao.ingest.settings import IngestSettings
+
+__all__ = ["build", "main"]
+
+log = logging.getLogger(__name__)
+
+
+def build(settings: IngestSettings | None = None) -> ServiceRuntime:
+    from yibao.hisevents.ingest import Ingestor
+
+    settings = settings or IngestSettings()
+    mapping = settings.load_mapping()
+    ingestor = Ingestor(mapping)
+    runtime = ServiceRuntime(settings, name="ingest", extra_topics=settings.cdc_topic_requests())
+    out_topic = topic("his_events", settings.topic_prefix)
+    source = runtime.app.topic(*settings.source_topics(), value_type=bytes, key_type=bytes)
+
+    @runtime.app.agent(source, name="ingest-cdc")
+    async def ingest(stream):  # type: ignore[no-untyped-def]
+        async for event in stream.events():
+            ctx = MessageContext.of(event)
+
+            async def handle() -> str:
+                result = ingestor.ingest(ctx.topic, ctx.partition, ctx.offset, ctx.key, ctx.value)
+                stored = await runtime.db(lambda conn: store_events(conn, result, out_topic=out_topic))
+                return stored.outcome
+
+            await runtime.process(ctx, handle)
+
+    return runtime
+
+
+def main() -> int:
+    return build().run()

@@ -1,0 +1,142 @@
+"""The admin API, on its own port (never mixed with the platform's): read the ledger, read/set faults, read
+counters, reset, add persons or institutions, set the platform clock, read the platform's public keys.
+
+    GET  /admin/health                    {"ok": true}
+    GET  /admin/ledger                    everything below in one object
+    GET  /admin/visits[/{mdtrt_id}]       visits with their fee details
+    GET  /admin/settlements               settlement and cancellation entries (status active|cancelled|reversed)
+    GET  /admin/reversals                 2601 reversals
+    GET  /admin/sessions | /admin/messages | /admin/orders | /admin/files
+    GET  /admin/persons?limit=N           persons (fictitious data of the run)
+    POST /admin/persons                   a person (JSON) or a list of persons
+    POST /admin/institutions              {"fixmedins_code": "..."}
+    GET  /admin/faults                    rules, counters, calls;   PUT /admin/faults {"rules": ["2207:drop_reply:1"]}
+    GET  /admin/counters                  fault counters, calls, gateway refusals
+    POST /admin/reset                     empty the ledger, counters and nonces (persons back to the seed)
+    GET  /admin/clock;  PUT /admin/clock  {"now": "2024-05-01 10:00:00", "frozen": false} or {"offset_s": 86400}
+    GET  /admin/keys                      platform SM2 public key (hex)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from yibao.core import clock
+
+from . import wire
+from .errors import SimulatorConfigError
+from .population import person_from_any
+from .state import jsonable
+
+if TYPE_CHECKING:
+    from .server import Simulator
+
+__all__ = ["build_admin_app"]
+
+
+def _json(body: Any, status: int = 200) -> web.Response:
+    return web.Response(body=wire.dumps_bytes(body), status=status, content_type="application/json")
+
+
+def build_admin_app(sim: Simulator) -> web.Application:
+    ledger = sim.ledger
+    routes = web.RouteTableDef()
+
+    @routes.get("/admin/health")
+    async def health(_: web.Request) -> web.Response:
+        return _json({"ok": True})
+
+    @routes.get("/admin/ledger")
+    async def whole(_: web.Request) -> web.Response:
+        return _json(ledger.snapshot())
+
+    def section(name: str) -> Any:
+        async def handler(_: web.Request) -> web.Response:
+            return _json(ledger.snapshot()[name])
+        return handler
+
+    for name in ("sessions", "visits", "settlements", "reversals", "messages", "orders", "files"):
+        routes.get(f"/admin/{name}")(section(name))
+
+    @routes.get("/admin/visits/{mdtrt_id}")
+    async def visit(request: web.Request) -> web.Response:
+        with ledger.lock:
+            found = ledger.visits.get(request.match_info["mdtrt_id"])
+            if found is None:
+                return _json({"error": "no such visit"}, 404)
+            return _json(jsonable(found))
+
+    @routes.get("/admin/persons")
+    async def persons(request: web.Request) -> web.Response:
+        limit = int(request.query.get("limit", "100"))
+        with ledger.lock:
+            return _json([p.public() for p in list(ledger.persons.values())[:limit]])
+
+    @routes.post("/admin/persons")
+    async def add_persons(request: web.Request) -> web.Response:
+        body = wire.loads(await request.read())
+        items = body if isinstance(body, list) else [body]
+        try:
+            added = [person_from_any(p) for p in items]
+        except Exception:  # noqa: BLE001
+            return _json({"error": "a person needs at least psn_no"}, 400)
+        for p in added:
+            ledger.add_person(p)
+        return _json({"added": [p.psn_no for p in added]})
+
+    @routes.post("/admin/institutions")
+    async def add_institution(request: web.Request) -> web.Response:
+        body = wire.loads(await request.read())
+        code = str(body.get("fixmedins_code", ""))
+        if len(code) != 12:
+            return _json({"error": "fixmedins_code must be 12 characters"}, 400)
+        with ledger.lock:
+            ledger.institutions.add(code)
+        return _json({"institutions": sorted(ledger.institutions)})
+
+    @routes.get("/admin/faults")
+    async def faults(_: web.Request) -> web.Response:
+        return _json(sim.faults.describe())
+
+    @routes.put("/admin/faults")
+    async def set_faults(request: web.Request) -> web.Response:
+        body = wire.loads(await request.read())
+        try:
+            sim.faults.set_rules([str(r) for r in body.get("rules", [])])
+        except SimulatorConfigError as exc:
+            return _json({"error": str(exc)}, 400)
+        return _json(sim.faults.describe())
+
+    @routes.get("/admin/counters")
+    async def counters(_: web.Request) -> web.Response:
+        described = sim.faults.describe()
+        return _json({"faults": described["counters"], "calls": described["calls"],
+                      "gateway_refusals": {str(k): v for k, v in sim.gateway_refusals.items()}})
+
+    @routes.post("/admin/reset")
+    async def reset(_: web.Request) -> web.Response:
+        sim.reset()
+        return _json({"reset": True})
+
+    @routes.get("/admin/clock")
+    async def get_clock(_: web.Request) -> web.Response:
+        return _json(sim.clock.describe())
+
+    @routes.put("/admin/clock")
+    async def set_clock(request: web.Request) -> web.Response:
+        body = wire.loads(await request.read())
+        if body.get("now"):
+            sim.clock.set(clock.parse_datetime(str(body["now"])), frozen=bool(body.get("frozen")))
+        else:
+            sim.clock.set(offset_s=float(body.get("offset_s", 0)))
+        return _json(sim.clock.describe())
+
+    @routes.get("/admin/keys")
+    async def keys(_: web.Request) -> web.Response:
+        return _json({"platform_public_key": sim.platform_public_key_hex})
+
+    app = web.Application()
+    app.add_routes(routes)
+    return app
