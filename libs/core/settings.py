@@ -1,8 +1,10 @@
 """Typed settings shared by every service (pydantic-settings).
 
 Each service defines its own ``Settings(CommonSettings)`` with its own env prefix (``YIBAO_INGEST_``,
-``YIBAO_SETTLEMENT_`` …). The two connection settings everyone shares are read from the names operators already
-use, ``KAFKA_BOOTSTRAP`` and ``DATABASE_URL``, and always win over anything the local stack would choose.
+``YIBAO_SETTLEMENT_`` …). Any setting may also be given once for every service with the global prefix
+(``YIBAO_TOPIC_PREFIX``, ``YIBAO_LOG_LEVEL``); the service's own variable wins over the global one. The two
+connection settings everyone shares are read from the names operators already use, ``KAFKA_BOOTSTRAP`` and
+``DATABASE_URL``, and always win over anything the local stack would choose.
 
 Secrets: a field typed ``SecretStr`` may also be given as a file named after the environment variable in the
 secrets directory (``YIBAO_SECRETS_DIR``, default ``/run/secrets/yibao``, the usual Kubernetes mount), so keys
@@ -19,6 +21,7 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
+    EnvSettingsSource,
     SecretsSettingsSource,
     SettingsConfigDict,
 )
@@ -26,6 +29,7 @@ from pydantic_settings import (
 __all__ = ["CommonSettings", "DEFAULT_DATABASE_URL", "secrets_dir"]
 
 DEFAULT_DATABASE_URL = "sqlite:///yibao.sqlite"
+GLOBAL_PREFIX = "YIBAO_"
 
 
 def secrets_dir() -> Path | None:
@@ -76,6 +80,10 @@ class CommonSettings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        prefix = settings_cls.model_config.get("env_prefix", "")
+        if prefix and prefix.upper() != GLOBAL_PREFIX:
+            # fallback: YIBAO_<FIELD> sets a value for every service; YIBAO_<SERVICE>_<FIELD> wins over it
+            sources.append(EnvSettingsSource(settings_cls, env_prefix=GLOBAL_PREFIX))
         directory = secrets_dir()
         if directory is not None:
             sources.append(SecretsSettingsSource(settings_cls, secrets_dir=directory))

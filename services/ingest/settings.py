@@ -25,7 +25,12 @@ class IngestSettings(CommonSettings):
     cdc_topics: list[str] | None = Field(
         None, description="CDC topics to consume (JSON list); default: the topics the mapping names"
     )
-    cdc_partitions: int = Field(6, description="partitions when `yibao topics create --with-cdc` creates CDC topics")
+    cdc_partitions: int = Field(
+        1,
+        description="partitions when `yibao topics create --with-cdc` creates CDC topics. Keep 1 (Debezium's "
+                    "default) so a table's rows stay in commit order, unless the connector keys rows by visit "
+                    "(message.key.columns)",
+    )
 
     def load_mapping(self):  # -> yibao.hisevents.mapping.Mapping
         from yibao.hisevents.mapping import load_mapping

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
@@ -21,8 +21,10 @@ async def produce(bootstrap: str, messages: Iterable[tuple[str, bytes | None, by
 
 
 async def consume(bootstrap: str, topics: list[str], *, count: int | None = None, timeout: float = 60,
-                  idle: float | None = None) -> list[ConsumerRecord]:
-    """Read from the beginning until ``count`` records arrived, or ``idle`` seconds pass without one, or timeout."""
+                  idle: float | None = None,
+                  until: Callable[[list[ConsumerRecord]], bool] | None = None) -> list[ConsumerRecord]:
+    """Read from the beginning until ``count`` records arrived, ``until(records)`` holds, ``idle`` seconds pass
+    without a record, or the timeout."""
     consumer = AIOKafkaConsumer(
         *topics, bootstrap_servers=bootstrap, group_id=f"test-{uuid.uuid4().hex[:8]}",
         auto_offset_reset="earliest", enable_auto_commit=False, session_timeout_ms=6000,
@@ -40,6 +42,8 @@ async def consume(bootstrap: str, topics: list[str], *, count: int | None = None
             if batch:
                 last = loop.time()
             if count is not None and len(records) >= count:
+                break
+            if until is not None and until(records):
                 break
             if idle is not None and records and loop.time() - last > idle:
                 break

@@ -14,7 +14,7 @@ from yibao.core.db import make_engine
 from yibao.core.db.migrations import upgrade
 from yibao.stack import Stack, start_stack
 
-__all__ = ["stack", "kafka_bootstrap", "database_url", "fresh_db_url", "migrated_engine", "any_db_url", "prefix"]
+__all__ = ["new_database", "stack", "kafka_bootstrap", "database_url", "fresh_db_url", "migrated_engine", "any_db_url", "prefix"]
 
 _STACK: Stack | None = None
 
@@ -42,7 +42,8 @@ def database_url(stack: Stack) -> str:
     return stack.info.database_url
 
 
-def _new_database(stack: Stack, tmp_path: Path) -> str:
+def new_database(stack: Stack, tmp_path: Path) -> str:
+    """A new, empty database on the stack's server (PostgreSQL in CI), or a SQLite file in tmp_path."""
     if stack.postgres_server is not None:
         return stack.postgres_server.create_database(f"t_{uuid.uuid4().hex[:12]}")
     url = stack.info.database_url
@@ -64,7 +65,7 @@ def _new_database(stack: Stack, tmp_path: Path) -> str:
 @pytest.fixture
 def fresh_db_url(stack: Stack, tmp_path: Path) -> str:
     """An empty database of the stack's kind (PostgreSQL in CI), not yet migrated."""
-    return _new_database(stack, tmp_path)
+    return new_database(stack, tmp_path)
 
 
 @pytest.fixture
@@ -80,7 +81,7 @@ def any_db_url(request: pytest.FixtureRequest, stack: Stack, tmp_path: Path) -> 
     """The same test on both databases (PostgreSQL from the stack; skipped only where none is available)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'yibao.sqlite'}"
-    url = _new_database(stack, tmp_path)
+    url = new_database(stack, tmp_path)
     if not url.startswith("postgresql"):
         if os.environ.get("YIBAO_REQUIRE_REAL") == "1":
             pytest.fail("PostgreSQL required but the stack has none")

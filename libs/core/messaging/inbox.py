@@ -26,4 +26,5 @@ def first_time(conn: Connection, consumer: str, event_id: str) -> bool:
         stmt = sqlite.insert(inbox).values(**values).on_conflict_do_nothing()
     else:  # pragma: no cover - only the two supported databases
         raise NotImplementedError(dialect)
-    return conn.execute(stmt).rowcount == 1
+    # RETURNING, not rowcount: drivers disagree on rowcount for INSERT … ON CONFLICT DO NOTHING
+    return conn.execute(stmt.returning(inbox.c.event_id)).first() is not None

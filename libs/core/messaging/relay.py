@@ -1,8 +1,8 @@
 """The outbox relay: publishes a producer's pending outbox rows, in order, then marks them published.
 
 One relay per producer name is active at a time: on PostgreSQL a transaction-scoped advisory lock elects it
-(so replicas never publish the same rows concurrently or out of order); on SQLite (one process, the embedded
-default) there is only one anyway. Published rows are deleted after ``retention``.
+(so replicas never publish the same rows concurrently or out of order); within one process relays of a producer
+take turns on an asyncio lock, which is all SQLite (one process, the embedded default) needs. Published rows are deleted after ``retention``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ __all__ = ["OutboxRelay", "SendBatch"]
 log = logging.getLogger(__name__)
 
 SendBatch = Callable[[list[OutboxMessage]], Awaitable[None]]
+
+_IN_PROCESS: dict[tuple[int, str, str], asyncio.Lock] = {}
 
 
 class OutboxRelay:
@@ -71,6 +73,12 @@ class OutboxRelay:
 
     async def drain_once(self) -> int:
         """Publish one batch; returns how many were published."""
+        key = (id(asyncio.get_running_loop()), str(self.engine.url), self.producer)
+        lock = _IN_PROCESS.setdefault(key, asyncio.Lock())
+        async with lock:  # relays of one producer in one process take turns (SQLite has no advisory lock)
+            return await self._drain_once()
+
+    async def _drain_once(self) -> int:
         conn = await asyncio.to_thread(self.engine.connect)
         try:
             rows = await asyncio.to_thread(self._claim, conn)
