@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from yibao.core import clock
-from yibao.core.privacy import mask_obj, mask_text
+from yibao.core.privacy import is_personal_key, mask_obj, mask_text
 
 __all__ = ["PersonalDataFilter", "JsonFormatter", "configure_logging", "get_logger"]
 
@@ -35,8 +35,12 @@ class PersonalDataFilter(logging.Filter):
         if isinstance(fields, dict):
             record.fields = mask_obj(fields)
         for key, value in list(vars(record).items()):
-            if key not in _STANDARD_ATTRS and not key.startswith("_"):
-                setattr(record, key, mask_obj(value) if isinstance(value, (dict, list, str)) else value)
+            if key in _STANDARD_ATTRS or key.startswith("_"):
+                continue
+            if is_personal_key(key):
+                setattr(record, key, mask_obj({key: value})[key])
+            elif isinstance(value, (dict, list, str)):
+                setattr(record, key, mask_obj(value))
         if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
             record.exc_text = mask_text(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None

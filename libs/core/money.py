@@ -19,6 +19,8 @@ ZERO = Decimal("0.00")
 def to_decimal(value: object) -> Decimal:
     """Exact conversion to Decimal. Floats are refused: they have already lost the cents."""
     if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError("not a finite amount (NaN or Infinity)")
         return value
     if isinstance(value, bool):
         raise TypeError("a boolean is not an amount")
@@ -28,9 +30,12 @@ def to_decimal(value: object) -> Decimal:
         raise TypeError("amounts must not be floats; pass a str or Decimal")
     if isinstance(value, str):
         try:
-            return Decimal(value.strip() or "0")
-        except InvalidOperation as exc:
-            raise ValueError(f"not a decimal number: {value[:20]!r}") from exc
+            result = Decimal(value.strip() or "0")
+        except InvalidOperation as exc:  # the text may be anything, a certno typed in the wrong box included
+            raise ValueError(f"not a decimal number (text of {len(value)} characters)") from None
+        if not result.is_finite():
+            raise ValueError("not a finite amount (NaN or Infinity)")
+        return result
     raise TypeError(f"cannot read an amount from {type(value).__name__}")
 
 

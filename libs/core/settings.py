@@ -32,6 +32,13 @@ DEFAULT_DATABASE_URL = "sqlite:///yibao.sqlite"
 GLOBAL_PREFIX = "YIBAO_"
 
 
+def _hide_url_password(text: str) -> str:
+    if "://" in text and "@" in text:
+        scheme, rest = text.split("://", 1)
+        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+    return text
+
+
 def secrets_dir() -> Path | None:
     path = Path(os.environ.get("YIBAO_SECRETS_DIR", "/run/secrets/yibao"))
     return path if path.is_dir() else None
@@ -89,13 +96,12 @@ class CommonSettings(BaseSettings):
             sources.append(SecretsSettingsSource(settings_cls, secrets_dir=directory))
         return tuple(sources)
 
+    def __repr_args__(self):  # type: ignore[no-untyped-def]
+        """repr()/str() hide a password inside a URL (SecretStr fields hide themselves)."""
+        for key, value in super().__repr_args__():
+            yield key, _hide_url_password(value) if isinstance(value, str) else value
+
     def public_dict(self) -> dict[str, Any]:
         """Settings as shown to operators: secrets stay hidden, and so does a password inside a URL."""
-        shown: dict[str, Any] = {}
-        for key, value in self.model_dump().items():
-            text = str(value) if value is not None else None
-            if text and "://" in text and "@" in text:
-                scheme, rest = text.split("://", 1)
-                text = f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
-            shown[key] = text
-        return shown
+        return {key: _hide_url_password(str(value)) if value is not None else None
+                for key, value in self.model_dump().items()}

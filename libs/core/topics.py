@@ -15,7 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["TopicSpec", "CATALOG", "topic", "resolve_model", "HIS_EVENTS", "HIS_RESULTS", "VISITS", "DLQ",
+__all__ = ["TopicSpec", "CATALOG", "topic", "resolve_model", "HIS_EVENTS", "HIS_RESULTS", "VISITS",
+           "SETTLEMENT_FACTS", "DLQ",
            "RECON_COMMANDS", "RECON_RESULTS", "MOBILEPAY_CALLBACKS"]
 
 
@@ -39,7 +40,7 @@ class TopicSpec(BaseModel):
 
 HIS_EVENTS = TopicSpec(
     id="his_events", name="yibao.his.events.v1", partitions=6, key="HIS visit id",
-    value_model="yibao.hisevents.models:HisEventAdapter", producers=("ingest",),
+    value_model="yibao.hisevents.models:HisEvent", producers=("ingest",),
     consumers=("registration", "settlement"),
     description="canonical HIS events (registration, visit info, charge lines, admission, discharge, "
                 "settlement/refund requests, cancellations) decoded from the HIS's CDC stream",
@@ -56,6 +57,12 @@ VISITS = TopicSpec(
     value_model="yibao.core.results:VisitFact", producers=("registration",), consumers=("settlement",),
     description="facts registration establishes for settlement: person (psn_no, insutype, 参保地), platform "
                 "visit id (mdtrt_id), admission and discharge done, visit cancelled",
+)
+SETTLEMENT_FACTS = TopicSpec(
+    id="settlement_facts", name="yibao.settlement.facts.v1", partitions=6, key="HIS visit id",
+    value_model="yibao.core.results:SettlementFact", producers=("settlement",), consumers=("registration",),
+    description="settlement's answers to registration (details withdrawn, unwind refused) and the facts "
+                "rollbacks are guarded with (details on the platform, an active settlement)",
 )
 DLQ = TopicSpec(
     id="dlq", name="yibao.dlq.v1", partitions=3, key="original key (HIS visit id) or source topic",
@@ -82,7 +89,7 @@ MOBILEPAY_CALLBACKS = TopicSpec(
     description="verified settlement-result notifications from the mobile-pay platform",
 )
 
-CATALOG: tuple[TopicSpec, ...] = (HIS_EVENTS, HIS_RESULTS, VISITS, DLQ, RECON_COMMANDS, RECON_RESULTS,
+CATALOG: tuple[TopicSpec, ...] = (HIS_EVENTS, HIS_RESULTS, VISITS, SETTLEMENT_FACTS, DLQ, RECON_COMMANDS, RECON_RESULTS,
                                   MOBILEPAY_CALLBACKS)
 _BY_ID = {spec.id: spec for spec in CATALOG}
 

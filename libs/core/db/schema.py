@@ -17,7 +17,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from yibao.core.db.types import ShanghaiDateTime
+from yibao.core.db.types import Money, ShanghaiDateTime
 
 __all__ = [
     "metadata",
@@ -28,6 +28,9 @@ __all__ = [
     "platform_calls",
     "msgid_slots",
     "signin_sessions",
+    "chain_visits",
+    "chain_calls",
+    "fee_lines",
 ]
 
 NAMING = {
@@ -137,4 +140,63 @@ signin_sessions = Table(
     Column("signed_out_at", ShanghaiDateTime(), nullable=True),
     Column("owner", String(120), nullable=True),
     Index("ix_signin_sessions_current", "fixmedins_code", "opter", "signed_out_at"),
+)
+
+# --- chains (services/registration, services/settlement; rows namespaced by service) ------------------------
+
+#: one row per (service, HIS visit): the visit's chain state (JSON), its scheduling and its lease
+chain_visits = Table(
+    "chain_visits",
+    metadata,
+    Column("service", String(64), primary_key=True),
+    Column("visit_key", String(80), primary_key=True),
+    Column("visit_kind", String(12), nullable=False),
+    Column("status", String(16), nullable=False),  # ready | idle | waiting | parked
+    Column("state", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("next_attempt_at", ShanghaiDateTime(), nullable=True),
+    Column("attempts", Integer, nullable=False),
+    Column("lease_owner", String(120), nullable=True),
+    Column("lease_until", ShanghaiDateTime(), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", ShanghaiDateTime(), nullable=False),
+    Column("updated_at", ShanghaiDateTime(), nullable=False),
+    Index("ix_chain_visits_due", "service", "status", "next_attempt_at"),
+)
+
+#: the journal of a chain's platform calls: written *before* sending (so a crash leaves a trace), then the outcome
+chain_calls = Table(
+    "chain_calls",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("service", String(64), nullable=False),
+    Column("visit_key", String(80), nullable=False),
+    Column("step", String(64), nullable=False),
+    Column("infno", String(10), nullable=False),
+    Column("msgid", String(40), nullable=True),
+    Column("purpose", String(16), nullable=False),  # step | query | reversal
+    Column("status", String(20), nullable=False),  # sent | ok | rejected | invalid | not_sent | unknown | resolved
+    Column("resolution", String(40), nullable=True),  # how an unknown outcome was resolved
+    Column("err_msg", Text, nullable=True),
+    Column("created_at", ShanghaiDateTime(), nullable=False),
+    Column("updated_at", ShanghaiDateTime(), nullable=False),
+    Index("ix_chain_calls_visit", "service", "visit_key", "status"),
+)
+
+#: settlement: the HIS charge lines of a visit and where they stand on the platform
+fee_lines = Table(
+    "fee_lines",
+    metadata,
+    Column("visit_key", String(80), primary_key=True),
+    Column("feedetl_sn", String(30), primary_key=True),
+    Column("seq", Integer, nullable=False),  # arrival order within the visit
+    Column("init_feedetl_sn", String(30), nullable=True),
+    Column("amount", Money(), nullable=False),
+    Column("payload", Text, nullable=False),  # the canonical charge-line event (JSON)
+    Column("status", String(16), nullable=False),  # pending | uploaded | settled | withdrawn
+    Column("upload_msgid", String(40), nullable=True),
+    Column("setl_id", String(30), nullable=True),
+    Column("received_at", ShanghaiDateTime(), nullable=False),
+    Column("updated_at", ShanghaiDateTime(), nullable=False),
+    Index("ix_fee_lines_status", "visit_key", "status"),
 )

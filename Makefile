@@ -1,0 +1,40 @@
+# yibao-bridge — the two commands a fresh machine needs are `make demo` and `make test`.
+PYTHON ?= python3.11
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test test-unit test-integration bench sim stack clean
+
+$(STAMP): pyproject.toml setup.py
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11+ is needed (set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	@touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install everything (idempotent)
+
+demo: $(STAMP) ## run the bridge on the embedded default (Tansu broker, SQLite, simulator) with a generated day
+	$(VENV)/bin/yibao demo
+
+test: $(STAMP) ## the whole suite; starts a real Kafka (KRaft) and PostgreSQL itself when the machine has them
+	$(PY) -m pytest
+
+test-unit: $(STAMP)
+	$(PY) -m pytest tests/unit
+
+test-integration: $(STAMP)
+	$(PY) -m pytest tests/integration tests/e2e
+
+bench: $(STAMP) ## speed and memory figures, written to bench/results/*.json
+	$(PY) bench/run_all.py
+
+sim: $(STAMP) ## the platform simulator on 127.0.0.1:7070 (admin :7071)
+	$(VENV)/bin/yibao sim
+
+stack: $(STAMP) ## a local Kafka + PostgreSQL for manual work; prints the exports
+	$(VENV)/bin/yibao stack up --migrate
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

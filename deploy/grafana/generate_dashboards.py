@@ -1,0 +1,320 @@
+"""Generates the Grafana dashboards of yibao-bridge (dashboards/*.json) from one short description.
+
+Why a generator rather than hand-edited JSON: a dashboard is ~30 panels of near-identical JSON whose ids and grid
+positions must not collide, and whose queries must use the label sets the code really exports. Here each panel
+is one line of intent; layout and boilerplate follow. tests/unit/deploy checks that the committed JSON is what
+this script produces, and that every metric it queries exists in the code (or is one of the announced chain and
+reconciliation metrics).
+
+    python deploy/grafana/generate_dashboards.py           # rewrite dashboards/*.json
+    python deploy/grafana/generate_dashboards.py --check   # exit 1 when a committed file is stale
+
+Standard library only: it runs wherever Python 3.11 does, without the project installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Panel", "Row", "DASHBOARDS", "build_overview", "render", "write_all", "main"]
+
+HERE = Path(__file__).resolve().parent
+OUT_DIR = HERE / "dashboards"
+
+DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+
+#: selectors reused by the queries; the variables are defined in _templating()
+SVC = 'namespace=~"$namespace", service=~"$service"'
+NS = 'namespace=~"$namespace"'
+PLATFORM = 'namespace=~"$namespace", platform=~"$platform"'
+
+#: outcomes of a platform call that mean the platform (or the way to it) failed, not the business rules
+#: (yibao.envelope.metrics.OUTCOMES: success, rejected, invalid, transport, unknown, gateway_auth, error)
+PLATFORM_FAILURES = "transport|unknown|gateway_auth|error"
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One panel: a title, its queries (expr, legend) and how to show them."""
+
+    title: str
+    queries: tuple[tuple[str, str], ...]
+    unit: str = "short"
+    kind: str = "timeseries"  #: timeseries, stat or bars (a timeseries drawn as bars)
+    width: int = 12
+    height: int = 8
+    description: str = ""
+    thresholds: tuple[tuple[float | None, str], ...] = ()  #: (from value, colour), first value None
+
+    def to_json(self, panel_id: int, x: int, y: int) -> dict[str, Any]:
+        targets = [
+            {"refId": chr(ord("A") + i), "datasource": DATASOURCE, "expr": expr, "legendFormat": legend,
+             "range": True, "instant": False}
+            for i, (expr, legend) in enumerate(self.queries)
+        ]
+        defaults: dict[str, Any] = {"unit": self.unit}
+        if self.thresholds:
+            defaults["thresholds"] = {
+                "mode": "absolute",
+                "steps": [{"value": value, "color": colour} for value, colour in self.thresholds],
+            }
+        panel: dict[str, Any] = {
+            "id": panel_id,
+            "title": self.title,
+            "description": self.description,
+            "datasource": DATASOURCE,
+            "gridPos": {"h": self.height, "w": self.width, "x": x, "y": y},
+            "targets": targets,
+        }
+        if self.kind == "stat":
+            panel["type"] = "stat"
+            defaults["color"] = {"mode": "thresholds"}
+            panel["options"] = {
+                "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+                "colorMode": "background" if self.thresholds else "value",
+                "graphMode": "none",
+                "textMode": "value_and_name",
+                "justifyMode": "auto",
+                "orientation": "auto",
+            }
+        else:
+            panel["type"] = "timeseries"
+            defaults["custom"] = {
+                "drawStyle": "bars" if self.kind == "bars" else "line",
+                "fillOpacity": 60 if self.kind == "bars" else 10,
+                "lineWidth": 1,
+                "showPoints": "never",
+                "spanNulls": False,
+                "stacking": {"mode": "normal" if self.kind == "bars" else "none", "group": "A"},
+            }
+            if self.thresholds:
+                defaults["custom"]["thresholdsStyle"] = {"mode": "line"}
+            panel["options"] = {
+                "legend": {"displayMode": "table", "placement": "bottom", "showLegend": True,
+                           "calcs": ["lastNotNull", "max"]},
+                "tooltip": {"mode": "multi", "sort": "desc"},
+            }
+        panel["fieldConfig"] = {"defaults": defaults, "overrides": []}
+        return panel
+
+
+@dataclass(frozen=True)
+class Row:
+    title: str
+    panels: tuple[Panel, ...]
+    collapsed: bool = False
+
+
+def _quantiles(metric: str, by: str, selector: str) -> tuple[tuple[str, str], ...]:
+    """p50 and p99 of a histogram, per ``by`` labels."""
+    legend = " ".join("{{" + label.strip() + "}}" for label in by.split(","))
+    return tuple(
+        (f"histogram_quantile({q}, sum by ({by}, le) (rate({metric}_bucket{{{selector}}}[$__rate_interval])))",
+         f"p{int(q * 100)} {legend}")
+        for q in (0.5, 0.99)
+    )
+
+
+def _rows() -> tuple[Row, ...]:
+    workers = Row("Workers", (
+        Panel("Ready pods per service", (
+            (f"sum by (service) (yibao_worker_ready{{{SVC}}})", "{{service}}"),
+        ), kind="stat", width=12, height=5,
+            description="Pods whose /readyz answered ready (consuming, database answering, parking possible). "
+                        "A service at 0 does no work.",
+            thresholds=((None, "red"), (1, "green"))),
+        Panel("Pods not ready", (
+            (f"count(yibao_worker_ready{{{SVC}}} == 0) or vector(0)", "not ready"),
+        ), kind="stat", width=4, height=5, thresholds=((None, "green"), (1, "red"))),
+        Panel("Retries by error", (
+            (f"sum by (service, error) (rate(yibao_retries_total{{{SVC}}}[$__rate_interval]))",
+             "{{service}} {{error}}"),
+        ), unit="ops", width=8, height=5,
+            description="Transient failures retried with backoff; work is parked when attempts run out."),
+    ))
+    events = Row("Events", (
+        Panel("Events consumed per topic", (
+            (f"sum by (service, topic) (rate(yibao_events_consumed_total{{{SVC}}}[$__rate_interval]))",
+             "{{service}} ← {{topic}}"),
+        ), unit="ops", width=8),
+        Panel("Events handled by outcome", (
+            (f"sum by (service, outcome) (rate(yibao_events_handled_total{{{SVC}}}[$__rate_interval]))",
+             "{{service}} {{outcome}}"),
+        ), unit="ops", width=8,
+            description="processed; duplicate (absorbed by the inbox); skipped (tombstones); parked (dead-lettered)"),
+        Panel("Processing latency p50 / p99", _quantiles("yibao_event_processing_seconds", "service", SVC),
+              unit="s", width=8, description="Time to handle one message, retries included."),
+    ))
+    parked = Row("Dead letters and outbox", (
+        Panel("Dead letters by reason", (
+            (f"sum by (service, reason_code) (increase(yibao_dead_letters_total{{{SVC}}}[$__rate_interval]))",
+             "{{service}} {{reason_code}}"),
+        ), kind="bars", width=8,
+            description="Messages parked on the dead-letter topic (or the parked_work table). Each needs a look; "
+                        "replay once the cause is fixed."),
+        Panel("Dead letters in the time range", (
+            (f"sum by (reason_code) (increase(yibao_dead_letters_total{{{SVC}}}[$__range]))", "{{reason_code}}"),
+        ), kind="stat", width=4, thresholds=((None, "green"), (1, "orange"))),
+        Panel("Outbox pending", (
+            (f"max by (service) (yibao_outbox_pending{{{SVC}}})", "{{service}}"),
+        ), width=6, description="Results written but not yet published to Kafka. Growing: Kafka is unreachable "
+                                "or the relay is stuck."),
+        Panel("Outbox published", (
+            (f"sum by (service) (rate(yibao_outbox_published_total{{{SVC}}}[$__rate_interval]))", "{{service}}"),
+        ), unit="ops", width=6),
+    ))
+    platform = Row("Platform calls", (
+        Panel("Calls by transaction and outcome", (
+            (f"sum by (platform, infno, outcome) (rate(yibao_platform_calls_total{{{PLATFORM}}}[$__rate_interval]))",
+             "{{platform}} {{infno}} {{outcome}}"),
+        ), unit="ops", width=12,
+            description="success; rejected (the platform said no: a business answer); invalid (refused before "
+                        "sending); transport, unknown, gateway_auth, error (the platform or the way to it failed)"),
+        Panel("Failure ratio by transaction", (
+            (f'sum by (platform, infno) (rate(yibao_platform_calls_total{{{PLATFORM}, '
+             f'outcome=~"{PLATFORM_FAILURES}"}}[$__rate_interval])) / sum by (platform, infno) '
+             f"(rate(yibao_platform_calls_total{{{PLATFORM}}}[$__rate_interval]))",
+             "{{platform}} {{infno}}"),
+        ), unit="percentunit", width=12, thresholds=((None, "green"), (0.05, "red"))),
+        Panel("Call latency p50 / p99 by transaction",
+              _quantiles("yibao_platform_call_seconds", "platform, infno", PLATFORM), unit="s", width=24),
+    ))
+    chains = Row("Chains (registration, settlement)", (
+        Panel("Chain outcomes", (
+            (f"sum by (service, chain, outcome) (rate(yibao_chain_outcomes_total{{{SVC}}}[$__rate_interval]))",
+             "{{service}} {{chain}} {{outcome}}"),
+        ), unit="ops", width=12),
+        Panel("Step latency p50 / p99 by transaction",
+              _quantiles("yibao_chain_step_seconds", "service, infno", SVC), unit="s", width=12),
+        Panel("Unknown outcomes by resolution", (
+            (f"sum by (service, infno, resolution) (increase(yibao_unknown_outcomes_total{{{SVC}}}"
+             f"[$__rate_interval]))", "{{service}} {{infno}} {{resolution}}"),
+        ), kind="bars", width=12,
+            description="Calls whose outcome was unknown (timeout, reset, unreadable reply) and how each was "
+                        "resolved (query 5203/5204, 冲正 2601, by hand). Never resent blindly."),
+        Panel("Chains parked, open", (
+            (f"max by (service) (yibao_parked_open{{{SVC}}})", "{{service}}"),
+        ), width=12, thresholds=((None, "green"), (1, "orange"))),
+    ))  # metrics of the chain services (issue 5): empty until they run
+    recon = Row("Reconciliation", (
+        Panel("Runs by result (per day)", (
+            (f"sum by (result) (increase(yibao_recon_runs_total{{{NS}}}[1d]))", "{{result}}"),
+        ), width=6),
+        Panel("Differences by class (per day)", (
+            (f"sum by (class) (increase(yibao_recon_differences_total{{{NS}}}[1d]))", "{{class}}"),
+        ), width=6,
+            description="platform-only (the classic 单边账), HIS-only, amount mismatch, status mismatch"),
+        Panel("Single-sided entries open (单边账)", (
+            (f"max(yibao_single_sided_open{{{NS}}})", "open"),
+        ), kind="stat", width=6, thresholds=((None, "green"), (1, "orange"))),
+        Panel("Oldest open single-sided entry", (
+            (f"max(yibao_single_sided_oldest_age_seconds{{{NS}}})", "age"),
+        ), kind="stat", unit="s", width=6, thresholds=((None, "green"), (43200, "orange"), (86400, "red"))),
+    ))  # metrics of the reconciliation service (issue 6): empty until it runs
+    return (workers, events, parked, platform, chains, recon)
+
+
+def _templating() -> dict[str, Any]:
+    def query_var(name: str, label: str, query: str) -> dict[str, Any]:
+        return {
+            "name": name, "label": label, "type": "query", "datasource": DATASOURCE,
+            "query": {"query": query, "refId": f"{name}-variable"}, "definition": query,
+            "refresh": 2, "includeAll": True, "allValue": ".*", "multi": True, "sort": 1,
+            "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+        }
+
+    return {"list": [
+        {"name": "datasource", "label": "Prometheus", "type": "datasource", "query": "prometheus",
+         "current": {}, "hide": 0, "refresh": 1},
+        query_var("namespace", "Namespace", "label_values(yibao_worker_ready, namespace)"),
+        query_var("service", "Service", 'label_values(yibao_worker_ready{namespace=~"$namespace"}, service)'),
+        query_var("platform", "Platform", 'label_values(yibao_platform_calls_total{namespace=~"$namespace"}, '
+                                         'platform)'),
+    ]}
+
+
+def _layout(rows: tuple[Row, ...]) -> list[dict[str, Any]]:
+    """Rows stacked top to bottom; panels fill each row left to right, wrapping at 24 columns."""
+    panels: list[dict[str, Any]] = []
+    next_id, y = 1, 0
+    for row in rows:
+        panels.append({"type": "row", "id": next_id, "title": row.title, "collapsed": row.collapsed,
+                       "gridPos": {"h": 1, "w": 24, "x": 0, "y": y}, "panels": []})
+        next_id += 1
+        y += 1
+        x, line_height = 0, 0
+        for panel in row.panels:
+            if x + panel.width > 24:
+                x, y, line_height = 0, y + line_height, 0
+            panels.append(panel.to_json(next_id, x, y))
+            next_id += 1
+            x += panel.width
+            line_height = max(line_height, panel.height)
+        y += line_height
+    return panels
+
+
+def build_overview() -> dict[str, Any]:
+    """The "yibao-bridge overview" dashboard."""
+    return {
+        "uid": "yibao-bridge-overview",
+        "title": "yibao-bridge overview",
+        "description": "Workers, events, dead letters, outbox, platform calls, chains and reconciliation of "
+                       "yibao-bridge. Labels carry services, topics, transactions and outcomes — never patient "
+                       "data.",
+        "tags": ["yibao-bridge", "医保"],
+        "timezone": "Asia/Shanghai",
+        "editable": True,
+        "graphTooltip": 1,
+        "refresh": "30s",
+        "schemaVersion": 39,
+        "version": 1,
+        "time": {"from": "now-6h", "to": "now"},
+        "timepicker": {},
+        "annotations": {"list": []},
+        "links": [],
+        "templating": _templating(),
+        "panels": _layout(_rows()),
+    }
+
+
+#: file name → builder
+DASHBOARDS = {"yibao-bridge-overview.json": build_overview}
+
+
+def render(dashboard: dict[str, Any]) -> str:
+    return json.dumps(dashboard, ensure_ascii=False, indent=2) + "\n"
+
+
+def write_all(out_dir: Path = OUT_DIR, *, check: bool = False) -> list[str]:
+    """Write (or, with ``check``, compare) every dashboard; returns the names that differed."""
+    stale = []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, build in DASHBOARDS.items():
+        path = out_dir / name
+        text = render(build())
+        current = path.read_text(encoding="utf-8") if path.exists() else None
+        if current != text:
+            stale.append(name)
+            if not check:
+                path.write_text(text, encoding="utf-8")
+    return stale
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only report stale dashboards (exit 1 if any)")
+    args = parser.parse_args(argv)
+    stale = write_all(check=args.check)
+    for name in stale:
+        print(f"{'stale' if args.check else 'written'}: {name}")
+    return 1 if (args.check and stale) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,320 @@
+"""What the deploy tests share: the deploy/ files parsed, the code's settings and metrics, the announced ones.
+
+Imported as ``unit.deploy.ops_support`` (``tests`` is on the path; pytest's importlib mode has no conftest
+imports).
+
+The tests check the ops material against the code rather than against itself: service names come from
+``yibao.cli.worker.SERVICES``, env names from the pydantic-settings classes, metric names from the prometheus
+collectors of ``yibao.core.metrics`` and ``yibao.envelope.metrics``. Overlays are resolved here with the one
+kustomize feature they use for settings (a merged env file), so no kubectl is needed; the rendering test uses
+kubectl when the machine has it.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import yaml
+from prometheus_client.metrics import MetricWrapperBase
+from pydantic import AliasChoices
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from yibao.cli.worker import SERVICES
+from yibao.core.settings import CommonSettings
+
+__all__ = [
+    "REPO", "DEPLOY", "K8S", "BASE", "OVERLAYS", "SECRET_TEMPLATE", "DASHBOARDS", "ALERTS", "DOCKERFILE",
+    "SECRETS_DIR", "DESIGN_PORTS", "ComingMetric", "COMING_METRICS", "TARGET_LABELS", "KnownMetric", "SERVICES",
+    "load_yaml_documents", "read_env_file", "kustomization", "config_generator_data", "resource_documents",
+    "of_kind", "overlay_dirs", "env_prefix_of", "service_settings_class", "other_settings_classes",
+    "all_settings_classes", "env_names", "known_env_names", "metric_modules", "code_metrics", "known_metrics",
+    "METRIC_NAME", "SELECTOR", "SELECTOR_LABEL", "GROUPING", "dashboard_files", "dashboard_queries",
+    "alert_rules",
+]
+
+REPO = Path(__file__).resolve().parents[3]
+DEPLOY = REPO / "deploy"
+K8S = DEPLOY / "k8s"
+BASE = K8S / "base"
+OVERLAYS = K8S / "overlays"
+SECRET_TEMPLATE = K8S / "secret-template.yaml"
+DASHBOARDS = DEPLOY / "grafana" / "dashboards"
+ALERTS = DEPLOY / "prometheus" / "alerts.yaml"
+DOCKERFILE = DEPLOY / "docker" / "Dockerfile"
+#: where the pods mount their Secrets: yibao.core.settings.secrets_dir()'s default
+SECRETS_DIR = "/run/secrets/yibao"
+
+#: the web port of each worker as the design fixes it; a service's settings class, once it exists, must agree
+DESIGN_PORTS = {
+    "ingest": 6060, "registration": 6061, "settlement": 6062, "upload-scheduler": 6063,
+    "workinjury-sync": 6064, "mobilepay": 6065, "reconciliation": 6066,
+}
+
+
+@dataclass(frozen=True)
+class ComingMetric:
+    """A metric announced by a service still being written (chains: issue 5, reconciliation: issue 6)."""
+
+    name: str
+    kind: str  #: counter, gauge, histogram
+    labels: tuple[str, ...]
+
+
+#: the chain and reconciliation metrics the dashboards and alerts may use before the code exports them
+COMING_METRICS: tuple[ComingMetric, ...] = (
+    ComingMetric("yibao_chain_outcomes_total", "counter", ("service", "chain", "outcome")),
+    ComingMetric("yibao_chain_step_seconds", "histogram", ("service", "infno")),
+    ComingMetric("yibao_unknown_outcomes_total", "counter", ("service", "infno", "resolution")),
+    ComingMetric("yibao_parked_open", "gauge", ("service",)),
+    ComingMetric("yibao_recon_runs_total", "counter", ("result",)),
+    ComingMetric("yibao_recon_differences_total", "counter", ("class",)),
+    ComingMetric("yibao_single_sided_open", "gauge", ()),
+    ComingMetric("yibao_single_sided_oldest_age_seconds", "gauge", ()),
+)
+
+#: labels Prometheus adds when it scrapes (target labels), usable in any query
+TARGET_LABELS = frozenset({"namespace", "pod", "job", "instance", "container", "endpoint"})
+
+#: modules whose prometheus collectors are the code's metrics; services' own ``metrics`` modules are added when
+#: they exist
+METRIC_MODULES = ("yibao.core.metrics", "yibao.envelope.metrics")
+
+#: exposed series names per metric kind
+_SUFFIXES = {
+    "counter": ("_total", "_created"),
+    "gauge": ("",),
+    "histogram": ("_bucket", "_count", "_sum", "_created"),
+    "summary": ("_count", "_sum", "_created", ""),
+    "info": ("_info",),
+}
+
+
+def load_yaml_documents(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as handle:
+        return [doc for doc in yaml.safe_load_all(handle) if doc is not None]
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """A kustomize env file: KEY=value lines, # comments, blank lines."""
+    pairs: dict[str, str] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        key, sep, value = text.partition("=")
+        assert sep, f"{path.name}:{number}: not KEY=value"
+        assert key not in pairs, f"{path.name}:{number}: {key} set twice"
+        pairs[key] = value
+    return pairs
+
+
+def kustomization(folder: Path) -> dict[str, Any]:
+    return load_yaml_documents(folder / "kustomization.yaml")[0]
+
+
+def config_generator_data(folder: Path, name: str = "yibao-config") -> dict[str, str]:
+    """The data of a generated ConfigMap, with an overlay's ``behavior: merge`` applied over its bases."""
+    spec = kustomization(folder)
+    data: dict[str, str] = {}
+    for resource in spec.get("resources", []):
+        child = (folder / resource).resolve()
+        if child.is_dir():
+            data.update(config_generator_data(child, name))
+    for generator in spec.get("configMapGenerator", []):
+        if generator["name"] != name:
+            continue
+        own: dict[str, str] = {}
+        for env in generator.get("envs", []):
+            own.update(read_env_file(folder / env))
+        for literal in generator.get("literals", []):
+            key, _, value = literal.partition("=")
+            own[key] = value
+        if generator.get("behavior", "create") in ("merge", "create"):
+            data.update(own)
+        else:  # replace
+            data = own
+    return data
+
+
+def resource_documents(folder: Path) -> list[dict[str, Any]]:
+    """Every document a kustomization lists (files and, recursively, bases), patches not applied."""
+    docs: list[dict[str, Any]] = []
+    for resource in kustomization(folder).get("resources", []):
+        path = (folder / resource).resolve()
+        docs.extend(resource_documents(path) if path.is_dir() else load_yaml_documents(path))
+    return docs
+
+
+def of_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [doc for doc in docs if doc.get("kind") == kind]
+
+
+def overlay_dirs() -> list[Path]:
+    return sorted(p for p in OVERLAYS.iterdir() if (p / "kustomization.yaml").is_file())
+
+
+# --- settings ---------------------------------------------------------------------------------------------------
+
+
+def env_prefix_of(service: str) -> str:
+    return "YIBAO_" + service.upper().replace("-", "_") + "_"
+
+
+def _conventional_settings(service: str) -> type[CommonSettings]:
+    """The settings a service will have by the project's convention, while its own class is not written yet."""
+    return type(
+        f"Conventional{service.title().replace('-', '')}Settings",
+        (CommonSettings,),
+        {
+            "__module__": __name__,
+            "__annotations__": {"service_name": ClassVar[str], "default_web_port": ClassVar[int]},
+            "model_config": SettingsConfigDict(env_prefix=env_prefix_of(service), extra="ignore",
+                                               case_sensitive=False),
+            "service_name": service,
+            "default_web_port": DESIGN_PORTS[service],
+        },
+    )
+
+
+@functools.cache
+def service_settings_class(service: str) -> type[CommonSettings]:
+    """The service's own settings class (``yibao.<service>.settings``), else the conventional stand-in."""
+    package = SERVICES[service]
+    try:
+        module = importlib.import_module(f"{package}.settings")
+    except ModuleNotFoundError as exc:
+        if exc.name in (package, f"{package}.settings"):
+            return _conventional_settings(service)
+        raise
+    candidates = [
+        obj for obj in vars(module).values()
+        if isinstance(obj, type) and issubclass(obj, CommonSettings) and obj is not CommonSettings
+        and obj.__module__ == module.__name__
+    ]
+    named = [cls for cls in candidates if cls.service_name == service]
+    chosen = named or candidates
+    assert len(chosen) == 1, f"{module.__name__}: cannot tell which settings class is the worker's: {chosen}"
+    return chosen[0]
+
+
+def other_settings_classes() -> list[type[BaseSettings]]:
+    """Settings read by every process besides the worker's own: the CLI's common ones, the platform client's."""
+    from yibao.envelope.settings import PlatformSettings
+
+    return [CommonSettings, PlatformSettings]
+
+
+def all_settings_classes() -> list[type[BaseSettings]]:
+    return other_settings_classes() + [service_settings_class(s) for s in SERVICES]
+
+
+def env_names(cls: type[BaseSettings]) -> dict[str, str]:
+    """Environment variable (upper case) → field name, as pydantic-settings reads them."""
+    prefix = cls.model_config.get("env_prefix", "")
+    names: dict[str, str] = {}
+    for field_name, info in cls.model_fields.items():
+        alias = info.validation_alias
+        if isinstance(alias, AliasChoices):
+            choices = [c for c in alias.choices if isinstance(c, str)]
+        elif isinstance(alias, str):
+            choices = [alias]
+        elif info.alias:
+            choices = [info.alias]
+        else:
+            choices = [prefix + field_name]
+        for choice in choices:
+            names[choice.upper()] = field_name
+    return names
+
+
+@functools.cache
+def known_env_names() -> dict[str, tuple[type[BaseSettings], str]]:
+    known: dict[str, tuple[type[BaseSettings], str]] = {}
+    for cls in all_settings_classes():
+        for env, field_name in env_names(cls).items():
+            known.setdefault(env, (cls, field_name))
+    return known
+
+
+# --- metrics ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KnownMetric:
+    name: str
+    kind: str
+    labels: tuple[str, ...]
+    coming: bool
+
+    def series_names(self) -> set[str]:
+        base = self.name.removesuffix("_total") if self.kind == "counter" else self.name
+        return {base + suffix for suffix in _SUFFIXES[self.kind]}
+
+
+def metric_modules() -> list[Any]:
+    modules = [importlib.import_module(name) for name in METRIC_MODULES]
+    for package in SERVICES.values():
+        try:
+            modules.append(importlib.import_module(f"{package}.metrics"))
+        except ModuleNotFoundError as exc:
+            if exc.name not in (package, f"{package}.metrics"):
+                raise
+    return modules
+
+
+@functools.cache
+def code_metrics() -> tuple[KnownMetric, ...]:
+    found = []
+    for module in metric_modules():
+        for obj in vars(module).values():
+            if isinstance(obj, MetricWrapperBase):
+                name = obj._name + ("_total" if obj._type == "counter" else "")
+                found.append(KnownMetric(name, obj._type, tuple(obj._labelnames), coming=False))
+    return tuple(found)
+
+
+def known_metrics() -> dict[str, KnownMetric]:
+    """Exposed series name → metric, for the code's metrics and the announced ones."""
+    announced = [KnownMetric(m.name, m.kind, m.labels, coming=True) for m in COMING_METRICS]
+    metrics = announced + list(code_metrics())  # once the code exports an announced metric, the code wins
+    by_series: dict[str, KnownMetric] = {}
+    for metric in metrics:
+        for series in metric.series_names():
+            by_series[series] = metric
+    return by_series
+
+
+METRIC_NAME = re.compile(r"\byibao_[a-z0-9_]+\b")
+SELECTOR = re.compile(r"\b(yibao_[a-z0-9_]+)\{([^}]*)\}")
+SELECTOR_LABEL = re.compile(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)")
+GROUPING = re.compile(r"\b(?:by|without)\s*\(([^)]*)\)")
+
+
+def dashboard_files() -> list[Path]:
+    return sorted(DASHBOARDS.glob("*.json"))
+
+
+def dashboard_queries() -> list[tuple[str, str]]:
+    """(where, PromQL) of every panel target and query variable of every dashboard."""
+    queries: list[tuple[str, str]] = []
+    for path in dashboard_files():
+        board = json.loads(path.read_text(encoding="utf-8"))
+        for panel in board["panels"]:
+            for target in panel.get("targets", []):
+                queries.append((f"{path.name}: {panel['title']}", target["expr"]))
+        for variable in board.get("templating", {}).get("list", []):
+            if variable.get("type") == "query":
+                query = variable["query"]["query"] if isinstance(variable["query"], dict) else variable["query"]
+                queries.append((f"{path.name}: variable {variable['name']}", query))
+    return queries
+
+
+def alert_rules() -> list[dict[str, Any]]:
+    doc = load_yaml_documents(ALERTS)[0]
+    return [rule for group in doc["spec"]["groups"] for rule in group["rules"]]
