@@ -14,6 +14,7 @@ ROOTS = {
     "yibao.stack": "libs/stack",
     "yibao.hisevents": "libs/hisevents",
     "yibao.fakedata": "libs/fakedata",
+    "yibao.chains": "libs/chains",
     "yibao.envelope": "libs/envelope",
     "yibao.simulator": "simulator",
     "yibao.ingest": "services/ingest",

@@ -1,0 +1,30 @@
+"""Chain metrics (Prometheus). Labels are bounded: service, chain kind, outcome, infno, resolution."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+__all__ = ["CHAIN_OUTCOMES", "STEP_SECONDS", "UNKNOWN_OUTCOMES", "PARKED_OPEN", "CHAIN_SECONDS", "VISITS_BY_STATUS"]
+
+CHAIN_OUTCOMES = Counter(
+    "yibao_chain_outcomes_total", "Results given back to HIS, by chain (outpatient/inpatient) and outcome",
+    ["service", "chain", "outcome"],
+)
+STEP_SECONDS = Histogram(
+    "yibao_chain_step_seconds", "Platform call time of a chain step, by transaction", ["service", "infno"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+UNKNOWN_OUTCOMES = Counter(
+    "yibao_unknown_outcomes_total",
+    "Steps whose outcome was unknown (lost answer, crash mid-call), by how they were resolved: "
+    "unresolved (just seen), retried, adopted (the platform had done it), absent (it had not), reversed (2601), "
+    "nothing_done (2601 found nothing), manual (parked for a person)",
+    ["service", "infno", "resolution"],
+)
+PARKED_OPEN = Gauge("yibao_parked_open", "Visits parked and waiting for `yibao replay`", ["service"])
+VISITS_BY_STATUS = Gauge("yibao_chain_visits", "Visits by chain status", ["service", "status"])
+CHAIN_SECONDS = Histogram(
+    "yibao_chain_seconds", "From the HIS request to its final result, by chain and request kind",
+    ["service", "chain", "request"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900),
+)
