@@ -73,6 +73,8 @@ __all__ = [
     "In3202Data", "In3202", "Out3202Fileinfo", "Out3202", "Row3202Detail", "Row3202Result",
     "In5203Data", "In5203", "Out5203Setlinfo", "Out5203",
     "In5204Data", "In5204", "Out5204Feedetail", "Out5204",
+    "In5201Data", "In5201", "Out5201Mdtrtinfo", "Out5201",
+    "In5303Data", "In5303", "Out5303Data", "Out5303",
     "In9101Upload", "In9101", "Out9101",
     "In9102Download", "In9102",
 ]
@@ -141,6 +143,7 @@ Days = Annotated[Decimal, Wire("decimal", precision=4, scale=2)]
 
 Int2 = Annotated[int, Wire("integer", max_length=2)]
 Int3 = Annotated[int, Wire("integer", max_length=3)]
+Int4 = Annotated[int, Wire("integer", max_length=4)]
 Int10 = Annotated[int, Wire("integer", max_length=10)]
 
 Date = Annotated[_dt.date, Wire("date")]
@@ -1126,6 +1129,134 @@ class Out5204(OutputModel):
     feedetail: list[Out5204Feedetail] = Field(default_factory=list)
 
 
+class In5201Data(InputModel):
+    """Visits of one person that began in [begntime, endtime], optionally narrowed by med_type / mdtrt_id."""
+
+    psn_no: Text30
+    begntime: DateTime
+    endtime: DateTime
+    med_type: Text6 | None = None
+    mdtrt_id: Text30 | None = None
+
+
+class In5201(InputModel):
+    data: In5201Data
+
+
+class Out5201Mdtrtinfo(OutputModel):
+    """One visit as the platform holds it. ``ipt_otp_no`` is the hospital's own number (2201 ipt_otp_no or
+    2401 ipt_no): the key a chain matches after an unknown outcome. ``vali_flag`` is an assumed element (see
+    schemas/5201.yaml): "0" marks a visit cancelled by 2202/2404; absent means valid."""
+
+    mdtrt_id: Text30
+    psn_no: Text30
+    psn_cert_type: Text6
+    certno: Text50
+    psn_name: Text50
+    gend: Text6
+    naty: Text3 | None = None
+    brdy: Date | None = None
+    age: Age | None = None
+    coner_name: Text50 | None = None
+    tel: Text50 | None = None
+    insutype: Text6
+    psn_type: Text6
+    maf_psn_flag: Text3 | None = None
+    cvlserv_flag: Text3
+    flxempe_flag: Text3 | None = None
+    nwb_flag: Text3 | None = None
+    insu_optins: Text6 | None = None
+    emp_name: Text200 | None = None
+    begntime: DateTime
+    endtime: DateTime | None = None
+    mdtrt_cert_type: Text3 | None = None
+    med_type: Text6
+    ars_year_ipt_flag: Text3 | None = None
+    pre_pay_flag: Text3 | None = None
+    ipt_otp_no: Text30 | None = None
+    medrcdno: Text30 | None = None
+    atddr_no: Text30 | None = None
+    chfpdr_name: Text50 | None = None
+    adm_dept_codg: Text30 | None = None
+    adm_dept_name: Text100 | None = None
+    adm_bed: Text30 | None = None
+    dscg_maindiag_code: Text20 | None = None
+    dscg_maindiag_name: Text300 | None = None
+    dscg_dept_codg: Text30 | None = None
+    dscg_dept_name: Text100 | None = None
+    dscg_bed: Text30 | None = None
+    dscg_way: Text3 | None = None
+    main_cond_dscr: Text1000 | None = None
+    dise_codg: Text30 | None = None
+    dise_name: Text500 | None = None
+    oprn_oprt_code: Text30 | None = None
+    oprn_oprt_name: Text500 | None = None
+    otp_diag_info: Text200 | None = None
+    inhosp_stas: Text3 | None = None
+    die_date: Date | None = None
+    ipt_days: Int4 | None = None
+    fpsc_no: Text50 | None = None
+    matn_type: Text6 | None = None
+    birctrl_type: Text6 | None = None
+    latechb_flag: Text3 | None = None
+    geso_val: Int2 | None = None
+    fetts: Int3 | None = None
+    fetus_cnt: Int3 | None = None
+    pret_flag: Text3 | None = None
+    birctrl_matn_date: Date | None = None
+    cop_flag: Text3 | None = None
+    opter_id: Text20 | None = None
+    opter_name: Text50 | None = None
+    opt_time: DateTime | None = None
+    memo: Text500 | None = None
+    vali_flag: Text3 | None = None
+
+    @property
+    def is_valid(self) -> bool:
+        """False only when the platform says the visit was cancelled (vali_flag "0")."""
+        return self.vali_flag != "0"
+
+
+class Out5201(OutputModel):
+    mdtrtinfo: list[Out5201Mdtrtinfo] = Field(default_factory=list)
+
+
+class In5303Data(InputModel):
+    """Open admissions in [begntime, endtime]; without psn_no, every open admission of the institution."""
+
+    psn_no: Text30 | None = None
+    begntime: DateTime
+    endtime: DateTime
+
+
+class In5303(InputModel):
+    data: In5303Data
+
+
+class Out5303Data(OutputModel):
+    """One open admission. ``endtime`` (assumed element) is the 2402 discharge time of an admission discharged
+    but not yet settled; absent while the person is in the ward."""
+
+    mdtrt_id: Text30
+    psn_no: Text30
+    psn_cert_type: Text6
+    certno: Text50
+    psn_name: Text50
+    gend: Text6
+    brdy: Date | None = None
+    age: Age
+    insutype: Text6
+    begndate: Date
+    med_type: Text6
+    ipt_otp_no: Text30 | None = None
+    out_flag: Text3 | None = None
+    endtime: DateTime | None = None
+
+
+class Out5303(OutputModel):
+    data: list[Out5303Data] = Field(default_factory=list)
+
+
 # ------------------------------------------------------------------------------------------------ files
 
 class In9101Upload(InputModel):
@@ -1164,8 +1295,8 @@ INPUT_MODELS: dict[str, type[InputModel]] = {
     "2206": In2206, "2207": In2207, "2208": In2208,
     "2301": In2301, "2302": In2302, "2303": In2303, "2304": In2304, "2305": In2305,
     "2401": In2401, "2402": In2402, "2403": In2403, "2404": In2404, "2405": In2405,
-    "2601": In2601, "3201": In3201, "3202": In3202, "5203": In5203, "5204": In5204,
-    "9101": In9101, "9102": In9102,
+    "2601": In2601, "3201": In3201, "3202": In3202, "5201": In5201, "5203": In5203, "5204": In5204,
+    "5303": In5303, "9101": In9101, "9102": In9102,
 }
 
 #: infno → the model of its envelope ``output`` object (9102 answers with a zip stream: no model)
@@ -1175,8 +1306,8 @@ OUTPUT_MODELS: dict[str, type[OutputModel]] = {
     "2206": Out2206, "2207": Out2207, "2208": Out2208,
     "2301": Out2301, "2302": Out2302, "2303": Out2303, "2304": Out2304, "2305": Out2305,
     "2401": Out2401, "2402": Out2402, "2403": Out2403, "2404": Out2404, "2405": Out2405,
-    "2601": Out2601, "3201": Out3201, "3202": Out3202, "5203": Out5203, "5204": Out5204,
-    "9101": Out9101,
+    "2601": Out2601, "3201": Out3201, "3202": Out3202, "5201": Out5201, "5203": Out5203, "5204": Out5204,
+    "5303": Out5303, "9101": Out9101,
 }
 
 #: (infno, file name in the catalog's ``files:``) → the model of one row
