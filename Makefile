@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-unit test-integration bench sim stack clean
+.PHONY: install demo test test-unit test-integration bench sim stack clean readme
 
 $(STAMP): pyproject.toml setup.py
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11+ is needed (set PYTHON=...)"; exit 1; }
@@ -38,3 +38,6 @@ stack: $(STAMP) ## a local Kafka + PostgreSQL for manual work; prints the export
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info
+
+readme: $(STAMP) ## regenerate the README's settings and topics tables from the code
+	$(PY) tools/update_readme.py

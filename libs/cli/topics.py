@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
         from yibao.ingest.settings import IngestSettings
 
         wanted += IngestSettings().cdc_topic_requests()
-    created = asyncio.run(create_topics(bootstrap, wanted))
+    created = asyncio.run(create_topics(bootstrap, wanted, replication_factor=settings.topic_replication_factor))
     for name, partitions, _ in wanted:
         state = "created" if name in created else "exists"
         print(f"{state:8} {name} ({partitions} partitions)")

@@ -36,7 +36,8 @@ def catalog_topics(prefix: str = "", specs: Iterable[TopicSpec] = CATALOG) -> li
     return requests
 
 
-async def create_topics(bootstrap: str, topics: Iterable[TopicRequest], *, timeout: float = 30) -> list[str]:
+async def create_topics(bootstrap: str, topics: Iterable[TopicRequest], *, timeout: float = 30,
+                        replication_factor: int = 1) -> list[str]:
     """Create the topics that do not exist yet; returns the names created. Safe to run again and again."""
     wanted = list(topics)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
@@ -51,7 +52,8 @@ async def create_topics(bootstrap: str, topics: Iterable[TopicRequest], *, timeo
             if name in existing:
                 continue
             try:
-                await admin.create_topics([NewTopic(name, partitions, 1, topic_configs=config or None)])
+                await admin.create_topics([NewTopic(name, partitions, replication_factor,
+                                                    topic_configs=config or None)])
                 created.append(name)
             except TopicAlreadyExistsError:
                 pass

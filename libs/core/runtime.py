@@ -71,7 +71,7 @@ class ServiceRuntime:
         self._park_blocked = False
         datadir = Path(tempfile.gettempdir()) / f"yibao-faust-{name}"
         self.app = faust.App(
-            f"yibao-{name}",
+            f"{settings.topic_prefix}yibao-{name}",  # the consumer group: hospitals sharing a cluster stay apart
             broker=[f"kafka://{b.strip()}" for b in settings.kafka_bootstrap.split(",")],
             value_serializer="raw",
             key_serializer="raw",
@@ -201,7 +201,9 @@ class ServiceRuntime:
             from yibao.core.db.migrations import upgrade
 
             await asyncio.to_thread(upgrade, self.settings.database_url)
-        await create_topics(self.settings.kafka_bootstrap, catalog_topics(self.settings.topic_prefix) + self.extra_topics)
+        await create_topics(self.settings.kafka_bootstrap,
+                            catalog_topics(self.settings.topic_prefix) + self.extra_topics,
+                            replication_factor=self.settings.topic_replication_factor)
 
     def _install_endpoints(self) -> None:
         runtime = self

@@ -68,7 +68,10 @@ class CommonSettings(BaseSettings):
     log_json: bool = Field(True, description="one JSON object per log line (false: human-readable)")
     web_host: str = Field("127.0.0.1", description="address of the metrics/health endpoint")
     web_port: int | None = Field(None, description="port of the metrics/health endpoint (default per service)")
-    topic_prefix: str = Field("", description="prefix for every yibao topic name (one cluster, many hospitals)")
+    topic_prefix: str = Field("", description="prefix for every yibao topic name and consumer group (one "
+                                              "cluster, many hospitals)")
+    topic_replication_factor: int = Field(1, ge=1, description="replication factor of the topics yibao creates "
+                                                               "(3 on a production cluster)")
     session_timeout_s: float = Field(10.0, description="Kafka consumer group session timeout, seconds")
     retry_attempts: int = Field(5, description="attempts at a transient failure before the work is parked")
     retry_backoff_s: float = Field(0.5, description="first retry delay; doubles each attempt")

@@ -200,3 +200,138 @@ fee_lines = Table(
     Column("updated_at", ShanghaiDateTime(), nullable=False),
     Index("ix_fee_lines_status", "visit_key", "status"),
 )
+
+# --- reconciliation (services/reconciliation) ---------------------------------------------------------------
+
+from sqlalchemy import Date  # noqa: E402  (kept inside this block: the block is the reconciliation's append)
+
+__all__ += ["recon_ledger", "recon_runs", "recon_locks", "recon_statements", "recon_differences"]
+
+#: the hospital-side ledger: every settlement and cancellation HIS was told about (HisResult settled/refunded),
+#: as 3201/3202 compare it with the platform's. A cancellation is its own entry (refd_setl_flag 1, negative).
+recon_ledger = Table(
+    "recon_ledger",
+    metadata,
+    Column("setl_id", String(30), primary_key=True),
+    Column("his_visit_id", String(80), nullable=False),
+    Column("visit_kind", String(12), nullable=False),
+    Column("channel", String(20), nullable=False),  # national | mobilepay | …
+    Column("producer", String(64), nullable=False),
+    Column("mdtrt_id", String(30), nullable=True),
+    Column("psn_no", String(30), nullable=True),
+    Column("insutype", String(6), nullable=False),
+    Column("clr_type", String(6), nullable=False),
+    Column("setl_optins", String(6), nullable=False),
+    Column("refd_setl_flag", String(1), nullable=False),
+    Column("orig_setl_id", String(30), nullable=True),
+    Column("msgid", String(40), nullable=True),
+    Column("setl_time", ShanghaiDateTime(), nullable=False),
+    Column("medfee_sumamt", Money(), nullable=False),
+    Column("fund_pay_sumamt", Money(), nullable=False),
+    Column("acct_pay", Money(), nullable=False),
+    Column("psn_cash_pay", Money(), nullable=False),
+    Column("split", Text, nullable=True),  # the whole split (JSON), to write a repair back to HIS
+    Column("status", String(12), nullable=False),  # booked | voided
+    Column("source", String(16), nullable=False),  # his_result | repair
+    Column("message_id", String(96), nullable=False),
+    Column("received_at", ShanghaiDateTime(), nullable=False),
+    Column("updated_at", ShanghaiDateTime(), nullable=False),
+    Index("ix_recon_ledger_key", "clr_type", "setl_optins", "setl_time"),
+    Index("ix_recon_ledger_time", "setl_time"),
+)
+
+#: reconciliation runs: who asked, for which days and keys, where they stand
+recon_runs = Table(
+    "recon_runs",
+    metadata,
+    Column("run_id", String(40), primary_key=True),
+    Column("trigger", String(16), nullable=False),  # schedule | cli | http | command
+    Column("requested_by", String(64), nullable=True),
+    Column("date_from", Date, nullable=False),
+    Column("date_to", Date, nullable=False),
+    Column("insutype", String(6), nullable=True),
+    Column("clr_type", String(6), nullable=True),
+    Column("state", String(24), nullable=False),
+    Column("step", String(40), nullable=True),
+    Column("done", Integer, nullable=False),
+    Column("total", Integer, nullable=False),
+    Column("message", Text, nullable=True),
+    Column("summary", Text, nullable=True),  # JSON
+    Column("created_at", ShanghaiDateTime(), nullable=False),
+    Column("updated_at", ShanghaiDateTime(), nullable=False),
+    Column("heartbeat_at", ShanghaiDateTime(), nullable=False),
+    Column("finished_at", ShanghaiDateTime(), nullable=True),
+    Index("ix_recon_runs_period", "date_from", "date_to"),
+)
+
+#: one row per day a run (or an approval) is working on: overlapping runs are refused by the primary key
+recon_locks = Table(
+    "recon_locks",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("run_id", String(40), nullable=False),
+    Column("taken_at", ShanghaiDateTime(), nullable=False),
+)
+
+#: 3201 totals sent and the platform's verdict, per run, phase (initial | recheck) and key
+recon_statements = Table(
+    "recon_statements",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("run_id", String(40), nullable=False),
+    Column("phase", String(12), nullable=False),
+    Column("insutype", String(6), nullable=False),
+    Column("clr_type", String(6), nullable=False),
+    Column("setl_optins", String(6), nullable=False),
+    Column("refd_setl_flag", String(1), nullable=True),
+    Column("medfee_sumamt", Money(), nullable=False),
+    Column("fund_pay_sumamt", Money(), nullable=False),
+    Column("acct_pay", Money(), nullable=False),
+    Column("setl_cnt", Integer, nullable=False),
+    Column("stmt_rslt", String(6), nullable=False),
+    Column("stmt_rslt_dscr", Text, nullable=True),
+    Column("created_at", ShanghaiDateTime(), nullable=False),
+    Index("ix_recon_statements_run", "run_id", "phase"),
+)
+
+#: every difference a 3202 found, its class, its repair and the approval of that repair (who, when, why)
+recon_differences = Table(
+    "recon_differences",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("run_id", String(40), nullable=False),
+    Column("diff_class", String(24), nullable=False),
+    Column("row_code", String(6), nullable=False),
+    Column("clr_type", String(6), nullable=False),
+    Column("setl_optins", String(6), nullable=False),
+    Column("setl_id", String(30), nullable=False),
+    Column("mdtrt_id", String(30), nullable=True),
+    Column("psn_no", String(30), nullable=True),
+    Column("msgid", String(40), nullable=True),
+    Column("refd_setl_flag", String(1), nullable=True),
+    Column("channel", String(20), nullable=False),
+    Column("his_visit_id", String(80), nullable=True),
+    Column("memo", Text, nullable=True),
+    Column("his_medfee_sumamt", Money(), nullable=True),
+    Column("his_fund_pay_sumamt", Money(), nullable=True),
+    Column("his_acct_pay", Money(), nullable=True),
+    Column("plat_medfee_sumamt", Money(), nullable=True),
+    Column("plat_fund_pay_sumamt", Money(), nullable=True),
+    Column("plat_acct_pay", Money(), nullable=True),
+    Column("status", String(20), nullable=False),
+    Column("action", String(24), nullable=True),
+    Column("amount", Money(), nullable=True),
+    Column("needs_approval", Integer, nullable=False),
+    Column("approved_by", String(64), nullable=True),
+    Column("approved_at", ShanghaiDateTime(), nullable=True),
+    Column("approval_reason", Text, nullable=True),
+    Column("repair_msgid", String(40), nullable=True),
+    Column("outcome", Text, nullable=True),
+    Column("first_seen_at", ShanghaiDateTime(), nullable=False),
+    Column("created_at", ShanghaiDateTime(), nullable=False),
+    Column("updated_at", ShanghaiDateTime(), nullable=False),
+    Column("resolved_at", ShanghaiDateTime(), nullable=True),
+    UniqueConstraint("run_id", "setl_id"),
+    Index("ix_recon_differences_setl", "setl_id"),
+    Index("ix_recon_differences_status", "status", "diff_class"),
+)

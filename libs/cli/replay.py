@@ -1,0 +1,139 @@
+"""``yibao replay``: put parked work back once its cause is fixed.
+
+* ``yibao replay dlq`` — dead letters of *messages* (bad CDC events, unreadable facts): the original key and
+  value are produced again to their source topic. A consumer group remembers what was replayed, so running it
+  twice does not replay twice; ``--dry-run`` only lists. Letters parked in the ``parked_work`` table (when the
+  dead-letter topic itself was unreachable) are replayed too and marked.
+* ``yibao replay chains --service settlement [--visit ID]`` — parked *visits* (a chain that gave up after
+  repeated failures): made ready again; the running worker drives them from where they stood.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from collections import Counter
+
+from sqlalchemy import select, update
+
+from yibao.core import clock
+from yibao.core.db import make_engine
+from yibao.core.db.schema import parked_work
+from yibao.core.messaging.deadletter import DeadLetter
+from yibao.core.settings import CommonSettings
+from yibao.core.topics import topic
+
+__all__ = ["add_arguments", "run"]
+
+CHAIN_SERVICES = ("registration", "settlement")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("what", choices=["dlq", "chains"], help="dlq: parked messages; chains: parked visits")
+    parser.add_argument("--service", help="only this service's work (required for chains)")
+    parser.add_argument("--reason-code", help="dlq: only letters with this reason code")
+    parser.add_argument("--visit", help="chains: only this HIS visit id")
+    parser.add_argument("--dry-run", action="store_true", help="list what would be replayed, change nothing")
+    parser.add_argument("--timeout", type=float, default=10.0, help="dlq: stop reading after this many idle seconds")
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = CommonSettings()
+    if args.what == "chains":
+        return _replay_chains(settings, args)
+    return asyncio.run(_replay_dlq(settings, args))
+
+
+def _replay_chains(settings: CommonSettings, args: argparse.Namespace) -> int:
+    from yibao.chains.store import ChainStore
+
+    if args.service not in CHAIN_SERVICES:
+        print(f"--service must be one of {', '.join(CHAIN_SERVICES)}")
+        return 2
+    engine = make_engine(settings.database_url)
+    store = ChainStore(args.service)
+    try:
+        with engine.begin() as conn:
+            if args.dry_run:
+                counts = store.count_by_status(conn)
+                print(f"{args.service}: {counts.get('parked', 0)} parked visit(s)")
+                return 0
+            n = store.unpark(conn, args.visit)
+    finally:
+        engine.dispose()
+    print(f"{args.service}: {n} parked visit(s) made ready again")
+    return 0
+
+
+async def _replay_dlq(settings: CommonSettings, args: argparse.Namespace) -> int:
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+    dlq = topic("dlq", settings.topic_prefix)
+    consumer = AIOKafkaConsumer(
+        dlq, bootstrap_servers=settings.kafka_bootstrap, group_id=f"{settings.topic_prefix}yibao-replay",
+        auto_offset_reset="earliest", enable_auto_commit=False)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    await consumer.start()
+    await producer.start()
+    replayed: Counter[str] = Counter()
+    skipped: Counter[str] = Counter()
+    try:
+        idle_since = asyncio.get_running_loop().time()
+        while asyncio.get_running_loop().time() - idle_since < args.timeout:
+            batch = await consumer.getmany(timeout_ms=500)
+            if not batch:
+                continue
+            idle_since = asyncio.get_running_loop().time()
+            for records in batch.values():
+                for record in records:
+                    letter = DeadLetter.model_validate_json(record.value)
+                    if not _wanted(letter, args) or letter.source_topic is None:
+                        skipped[letter.reason_code] += 1
+                        continue
+                    if not args.dry_run:
+                        await producer.send_and_wait(letter.source_topic, letter.value, key=letter.key)
+                    replayed[letter.reason_code] += 1
+            if not args.dry_run:
+                await consumer.commit()
+        replayed_db = 0 if args.dry_run else await _replay_table(settings, args, producer)
+    finally:
+        await consumer.stop()
+        await producer.stop()
+    verb = "would replay" if args.dry_run else "replayed"
+    print(f"{verb} {sum(replayed.values())} dead letter(s): {dict(replayed) or '-'}; "
+          f"left {sum(skipped.values())}: {dict(skipped) or '-'}; from the parked_work table: {replayed_db}")
+    return 0
+
+
+def _wanted(letter: DeadLetter, args: argparse.Namespace) -> bool:
+    if args.service and letter.service != args.service:
+        return False
+    return not (args.reason_code and letter.reason_code != args.reason_code)
+
+
+async def _replay_table(settings: CommonSettings, args: argparse.Namespace, producer) -> int:  # type: ignore[no-untyped-def]
+    """Letters the dead-letter topic could not take were parked in the table: produce them and mark them."""
+    engine = make_engine(settings.database_url)
+    try:
+        def pending() -> list[tuple[int, DeadLetter]]:
+            with engine.connect() as conn:
+                rows = conn.execute(select(parked_work.c.id, parked_work.c.payload)
+                                    .where(parked_work.c.replayed_at.is_(None))).all()
+            letters = [(row.id, DeadLetter.model_validate(json.loads(row.payload))) for row in rows]
+            return [(i, letter) for i, letter in letters if _wanted(letter, args) and letter.source_topic]
+
+        letters = await asyncio.to_thread(pending)
+        for _, letter in letters:
+            await producer.send_and_wait(letter.source_topic, letter.value, key=letter.key)
+
+        def mark() -> None:
+            with engine.begin() as conn:
+                conn.execute(update(parked_work).where(parked_work.c.id.in_([i for i, _ in letters]))
+                             .values(replayed_at=clock.now()))
+
+        if letters:
+            await asyncio.to_thread(mark)
+        return len(letters)
+    finally:
+        engine.dispose()
