@@ -59,9 +59,9 @@ class PlatformSettings(BaseSettings):
     upload_path: str = Field("/fsi/api/fileupload/upload", description="path of 9101 (multipart upload)")
     download_path: str = Field("/fsi/api/fileupload/download", description="path of 9102 (file download)")
     api_path_template: str = Field(
-        "/fsi/api/{api_name}",
-        description="_api gateway: the per-transaction path ({infno}, {api_name} = hsa-fsi-<infno> substituted);"
-        " empty: the catalog's api_path of each transaction",
+        "",
+        description="_api gateway: a per-transaction path template overriding the catalog's ({infno}, "
+        "{api_name} = hsa-fsi-<infno> substituted); empty (default): each transaction's api_path from the catalog",
     )
     paths: dict[str, str] = Field(
         default_factory=dict, description="per-infno path overrides (JSON object), winning over everything"

@@ -144,7 +144,7 @@ class GatewayDefaults(BaseModel):
 
     default_path: str
     api_name_template: str = "hsa-fsi-{infno}"
-    api_path_template: str = "/{api_name}"
+    api_path_template: str = "/fsi/api/{api_name}"
 
     def path_for(self, infno: str) -> str:
         """The default path of one transaction (``default_path`` may contain ``{infno}`` for gateways with

@@ -86,7 +86,7 @@ class GatewayFile(BaseModel):
 
     default_path: str = Field(pattern=r"^/")
     api_name_template: str = "hsa-fsi-{infno}"
-    api_path_template: str = "/{api_name}"
+    api_path_template: str = "/fsi/api/{api_name}"
 
 
 class TransactionsFile(BaseModel):
