@@ -1,11 +1,15 @@
 """Inpatient chain 2401 → (2403) → 2301… → 2402 → 2303/2304 (or 中途结算 with mid_setl_flag=1 before 2402);
 rollback strictly in reverse: 2305 → 2405 → (2305 of a mid settlement) → 2302 → 2404, never across visits.
+
+2401 never opens a second admission for a person (see :mod:`.admissions`): a repeated 2401 — typically one whose
+answer was lost — is refused, and 5303 tells the chain the mdtrt_id the first one got.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from .admissions import open_admissions
 from .calls import Call, block, need, rows
 from .details import upload_details
 from .settlement import cancel, check_cert, commit, compute_split, load_person, load_visit, setldetail_of, setlinfo_of
@@ -32,6 +36,18 @@ def _active_settlements(call: Call, visit: Visit) -> list[Settlement]:
     )
 
 
+#: what 2401/2403 tell about the admission that 5201 answers back (the hospital's values, kept as sent)
+_REGISTRATION_FIELDS = ("mdtrt_cert_type", "medrcdno", "atddr_no", "chfpdr_name", "adm_dept_codg", "adm_dept_name",
+                        "adm_bed", "dscg_maindiag_code", "dscg_maindiag_name", "main_cond_dscr", "dise_codg",
+                        "dise_name")
+#: what 2402 tells about the discharge
+_DISCHARGE_FIELDS = ("dscg_dept_codg", "dscg_dept_name", "dscg_bed", "dscg_way")
+
+
+def _registration(info: dict[str, Any]) -> dict[str, str]:
+    return {k: str(info[k]) for k in _REGISTRATION_FIELDS if info.get(k) not in (None, "")}
+
+
 def h2401(call: Call) -> dict[str, Any]:
     info = block(call, "mdtrtinfo")
     psn_no = need(call, info, "psn_no", "mdtrtinfo")
@@ -42,13 +58,18 @@ def h2401(call: Call) -> dict[str, Any]:
         raise call.refuse("mdtrtinfo.insutype: the person is not insured under this insutype (参保险种不符)")
     check_cert(call, info, person, "mdtrtinfo")
     ledger = call.platform.ledger
-    for v in ledger.visits.values():
-        if v.kind == "inpatient" and v.psn_no == psn_no and v.status == "open" and v.fixmedins_code == call.fixmedins_code:
-            raise call.refuse("mdtrtinfo.psn_no: the person is already admitted (已在院)")
+    held = open_admissions(ledger, psn_no=psn_no)
+    if any(v.fixmedins_code == call.fixmedins_code for v in held):
+        # the usual cause: a 2401 whose answer was lost, sent again — the first one admitted the person
+        raise call.refuse("mdtrtinfo.psn_no: the person is already admitted (已在院), an admission stays open until "
+                          "its final settlement; 5303 finds it")
+    if held:
+        raise call.refuse("mdtrtinfo.psn_no: the person is already admitted in another institution "
+                          "(已在其他定点医疗机构住院)")
     key = (call.fixmedins_code, "ipt:" + str(info["ipt_no"]))
     taken = ledger.ipt_otp_nos.get(key)
     if taken and ledger.visits[taken].status != "cancelled":
-        raise call.refuse("mdtrtinfo.ipt_no: already used in this institution (住院号重复)")
+        raise call.refuse("mdtrtinfo.ipt_no: already used in this institution (住院号重复); 5201 finds that visit")
     for i, row in enumerate(rows(call, "diseinfo", required=False)):
         for field in ("diag_type", "diag_srt_no", "diag_code", "diag_name"):
             need(call, row, field, f"diseinfo[{i}]")
@@ -56,7 +77,8 @@ def h2401(call: Call) -> dict[str, Any]:
     ledger.visits[mdtrt_id] = Visit(
         mdtrt_id=mdtrt_id, kind="inpatient", psn_no=psn_no, insutype=str(info["insutype"]),
         fixmedins_code=call.fixmedins_code, ipt_otp_no=str(info["ipt_no"]), begntime=str(info["begntime"]),
-        created_msgid=call.msgid, med_type=str(info["med_type"]), info_uploaded=True,
+        created_msgid=call.msgid, med_type=str(info["med_type"]), info_uploaded=True, created=call.now,
+        registration=_registration(info),
     )
     ledger.ipt_otp_nos[key] = mdtrt_id
     call.record.effect = {"kind": "visit", "mdtrt_id": mdtrt_id}
@@ -70,6 +92,7 @@ def h2403(call: Call) -> dict[str, Any]:
         raise call.refuse("order: admission information cannot change after discharge (出院后不能变更)")
     if info.get("med_type"):
         visit.med_type = str(info["med_type"])
+    visit.registration.update(_registration(info))
     call.record.effect = {"kind": "visit_info", "mdtrt_id": visit.mdtrt_id}
     return {}
 
@@ -116,6 +139,7 @@ def h2402(call: Call) -> dict[str, Any]:
     need(call, info, "dscg_way", "dscginfo")
     visit.status = "discharged"
     visit.endtime = endtime
+    visit.discharge = {k: str(info[k]) for k in _DISCHARGE_FIELDS if info.get(k) not in (None, "")}
     call.record.effect = {"kind": "discharge", "mdtrt_id": visit.mdtrt_id}
     return {}
 
@@ -177,6 +201,7 @@ def h2405(call: Call) -> dict[str, Any]:
         raise call.refuse("rollback order: cancel the settlement (2305) before the discharge")
     visit.status = "open"
     visit.endtime = ""
+    visit.discharge = {}
     call.record.effect = {"kind": "discharge_cancelled", "mdtrt_id": visit.mdtrt_id}
     return {}
 

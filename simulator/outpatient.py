@@ -28,13 +28,18 @@ def h2201(call: Call) -> dict[str, Any]:
     key = (call.fixmedins_code, ipt_otp_no)
     taken = ledger.ipt_otp_nos.get(key)
     if taken and ledger.visits[taken].status != "cancelled":
-        raise call.refuse("data.ipt_otp_no: already registered in this institution (门诊号重复)")
+        # the usual cause: a 2201 whose answer was lost, sent again — the first one registered the visit
+        raise call.refuse("data.ipt_otp_no: already registered in this institution (门诊号重复); "
+                          "5201 finds the registered visit")
     for field in ("begntime", "atddr_no", "dr_name", "dept_code", "dept_name", "caty"):
         need(call, data, field)
     mdtrt_id = call.platform.new_id()
     ledger.visits[mdtrt_id] = Visit(
         mdtrt_id=mdtrt_id, kind="outpatient", psn_no=psn_no, insutype=insutype, fixmedins_code=call.fixmedins_code,
-        ipt_otp_no=ipt_otp_no, begntime=str(data["begntime"]), created_msgid=call.msgid,
+        ipt_otp_no=ipt_otp_no, begntime=str(data["begntime"]), created_msgid=call.msgid, created=call.now,
+        registration={"mdtrt_cert_type": str(data["mdtrt_cert_type"]), "atddr_no": str(data["atddr_no"]),
+                      "chfpdr_name": str(data["dr_name"]), "adm_dept_codg": str(data["dept_code"]),
+                      "adm_dept_name": str(data["dept_name"]), "caty": str(data["caty"])},
     )
     ledger.ipt_otp_nos[key] = mdtrt_id
     call.record.effect = {"kind": "visit", "mdtrt_id": mdtrt_id}
@@ -74,7 +79,8 @@ def h2203(call: Call) -> dict[str, Any]:
             need(call, row, field, f"diseinfo[{i}]")
     visit.med_type = med_type
     visit.info_uploaded = True
-    visit.info = {"med_type": med_type, "dise_codg": str(info.get("dise_codg", ""))}
+    visit.info = {"med_type": med_type, "dise_codg": str(info.get("dise_codg") or ""),
+                  "dise_name": str(info.get("dise_name") or ""), "main_cond_dscr": str(info.get("main_cond_dscr") or "")}
     call.record.effect = {"kind": "visit_info", "mdtrt_id": visit.mdtrt_id}
     return {}
 

@@ -73,6 +73,13 @@ class Visit:
     endtime: str = ""
     details: dict[str, FeeDetail] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
+    #: the hospital's own description of the visit as 2201/2401 sent it (2403 updates it): doctor, department,
+    #: diagnosis … — what 5201 answers back
+    registration: dict[str, Any] = field(default_factory=dict)
+    #: what 2402 said about the discharge (department, bed, way); emptied by 2405
+    discharge: dict[str, Any] = field(default_factory=dict)
+    #: when the platform registered the visit (5201 opt_time)
+    created: dt.datetime | None = None
 
     def active_details(self) -> list[FeeDetail]:
         return [d for d in self.details.values() if d.status != "revoked"]

@@ -18,6 +18,8 @@ from yibao.simulator.settings import DEFAULT_FIXMEDINS_CODE, SimulatorSettings
 from yibao.simulator.state import Ledger
 
 CODE = DEFAULT_FIXMEDINS_CODE
+#: a second institution on the same platform (visibility and cross-institution rules)
+OTHER_CODE = "H44010600002"
 _serial = itertools.count(1)
 
 
@@ -121,3 +123,15 @@ def hosp(platform: NationalPlatform) -> Hospital:
     h = Hospital(platform)
     h.sign_in()
     return h
+
+
+@pytest.fixture
+def two(settings: SimulatorSettings) -> tuple[Hospital, Hospital]:
+    """Two institutions on one platform (CODE, OTHER_CODE), both signed in."""
+    settings = settings.model_copy(update={"fixmedins_codes": [CODE, OTHER_CODE]})
+    ledger = Ledger([person("P0001"), person("P0003", "50.00")], settings.fixmedins_codes)
+    platform = NationalPlatform(settings, ledger, PlatformClock())
+    a, b = Hospital(platform, CODE), Hospital(platform, OTHER_CODE)
+    a.sign_in()
+    b.sign_in()
+    return a, b
