@@ -21,6 +21,7 @@ from yibao.chains.model import (
     ChainDefinition,
     Idle,
     LocalChange,
+    Park,
     QuerySpec,
     Step,
     UnknownPolicy,
@@ -36,6 +37,7 @@ __all__ = [
     "Wait",
     "Idle",
     "LocalChange",
+    "Park",
     "QuerySpec",
     "UnknownPolicy",
 ]

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection
 
 from yibao.chains import metrics
-from yibao.chains.model import ChainDefinition, Idle, LocalChange, QuerySpec, Step, Visit, Wait
+from yibao.chains.model import ChainDefinition, Idle, LocalChange, Park, QuerySpec, Step, Visit, Wait
 from yibao.chains.store import CallRow, ChainStore, ConcurrentChange, dumps_state
 from yibao.core import clock
 from yibao.core.messaging.deadletter import DeadLetter
@@ -207,6 +207,9 @@ class ChainEngine:
         visit, pending, action = await self.db(look)
         if visit is None or visit.status == "parked" or action is None:
             return True
+        if isinstance(action, Park):  # before resolving: a Park must never mark a pending call superseded
+            await self._park(key, action.reason_code, action.reason)
+            return True
         if pending is not None:
             await self._resolve(visit, pending, action)
             return False
@@ -259,10 +262,14 @@ class ChainEngine:
             return
         except UnknownOutcome as exc:
             metrics.UNKNOWN_OUTCOMES.labels(self.service, step.infno, "unresolved").inc()
-            await self.db(lambda c: self.store.close_call(c, call_id, "unknown", err_msg=exc.detail))
+            # counts as a failed attempt: the resolution (and any resend) waits for the backoff, so a platform
+            # that keeps losing answers is not hammered in a loop, and the visit is parked after max_attempts
+            reason = f"{step.infno}: outcome unknown: {mask_text(exc.detail or '')}"
+            await self.db(lambda c: (self.store.close_call(c, call_id, "unknown", err_msg=exc.detail),
+                                     self._backoff(c, key, reason)))
             log.warning("unknown outcome; resolving before anything else", extra={"fields": {
                 "service": self.service, "infno": step.infno, "msgid": msgid, "policy": step.unknown.kind}})
-            return
+            raise _Stop from exc
         except Exception as exc:  # nothing reached the platform (or the gateway refused): back off, try later
             reason = f"{step.infno}: {type(exc).__name__}: {mask_text(str(exc))}"
             await self.db(lambda c: (self.store.close_call(c, call_id, "not_sent", err_msg=reason),

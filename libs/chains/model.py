@@ -21,6 +21,7 @@ __all__ = [
     "Wait",
     "Idle",
     "LocalChange",
+    "Park",
     "Action",
     "ChainDefinition",
     "OnOk",
@@ -126,7 +127,17 @@ class LocalChange:
     apply: Callable[[Connection, Visit], None]
 
 
-Action = Step | Wait | Idle | LocalChange
+@dataclass(frozen=True)
+class Park:
+    """Stop for a person: the visit is parked (status, ``on_parked``, a dead letter) until ``yibao replay`` — for
+    what a chain must never guess about (e.g. a platform answer that does not add up). An unresolved call is
+    left as it is (never marked superseded by a Park)."""
+
+    reason_code: str
+    reason: str
+
+
+Action = Step | Wait | Idle | LocalChange | Park
 
 
 class ChainDefinition(Protocol):

@@ -248,7 +248,7 @@ def _default_text(field: FieldInfo) -> str:
 
 def describe(cls: type[BaseSettings], parent: type[BaseSettings] | None = None) -> SettingsSection:
     """The reference of one class; with ``parent``, only the fields the class declares itself are rows."""
-    own = set(cls.__dict__.get("__annotations__", {})) if parent is not None else set(cls.model_fields)
+    own = (set(cls.model_fields) - set(parent.model_fields)) if parent is not None else set(cls.model_fields)
     rows: list[SettingRow] = []
     inherited: list[str] = []
     for name, field in cls.model_fields.items():

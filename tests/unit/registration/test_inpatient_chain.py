@@ -1,0 +1,197 @@
+"""The inpatient chain run by the real engine against a stand-in platform (SQLite): 1101 → 2401 → 2403 → 2402,
+and the rollback order 2405 → (settlement: 2302) → 2404, each step asked of settlement first."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from unit.registration.registration_support import Events, FakePlatform, Harness, diagnosis
+from yibao.envelope.errors import UnknownOutcome
+
+
+def _inpatient() -> Events:
+    return Events("I1")
+
+
+async def _admitted(h: Harness, ev: Events) -> None:
+    h.absorb(ev.admission())
+    await h.run()
+
+
+async def test_an_admission_runs_1101_then_2401_and_tells_his_and_settlement(sqlite_engine: Engine) -> None:
+    h = Harness(sqlite_engine)
+    await _admitted(h, _inpatient())
+    assert h.platform.infnos() == ["1101", "2401"]
+    assert h.result_kinds() == ["admitted"]
+    assert h.results()[0]["mdtrt_id"] == "M00001"
+    assert h.fact_kinds() == ["registered", "admitted"]
+    assert h.facts("admitted")[0]["ipt_otp_no"] == "ZYI1"
+    body = h.platform.inputs["2401"][0]
+    assert body["mdtrtinfo"]["dscg_maindiag_code"] == "I63.900"  # derived from the main admission diagnosis
+    assert body["mdtrtinfo"]["adm_diag_dscr"] == "脑梗死"
+
+
+async def test_a_2401_done_but_unheard_is_adopted_from_5303(sqlite_engine: Engine) -> None:
+    platform = FakePlatform()
+    platform.script["2401"] = ["commit_then_lose"]
+    h = Harness(sqlite_engine, platform)
+    await _admitted(h, _inpatient())
+    assert platform.infnos() == ["1101", "2401", "5303"]
+    assert len(platform.registrations("inpatient")) == 1
+    assert h.result_kinds() == ["admitted"]
+
+
+async def test_an_admission_change_sends_2403_with_the_whole_admission(sqlite_engine: Engine) -> None:
+    h = Harness(sqlite_engine)
+    ev = _inpatient()
+    await _admitted(h, ev)
+    h.absorb(ev.admission_changed(adm_bed="05-12", change_reason="换床"))
+    await h.run()
+    body = h.platform.inputs["2403"][0]
+    assert body["adminfo"]["adm_bed"] == "05-12" and body["adminfo"]["mdtrt_id"] == "M00001"
+    assert body["adminfo"]["adm_dept_codg"] == "0403"  # unchanged fields are sent too
+    assert h.result_kinds()[-1] == "admission_changed"
+    h.absorb(ev.admission_changed(chfpdr_name="医生丙"))
+    await h.run()
+    assert h.platform.inputs["2403"][1]["adminfo"]["adm_bed"] == "05-12"  # the earlier change is kept
+
+
+async def test_a_discharge_sends_2402_and_tells_settlement_the_endtime(sqlite_engine: Engine) -> None:
+    h = Harness(sqlite_engine)
+    ev = _inpatient()
+    await _admitted(h, ev)
+    discharge = ev.discharge()
+    h.absorb(discharge)
+    await h.run()
+    assert h.platform.infnos()[-1] == "2402"
+    assert h.result_kinds()[-1] == "discharged"
+    assert h.facts("discharged")[0]["endtime"].startswith(discharge.endtime.strftime("%Y-%m-%dT%H:%M"))
+    body = h.platform.inputs["2402"][0]
+    assert body["dscginfo"]["insutype"] == "310" and body["diseinfo"][0]["diag_code"] == "I63.900"
+
+
+async def test_a_2402_done_but_unheard_is_adopted_from_5201(sqlite_engine: Engine) -> None:
+    platform = FakePlatform()
+    platform.script["2402"] = ["commit_then_lose"]
+    h = Harness(sqlite_engine, platform)
+    ev = _inpatient()
+    await _admitted(h, ev)
+    h.absorb(ev.discharge())
+    await h.run()
+    assert platform.infnos()[-2:] == ["2402", "5201"]
+    assert h.result_kinds()[-1] == "discharged"
+
+
+async def test_an_admission_change_after_discharge_is_out_of_order(sqlite_engine: Engine) -> None:
+    h = Harness(sqlite_engine)
+    ev = _inpatient()
+    await _admitted(h, ev)
+    h.absorb(ev.discharge())
+    await h.run()
+    h.absorb(ev.admission_changed(adm_bed="01-01"))
+    await h.run()
+    assert "2403" not in h.platform.infnos()
+    assert h.results()[-1]["reason_code"] == "out_of_order"
+
+
+async def test_requests_arriving_out_of_order_are_served_in_his_order_behind_the_head(sqlite_engine: Engine) -> None:
+    h = Harness(sqlite_engine)
+    ev = _inpatient()
+    await _admitted(h, ev)
+    first = ev.admission_changed(adm_bed="01-01", minutes=10)  # being served: nothing goes ahead of it
+    discharge = ev.discharge(minutes=30)
+    earlier = ev.admission_changed(adm_bed="02-02", minutes=20)  # happened before the discharge, arrived after
+    h.absorb(first, discharge, earlier)
+    await h.run()
+    assert h.platform.infnos()[-3:] == ["2403", "2403", "2402"]
+    assert [b["adminfo"]["adm_bed"] for b in h.platform.inputs["2403"]] == ["01-01", "02-02"]
+
+
+async def test_cancelling_the_admission_while_discharged_is_refused(sqlite_engine: Engine) -> None:
+    h = Harness(sqlite_engine)
+    ev = _inpatient()
+    await _admitted(h, ev)
+    h.absorb(ev.discharge())
+    await h.run()
+    h.absorb(ev.cancellation("admission", "A1"))
+    await h.run()
+    rejected = h.results("rejected")[0]
+    assert rejected["reason_code"] == "out_of_order" and "2405" in rejected["reason"]
+    assert "unwind_requested" not in h.fact_kinds()
+
+
+async def test_cancelling_a_discharge_that_did_not_happen_is_refused(sqlite_engine: Engine) -> None:
+    h = Harness(sqlite_engine)
+    ev = _inpatient()
+    await _admitted(h, ev)
+    h.absorb(ev.cancellation("discharge", "D1"))
+    await h.run()
+    assert h.results("rejected")[0]["reason_code"] == "out_of_order"
+
+
+async def test_the_inpatient_rollback_runs_2405_then_2404_each_after_settlement(sqlite_engine: Engine) -> None:
+    h = Harness(sqlite_engine)
+    ev = _inpatient()
+    await _admitted(h, ev)
+    h.absorb(ev.discharge())
+    await h.run()
+    h.absorb(ev.cancellation("discharge", "D1"))
+    await h.run()
+    assert h.facts("unwind_requested")[-1]["unwind"] == "discharge"
+    h.settlement("unwound", "D1", visit="I1", visit_kind="inpatient")
+    await h.run()
+    assert h.platform.infnos()[-1] == "2405"
+    assert h.results()[-1]["kind"] == "cancelled" and h.results()[-1]["target"] == "discharge"
+    assert h.fact_kinds()[-1] == "discharge_cancelled"
+    h.absorb(ev.cancellation("admission", "A1"))
+    await h.run()
+    assert h.facts("unwind_requested")[-1]["unwind"] == "admission"
+    h.settlement("unwound", "A1", visit="I1", visit_kind="inpatient")
+    await h.run()
+    assert h.platform.infnos()[-1] == "2404"
+    assert h.results()[-1]["target"] == "admission" and h.fact_kinds()[-1] == "admission_cancelled"
+    assert h.platform.registrations("inpatient") == []
+
+
+async def test_settlement_refusing_a_discharge_cancellation_is_passed_on(sqlite_engine: Engine) -> None:
+    h = Harness(sqlite_engine)
+    ev = _inpatient()
+    await _admitted(h, ev)
+    h.absorb(ev.discharge(), ev.cancellation("discharge", "D1"))
+    await h.run()
+    h.settlement("unwind_refused", "D1", visit="I1", visit_kind="inpatient",
+                 reason="a final settlement is active: refund it first (2305)")
+    await h.run()
+    assert "2405" not in h.platform.infnos()
+    assert "2305" in h.results()[-1]["reason"]
+
+
+async def test_a_2405_lost_and_not_done_is_sent_again(sqlite_engine: Engine) -> None:
+    platform = FakePlatform()
+    platform.script["2405"] = [UnknownOutcome("2405", None, "reset")]
+    h = Harness(sqlite_engine, platform)
+    ev = _inpatient()
+    await _admitted(h, ev)
+    h.absorb(ev.discharge(), ev.cancellation("discharge", "D1"))
+    await h.run()
+    h.settlement("unwound", "D1", visit="I1", visit_kind="inpatient")
+    await h.run()
+    assert platform.infnos()[-3:] == ["2405", "5201", "2405"]
+    assert h.results()[-1]["kind"] == "cancelled"
+
+
+async def test_an_admission_without_any_diagnosis_uses_its_disease_code(sqlite_engine: Engine) -> None:
+    h = Harness(sqlite_engine)
+    h.absorb(_inpatient().admission(diagnoses=[]))
+    await h.run()
+    assert h.result_kinds() == ["admitted"]
+    assert h.platform.inputs["2401"][0]["diseinfo"][0]["diag_code"] == "I63.900"
+
+
+async def test_discharge_diagnoses_replace_the_admission_ones_in_2402(sqlite_engine: Engine) -> None:
+    h = Harness(sqlite_engine)
+    ev = _inpatient()
+    await _admitted(h, ev)
+    h.absorb(ev.discharge(diagnoses=[diagnosis(1, "I63.900", "脑梗死"), diagnosis(2, "I10.x00", "高血压", main=False)]))
+    await h.run()
+    assert [d["diag_code"] for d in h.platform.inputs["2402"][0]["diseinfo"]] == ["I63.900", "I10.x00"]
