@@ -1,0 +1,222 @@
+"""``yibao recon …``: finance's command line (register as COMMANDS entry ``("recon",)``).
+
+    yibao recon run --date 2026-11-20 [--to 2026-11-21] [--insutype 310] [--clr-type 11] [--by NAME]
+    yibao recon status RUN_ID [--json]
+    yibao recon list [--limit 20]
+    yibao recon approve RUN_ID --by NAME --reason TEXT [--id 12 --id 13]
+    yibao recon reject RUN_ID --by NAME --reason TEXT [--id 12]
+    yibao recon report RUN_ID [--format xlsx|html|json] [--out PATH]
+
+``run``, ``approve`` and ``reject`` do the work in this process (database ``DATABASE_URL``, platform
+``YIBAO_PLATFORM_*``, reconciliation settings ``YIBAO_RECONCILIATION_*``); what they send back to HIS and the
+run events go through the outbox, published by the reconciliation worker. ``--worker URL`` hands a run to a
+running worker instead (``POST /recon/runs``) and prints its run id.
+
+Exit codes: 0 balanced / repaired_and_balanced / done, 1 differences_found, 2 failed, refused or a usage
+error, 3 unknown run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as _dt
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_arguments", "run", "EXIT_CODES"]
+
+EXIT_CODES = {"balanced": 0, "repaired_and_balanced": 0, "differences_found": 1, "failed": 2, "refused": 2,
+              "running": 0}
+
+
+def _date(text: str) -> _dt.date:
+    try:
+        return _dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date yyyy-MM-dd: {text!r}") from None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="recon_command", metavar="<run|status|list|approve|reject|report>")
+    p = sub.add_parser("run", help="reconcile a period (3201, and 3202 where it does not balance)")
+    p.add_argument("--date", required=True, type=_date, help="first day (yyyy-MM-dd, Asia/Shanghai)")
+    p.add_argument("--to", type=_date, help="last day (default: --date)")
+    p.add_argument("--insutype", help="only this 险种")
+    p.add_argument("--clr-type", dest="clr_type", help="only this 清算类别 (11 门诊, 21 住院)")
+    p.add_argument("--by", help="who asks (recorded on the run)")
+    p.add_argument("--worker", help="hand the run to the worker at this URL instead of running it here")
+    p.add_argument("--json", action="store_true", help="print the run as JSON")
+    p = sub.add_parser("status", help="a run's state, progress and differences")
+    p.add_argument("run_id")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("list", help="the latest runs")
+    p.add_argument("--limit", type=int, default=20)
+    for name, text in (("approve", "approve pending repairs of a run and apply them"),
+                       ("reject", "refuse pending repairs of a run (they go to manual handling)")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("run_id")
+        p.add_argument("--by", required=True, help="who decides (recorded)")
+        p.add_argument("--reason", required=True, help="why (recorded)")
+        p.add_argument("--id", dest="ids", type=int, action="append", help="only this difference (repeatable)")
+        p.add_argument("--json", action="store_true")
+    p = sub.add_parser("report", help="where a run's report is, or a copy of it")
+    p.add_argument("run_id")
+    p.add_argument("--format", choices=("xlsx", "html", "json"), default="xlsx")
+    p.add_argument("--out", help="copy the report to this path")
+    parser.set_defaults(_recon_parser=parser)
+
+
+def _print_run(run: Any, as_json: bool) -> None:
+    data = run if isinstance(run, dict) else run.public()
+    if as_json:
+        print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+        return
+    progress = data.get("progress") or {}
+    print(f"run {data['run_id']}  {data['date_from']} ~ {data['date_to']}  state: {data['state']}")
+    if progress.get("step") and data["state"] == "running":
+        print(f"  step {progress['step']}: {progress.get('done')}/{progress.get('total')}")
+    if data.get("message"):
+        print(f"  {data['message']}")
+    for d in data.get("differences") or []:
+        print(f"  #{d['id']:<6} {d['diff_class']:<16} {d['setl_id']:<24} {d.get('action') or '-':<18} "
+              f"{d.get('amount') or '':>10}  {d['status']}")
+
+
+class _Context:
+    """Engine, platform client and reconciler for one command, closed afterwards."""
+
+    def __init__(self) -> None:
+        from yibao.core.db import make_engine
+        from yibao.core.db.migrations import upgrade
+
+        from .app import make_client
+        from .reconciler import Reconciler
+        from .settings import ReconciliationSettings
+
+        self.settings = ReconciliationSettings()
+        upgrade(self.settings.database_url)
+        self.engine = make_engine(self.settings.database_url)
+        self.client = make_client(self.engine)
+        self.reconciler = Reconciler(self.engine, self.client, self.settings,
+                                     default_optins=self.client.settings.mdtrtarea_admvs, catalog=self.client.catalog)
+
+    async def close(self) -> None:
+        try:
+            await self.client.aclose()
+        finally:
+            self.engine.dispose()
+
+
+async def _with_context(fn: Any) -> int:
+    ctx = _Context()
+    try:
+        return await fn(ctx)
+    finally:
+        await ctx.close()
+
+
+def _handoff(args: argparse.Namespace) -> int:
+    import httpx
+
+    body = {"date": args.date.isoformat(), "to": (args.to or args.date).isoformat(), "insutype": args.insutype,
+            "clr_type": args.clr_type, "by": args.by}
+    reply = httpx.post(args.worker.rstrip("/") + "/recon/runs", json=body, timeout=30)
+    data = reply.json()
+    print(json.dumps(data, ensure_ascii=False, indent=2) if args.json else
+          f"run {data.get('run_id')}: {data.get('state')} {data.get('message') or ''}".rstrip())
+    return 0 if reply.status_code < 300 else 2
+
+
+def run(args: argparse.Namespace) -> int:
+    from yibao.core.errors import YibaoError
+
+    from .errors import RunNotFound
+    from .models import RunRequest
+
+    command = getattr(args, "recon_command", None)
+    if command is None:
+        args._recon_parser.print_help()
+        return 2
+    try:
+        if command == "run":
+            try:
+                request = RunRequest(date_from=args.date, date_to=args.to or args.date, insutype=args.insutype,
+                                     clr_type=args.clr_type, trigger="cli", requested_by=args.by)
+            except ValueError as exc:
+                print(f"yibao recon run: {exc}", file=sys.stderr)
+                return 2
+            if args.worker:
+                return _handoff(args)
+
+            async def do_run(ctx: _Context) -> int:
+                result = await ctx.reconciler.run(request)
+                _print_run(await ctx.reconciler.status(result.run_id), args.json)
+                return EXIT_CODES.get(result.state, 2)
+
+            return asyncio.run(_with_context(do_run))
+        if command in ("status", "list", "report"):
+            return _read(command, args)
+
+        async def decide(ctx: _Context) -> int:
+            action = ctx.reconciler.approve if command == "approve" else ctx.reconciler.reject
+            result = await action(args.run_id, by=args.by, reason=args.reason, ids=args.ids)
+            _print_run(await ctx.reconciler.status(result.run_id), args.json)
+            return EXIT_CODES.get(result.state, 2)
+
+        return asyncio.run(_with_context(decide))
+    except RunNotFound as exc:
+        print(f"yibao recon {command}: {exc}", file=sys.stderr)
+        return 3
+    except YibaoError as exc:
+        print(f"yibao recon {command}: {exc}", file=sys.stderr)
+        return 2
+
+
+def _read(command: str, args: argparse.Namespace) -> int:
+    """status / list / report: the database only, no platform client."""
+    from sqlalchemy import inspect
+
+    from yibao.core.db import make_engine
+
+    from .errors import RunNotFound
+    from .reports import report_paths
+    from .runs import differences_of, get_run, list_runs
+    from .settings import ReconciliationSettings
+
+    settings = ReconciliationSettings()
+    engine = make_engine(settings.database_url)
+    try:
+        if "recon_runs" not in inspect(engine).get_table_names():
+            print(f"yibao recon {command}: the database has no reconciliation tables (run `yibao db upgrade`)",
+                  file=sys.stderr)
+            return 2
+        with engine.connect() as conn:
+            if command == "list":
+                for r in list_runs(conn, limit=args.limit):
+                    print(f"{r.run_id}  {r.date_from} ~ {r.date_to}  {r.state:<22} {r.message or ''}")
+                return 0
+            run = get_run(conn, args.run_id)
+            if run is None:
+                raise RunNotFound(f"no run {args.run_id}")
+            if command == "status":
+                data = run.public()
+                data["differences"] = [d.public() for d in differences_of(conn, args.run_id)]
+                _print_run(data, args.json)
+                return EXIT_CODES.get(run.state, 2)
+        paths = report_paths(Path(settings.reports_dir), args.run_id)
+        path = {"xlsx": paths.xlsx, "html": paths.html, "json": paths.json}[args.format]
+        if not path.is_file():
+            print(f"yibao recon report: no {args.format} report for run {args.run_id} at {path}", file=sys.stderr)
+            return 3
+        if args.out:
+            shutil.copyfile(path, args.out)
+            print(args.out)
+        else:
+            print(path)
+        return 0
+    finally:
+        engine.dispose()

@@ -1,0 +1,142 @@
+"""Settings of the reconciliation worker (env prefix ``YIBAO_RECONCILIATION_``).
+
+Everything a finance office or a province changes is here: when the daily run fires, which statement keys are
+always asked even when the hospital ledger has nothing for them (a platform-only entry can be the only entry of
+its key), the per-row result codes of the 3202 result file (they differ between provinces), which repairs need
+a finance approval, and where reports are written.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from decimal import Decimal
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import SettingsConfigDict
+
+from yibao.core.settings import CommonSettings
+
+__all__ = ["ReconciliationSettings", "DIFFERENCE_CLASSES", "DEFAULT_ROW_CODES"]
+
+#: the difference classes a 3202 result row can be sorted into ("consistent" is not a difference)
+DIFFERENCE_CLASSES: tuple[str, ...] = ("platform_only", "his_only", "amount_mismatch", "status_mismatch")
+
+#: 3202 result-file stmt_rslt codes → class, as the national platform (and the simulator) use them:
+#: 0 一致, 1 平台有医院无, 2 医院有平台无, 3 金额不一致, 4 状态不一致. Provinces that number them differently
+#: override the whole table (JSON object) in YIBAO_RECONCILIATION_ROW_CODES.
+DEFAULT_ROW_CODES: dict[str, str] = {
+    "0": "consistent",
+    "1": "platform_only",
+    "2": "his_only",
+    "3": "amount_mismatch",
+    "4": "status_mismatch",
+}
+
+
+class ReconciliationSettings(CommonSettings):
+    """The reconciliation worker: daily 3201/3202 against the national platform, repairs and reports."""
+
+    model_config = SettingsConfigDict(env_prefix="YIBAO_RECONCILIATION_", extra="ignore", case_sensitive=False)
+    service_name: ClassVar[str] = "reconciliation"
+    default_web_port: ClassVar[int] = 6066
+
+    # --- schedule --------------------------------------------------------------------------------------
+    schedule_enabled: bool = Field(True, description="run once a day by itself (the previous day)")
+    schedule_at: str = Field("02:30", description="time of the daily run, HH:MM Asia/Shanghai")
+    schedule_days_back: int = Field(1, description="the daily run reconciles this many days ago (1: yesterday)")
+
+    # --- statement keys --------------------------------------------------------------------------------
+    insutypes: list[str] = Field(
+        default_factory=lambda: ["310", "390"],
+        description="险种 always asked by 3201, besides those in the hospital ledger (JSON list)",
+    )
+    clr_types: list[str] = Field(
+        default_factory=lambda: ["11", "21"],
+        description="清算类别 always asked by 3201 (11 门诊, 21 住院), besides those in the ledger (JSON list)",
+    )
+    setl_optins: list[str] = Field(
+        default_factory=list,
+        description="清算经办机构 always asked by 3201 besides those in the ledger; empty: the platform "
+        "setting mdtrtarea_admvs (JSON list)",
+    )
+    optins_lookback_days: int = Field(
+        90, description="清算经办机构 seen in the ledger this many days back (and in our settlement calls of the "
+        "period) are asked too, so a 单边账 of a 参保地 with no other entry that day is not missed",
+    )
+    statement_mode: Literal["net", "split"] = Field(
+        "net",
+        description="3201 with refd_setl_flag empty (settlements and cancellations together, net) or one call "
+        "per flag (split: 0 settlements, 1 cancellations)",
+    )
+    row_codes: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_ROW_CODES),
+        description="3202 result stmt_rslt code → consistent, platform_only, his_only, amount_mismatch, "
+        "status_mismatch (JSON object)",
+    )
+
+    # --- repairs and approval --------------------------------------------------------------------------
+    auto_approve_classes: list[str] = Field(
+        default_factory=list,
+        description="difference classes whose money-moving repairs apply without a finance approval when "
+        "their amount is at most auto_approve_max_amount (JSON list; empty: every such repair is approved)",
+    )
+    auto_approve_max_amount: Decimal = Field(
+        Decimal("0.00"), description="largest amount (yuan) a repair may move without an approval"
+    )
+    reversal_same_day_only: bool = Field(
+        True, description="2601 冲正 only on the day of the original transaction (the usual platform rule)"
+    )
+    reversible_infnos: list[str] = Field(
+        default_factory=lambda: ["2207", "2208", "2304", "2305"],
+        description="transactions 2601 may reverse (the province's list)",
+    )
+    apply_repairs_in_run: bool = Field(
+        True, description="apply approved (and auto-approved) repairs during the run, then re-check"
+    )
+
+    # --- runs and reports ------------------------------------------------------------------------------
+    reports_dir: Path = Field(Path("reports/reconciliation"), description="where run reports are written")
+    run_stale_after_s: float = Field(
+        900.0, description="a running run without progress for this long is taken as dead (its days freed)"
+    )
+    platform_call_timeout_s: float = Field(
+        120.0, description="a platform call of a run (3201/3202/9101/9102/5203/2601) longer than this fails it"
+    )
+
+    @field_validator("schedule_at")
+    @classmethod
+    def _hh_mm(cls, value: str) -> str:
+        try:
+            _dt.time.fromisoformat(value)
+        except ValueError:
+            raise ValueError("schedule_at must be HH:MM") from None
+        return value
+
+    @field_validator("row_codes")
+    @classmethod
+    def _known_classes(cls, value: dict[str, str]) -> dict[str, str]:
+        allowed = {"consistent", *DIFFERENCE_CLASSES}
+        wrong = sorted({v for v in value.values() if v not in allowed})
+        if wrong:
+            raise ValueError(f"row_codes: unknown classes {wrong}; allowed: {sorted(allowed)}")
+        return {str(k): v for k, v in value.items()}
+
+    @field_validator("auto_approve_classes")
+    @classmethod
+    def _classes(cls, value: list[str]) -> list[str]:
+        wrong = sorted(set(value) - set(DIFFERENCE_CLASSES))
+        if wrong:
+            raise ValueError(f"auto_approve_classes: unknown classes {wrong}")
+        return value
+
+    @field_validator("auto_approve_max_amount", mode="before")
+    @classmethod
+    def _no_float(cls, value: object) -> object:
+        if isinstance(value, float):
+            raise ValueError("auto_approve_max_amount must not be a float; give it as text")
+        return value
+
+    def schedule_time(self) -> _dt.time:
+        return _dt.time.fromisoformat(self.schedule_at)

@@ -1,0 +1,234 @@
+"""The reconciliation worker as a real process on the real broker and database, talking to the simulator.
+
+One worker (`yibao worker reconciliation`) and one simulator (`yibao sim`, a process too) serve the module.
+HisResults produced to the topic become the hospital ledger (duplicates absorbed, garbage parked); a run asked
+over HTTP reports progress and a final state and serves its reports; a run and an approval sent on the command
+topic are acted on, and the repair goes back to HIS on the results topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import Engine, func, select
+
+from support.kafka import consume, produce
+from support.stack import new_database
+from support.workers import WorkerProcess
+from yibao.core import clock
+from yibao.core.db import make_engine
+from yibao.core.db.migrations import upgrade
+from yibao.core.db.schema import recon_ledger
+from yibao.core.results import HisResult, SettlementSplit
+from yibao.core.topics import topic
+from yibao.reconciliation.models import ReconCommand
+from yibao.reconciliation.runs import run_id_for_command
+from yibao.stack import Stack
+from yibao.stack._proc import free_port
+
+pytestmark = pytest.mark.integration
+
+PREFIX = "recontest."
+RESULTS = topic("his_results", PREFIX)
+COMMANDS = topic("recon_commands", PREFIX)
+RUN_EVENTS = topic("recon_results", PREFIX)
+DLQ = topic("dlq", PREFIX)
+DAY = dt.date(2026, 3, 10)
+FINAL = {"balanced", "differences_found", "repaired_and_balanced", "failed", "refused"}
+
+
+@pytest.fixture(scope="module")
+def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port, admin = free_port(), free_port()
+    log = (tmp_path_factory.mktemp("sim") / "sim.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "yibao.cli.main", "sim", "--port", str(port), "--admin-port",
+                             str(admin), "--population", "20"], stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{admin}/admin/health", timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    yield url
+    proc.terminate()
+    proc.wait(20)
+
+
+@pytest.fixture(scope="module")
+def database(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    url = new_database(stack, tmp_path_factory.mktemp("recondb"))
+    upgrade(url)
+    engine = make_engine(url)
+    engine.url_text = url  # type: ignore[attr-defined]
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def worker(kafka_bootstrap: str, database: Engine, simulator: str,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
+    tmp = tmp_path_factory.mktemp("reconciliation")
+    proc = WorkerProcess("reconciliation", {
+        "KAFKA_BOOTSTRAP": kafka_bootstrap, "DATABASE_URL": database.url_text,  # type: ignore[attr-defined]
+        "YIBAO_TOPIC_PREFIX": PREFIX, "YIBAO_SESSION_TIMEOUT_S": "6", "YIBAO_PLATFORM_BASE_URL": simulator,
+        "YIBAO_PLATFORM_RETRY_BACKOFF_S": "0", "YIBAO_RECONCILIATION_SCHEDULE_ENABLED": "false",
+        "YIBAO_RECONCILIATION_REPORTS_DIR": str(tmp / "reports"), "YIBAO_RECONCILIATION_INSUTYPES": '["310"]',
+        "YIBAO_RECONCILIATION_CLR_TYPES": '["11"]', "YIBAO_RECONCILIATION_SETL_OPTINS": '["440100"]',
+        "YIBAO_LOG_JSON": "false",
+    }, tmp / "worker.log").start()
+    yield proc
+    proc.stop()
+
+
+def settled(setl_id: str, day: dt.date, medfee: str, *, message_id: str | None = None) -> HisResult:
+    amount = Decimal(medfee)
+    return HisResult(
+        message_id=message_id or f"it-{setl_id}", his_visit_id=f"V-{setl_id}", visit_kind="outpatient",
+        kind="settled", service="settlement", msgid=f"M{setl_id}", psn_no=f"P{setl_id}", insutype="310",
+        insuplc_admdvs="440100", mdtrt_id=f"D{setl_id}", setl_id=setl_id, clr_type="11", clr_optins="440100",
+        setl_time=dt.datetime.combine(day, dt.time(10), tzinfo=clock.SHANGHAI),
+        split=SettlementSplit(medfee_sumamt=amount, fund_pay_sumamt=amount / 2, psn_part_amt=amount / 2,
+                              acct_pay=Decimal("0"), psn_cash_pay=amount / 2))
+
+
+async def _until(predicate, timeout: float = 60, every: float = 0.3):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(every)
+
+
+def _booked(engine: Engine, prefix: str) -> list[str]:
+    with engine.connect() as conn:
+        return sorted(conn.execute(select(recon_ledger.c.setl_id).where(recon_ledger.c.setl_id.like(prefix + "%")))
+                      .scalars())
+
+
+async def _final_run(worker: WorkerProcess, run_id: str, timeout: float = 90) -> dict:
+    async def final():
+        async with httpx.AsyncClient() as client:
+            reply = await client.get(f"{worker.url}/recon/runs/{run_id}")
+        data = reply.json() if reply.status_code == 200 else {}
+        return data if data.get("state") in FINAL else None
+
+    return await _until(final, timeout)
+
+
+async def _book(bootstrap: str, engine: Engine, results: list[HisResult], prefix: str, count: int) -> None:
+    await produce(bootstrap, [(RESULTS, r.his_visit_id.encode(), r.to_json()) for r in results])
+
+    async def all_there():
+        return len(_booked(engine, prefix)) == count
+
+    await _until(all_there)
+
+
+async def test_his_results_are_booked_once_and_garbage_is_parked(worker, kafka_bootstrap, database) -> None:
+    first, second = settled("A1", DAY, "10.00"), settled("A2", DAY, "20.00")
+    await produce(kafka_bootstrap, [(RESULTS, b"V-A1", first.to_json()), (RESULTS, b"V-A2", second.to_json()),
+                                    (RESULTS, b"V-A1", first.to_json()), (RESULTS, b"V-X", b"{broken"),
+                                    (RESULTS, b"V-A2", settled("A2", DAY, "99.00", message_id="other").to_json())])
+    records = await consume(kafka_bootstrap, [DLQ], timeout=60,
+                            until=lambda rs: any(r.key == b"V-X" for r in rs))
+    assert any(json.loads(r.value)["reason_code"] == "undecodable" for r in records if r.key == b"V-X")
+    assert _booked(database, "A") == ["A1", "A2"]
+    with database.connect() as conn:
+        amount = conn.execute(select(recon_ledger.c.medfee_sumamt).where(recon_ledger.c.setl_id == "A2")).scalar()
+        assert amount == Decimal("20.00")
+        assert conn.execute(select(func.count()).select_from(recon_ledger)
+                            .where(recon_ledger.c.setl_id.like("A%"))).scalar() == 2
+
+
+async def test_a_run_over_http_reports_progress_a_final_state_and_its_reports(worker, kafka_bootstrap,
+                                                                               database) -> None:
+    day = DAY + dt.timedelta(days=1)
+    await _book(kafka_bootstrap, database, [settled("B1", day, "30.00")], "B", 1)
+    async with httpx.AsyncClient() as client:
+        reply = await client.post(f"{worker.url}/recon/runs", json={"date": day.isoformat(), "by": "finance-li"})
+        assert reply.status_code == 202, reply.text
+        run_id = reply.json()["run_id"]
+        run = await _final_run(worker, run_id)
+        assert run["state"] == "differences_found", run
+        [diff] = run["differences"]
+        assert (diff["setl_id"], diff["diff_class"], diff["status"]) == ("B1", "his_only", "pending_approval")
+        xlsx = await client.get(f"{worker.url}/recon/runs/{run_id}/report/xlsx")
+        assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
+        html = await client.get(f"{worker.url}/recon/runs/{run_id}/report/html")
+        assert "B1" in html.text
+        assert (await client.get(f"{worker.url}/recon/runs/nope")).status_code == 404
+        bad = await client.post(f"{worker.url}/recon/runs", json={"date": "tomorrow"})
+        assert bad.status_code == 400
+        metrics = (await client.get(f"{worker.url}/metrics")).text
+    assert 'yibao_recon_runs_total{result="differences_found"}' in metrics
+    events = await consume(kafka_bootstrap, [RUN_EVENTS], timeout=60,
+                           until=lambda rs: any(json.loads(r.value)["run_id"] == run_id
+                                                and json.loads(r.value)["state"] == "differences_found" for r in rs))
+    states = [json.loads(r.value)["state"] for r in events if r.key == run_id.encode()]
+    assert states[0] == "running" and states[-1] == "differences_found"
+
+
+async def test_commands_on_the_topic_run_and_approve_and_repairs_go_back_to_his(worker, kafka_bootstrap,
+                                                                                database) -> None:
+    day = DAY + dt.timedelta(days=2)
+    await _book(kafka_bootstrap, database, [settled("C1", day, "40.00")], "C", 1)
+    run_cmd = ReconCommand(command_id="it-run-1", kind="run", date_from=day, by="finance-wang")
+    await produce(kafka_bootstrap, [(COMMANDS, b"run", run_cmd.to_json())])
+    run_id = run_id_for_command("it-run-1")
+    run = await _final_run(worker, run_id)
+    assert run["state"] == "differences_found" and run["trigger"] == "command"
+    approve = ReconCommand(command_id="it-approve-1", kind="approve", run_id=run_id, by="finance-wang",
+                           reason="the platform confirms it never had C1")
+    await produce(kafka_bootstrap, [(COMMANDS, b"approve", approve.to_json()),
+                                    (COMMANDS, b"junk", b'{"kind": "explode"}')])
+
+    async def repaired():
+        async with httpx.AsyncClient() as client:
+            data = (await client.get(f"{worker.url}/recon/runs/{run_id}")).json()
+        return data if data["state"] == "repaired_and_balanced" else None
+
+    run = await _until(repaired, 90)
+    [diff] = run["differences"]
+    assert (diff["approved_by"], diff["status"], diff["action"]) == ("finance-wang", "repaired", "void")
+    records = await consume(kafka_bootstrap, [RESULTS], timeout=60,
+                            until=lambda rs: any(r.key == b"V-C1" and b"reconciliation_repair" in r.value for r in rs))
+    [repair] = [HisResult.model_validate_json(r.value) for r in records
+                if r.key == b"V-C1" and b"reconciliation_repair" in r.value]
+    assert (repair.kind, repair.orig_setl_id, repair.service) == ("refunded", "C1", "reconciliation")
+    assert _booked(database, "C") == ["C1"]  # voided, not deleted; the repair result was not booked again
+    dlq = await consume(kafka_bootstrap, [DLQ], timeout=60, until=lambda rs: any(r.key == b"junk" for r in rs))
+    assert any(json.loads(r.value)["reason_code"] == "recon_bad_command" for r in dlq if r.key == b"junk")
+
+
+async def test_an_overlapping_run_is_refused_over_http(worker) -> None:
+    day = DAY + dt.timedelta(days=3)
+    async with httpx.AsyncClient() as client:
+        first = await client.post(f"{worker.url}/recon/runs", json={"date": day.isoformat()})
+        second = await client.post(f"{worker.url}/recon/runs", json={"date": day.isoformat()})
+        run = await _final_run(worker, first.json()["run_id"])
+    assert run["state"] == "balanced" and "no data" in run["message"]
+    # the second either came while the first still ran (refused) or after it ended (a run of its own)
+    assert second.status_code in (202, 409)
+    if second.status_code == 409:
+        assert second.json()["state"] == "refused" and first.json()["run_id"] in second.json()["message"]
+
+
+def test_the_worker_log_has_no_personal_data(worker) -> None:
+    text = Path(worker.log_path).read_text(errors="replace")
+    assert "psn_name" not in text
