@@ -214,10 +214,10 @@ class ChainEngine:
             await self._resolve(visit, pending, action)
             return False
         if isinstance(action, Idle):
-            await self.db(lambda c: self._set_status(c, key, "idle", None))
+            await self.db(lambda c: self._set_status(c, key, "idle", None, decided_at=visit.version))
             return True
         if isinstance(action, Wait):
-            await self.db(lambda c: self._set_status(c, key, "waiting", action.until))
+            await self.db(lambda c: self._set_status(c, key, "waiting", action.until, decided_at=visit.version))
             return True
         if isinstance(action, LocalChange):
             await self.db(lambda c: self._apply(c, key, lambda cc, v: action.apply(cc, v)))
@@ -226,10 +226,14 @@ class ChainEngine:
         await self._execute(visit, action)
         return False
 
-    def _set_status(self, conn: Connection, key: str, status: str, at: _dt.datetime | None) -> None:
+    def _set_status(self, conn: Connection, key: str, status: str, at: _dt.datetime | None, *,
+                    decided_at: int | None = None) -> None:
         visit = self.store.load(conn, key)
         if visit is None or visit.status == "parked":
             return
+        if decided_at is not None and visit.version != decided_at:
+            # a message was absorbed after the decision (Idle/Wait) was taken: decide again, never put it to sleep
+            raise ConcurrentChange(f"visit changed since the decision (version {decided_at} → {visit.version})")
         self.store.save(conn, visit, status=status, next_attempt_at=at, attempts=visit.attempts)
 
     def _apply(self, conn: Connection, key: str, change: Callable[[Connection, Visit], None], *,

@@ -297,8 +297,10 @@ class HisDay:
                 }
                 lines.append(line)
                 self.emit(T.INP_FEE_DETAIL, "c", ft, after=line)
-            if rng.random() < 0.1:
-                original = rng.choice(lines)
+            reversible = [ln for ln in lines if ln["INIT_DETAIL_ID"] is None
+                          and not any(r["INIT_DETAIL_ID"] == ln["DETAIL_ID"] for r in lines)]
+            if reversible and rng.random() < 0.1:  # only a charge not reversed yet (never a reversal line)
+                original = rng.choice(reversible)
                 rt = day_start + _dt.timedelta(hours=6)
                 reversal = {**original, "DETAIL_ID": self._int_id("ipfee", 7), "FEE_TIME": rt,
                             "QTY": -original["QTY"], "AMOUNT": -original["AMOUNT"],

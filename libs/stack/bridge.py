@@ -110,6 +110,7 @@ class WorkerHandle:
 class LocalBridge:
     def __init__(self, info: StackInfo, workdir: Path, *, prefix: str = "",
                  services: Iterable[str] = CHAIN_SERVICES, sim_seed: int = 2026, sim_faults: Iterable[str] = (),
+                 sim_population: int = 500,
                  env: dict[str, str] | None = None, log_level: str = "WARNING") -> None:
         self.info = info
         self.workdir = workdir
@@ -117,6 +118,7 @@ class LocalBridge:
         self.services = tuple(services)
         self.sim_seed = sim_seed
         self.sim_faults = list(sim_faults)
+        self.sim_population = sim_population  # = generate_day's default: every generated patient is known
         self.extra_env = dict(env or {})
         self.log_level = log_level
         self.sim_port = free_port()
@@ -156,7 +158,7 @@ class LocalBridge:
 
     def start(self) -> "LocalBridge":
         args = ["sim", "--port", str(self.sim_port), "--admin-port", str(self.admin_port),
-                "--seed", str(self.sim_seed)]
+                "--seed", str(self.sim_seed), "--population", str(self.sim_population)]
         for rule in self.sim_faults:
             args += ["--fault", rule]
         self.simulator = WorkerHandle("simulator", args, self.base_env(), self.workdir / "simulator.log",

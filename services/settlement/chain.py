@@ -1,0 +1,383 @@
+"""The settlement chain: fee details (2204/2301), pre-settlement and settlement (2206→2207, 2303→2304), refunds
+(2208→2205, 2305), and the answers to registration's unwind requests — decided from a visit's state and its
+``fee_lines``, one action at a time.
+
+:meth:`SettlementChain.next_action` is a pure decision, in this order:
+
+1. **work already decided** — an upload batch, a withdrawal (2205/2302), a request whose platform call was chosen
+   (2207/2304 after the pre-settlement, 5203 confirmations, 2208/2305): always first, so a lost answer or a crash
+   finds the very same step again and the engine resolves it before anything else;
+2. **lines** — while the visit may take details (registered; outpatient: 2203 done; inpatient: before 2402;
+   not being cancelled): net reversal lines locally, revoke an outpatient round whose line was reversed, freeze
+   the next batch of ≤ ``detail_batch_size`` lines;
+3. **requests**, in HIS order — settle (prerequisites, then the uploaded lines must add up to the HIS total:
+   wait, with a deadline), refund (the named settlement must be active; inpatient latest first), unwind (answered
+   from what settlement holds). A waiting settlement holds back the settle/refund requests behind it.
+
+Rollback order is enforced here and by the platform; a request that would skip a step is refused with reason
+code ``out_of_order``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+from collections.abc import Callable
+from decimal import Decimal
+
+from sqlalchemy import Connection
+
+from yibao.chains.model import Action, Idle, LocalChange, Park, Step, Visit, Wait
+from yibao.core import money
+from yibao.settlement import hemodialysis
+from yibao.settlement.lines import LineBook, count_pending, load_lines, set_status
+from yibao.settlement.results import Emitter
+from yibao.settlement.settings import SettlementSettings
+from yibao.settlement.state import (
+    Parked,
+    RefundRequest,
+    SettlementState,
+    SettleRequest,
+    UnwindRequest,
+    Upload,
+    Withdrawal,
+    load_state,
+    new_state,
+    save_state,
+)
+from yibao.settlement.steps import (
+    StepContext,
+    cancel_step,
+    confirm_cancellation_step,
+    confirm_settlement_step,
+    presettle_step,
+    settle_step,
+    upload_step,
+    withdrawal_step,
+)
+
+__all__ = ["SettlementChain", "SERVICE"]
+
+log = logging.getLogger(__name__)
+SERVICE = "settlement"
+Apply = Callable[[Connection, Visit], None]
+
+
+def _book(conn: Connection, visit: Visit, st: SettlementState) -> LineBook:
+    return LineBook(load_lines(conn, visit.key), merged=st.merged, refused=st.refused,
+                    frozen=st.upload.sns if st.upload else ())
+
+
+class SettlementChain:
+    """The :class:`~yibao.chains.model.ChainDefinition` of ``yibao worker settlement``."""
+
+    service = SERVICE
+
+    def __init__(self, settings: SettlementSettings | None = None) -> None:
+        self.settings = settings or SettlementSettings()
+        self.emitter = Emitter(topic_prefix=self.settings.topic_prefix)
+        self.ctx = StepContext(self.settings, self.emitter, SERVICE)
+
+    def new_state(self, visit_kind: str) -> dict:
+        return new_state(visit_kind)
+
+    # --- the decision ---------------------------------------------------------------------------------------------
+
+    def next_action(self, conn: Connection, visit: Visit, now: _dt.datetime) -> Action:
+        st = load_state(visit)
+        if st.hold is not None:
+            return Park(st.hold.reason_code, st.hold.reason)
+        book = _book(conn, visit, st)
+        decided = self._decided(visit, st, book)
+        if decided is not None:
+            return decided
+        lines = self._lines_action(st, book)
+        if lines is not None:
+            return lines
+        waits: list[Wait] = []
+        blocked = False
+        for request in st.open_requests():
+            if blocked and not isinstance(request, UnwindRequest):
+                continue  # behind a waiting settlement (unwinds are answered regardless)
+            if isinstance(request, SettleRequest):
+                action = self._settle_action(conn, visit, st, book, request, now)
+            elif isinstance(request, RefundRequest):
+                action = self._refund_action(st, request, now)
+            else:
+                action = self._unwind_action(st, book, request)
+            if isinstance(action, Wait):
+                waits.append(action)
+                blocked = blocked or isinstance(request, SettleRequest)
+                continue
+            return action
+        if waits:
+            untils = [w.until for w in waits if w.until is not None]
+            reason = "; ".join(dict.fromkeys(w.reason for w in waits))
+            return Wait(reason[:500], until=min(untils) if untils else None)
+        return Idle()
+
+    def _decided(self, visit: Visit, st: SettlementState, book: LineBook) -> Step | None:
+        if st.upload is not None:
+            return upload_step(self.ctx, visit, st, book, st.upload)
+        if st.withdrawal is not None:
+            return withdrawal_step(self.ctx, visit, st, st.withdrawal)
+        r = st.in_flight()
+        if isinstance(r, SettleRequest):
+            if r.phase == "presettled":
+                return settle_step(self.ctx, visit, st, r)
+            return confirm_settlement_step(self.ctx, visit, st, r)
+        if isinstance(r, RefundRequest):
+            if r.phase == "cancelling":
+                return cancel_step(self.ctx, visit, st, r)
+            if r.phase == "confirming_refund":
+                return confirm_cancellation_step(self.ctx, visit, st, r)
+        return None
+
+    # --- lines ------------------------------------------------------------------------------------------------------
+
+    def can_upload(self, st: SettlementState) -> bool:
+        """Whether the platform may take this visit's details now."""
+        if st.self_pay or st.failed or st.cancelled or st.closing or st.hold is not None:
+            return False
+        if not (st.registered and st.person.mdtrt_id and st.person.psn_no):
+            return False
+        if st.kind == "outpatient":
+            return st.visit_info_uploaded
+        return not st.discharged
+
+    def _lines_action(self, st: SettlementState, book: LineBook) -> LocalChange | None:
+        if not self.can_upload(st):
+            return None
+        if book.nettable():
+            return LocalChange("net reversal lines", self._net_reversals)
+        if st.kind == "outpatient" and book.reversals_of_uploaded():
+            return LocalChange("revoke the round to net a reversal", self._decide_redo)
+        if book.uploadable(st.kind):
+            return LocalChange("freeze an upload batch", self._freeze_batch)
+        return None
+
+    def _net_reversals(self, conn: Connection, visit: Visit) -> None:
+        st = load_state(visit)
+        book = _book(conn, visit, st)
+        for reversal, original in book.nettable():
+            set_status(conn, visit.key, [reversal.feedetl_sn], "withdrawn", only_from=("pending",))
+            reversal.status = "withdrawn"
+            if original is None:
+                continue
+            st.merged[reversal.feedetl_sn] = original.feedetl_sn
+            book.merged[reversal.feedetl_sn] = original.feedetl_sn
+            if book.net(original)[0] == 0:  # nothing left of it: it never goes up
+                set_status(conn, visit.key, [original.feedetl_sn], "withdrawn", only_from=("pending",))
+                original.status = "withdrawn"
+                st.refused.pop(original.feedetl_sn, None)
+        save_state(visit, st)
+
+    def _decide_redo(self, conn: Connection, visit: Visit) -> None:
+        st = load_state(visit)
+        book = _book(conn, visit, st)
+        uploaded = [line.feedetl_sn for line in book.on_platform_unsettled()]
+        if uploaded and book.reversals_of_uploaded():
+            st.withdrawal = Withdrawal(no=st.next_no(), infno="2205", purpose="redo",
+                                       code=st.chrg_bchno(self.settings.outpatient_bchno_prefix), sns=uploaded)
+            save_state(visit, st)
+
+    def _freeze_batch(self, conn: Connection, visit: Visit) -> None:
+        st = load_state(visit)
+        if st.upload is not None:
+            return
+        book = _book(conn, visit, st)
+        batch = [line.feedetl_sn for line in book.uploadable(st.kind)][: self.settings.detail_batch_size]
+        if batch:
+            bchno = st.chrg_bchno(self.settings.outpatient_bchno_prefix) if st.kind == "outpatient" else None
+            st.upload = Upload(no=st.next_no(), sns=batch, chrg_bchno=bchno)
+            save_state(visit, st)
+
+    # --- settle requests --------------------------------------------------------------------------------------------
+
+    def _reject(self, request: SettleRequest | RefundRequest, reason_code: str, reason: str) -> LocalChange:
+        def apply(conn: Connection, visit: Visit) -> None:
+            st = load_state(visit)
+            r = next((x for x in st.requests if x.kind == request.kind and x.message_id == request.message_id), None)
+            if r is None or r.phase != "waiting":
+                return
+            r.phase = "rejected"  # type: ignore[assignment]
+            self.emitter.rejected(visit, st, r, reason_code=reason_code, reason=reason)  # type: ignore[arg-type]
+            save_state(visit, st)
+
+        return LocalChange(f"reject:{request.tag}", apply)
+
+    def _prerequisite(self, st: SettlementState, r: SettleRequest) -> str | None:
+        if not (st.registered and st.person.mdtrt_id and st.person.psn_no):
+            return "the visit is not registered with 医保 yet (no mdtrt_id)"
+        if st.kind == "outpatient" and not st.visit_info_uploaded:
+            return "the visit information (2203) is not uploaded yet"
+        if st.kind == "inpatient" and r.mid_setl_flag == "0" and not st.discharged:
+            return "the patient is not discharged (2402) yet; a settlement before discharge needs mid_setl_flag=1"
+        return None
+
+    def _settle_action(self, conn: Connection, visit: Visit, st: SettlementState, book: LineBook,
+                       r: SettleRequest, now: _dt.datetime) -> Action:
+        s = self.settings
+        if st.self_pay:
+            return self._reject(r, "self_pay", "self-pay visit: no 医保 settlement")
+        if st.failed:
+            return self._reject(r, "registration_failed", f"registration failed: {st.failed}")
+        if st.cancelled:
+            return self._reject(r, "visit_cancelled", f"the visit was cancelled ({st.cancelled}): nothing to settle")
+        if st.closing:
+            return self._reject(r, "visit_cancelled", "the visit is being cancelled: its details were withdrawn")
+        if r.sheet_of:
+            if st.kind != "outpatient":
+                return self._reject(r, "invalid_request", "a 血透 sheet is settled at an outpatient visit")
+            refusal = hemodialysis.account_refusal(conn, SERVICE, r.sheet_of)
+            if refusal:
+                return self._reject(r, "invalid_request", refusal)
+        if st.kind == "inpatient" and r.mid_setl_flag == "1" and st.discharged:
+            return self._reject(r, "out_of_order", "中途结算 (mid_setl_flag=1) only while admitted: the patient is "
+                                                   "discharged (2402); settle with mid_setl_flag=0")
+        missing = self._prerequisite(st, r)
+        if missing:
+            deadline = r.received_at + _dt.timedelta(seconds=s.prerequisite_wait_s)
+            if now >= deadline:
+                return self._reject(r, "not_ready", f"{missing} after {s.prerequisite_wait_s:g} s")
+            return Wait(missing, until=deadline)
+        if not (r.mdtrt_cert_no or st.person.mdtrt_cert_no):
+            return self._reject(r, "invalid_request", "no mdtrt_cert_no (就诊凭证) for the settlement: neither the "
+                                                      "request nor the registration carries one")
+        if r.sheet_of and count_pending(conn, r.sheet_of):
+            return LocalChange(f"claim the 血透 sheet:{r.tag}", self._claim(r.sheet_of))
+        lines = book.on_platform_unsettled()
+        total = book.unsettled_total()
+        his_total = money.money(r.medfee_sumamt)
+        if lines and total == his_total:
+            return presettle_step(self.ctx, visit, st, r, lines, total)
+        if his_total <= 0 and not lines:
+            return self._reject(r, "nothing_to_settle", f"HIS total {his_total}: nothing to settle")
+        refused = book.refused_lines()
+        if refused:
+            first = st.refused.get(refused[0].feedetl_sn, "")
+            return self._reject(r, "details_rejected",
+                                f"{len(refused)} charge lines were refused by the platform ({first}); "
+                                f"HIS total {his_total}, uploaded {total}")
+        deadline = r.received_at + _dt.timedelta(seconds=s.lines_wait_s)
+        if now >= deadline:
+            pending = book.with_status("pending")
+            received = money.money(total + sum((book.net_amount(x) for x in pending), Decimal("0")))
+            reason = f"charge lines missing: HIS total {his_total}, received {received}"
+            if st.kind == "inpatient" and st.discharged and pending:
+                reason += (f"; {len(pending)} lines arrived after the discharge (2402): cancel the discharge (2405) "
+                           "to upload them")
+            return self._reject(r, "lines_missing", reason)
+        until = deadline
+        if r.sheet_of:
+            until = min(deadline, now + _dt.timedelta(seconds=s.sheet_poll_s))
+        return Wait(f"waiting for charge lines: HIS total {his_total}, uploaded {total}", until=until)
+
+    def _claim(self, account: str) -> Apply:
+        def apply(conn: Connection, visit: Visit) -> None:
+            claimed = hemodialysis.claim_sheet(conn, visit.key, account)
+            log.info("血透 sheet lines claimed", extra={"fields": {"lines": len(claimed)}})
+
+        return apply
+
+    # --- refund requests --------------------------------------------------------------------------------------------
+
+    def _refund_action(self, st: SettlementState, r: RefundRequest, now: _dt.datetime) -> Action:
+        target = st.settlement(r.setl_id) if r.setl_id else None
+        if target is None and r.settlement_request_id:
+            target = st.settlement_of_request(r.settlement_request_id)
+        named = f"setl_id {r.setl_id}" if r.setl_id else f"settlement request {r.settlement_request_id}"
+        if target is None:
+            if st.self_pay:
+                return self._reject(r, "self_pay", "self-pay visit: no 医保 settlement to refund")
+            asked = [x for x in st.requests if isinstance(x, SettleRequest) and x.id == r.settlement_request_id]
+            if any(x.open for x in asked):
+                return Wait(f"the refund waits for {named} to finish")
+            if asked and asked[-1].phase == "rejected":
+                return self._reject(r, "no_settlement", f"{named} was not settled ({asked[-1].reason})")
+            deadline = r.received_at + _dt.timedelta(seconds=self.settings.prerequisite_wait_s)
+            if now >= deadline:
+                return self._reject(r, "no_settlement", f"no settlement of {named} at this visit")
+            return Wait(f"the refund waits for {named}", until=deadline)
+        if target.status != "active":
+            return self._reject(r, "already_refunded",
+                                f"settlement {target.setl_id} is already refunded (cancellation {target.cancel_setl_id})")
+        if st.kind == "inpatient":
+            active = st.active_settlements()
+            if active and active[-1].setl_id != target.setl_id:
+                return self._reject(r, "out_of_order", f"rollback order: refund the later settlement "
+                                                       f"{active[-1].setl_id} first (2305, latest first)")
+            if target.mid_setl_flag == "1" and st.discharged:
+                return self._reject(r, "out_of_order", "rollback order: a 中途结算 is refunded only after the "
+                                                       "discharge is cancelled (2405)")
+        setl_id = target.setl_id
+
+        def apply(conn: Connection, visit: Visit) -> None:
+            s = load_state(visit)
+            x = next((q for q in s.requests if q.kind == "refund" and q.message_id == r.message_id), None)
+            if isinstance(x, RefundRequest) and x.phase == "waiting" and s.in_flight() is None:
+                x.phase, x.target_setl_id = "cancelling", setl_id
+                save_state(visit, s)
+
+        return LocalChange(f"refund:{r.tag}", apply)
+
+    # --- unwind requests (registration) -----------------------------------------------------------------------------
+
+    def _unwind_action(self, st: SettlementState, book: LineBook, r: UnwindRequest) -> LocalChange:
+        active = st.active_settlements()
+        if r.target == "discharge":
+            finals = [x.setl_id for x in active if x.mid_setl_flag == "0"]
+            if finals:
+                return self._answer(r, f"out_of_order: the final settlement {', '.join(finals)} is active: "
+                                       "refund it (2305) before cancelling the discharge")
+            return self._answer(r, None, closing=False)
+        if active:
+            refund = "2208" if st.kind == "outpatient" else "2305"
+            return self._answer(r, f"out_of_order: settlement {', '.join(x.setl_id for x in active)} is active: "
+                                   f"refund it ({refund}) first")
+        if r.target == "admission" and st.discharged:
+            return self._answer(r, "out_of_order: the patient is discharged: cancel the discharge (2405) first")
+        uploaded = [line.feedetl_sn for line in book.on_platform_unsettled()]
+        if not uploaded or not st.person.mdtrt_id:
+            return self._answer(r, None, closing=True)
+        infno = "2205" if st.kind == "outpatient" else "2302"
+
+        def apply(conn: Connection, visit: Visit) -> None:
+            s = load_state(visit)
+            x = next((q for q in s.requests if q.kind == "unwind" and q.message_id == r.message_id), None)
+            if isinstance(x, UnwindRequest) and x.phase == "waiting" and s.withdrawal is None:
+                x.phase = "withdrawing"
+                s.withdrawal = Withdrawal(no=s.next_no(), infno=infno, purpose="unwind", code="0000", sns=uploaded,
+                                          request_id=x.id)
+                save_state(visit, s)
+
+        return LocalChange(f"unwind:{r.tag}", apply)
+
+    def _answer(self, r: UnwindRequest, refused: str | None, *, closing: bool = True) -> LocalChange:
+        def apply(conn: Connection, visit: Visit) -> None:
+            s = load_state(visit)
+            x = next((q for q in s.requests if q.kind == "unwind" and q.message_id == r.message_id), None)
+            if not isinstance(x, UnwindRequest) or x.phase != "waiting":
+                return
+            if refused is None and closing:
+                s.closing = True
+                pending = [line for line in load_lines(conn, visit.key) if line.status == "pending"]
+                hemodialysis.release_sheet(conn, visit.key, pending)
+            self.emitter.unwind_answer(visit, x, refused=refused)
+            save_state(visit, s)
+
+        return LocalChange(f"answer:{r.tag}", apply)
+
+    # --- parking ----------------------------------------------------------------------------------------------------
+
+    def on_parked(self, conn: Connection, visit: Visit, reason_code: str, reason: str) -> None:
+        st = load_state(visit)
+        st.parked = Parked(reason_code=reason_code, reason=reason[:2000])
+        st.hold = None  # parked now: a replay means "look again"
+        r = st.in_flight() or next((x for x in st.open_requests() if not isinstance(x, UnwindRequest)), None)
+        request_id = r.id if r is not None else None
+        self.emitter.his(visit, st, kind="parked", request_id=request_id, id_parts=(visit.version, reason_code),
+                         reason_code=reason_code, reason=reason[:1000])
+        if isinstance(r, (SettleRequest, RefundRequest)):
+            self.emitter.final(visit, r, "parked")
+        save_state(visit, st)

@@ -1,0 +1,254 @@
+"""The ``fee_lines`` table: a visit's HIS charge lines and where each stands on the platform.
+
+Status: ``pending`` (not on the platform), ``uploaded`` (on the platform, unsettled), ``settled`` (in an active
+settlement, ``setl_id``), ``withdrawn`` (never to be uploaded again: revoked by 2205/2302, refunded, netted
+against its reversal, or cancelled with the visit).
+
+Reversal lines (``init_feedetl_sn``, negative cnt and amount) are handled by :class:`LineBook`:
+
+* whenever the original is not on the platform (pending, or refused), the reversal is **netted** into it
+  locally: the reversal is withdrawn, the original goes up with the remaining quantity (or is withdrawn too
+  when nothing remains) — fewer calls, and the only way for outpatient lines (2204 takes no negative line);
+* an inpatient reversal of an uploaded original is uploaded as it is (2301 with init_feedetl_sn);
+* an outpatient reversal of an uploaded original needs the round's details revoked (2205) first, then netting;
+* a reversal of a settled original waits for that settlement's refund.
+
+All functions take the caller's connection: they join its unit of work.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, insert, select, update
+
+from yibao.core import clock, money
+from yibao.core.db.schema import fee_lines
+from yibao.hisevents.models import ChargeLineAdded, ChargeLineReversed, HisEventBase, parse_event
+
+__all__ = [
+    "FeeLine",
+    "LineBook",
+    "load_lines",
+    "store_line",
+    "set_status",
+    "count_pending",
+]
+
+ChargeLine = ChargeLineAdded | ChargeLineReversed
+
+
+@dataclass
+class FeeLine:
+    visit_key: str
+    feedetl_sn: str
+    seq: int
+    init_feedetl_sn: str | None
+    amount: Decimal
+    payload: str
+    status: str
+    upload_msgid: str | None = None
+    setl_id: str | None = None
+    _event: ChargeLine | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def is_reversal(self) -> bool:
+        return bool(self.init_feedetl_sn)
+
+    @property
+    def event(self) -> ChargeLine:
+        if self._event is None:
+            data = json.loads(self.payload)
+            data.pop("_yibao", None)
+            parsed = parse_event(data)
+            assert isinstance(parsed, (ChargeLineAdded, ChargeLineReversed))
+            self._event = parsed
+        return self._event
+
+    @property
+    def cnt(self) -> Decimal:
+        return self.event.cnt
+
+    def extra(self) -> dict[str, Any]:
+        """What this service added to the canonical payload (under ``_yibao``), e.g. the 血透 sheet origin."""
+        data = json.loads(self.payload)
+        value = data.get("_yibao")
+        return value if isinstance(value, dict) else {}
+
+
+def _row(r: Any) -> FeeLine:
+    return FeeLine(visit_key=r.visit_key, feedetl_sn=r.feedetl_sn, seq=r.seq, init_feedetl_sn=r.init_feedetl_sn,
+                   amount=money.money(r.amount), payload=r.payload, status=r.status, upload_msgid=r.upload_msgid,
+                   setl_id=r.setl_id)
+
+
+def load_lines(conn: Connection, visit_key: str) -> list[FeeLine]:
+    rows = conn.execute(select(fee_lines).where(fee_lines.c.visit_key == visit_key).order_by(fee_lines.c.seq))
+    return [_row(r) for r in rows]
+
+
+def count_pending(conn: Connection, visit_key: str) -> int:
+    return int(conn.execute(select(func.count()).select_from(fee_lines).where(
+        fee_lines.c.visit_key == visit_key, fee_lines.c.status == "pending")).scalar_one())
+
+
+def _payload(event: HisEventBase, extra: dict[str, Any] | None) -> str:
+    data = json.loads(event.to_json())
+    if extra:
+        data["_yibao"] = extra
+    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def store_line(conn: Connection, visit_key: str, event: ChargeLine, *, frozen: Iterable[str] = (),
+               extra: dict[str, Any] | None = None) -> str:
+    """Insert a charge line (status pending). A line already known is replaced only while it is pending and not
+    part of a batch being uploaded; otherwise the HIS must correct it with a reversal line.
+
+    Returns ``added``, ``updated``, ``unchanged`` or ``kept`` (known and no longer changeable)."""
+    payload = _payload(event, extra)
+    init = getattr(event, "init_feedetl_sn", None)
+    now = clock.now()
+    existing = conn.execute(select(fee_lines).where(fee_lines.c.visit_key == visit_key,
+                                                    fee_lines.c.feedetl_sn == event.feedetl_sn)).first()
+    if existing is None:
+        seq = conn.execute(select(func.coalesce(func.max(fee_lines.c.seq), 0))
+                           .where(fee_lines.c.visit_key == visit_key)).scalar_one()
+        conn.execute(insert(fee_lines).values(
+            visit_key=visit_key, feedetl_sn=event.feedetl_sn, seq=int(seq) + 1, init_feedetl_sn=init,
+            amount=event.det_item_fee_sumamt, payload=payload, status="pending", received_at=now, updated_at=now))
+        return "added"
+    if existing.payload == payload:
+        return "unchanged"
+    if existing.status != "pending" or event.feedetl_sn in set(frozen):
+        return "kept"
+    conn.execute(update(fee_lines).where(fee_lines.c.visit_key == visit_key,
+                                         fee_lines.c.feedetl_sn == event.feedetl_sn)
+                 .values(init_feedetl_sn=init, amount=event.det_item_fee_sumamt, payload=payload, updated_at=now))
+    return "updated"
+
+
+def set_status(conn: Connection, visit_key: str, sns: Iterable[str], status: str, *,
+               upload_msgid: str | None | type[...] = ..., setl_id: str | None | type[...] = ...,
+               only_from: Iterable[str] | None = None) -> int:
+    """Move lines to ``status`` (optionally only those currently in one of ``only_from``); returns how many."""
+    sns = list(sns)
+    if not sns:
+        return 0
+    values: dict[str, Any] = {"status": status, "updated_at": clock.now()}
+    if upload_msgid is not ...:
+        values["upload_msgid"] = upload_msgid
+    if setl_id is not ...:
+        values["setl_id"] = setl_id
+    changed = 0
+    for start in range(0, len(sns), 500):
+        cond = [fee_lines.c.visit_key == visit_key, fee_lines.c.feedetl_sn.in_(sns[start:start + 500])]
+        if only_from is not None:
+            cond.append(fee_lines.c.status.in_(list(only_from)))
+        changed += conn.execute(update(fee_lines).where(and_(*cond)).values(**values)).rowcount
+    return changed
+
+
+class LineBook:
+    """One visit's lines as the chain reasons about them (a pure view; nothing here touches the database)."""
+
+    def __init__(self, lines: list[FeeLine], *, merged: dict[str, str] | None = None,
+                 refused: dict[str, str] | None = None, frozen: Iterable[str] = ()) -> None:
+        self.lines = lines
+        self.by_sn = {line.feedetl_sn: line for line in lines}
+        self.merged = dict(merged or {})
+        self.refused = dict(refused or {})
+        self.frozen = set(frozen)
+
+    @property
+    def _netted(self) -> set[str]:
+        return set(self.merged.values())
+
+    # --- quantities -------------------------------------------------------------------------------------------
+
+    def netted_into(self, sn: str) -> list[FeeLine]:
+        return [self.by_sn[r] for r, o in self.merged.items() if o == sn and r in self.by_sn]
+
+    def net(self, line: FeeLine) -> tuple[Decimal, Decimal]:
+        """(cnt, amount) of a line once the reversals netted into it are taken off."""
+        cnt, amount = line.cnt, line.amount
+        for r in self.netted_into(line.feedetl_sn):
+            cnt += r.cnt
+            amount += r.amount
+        return money.count(cnt), money.money(amount)
+
+    def net_amount(self, line: FeeLine) -> Decimal:
+        """The amount of :meth:`net` without reading the payload (long stays hold thousands of lines)."""
+        if line.feedetl_sn not in self._netted:
+            return line.amount
+        return money.money(line.amount + sum((r.amount for r in self.netted_into(line.feedetl_sn)), Decimal("0")))
+
+    def with_status(self, *statuses: str) -> list[FeeLine]:
+        return [line for line in self.lines if line.status in statuses]
+
+    def on_platform_unsettled(self) -> list[FeeLine]:
+        return self.with_status("uploaded")
+
+    def unsettled_total(self) -> Decimal:
+        """What the platform holds unsettled for this visit (its 2206/2303 medfee_sumamt)."""
+        netted = self._netted
+        return money.money(sum((self.net_amount(line) if line.feedetl_sn in netted else line.amount
+                                for line in self.on_platform_unsettled()), Decimal("0")))
+
+    def pending(self) -> list[FeeLine]:
+        return [line for line in self.with_status("pending") if line.feedetl_sn not in self.frozen]
+
+    def pending_total(self) -> Decimal:
+        return money.money(sum((line.amount for line in self.with_status("pending")), Decimal("0")))
+
+    def refused_lines(self) -> list[FeeLine]:
+        return [line for line in self.with_status("pending") if line.feedetl_sn in self.refused]
+
+    # --- reversal lines ---------------------------------------------------------------------------------------
+
+    def original_of(self, line: FeeLine) -> FeeLine | None:
+        return self.by_sn.get(line.init_feedetl_sn or "")
+
+    def nettable(self) -> list[tuple[FeeLine, FeeLine | None]]:
+        """Pending reversals that can be settled locally now: (reversal, original) to net, or (reversal, None)
+        when the original is already withdrawn (nothing left to reverse)."""
+        out: list[tuple[FeeLine, FeeLine | None]] = []
+        for r in self.pending():
+            if not r.is_reversal or r.feedetl_sn in self.refused:
+                continue
+            o = self.original_of(r)
+            if o is None:
+                continue  # the original has not arrived yet
+            if o.status == "withdrawn":
+                out.append((r, None))
+            elif o.status == "pending" and o.feedetl_sn not in self.frozen:
+                out.append((r, o))
+        return out
+
+    def reversals_of_uploaded(self) -> list[FeeLine]:
+        """Pending reversals whose original is on the platform, unsettled."""
+        return [r for r in self.pending() if r.is_reversal and r.feedetl_sn not in self.refused
+                and (o := self.original_of(r)) is not None and o.status == "uploaded"]
+
+    # --- uploading ----------------------------------------------------------------------------------------------
+
+    def uploadable(self, kind: str) -> list[FeeLine]:
+        """Lines that can go to the platform now, in arrival order: pending originals not refused (and not netted to
+        nothing), and — inpatient only — reversals of uploaded originals."""
+        out = []
+        netted = self._netted
+        for line in self.pending():
+            if line.feedetl_sn in self.refused:
+                continue
+            if line.is_reversal:
+                o = self.original_of(line)
+                if kind == "inpatient" and o is not None and o.status == "uploaded":
+                    out.append(line)
+                continue
+            if line.feedetl_sn in netted and self.net(line)[0] == 0:
+                continue
+            out.append(line)
+        return out

@@ -1,0 +1,265 @@
+"""The settlement chain's state of one HIS visit (persisted as JSON in ``chain_visits.state``).
+
+The charge lines themselves live in ``fee_lines`` (:mod:`yibao.settlement.lines`); this state holds everything
+else :func:`~yibao.settlement.chain.SettlementChain.next_action` decides from: what registration told us (the
+person, mdtrt_id, visit info uploaded, discharged …), the HIS requests (settle, refund) and registration's unwind
+requests with their progress, the settlements this visit holds, and the platform work decided but not finished
+(an upload batch, a withdrawal) — so a crash between deciding and hearing back always finds the same step again.
+
+Personal data (mdtrt_cert_no) is kept because 2206/2207/2303/2304 need it; ``repr`` hides it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from yibao.chains.model import Visit
+from yibao.core.results import stable_id
+
+__all__ = [
+    "VisitKind",
+    "Person",
+    "Upload",
+    "Withdrawal",
+    "SettleRequest",
+    "RefundRequest",
+    "UnwindRequest",
+    "Request",
+    "Settlement",
+    "Parked",
+    "SettlementState",
+    "load_state",
+    "save_state",
+    "new_state",
+    "IN_FLIGHT_PHASES",
+]
+
+VisitKind = Literal["outpatient", "inpatient"]
+
+#: request phases during which a platform call was decided and must be finished before anything else happens
+IN_FLIGHT_PHASES = frozenset({"presettled", "confirming", "cancelling", "confirming_refund", "withdrawing"})
+
+
+class _Model(BaseModel):
+    # persisted state outlives the code that wrote it: a field a later version dropped is ignored, not fatal
+    model_config = ConfigDict(extra="ignore")
+
+
+class Person(_Model):
+    """What registration told us about the visit on the platform (VisitFact registered/admitted …)."""
+
+    psn_no: str | None = None
+    insutype: str | None = None
+    insuplc_admdvs: str | None = None
+    psn_cert_type: str | None = None
+    mdtrt_cert_type: str | None = None
+    mdtrt_cert_no: str | None = Field(None, repr=False)
+    med_type: str | None = None
+    mdtrt_id: str | None = None
+    ipt_otp_no: str | None = None
+    begntime: _dt.datetime | None = None
+
+
+class Upload(_Model):
+    """A batch of fee lines decided for one 2204/2301 call (frozen, so its unknown outcome can be resolved)."""
+
+    no: int
+    sns: list[str]
+    chrg_bchno: str | None = None
+
+
+class Withdrawal(_Model):
+    """A 2205/2302 decided: ``code`` is the chrg_bchno (2205) or feedetl_sn (2302), "0000" for everything."""
+
+    no: int
+    infno: Literal["2205", "2302"]
+    purpose: Literal["redo", "refund", "unwind"]
+    code: str
+    sns: list[str]
+    request_id: str | None = None
+
+
+class _Request(_Model):
+    id: str  #: the HIS request id (settle/refund) or the unwind's request id
+    message_id: str  #: the event / fact that asked (unique)
+    occurred_at: _dt.datetime
+    received_at: _dt.datetime
+    reason_code: str | None = None
+    reason: str | None = None
+
+    @property
+    def tag(self) -> str:
+        """A short stable id for step names (the journal's step column holds 64 characters)."""
+        return stable_id(getattr(self, "kind"), self.id, self.message_id)[:16]
+
+
+class SettleRequest(_Request):
+    """结算 asked by the HIS cashier (outpatient 2206→2207, inpatient 2303→2304)."""
+
+    kind: Literal["settle"] = "settle"
+    phase: Literal["waiting", "presettled", "confirming", "settled", "rejected"] = "waiting"
+    medfee_sumamt: Decimal
+    acct_used_flag: str = "0"
+    psn_setlway: str = "01"
+    mid_setl_flag: str = "0"
+    invono: str | None = None
+    chrg_bchno: str | None = None
+    mdtrt_cert_type: str | None = None
+    mdtrt_cert_no: str | None = Field(None, repr=False)
+    insutype: str | None = None
+    #: 血透: the inpatient account whose pre-settlement sheet this outpatient request settles
+    sheet_of: str | None = None
+    #: decided at 2206/2303: the lines being settled and the platform's preview
+    sns: list[str] = Field(default_factory=list)
+    presettle: dict[str, Any] | None = None
+    settle_msgid: str | None = None
+    setl_id: str | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.phase not in ("settled", "rejected")
+
+
+class RefundRequest(_Request):
+    """退费 asked by the HIS cashier (outpatient 2208 then 2205; inpatient 2305)."""
+
+    kind: Literal["refund"] = "refund"
+    phase: Literal["waiting", "cancelling", "confirming_refund", "withdrawing", "refunded", "rejected"] = "waiting"
+    settlement_request_id: str | None = None
+    setl_id: str | None = None  #: as the HIS named it
+    target_setl_id: str | None = None  #: the settlement being cancelled, once decided
+    cancel_msgid: str | None = None
+    cancel_setl_id: str | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.phase not in ("refunded", "rejected")
+
+
+class UnwindRequest(_Request):
+    """Registration asks whether settlement stands in the way of a rollback (and to withdraw details)."""
+
+    kind: Literal["unwind"] = "unwind"
+    phase: Literal["waiting", "withdrawing", "unwound", "refused"] = "waiting"
+    target: Literal["registration", "admission", "discharge"]
+
+    @property
+    def open(self) -> bool:
+        return self.phase not in ("unwound", "refused")
+
+
+Request = Annotated[SettleRequest | RefundRequest | UnwindRequest, Field(discriminator="kind")]
+
+
+class Settlement(_Model):
+    """A settlement this visit made (2207/2304) and, once refunded, its cancellation (2208/2305)."""
+
+    setl_id: str
+    request_id: str
+    infno: str
+    msgid: str  #: medins_setl_id
+    mid_setl_flag: str = "0"
+    setl_time: _dt.datetime | None = None
+    med_type: str | None = None
+    clr_type: str | None = None
+    clr_way: str | None = None
+    clr_optins: str | None = None
+    split: dict[str, Decimal]
+    chrg_bchno: str | None = None
+    sns: list[str] = Field(default_factory=list)
+    sheet_of: str | None = None
+    status: Literal["active", "cancelled"] = "active"
+    cancel_setl_id: str | None = None
+
+
+class Parked(_Model):
+    reason_code: str
+    reason: str
+
+
+class SettlementState(_Model):
+    kind: VisitKind
+    person: Person = Field(default_factory=Person)
+    registered: bool = False
+    self_pay: bool = False
+    visit_info_uploaded: bool = False
+    discharged: bool = False
+    endtime: _dt.datetime | None = None
+    failed: str | None = None  #: registration_failed: why the visit will never be registered
+    cancelled: str | None = None  #: registration_cancelled / admission_cancelled
+    closing: bool = False  #: an unwind withdrew the details: nothing more is uploaded
+    round: int = 1  #: outpatient settlement round (its chrg_bchno); +1 after every settlement
+    counter: int = 0  #: numbers upload batches and withdrawals (step names)
+    upload: Upload | None = None
+    withdrawal: Withdrawal | None = None
+    merged: dict[str, str] = Field(default_factory=dict)  #: reversal line → the line it was netted into
+    refused: dict[str, str] = Field(default_factory=dict)  #: line → why the platform refused it
+    requests: list[Request] = Field(default_factory=list)
+    settlements: list[Settlement] = Field(default_factory=list)
+    #: a rule stopped the chain (an answer that does not add up …): the visit is parked for a person; a replay
+    #: clears it and the chain looks again
+    hold: Parked | None = None
+    parked: Parked | None = None  #: why the visit was last parked (kept for the record)
+
+    # --- reading -----------------------------------------------------------------------------------------------
+
+    def open_requests(self) -> list[SettleRequest | RefundRequest | UnwindRequest]:
+        return [r for r in self.requests if r.open]
+
+    def in_flight(self) -> SettleRequest | RefundRequest | UnwindRequest | None:
+        """The request whose platform call was decided (at most one)."""
+        return next((r for r in self.requests if r.phase in IN_FLIGHT_PHASES), None)
+
+    def request(self, kind: str, request_id: str) -> SettleRequest | RefundRequest | UnwindRequest | None:
+        found = [r for r in self.requests if r.kind == kind and r.id == request_id]
+        return found[-1] if found else None
+
+    def settlement(self, setl_id: str) -> Settlement | None:
+        return next((s for s in self.settlements if s.setl_id == setl_id), None)
+
+    def settlement_of_request(self, request_id: str) -> Settlement | None:
+        found = [s for s in self.settlements if s.request_id == request_id]
+        return found[-1] if found else None
+
+    def active_settlements(self) -> list[Settlement]:
+        return [s for s in self.settlements if s.status == "active"]
+
+    def chrg_bchno(self, prefix: str) -> str:
+        """The outpatient 收费批次号 of the current round (never "0000", which 2205 reads as "all")."""
+        return f"{prefix}{self.round:03d}"
+
+    # --- changing ----------------------------------------------------------------------------------------------
+
+    def next_no(self) -> int:
+        self.counter += 1
+        return self.counter
+
+    def add_request(self, request: SettleRequest | RefundRequest | UnwindRequest) -> None:
+        """Queue a request in HIS order (``occurred_at``): requests of different HIS tables may arrive out of
+        order. Never ahead of a request whose platform call is already decided."""
+        start = 0
+        for i, r in enumerate(self.requests):
+            if r.phase in IN_FLIGHT_PHASES or not r.open:
+                start = i + 1
+        position = len(self.requests)
+        for i in range(start, len(self.requests)):
+            if self.requests[i].open and self.requests[i].occurred_at > request.occurred_at:
+                position = i
+                break
+        self.requests.insert(position, request)
+
+
+def new_state(kind: str) -> dict[str, Any]:
+    return SettlementState(kind="inpatient" if kind == "inpatient" else "outpatient").model_dump(mode="json")
+
+
+def load_state(visit: Visit) -> SettlementState:
+    return SettlementState.model_validate(visit.state)
+
+
+def save_state(visit: Visit, state: SettlementState) -> None:
+    visit.state = state.model_dump(mode="json")

@@ -1,0 +1,165 @@
+"""Inpatient chain on the real engine against the simulator's rules (in-process): details as they arrive,
+final and 中途 settlements, refunds latest first, unwinds in reverse business order."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from unit.settlement.harness import Harness, Patient
+
+
+async def _admitted_with_lines(h: Harness, *amounts: str) -> Patient:
+    p = await h.inpatient()
+    for n, amount in enumerate(amounts, start=1):
+        h.line(p, f"L{n}", amount)
+    await h.drain()
+    return p
+
+
+async def test_details_go_up_as_they_arrive_and_the_final_settlement_follows_the_discharge(h: Harness) -> None:
+    p = await _admitted_with_lines(h, "100.00", "50.00")
+    assert h.platform_details(p) == {"L1": "uploaded", "L2": "uploaded"}
+    h.settle(p, "S1", "150.00")
+    await h.drain()
+    assert "2303" not in h.client.infnos(), "a final settlement waits for the discharge"
+    await h.discharge(p)
+    await h.drain()
+    assert h.client.infnos()[-2:] == ["2303", "2304"]
+    [r] = h.results(p, "settled")
+    assert (r.clr_type, r.mid_setl_flag, r.split.medfee_sumamt if r.split else None) == ("21", "0", Decimal("150.00"))
+    assert h.lines(p) == {"L1": "settled", "L2": "settled"}
+
+
+async def test_a_reversal_of_an_uploaded_inpatient_line_goes_up_as_a_negative_line(h: Harness) -> None:
+    p = await h.inpatient()
+    original = h.line(p, "L1", "60.00", cnt="3")
+    await h.drain()
+    h.reversal(p, "L2", original, cnt="1")
+    await h.drain()
+    detail = h.sim.ledger.visits[p.mdtrt_id].details["L2"]
+    assert (detail.init_feedetl_sn, detail.cnt, detail.det_item_fee_sumamt) == ("L1", Decimal("-1"), Decimal("-20.00"))
+    await h.discharge(p)
+    h.settle(p, "S1", "40.00")
+    await h.drain()
+    assert len(h.results(p, "settled")) == 1
+
+
+async def test_mid_settlement_while_admitted_then_the_final_one(h: Harness) -> None:
+    p = await _admitted_with_lines(h, "100.00")
+    h.settle(p, "M1", "100.00", mid="1")
+    await h.drain()
+    h.line(p, "L2", "30.00")
+    await h.drain()
+    await h.discharge(p)
+    h.settle(p, "S1", "30.00")
+    await h.drain()
+    settled = h.results(p, "settled")
+    assert [(r.his_request_id, r.mid_setl_flag) for r in settled] == [("M1", "1"), ("S1", "0")]
+    assert h.lines(p) == {"L1": "settled", "L2": "settled"}
+
+
+async def test_a_mid_settlement_after_the_discharge_is_refused_out_of_order(h: Harness) -> None:
+    p = await _admitted_with_lines(h, "100.00")
+    await h.discharge(p)
+    h.settle(p, "M1", "100.00", mid="1")
+    await h.drain()
+    [r] = h.results(p, "rejected")
+    assert r.reason_code == "out_of_order" and "2303" not in h.client.infnos()
+
+
+async def test_refunds_go_latest_first_and_a_mid_settlement_only_after_2405(h: Harness) -> None:
+    p = await _admitted_with_lines(h, "100.00")
+    h.settle(p, "M1", "100.00", mid="1")
+    await h.drain()
+    h.line(p, "L2", "30.00")
+    await h.drain()
+    await h.discharge(p)
+    h.settle(p, "S1", "30.00")
+    await h.drain()
+    h.refund(p, "R1", of="M1")  # skips the final settlement
+    await h.drain()
+    [r] = h.results(p, "rejected")
+    assert r.his_request_id == "R1" and r.reason_code == "out_of_order" and "latest first" in (r.reason or "")
+    h.refund(p, "R2", of="S1")
+    await h.drain()
+    assert [x.his_request_id for x in h.results(p, "refunded")] == ["R2"]
+    assert h.lines(p) == {"L1": "settled", "L2": "uploaded"}, "2305 leaves the details on the platform, unsettled"
+    h.refund(p, "R3", of="M1")  # still discharged
+    await h.drain()
+    assert h.results(p, "rejected")[-1].reason_code == "out_of_order"
+    await h.cancel_discharge(p)
+    h.refund(p, "R4", of="M1")
+    await h.drain()
+    assert [x.his_request_id for x in h.results(p, "refunded")] == ["R2", "R4"]
+    assert [s.status for s in h.platform_settlements(p) if s.refd_setl_flag == "0"] == ["cancelled", "cancelled"]
+
+
+async def test_lines_after_the_discharge_are_named_when_the_settlement_is_rejected(make_h) -> None:  # type: ignore[no-untyped-def]
+    h = make_h(lines_wait_s=0)
+    p = await _admitted_with_lines(h, "100.00")
+    await h.discharge(p)
+    h.line(p, "L2", "30.00")
+    h.settle(p, "S1", "130.00")
+    await h.drain()
+    [r] = h.results(p, "rejected")
+    assert r.reason_code == "lines_missing"
+    assert r.reason == ("charge lines missing: HIS total 130.00, received 130.00; 1 lines arrived after the "
+                        "discharge (2402): cancel the discharge (2405) to upload them")
+
+
+async def test_unwinding_a_discharge_is_refused_while_the_final_settlement_is_active(h: Harness) -> None:
+    p = await _admitted_with_lines(h, "100.00")
+    await h.discharge(p)
+    h.settle(p, "S1", "100.00")
+    await h.drain()
+    h.fact(p, "unwind_requested", unwind="discharge", his_request_id="C1")
+    await h.drain()
+    [refused] = h.facts(p, "unwind_refused")
+    assert refused.reason is not None and "2305" in refused.reason
+    h.refund(p, "R1", of="S1")
+    await h.drain()
+    h.fact(p, "unwind_requested", unwind="discharge", his_request_id="C1")
+    await h.drain()
+    assert len(h.facts(p, "unwound")) == 1
+
+
+async def test_unwinding_an_admission_revokes_its_details_with_2302(h: Harness) -> None:
+    p = await _admitted_with_lines(h, "100.00", "20.00")
+    h.fact(p, "unwind_requested", unwind="admission", his_request_id="C1")
+    await h.drain()
+    assert h.client.infnos()[-1] == "2302"
+    assert set(h.platform_details(p).values()) == {"revoked"}
+    assert len(h.facts(p, "unwound")) == 1
+
+
+async def test_unwinding_an_admission_while_discharged_is_refused(h: Harness) -> None:
+    p = await _admitted_with_lines(h, "100.00")
+    await h.discharge(p)
+    h.fact(p, "unwind_requested", unwind="admission", his_request_id="C1")
+    await h.drain()
+    [refused] = h.facts(p, "unwind_refused")
+    assert refused.reason is not None and "2405" in refused.reason
+
+
+async def test_a_lost_2304_answer_is_adopted_and_a_lost_2305_too(h: Harness) -> None:
+    p = await _admitted_with_lines(h, "100.00")
+    await h.discharge(p)
+    h.client.fail("2304", "lose")
+    h.settle(p, "S1", "100.00")
+    await h.drain()
+    assert ("2304", "resolved", "adopted") in h.journal(p)
+    h.client.fail("2305", "lose")
+    h.refund(p, "R1", of="S1")
+    await h.drain()
+    assert ("2305", "resolved", "adopted") in h.journal(p)
+    assert len(h.results(p, "settled")) == 1 and len(h.results(p, "refunded")) == 1
+    assert [s.refd_setl_flag for s in h.platform_settlements(p)] == ["0", "1"]
+
+
+async def test_a_lost_2301_answer_is_adopted(h: Harness) -> None:
+    p = await h.inpatient()
+    h.client.fail("2301", "lose")
+    h.line(p, "L1", "10.00")
+    await h.drain()
+    assert ("2301", "resolved", "adopted") in h.journal(p)
+    assert h.client.infnos().count("2301") == 1

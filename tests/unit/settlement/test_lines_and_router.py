@@ -1,0 +1,117 @@
+"""fee_lines bookkeeping and what each incoming message does to a visit."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import Engine
+
+from yibao.core.errors import InputError
+from yibao.core.results import HisResult, VisitFact
+from yibao.settlement.lines import LineBook, load_lines, set_status, store_line
+from yibao.settlement.router import absorb_his_event, absorb_visit_fact, make_router
+from unit.settlement.harness import Harness, Patient
+
+
+def _p(kind: str = "outpatient") -> Patient:
+    return Patient(None, "V1", kind)
+
+
+def test_a_known_line_is_replaced_only_while_pending(sqlite_engine: Engine, h: Harness) -> None:
+    p = _p()
+    first = h.line(p, "F1", "10.00", send=False)
+    changed = h.line(p, "F1", "12.00", send=False)
+    with sqlite_engine.begin() as conn:
+        assert store_line(conn, "V1", first) == "added"
+        assert store_line(conn, "V1", first) == "unchanged"
+        assert store_line(conn, "V1", changed, frozen=["F1"]) == "kept", "part of a batch being uploaded"
+        assert store_line(conn, "V1", changed) == "updated"
+        set_status(conn, "V1", ["F1"], "uploaded")
+        assert store_line(conn, "V1", first) == "kept", "the HIS corrects an uploaded line with a reversal"
+        [line] = load_lines(conn, "V1")
+    assert line.amount == Decimal("12.00") and line.seq == 1
+
+
+def test_reversals_are_netted_into_originals_that_are_not_on_the_platform(sqlite_engine: Engine, h: Harness) -> None:
+    p = _p()
+    with sqlite_engine.begin() as conn:
+        o = h.line(p, "F1", "30.00", cnt="3", send=False)
+        store_line(conn, "V1", o)
+        store_line(conn, "V1", h.reversal(p, "R1", o, cnt="1", send=False))
+        unknown = h.line(p, "F9", "5.00", send=False)
+        store_line(conn, "V1", h.reversal(p, "R9", unknown, send=False))  # its original has not arrived yet
+        book = LineBook(load_lines(conn, "V1"))
+    assert [(r.feedetl_sn, o.feedetl_sn if o else None) for r, o in book.nettable()] == [("R1", "F1")]
+    book.merged["R1"] = "F1"
+    assert book.net(book.by_sn["F1"]) == (Decimal("2.0000"), Decimal("20.00"))
+    assert [x.feedetl_sn for x in book.uploadable("outpatient")] == ["F1"]
+
+
+def test_an_inpatient_reversal_of_an_uploaded_line_is_uploadable_an_outpatient_one_is_not(
+        sqlite_engine: Engine, h: Harness) -> None:
+    for kind in ("inpatient", "outpatient"):
+        p = Patient(None, f"V-{kind}", kind)
+        o = h.line(p, "F1", "30.00", send=False)
+        with sqlite_engine.begin() as conn:
+            store_line(conn, p.key, o)
+            store_line(conn, p.key, h.reversal(p, "R1", o, cnt="1", send=False))
+            set_status(conn, p.key, ["F1"], "uploaded")
+            book = LineBook(load_lines(conn, p.key))
+        assert [x.feedetl_sn for x in book.uploadable(kind)] == (["R1"] if kind == "inpatient" else [])
+        assert [x.feedetl_sn for x in book.reversals_of_uploaded()] == ["R1"]
+
+
+def test_events_registration_owns_are_skipped(h: Harness) -> None:
+    from yibao.hisevents.models import Discharge
+
+    event = Discharge(**h._base(_p("inpatient")), endtime=h._base(_p())["occurred_at"], dscg_way="1")
+    assert absorb_his_event(event.to_json()) is None
+
+
+def test_unreadable_input_is_an_input_error_naming_the_problem() -> None:
+    with pytest.raises(InputError):
+        absorb_his_event(b"{not json")
+    with pytest.raises(InputError) as caught:
+        absorb_visit_fact(b'{"message_id": "m1", "his_visit_id": "V1", "visit_kind": "outpatient", "kind": "nope"}')
+    assert "kind" in str(caught.value)
+    assert make_router()("settlement_facts", b"{}") is None
+
+
+def test_inbox_keys_keep_his_events_and_visit_facts_apart(h: Harness) -> None:
+    line = h.line(_p(), "F1", "10.00", send=False)
+    fact = VisitFact(message_id=line.event_id, his_visit_id="V1", visit_kind="outpatient", kind="visit_info_uploaded")
+    assert absorb_his_event(line.to_json()).message_id != absorb_visit_fact(fact.to_json()).message_id
+
+
+async def test_visit_facts_set_what_the_chain_decides_from(h: Harness) -> None:
+    p = await h.inpatient()
+    st = h.state(p)
+    assert st.registered and st.person.mdtrt_id == p.mdtrt_id and st.person.insuplc_admdvs
+    await h.discharge(p)
+    assert h.state(p).discharged
+    await h.cancel_discharge(p)
+    assert not h.state(p).discharged
+    h.fact(p, "admission_cancelled")
+    assert h.state(p).cancelled == "取消入院"
+
+
+async def test_no_personal_data_in_what_his_gets_back(h: Harness) -> None:
+    p = await h.outpatient()
+    h.line(p, "F1", "10.00")
+    h.settle(p, "S1", "10.00")
+    await h.drain()
+    for result in h.results(p):
+        assert isinstance(result, HisResult)
+        assert p.person.certno not in result.to_json().decode()
+    [request] = h.state(p).requests
+    assert request.presettle and not {"psn_name", "certno"} & set(request.presettle), "kept: amounts, not the person"
+
+
+def test_a_state_written_by_an_older_version_still_loads() -> None:
+    from yibao.settlement.state import SettlementState, new_state
+
+    old = new_state("outpatient")
+    old["person"]["card_sn"] = None  # a field an earlier version kept
+    old["retired_field"] = 1
+    assert SettlementState.model_validate(old).kind == "outpatient"
