@@ -1,18 +1,31 @@
-"""Chains per second and the latency the bridge adds to each platform call.
+"""Chains per second, and the latency the bridge adds to each platform call.
 
-Three measurements against the same platform simulator (one `yibao sim` process):
+All against the same platform simulator (one `yibao sim` process):
 
 1. **ceiling** — the simulator answering 1101 to a trivial httpx loop (8 concurrent callers): the most calls per
-   second this machine's simulator gives anyone;
+   second this machine's simulator gives anyone (``ceiling_calls_per_s``);
 2. **bare loop** — the same outpatient chain the bridge runs (1101 → 2201 → 2203 → 2204 → 2206 → 2207), sent by
-   a plain httpx loop with hand-built envelopes: no validation, no signing, no journal, no Kafka, no database;
-3. **bridge** — a generated HIS day of outpatient visits through the real path: Debezium events → ingest →
-   registration → settlement (real processes, the stack of this machine), until every settlement is answered.
+   a plain httpx loop with hand-built envelopes: no validation, no signing, no journal, no Kafka, no database.
+   Run at concurrency 8 for throughput (``bare_chains_per_s``), then one chain at a time for the latency of a
+   chain that waits behind nothing (``bare_serial_chain_p50_ms``);
+3. **burst** (throughput) — a generated HIS day of ``--visits`` outpatient visits through the real path
+   (Debezium events → ingest → registration → settlement; real processes, the stack of this machine), every
+   change event produced at once, until every request is answered: ``burst_chains_per_s``,
+   ``burst_calls_per_s``. ``burst_chain_p50_ms`` / ``_p99_ms`` (a visit's first answer → its settlement answer)
+   are mostly time spent queueing behind the rest of the burst: a figure of the backlog, not of the bridge's
+   latency;
+4. **unloaded** (latency) — then ``--latency-visits`` more visits (other patients, each on its own date) one at
+   a time: one visit's change events produced, its answers awaited, then the next. Over the visits that settled:
+   ``unloaded_chain_p50_ms`` / ``_p99_ms`` from producing the visit's events to its settlement answer (Kafka
+   timestamp), ``unloaded_first_to_settled_p50_ms`` from its first answer to its settlement answer (as
+   ``yibao demo`` reports), ``unloaded_calls_per_chain`` from the simulator's call counters.
 
-Reported as ratios: the bridge's platform calls per second over the ceiling, its chains per second over the bare
-loop's (same concurrency), and the latency added per platform call. Written to bench/results/chains.json.
+Ratios: the burst's platform calls per second over the ceiling, its chains per second over the bare loop's (same
+concurrency), and ``added_ms_per_platform_call`` = (unloaded chain p50 − bare serial chain p50) / unloaded calls
+per chain: what the bridge (Kafka hops, ingest, journal, database, validation, signing) adds per platform call
+when nothing queues. Written to bench/results/chains.json.
 
-    .venv/bin/python bench/bench_chains.py [--visits 150] [--prefer real|embedded]
+    .venv/bin/python bench/bench_chains.py [--visits 150] [--latency-visits 10] [--prefer real|embedded]
 """
 
 from __future__ import annotations
@@ -22,6 +35,8 @@ import asyncio
 import datetime as _dt
 import itertools
 import json
+import math
+import os
 import platform
 import re
 import secrets
@@ -41,6 +56,9 @@ RESULTS = Path(__file__).resolve().parent / "results" / "chains.json"
 CODE = "H44010600001"
 CALL = "/fsi/api/rsfComIfsService/callService"
 _serial = itertools.count()
+SEED = 7  # of the simulator's persons and of the generated visits
+POPULATION = 500  # people the burst draws from; the unloaded visits use the ones after them
+BURST_DAY = _dt.date(2026, 11, 20)  # the unloaded visits take the days before, one each
 
 
 def _dumps(obj: Any) -> str:
@@ -105,12 +123,13 @@ async def bare_chain(client: httpx.AsyncClient, sign_no: str, person: dict[str, 
     return time.perf_counter() - started
 
 
-async def ceiling_and_bare(sim_url: str, admin_url: str, visits: int, concurrency: int) -> dict[str, Any]:
+async def ceiling_and_bare(sim_url: str, admin_url: str, chains: int, concurrency: int,
+                           serial_chains: int) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=sim_url, timeout=30) as client:
         sign = await post(client, envelope("9001", {"signIn": {"opter_no": "OP01", "mac": "", "ip": "127.0.0.1"}}, ""))
         sign_no = sign["signinoutb"]["sign_no"]
         persons = [p for p in httpx.get(f"{admin_url}/admin/persons?limit=500").json()
-                   if p["insuplc_admdvs"].startswith("44")][:visits]
+                   if p["insuplc_admdvs"].startswith("44")][:chains + serial_chains]
         body = lambda p=persons[0]: envelope("1101", {"data": {"mdtrt_cert_type": "02",  # noqa: E731
                                                                "mdtrt_cert_no": p["certno"]}}, sign_no)
         done = 0
@@ -127,7 +146,7 @@ async def ceiling_and_bare(sim_url: str, admin_url: str, visits: int, concurrenc
         ceiling = done / (time.perf_counter() - start)
 
         latencies: list[float] = []
-        queue = list(persons)
+        queue = persons[:chains]
         start = time.perf_counter()
 
         async def chainer() -> None:
@@ -136,18 +155,17 @@ async def ceiling_and_bare(sim_url: str, admin_url: str, visits: int, concurrenc
 
         await asyncio.gather(*(chainer() for _ in range(concurrency)))
         elapsed = time.perf_counter() - start
-    return {"ceiling_calls_per_s": round(ceiling, 1), "bare_chains": len(latencies),
+        serial = sorted([await bare_chain(client, sign_no, p) for p in persons[chains:]])
+    return {"ceiling_calls_per_s": round(ceiling, 1), "bare_concurrency": concurrency, "bare_chains": len(latencies),
             "bare_chains_per_s": round(len(latencies) / elapsed, 2),
-            "bare_chain_p50_ms": round(statistics.median(latencies) * 1000, 1),
-            "bare_call_ms": round(statistics.median(latencies) * 1000 / 6, 2)}
+            "bare_chain_p50_ms": _ms(statistics.median(latencies)),
+            "bare_serial_chains": len(serial), "bare_serial_chain_p50_ms": _ms(_pct(serial, 0.5)),
+            "bare_serial_call_ms": round(statistics.median(serial) * 1000 / 6, 2)}
 
 
-def bridge_run(prefer: str, visits: int) -> dict[str, Any]:
-    from yibao.cli.demo import _produce, _requests, _wait_for_answers
+def bridge_run(prefer: str, visits: int, latency_visits: int) -> dict[str, Any]:
     from yibao.core.db.migrations import upgrade
     from yibao.core.kafka import create_topics
-    from yibao.fakedata.cdc import CdcShape
-    from yibao.fakedata.his import generate_day
     from yibao.hisevents import Ingestor, load_mapping
     from yibao.stack import start_stack
     from yibao.stack.bridge import LocalBridge
@@ -160,41 +178,103 @@ def bridge_run(prefer: str, visits: int) -> dict[str, Any]:
         upgrade(info.database_url)
         mapping = load_mapping("example-oracle-his")
         asyncio.run(create_topics(info.kafka_bootstrap, [(t, 1, {}) for t in mapping.topics()]))
-        bridge = LocalBridge(info, workdir, sim_seed=7).start()
-        measured = asyncio.run(ceiling_and_bare(bridge.sim_url, bridge.admin_url, 40, 8))
+        # the burst's patients come from the first POPULATION people, the unloaded visits' from the ones after
+        bridge = LocalBridge(info, workdir, sim_seed=SEED, sim_population=POPULATION + latency_visits).start()
+        measured = asyncio.run(ceiling_and_bare(bridge.sim_url, bridge.admin_url, 40, 8, latency_visits))
+        measured["stack"] = {"broker": info.kafka_kind, "database": info.database_kind}
         bridge.admin("reset", method="POST")
-        calls_before = _calls(bridge)
-        messages = generate_day(7, day=_dt.date(2026, 11, 20), outpatients=visits, inpatients=0,
-                                shape=CdcShape(decimal_mode="string"))
-        requests = _requests(Ingestor(mapping), messages)
-        started = time.monotonic()
-        asyncio.run(_produce(info.kafka_bootstrap, [(m.topic, m.key, m.value) for m in messages]))
-        results, elapsed = asyncio.run(_wait_for_answers(info.kafka_bootstrap, requests, started, 900))
-        calls = _calls(bridge) - calls_before
-        settled = [r for r in results if r.kind == "settled"]
-        by_visit: dict[str, list[Any]] = {}
-        for r in results:
-            by_visit.setdefault(r.his_visit_id, []).append(r)
-        latency = sorted(max(0.0, [x for x in rs if x.kind == "settled"][0].__dict__["_ts"] - rs[0].__dict__["_ts"])
-                         for rs in by_visit.values() if any(x.kind == "settled" for x in rs))
-        chain_calls = calls / max(1, len(settled))
-        p50 = statistics.median(latency) if latency else 0.0
-        measured.update({
-            "stack": {"broker": info.kafka_kind, "database": info.database_kind},
-            "bridge_visits": visits, "bridge_settled": len(settled), "bridge_seconds": round(elapsed, 2),
-            "bridge_chains_per_s": round(len(settled) / elapsed, 2),
-            "bridge_platform_calls": calls, "bridge_calls_per_chain": round(chain_calls, 1),
-            "bridge_calls_per_s": round(calls / elapsed, 1),
-            "bridge_chain_p50_ms": round(p50 * 1000, 1),
-            "bridge_chain_p99_ms": round(latency[min(len(latency) - 1, int(len(latency) * 0.99))] * 1000, 1)
-            if latency else None,
-        })
+        ingestor = Ingestor(mapping)
+        measured.update(burst(info.kafka_bootstrap, bridge, ingestor, visits))
+        measured.update(asyncio.run(unloaded(info.kafka_bootstrap, bridge, ingestor, latency_visits)))
         return measured
     finally:
         if bridge is not None:
             bridge.stop()
         stack.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def burst(bootstrap: str, bridge: Any, ingestor: Any, visits: int) -> dict[str, Any]:
+    """Every visit's change events produced at once: throughput (its latencies are mostly queueing)."""
+    from yibao.cli.demo import _produce, _requests, _wait_for_answers
+    from yibao.fakedata.cdc import CdcShape
+    from yibao.fakedata.his import generate_day
+
+    calls_before = _calls(bridge)
+    messages = generate_day(SEED, day=BURST_DAY, outpatients=visits, inpatients=0, population_size=POPULATION,
+                            shape=CdcShape(decimal_mode="string"))
+    requests = _requests(ingestor, messages)
+    started = time.monotonic()
+    asyncio.run(_produce(bootstrap, [(m.topic, m.key, m.value) for m in messages]))
+    results, elapsed = asyncio.run(_wait_for_answers(bootstrap, requests, started, 900))
+    calls = _calls(bridge) - calls_before
+    by_visit: dict[str, list[Any]] = {}
+    for r in results:
+        by_visit.setdefault(r.his_visit_id, []).append(r)
+    latency = sorted(settled - _stamp(rs) for rs in by_visit.values()
+                     if (settled := _stamp(rs, "settled")) is not None)
+    return {"burst_visits": visits, "burst_settled": len(latency), "burst_seconds": round(elapsed, 2),
+            "burst_chains_per_s": round(len(latency) / elapsed, 2), "burst_platform_calls": calls,
+            "burst_calls_per_chain": round(calls / max(1, len(latency)), 1),
+            "burst_calls_per_s": round(calls / elapsed, 1),
+            "burst_chain_p50_ms": _ms(_pct(latency, 0.5)), "burst_chain_p99_ms": _ms(_pct(latency, 0.99))}
+
+
+async def unloaded(bootstrap: str, bridge: Any, ingestor: Any, count: int) -> dict[str, Any]:
+    """``count`` visits one at a time (each its own patient and date): a chain's latency when nothing queues."""
+    from aiokafka import AIOKafkaProducer
+
+    from yibao.cli.demo import _requests, _wait_for_answers
+    from yibao.fakedata.cdc import CdcShape
+    from yibao.fakedata.his import generate_day
+    from yibao.fakedata.people import population
+
+    chain: list[float] = []
+    first_to_settled: list[float] = []
+    calls_before = _calls(bridge)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()  # started once, so that a visit's clock starts at its first send
+    try:
+        for i, person in enumerate(population(SEED, POPULATION + count)[POPULATION:]):
+            messages = generate_day(SEED, day=BURST_DAY - _dt.timedelta(days=i + 1), outpatients=1, inpatients=0,
+                                    people=[person], shape=CdcShape(decimal_mode="string"))
+            requests = _requests(ingestor, messages)
+            visits = {visit for pairs in requests.values() for visit, _ in pairs}
+            produced = time.time()
+            await asyncio.gather(*[await producer.send(m.topic, value=m.value, key=m.key) for m in messages])
+            results, _ = await _wait_for_answers(bootstrap, requests, time.monotonic(), 60, quiet=True)
+            mine = [r for r in results if r.his_visit_id in visits]
+            settled = _stamp(mine, "settled")
+            if settled is None:  # a rare path (self-pay, cancelled, refused): no chain to time
+                print(f"  unloaded visit {', '.join(sorted(visits))} did not settle: {[r.kind for r in mine]}")
+                continue
+            chain.append(settled - produced)
+            first_to_settled.append(settled - _stamp(mine))
+    finally:
+        await producer.stop()
+    calls = _calls(bridge) - calls_before
+    return {"unloaded_visits": count, "unloaded_settled": len(chain), "unloaded_platform_calls": calls,
+            "unloaded_calls_per_chain": round(calls / max(1, len(chain)), 2),
+            "unloaded_chain_p50_ms": _ms(_pct(sorted(chain), 0.5)),
+            "unloaded_chain_p99_ms": _ms(_pct(sorted(chain), 0.99)),
+            "unloaded_first_to_settled_p50_ms": _ms(_pct(sorted(first_to_settled), 0.5))}
+
+
+def _stamp(results: list[Any], kind: str | None = None) -> float | None:
+    """Kafka timestamp (seconds) of the earliest result (of ``kind``); None when there is none."""
+    stamps = [r.__dict__["_ts"] for r in results if kind is None or r.kind == kind]
+    return min(stamps) if stamps else None
+
+
+def _pct(ordered: list[float], q: float) -> float | None:
+    """Percentile of an ascending list: the median for q=0.5, else nearest rank; None when empty."""
+    if not ordered:
+        return None
+    return statistics.median(ordered) if q == 0.5 else ordered[min(len(ordered), math.ceil(q * len(ordered))) - 1]
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 1)
 
 
 def _calls(bridge: Any) -> int:
@@ -204,19 +284,22 @@ def _calls(bridge: Any) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--visits", type=int, default=150)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--visits", type=int, default=150, help="visits of the burst (throughput)")
+    parser.add_argument("--latency-visits", type=int, default=10, help="visits run one at a time (latency)")
     parser.add_argument("--prefer", choices=["real", "embedded"], default="real")
     args = parser.parse_args()
-    m = bridge_run(args.prefer, args.visits)
+    m = bridge_run(args.prefer, args.visits, args.latency_visits)
+    added = None
+    if m["unloaded_chain_p50_ms"] is not None and m["unloaded_calls_per_chain"]:
+        added = round((m["unloaded_chain_p50_ms"] - m["bare_serial_chain_p50_ms"]) / m["unloaded_calls_per_chain"], 2)
     m["ratios"] = {
-        "bridge_calls_per_s_over_ceiling": round(m["bridge_calls_per_s"] / m["ceiling_calls_per_s"], 3),
-        "bridge_chains_per_s_over_bare": round(m["bridge_chains_per_s"] / m["bare_chains_per_s"], 3),
-        "added_ms_per_platform_call": round((m["bridge_chain_p50_ms"] - m["bare_chain_p50_ms"])
-                                            / max(1.0, m["bridge_calls_per_chain"]), 2),
+        "burst_calls_per_s_over_ceiling": round(m["burst_calls_per_s"] / m["ceiling_calls_per_s"], 3),
+        "burst_chains_per_s_over_bare": round(m["burst_chains_per_s"] / m["bare_chains_per_s"], 3),
+        "added_ms_per_platform_call": added,
     }
     report = {"when": clock.format_datetime(clock.now()), "python": platform.python_version(),
-              "machine": f"{platform.system()} {platform.machine()}", "cpus": __import__("os").cpu_count(), **m}
+              "machine": f"{platform.system()} {platform.machine()}", "cpus": os.cpu_count(), **m}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     print(json.dumps(report, indent=2, ensure_ascii=False))

@@ -9,12 +9,14 @@ Concurrency and crash safety, in short:
   next drive resolves it first, with the step's :class:`~yibao.chains.model.UnknownPolicy`;
 * the state is reloaded inside every transaction, so a message absorbed while a call was in flight is kept;
 * transient failures back off exponentially (``retry_backoff_s`` × 2ⁿ, capped); after ``max_attempts`` the visit
-  is parked: status ``parked``, the definition tells HIS, a dead letter goes out — all in one transaction.
+  is parked: status ``parked``, the definition tells HIS, a dead letter goes out — all in one transaction; a
+  definition failing to record the parking (``on_parked`` raising) does not stop the parking itself.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import datetime as _dt
 import logging
 import os
@@ -401,7 +403,20 @@ class ChainEngine:
         await self.db(park)
 
     def _park_in(self, conn: Connection, visit: Visit, reason_code: str, reason: str) -> None:
-        self.definition.on_parked(conn, visit, reason_code, reason)
+        """Park ``visit`` in the caller's transaction. The definition records it first (``on_parked``: its state,
+        HIS told); when that fails too — often the very cause of the parking, e.g. a state that no longer loads —
+        its partial work is undone (a savepoint, the state and emissions as they were) and the visit is parked
+        all the same: a visit that cannot even be parked would otherwise be driven, fail and back off forever."""
+        state, emitted = copy.deepcopy(visit.state), list(visit.emitted)
+        try:
+            with conn.begin_nested():
+                self.definition.on_parked(conn, visit, reason_code, reason)
+        except Exception as exc:
+            visit.state, visit.emitted[:] = state, emitted
+            metrics.PARK_RECORD_FAILURES.labels(self.service).inc()
+            log.exception("recording the parking failed; the visit is parked without it",
+                          extra={"fields": {"service": self.service, "reason_code": reason_code}})
+            reason = f"{reason} (recording the parking failed too: {type(exc).__name__}: {mask_text(str(exc))})"
         letter = DeadLetter.of(service=self.service, reason_code=reason_code, reason=mask_text(reason),
                                topic=None, partition=None, offset=None, key=visit.key.encode(),
                                value=dumps_state({"visit_key": visit.key, "visit_kind": visit.kind}).encode(),

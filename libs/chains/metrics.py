@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-__all__ = ["CHAIN_OUTCOMES", "STEP_SECONDS", "UNKNOWN_OUTCOMES", "PARKED_OPEN", "CHAIN_SECONDS", "VISITS_BY_STATUS"]
+__all__ = ["CHAIN_OUTCOMES", "STEP_SECONDS", "UNKNOWN_OUTCOMES", "PARKED_OPEN", "CHAIN_SECONDS", "VISITS_BY_STATUS",
+           "PARK_RECORD_FAILURES"]
 
 CHAIN_OUTCOMES = Counter(
     "yibao_chain_outcomes_total", "Results given back to HIS, by chain (outpatient/inpatient) and outcome",
@@ -20,6 +21,11 @@ UNKNOWN_OUTCOMES = Counter(
     "unresolved (just seen), retried, adopted (the platform had done it), absent (it had not), reversed (2601), "
     "nothing_done (2601 found nothing), manual (parked for a person)",
     ["service", "infno", "resolution"],
+)
+PARK_RECORD_FAILURES = Counter(
+    "yibao_chain_park_record_failures_total",
+    "Visits parked although the chain could not record the parking in its state (e.g. a state that no longer "
+    "loads): look at the visit before replaying it", ["service"],
 )
 PARKED_OPEN = Gauge("yibao_parked_open", "Visits parked and waiting for `yibao replay`", ["service"])
 VISITS_BY_STATUS = Gauge("yibao_chain_visits", "Visits by chain status", ["service", "status"])

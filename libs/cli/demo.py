@@ -5,8 +5,8 @@ Kafka and PostgreSQL with ``--prefer real`` — the platform simulator and the w
 settlement) as real processes; produces a generated day of Debezium change events (outpatient visits and
 inpatient stays with their charges, settlements, refunds and cancellations; a few malformed events and CDC
 duplicates mixed in, as real connectors deliver them); waits until every HIS request has its answer; prints
-what HIS got back, what was parked and why, throughput and chain latency, and checks the platform's ledger
-against what HIS was told.
+what HIS got back, the simulator's faults (``--fault``) and how each lost answer was resolved, what was parked and
+why, throughput and chain latency, and checks the platform's ledger against what HIS was told.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import datetime as _dt
 import shutil
 import tempfile
 import time
+import unicodedata
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
         upgrade(info.database_url)
         mapping = load_mapping("example-oracle-his")
         asyncio.run(create_topics(info.kafka_bootstrap, [(t, 1, {}) for t in mapping.topics()]))
-        bridge = LocalBridge(info, workdir, sim_seed=args.seed, sim_faults=args.fault).start()
+        # a lost reply is held 5 s (not the platform's 30-60 s) so that a demo with faults stays short
+        bridge = LocalBridge(info, workdir, sim_seed=args.seed, sim_faults=args.fault,
+                             env={"YIBAO_SIM_HOLD_S": "5"}).start()
         print("simulator and workers ready: " + ", ".join(f"{n} :{w.port}" for n, w in bridge.workers.items())
               + (f"; simulator faults: {', '.join(args.fault)}" if args.fault else ""))
 
@@ -78,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
         started = time.monotonic()
         asyncio.run(_produce(info.kafka_bootstrap, [(m.topic, m.key, m.value) for m in messages]))
         results, elapsed = asyncio.run(_wait_for_answers(info.kafka_bootstrap, requests, started, args.timeout))
-        return _report(bridge, requests, results, elapsed)
+        return _report(bridge, requests, results, elapsed,
+                       malformed=sum(1 for m in messages if m.expect_error))
     finally:
         if bridge is not None:
             bridge.stop()
@@ -89,57 +93,25 @@ def run(args: argparse.Namespace) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-#: HIS requests the demo waits an answer for: event type → how its answer is recognised
-_REQUESTS = {
-    "patient_registered": "registration",
-    "admission": "admission",
-    "settlement_requested": "settlement",
-    "refund_requested": "refund",
-    "cancellation": "cancellation",
-}
-_FINAL = {
-    "registration": {"registered", "self_pay", "rejected", "parked"},
-    "admission": {"admitted", "self_pay", "rejected", "parked"},
-    "settlement": {"settled", "rejected", "parked"},
-    "refund": {"refunded", "rejected", "parked"},
-    "cancellation": {"cancelled", "rejected", "parked", "self_pay"},
-}
-
-
 def _requests(ingestor: Any, messages: list[Any]) -> dict[str, set[tuple[str, str | None]]]:
     """(visit, HIS request id) of every request in the day, by kind (registrations are keyed by visit)."""
-    found: dict[str, set[tuple[str, str | None]]] = {kind: set() for kind in _FINAL}
-    for m in messages:
-        if m.expect_error or m.value is None:
-            continue
-        for event in ingestor.ingest(m.topic, 0, 0, m.key, m.value).events:
-            kind = _REQUESTS.get(event.type)
-            if kind:
-                found[kind].add((event.his_visit_id, getattr(event, "his_request_id", None)))
-    return found
+    from yibao.stack.audit import his_requests
+
+    return his_requests(ingestor, messages)
 
 
-def _answered(kind: str, key: tuple[str, str | None], by_request: dict, by_visit: dict) -> Any:
-    if key[1] is not None:
-        result = by_request.get(key)
-        return result if result is not None and result.kind in _FINAL[kind] else None
-    for result in reversed(by_visit.get(key[0], [])):
-        if result.kind in _FINAL[kind] and result.his_request_id is None:
-            return result
-    return None
-
-
-async def _wait_for_answers(bootstrap: str, requests: dict, started: float, timeout: float) -> tuple[list, float]:
+async def _wait_for_answers(bootstrap: str, requests: dict, started: float, timeout: float, *,
+                            prefix: str = "", quiet: bool = False) -> tuple[list, float]:
+    """Read HisResults until every request has its final answer (or ``timeout`` seconds since ``started``)."""
     from aiokafka import AIOKafkaConsumer
 
     from yibao.core.results import HisResult
+    from yibao.stack.audit import Answers
 
-    consumer = AIOKafkaConsumer(topic("his_results"), bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False, group_id=None)
+    consumer = AIOKafkaConsumer(topic("his_results", prefix), bootstrap_servers=bootstrap,
+                                auto_offset_reset="earliest", enable_auto_commit=False, group_id=None)
     await consumer.start()
-    results: list[Any] = []
-    by_request: dict[tuple[str, str], Any] = {}
-    by_visit: dict[str, list[Any]] = {}
+    answers = Answers()
     total = sum(len(v) for v in requests.values())
     last_print = time.monotonic()
     try:
@@ -149,81 +121,170 @@ async def _wait_for_answers(bootstrap: str, requests: dict, started: float, time
                 for record in records:
                     result = HisResult.model_validate_json(record.value)
                     result.__dict__["_ts"] = record.timestamp / 1000
-                    results.append(result)
-                    by_visit.setdefault(result.his_visit_id, []).append(result)
-                    if result.his_request_id:
-                        by_request[(result.his_visit_id, result.his_request_id)] = result
-            answered = sum(1 for kind, keys in requests.items() for key in keys
-                           if _answered(kind, key, by_request, by_visit) is not None)
-            if time.monotonic() - last_print > 5:
+                    answers.add(result)
+            answered = total - len(answers.unanswered(requests))
+            if not quiet and time.monotonic() - last_print > 5:
                 last_print = time.monotonic()
-                print(f"  … {answered}/{total} HIS requests answered, {len(results)} results "
+                print(f"  … {answered}/{total} HIS requests answered, {len(answers.results)} results "
                       f"({time.monotonic() - started:.0f}s)", flush=True)
             if answered >= total:
                 break
     finally:
         await consumer.stop()
-    return results, time.monotonic() - started
+    return answers.results, time.monotonic() - started
 
 
-def _report(bridge: Any, requests: dict, results: list, elapsed: float) -> int:
-    from yibao.stack.audit import audit
+#: how a lost answer was resolved (yibao_unknown_outcomes_total{resolution}), in words for the hospital's IT team
+_RESOLVED = {
+    "adopted": "done by the platform, adopted",
+    "absent": "not done by the platform, sent again",
+    "reversed": "reversed by 2601 冲正, sent again",
+    "nothing_done": "not done (2601 冲正 confirmed), sent again",
+    "retried": "sent again (it changes nothing)",
+    "manual": "parked for a person",
+}
+_KIND_WORDS = {"registration": "registrations", "admission": "admissions", "settlement": "settlements",
+               "refund": "refunds", "cancellation": "cancellations"}
 
-    by_request = {(r.his_visit_id, r.his_request_id): r for r in results if r.his_request_id}
+
+def _pad(text: str, width: int) -> str:
+    """``text`` left-aligned in ``width`` terminal columns (a CJK character takes two)."""
+    used = sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+    return text + " " * max(1, width - used)
+
+
+def _labels(name: str) -> dict[str, str]:
+    """The labels of one Prometheus sample name (``metric{a="x",b="y"}``)."""
+    inside = name.split("{", 1)[1].rstrip("}") if "{" in name else ""
+    out = {}
+    for part in inside.split('",'):
+        if "=" in part:
+            key, value = part.split("=", 1)
+            out[key.strip()] = value.strip().strip('"')
+    return out
+
+
+def _metric_sums(bridge: Any, metric: str, *keys: str) -> Counter[tuple[str, ...]]:
+    sums: Counter[tuple[str, ...]] = Counter()
+    for worker in bridge.workers.values():
+        for name, value in worker.metrics().items():
+            if name.startswith(metric + "{") and value:
+                labels = _labels(name)
+                sums[tuple(labels.get(k, "") for k in keys)] += int(value)
+    return sums
+
+
+def _faults_report(bridge: Any) -> list[str]:
+    """Per transaction: the faults the simulator threw, the answers lost and how each was resolved."""
+    from yibao.envelope.catalog import Catalog
+
+    try:
+        injected = bridge.admin("counters").get("faults", {})
+    except Exception:  # the simulator's counters are a nicety of the summary, not a result
+        injected = {}
+    lost = _metric_sums(bridge, "yibao_unknown_outcomes_total", "infno", "resolution")
+    refused = _metric_sums(bridge, "yibao_platform_calls_total", "infno", "outcome")
+    by_infno: dict[str, dict[str, Any]] = {}
+    for key, n in injected.items():
+        target, _, kind = key.partition(":")
+        by_infno.setdefault(target, {}).setdefault("faults", Counter())[kind] += n
+    for (infno, resolution), n in lost.items():
+        by_infno.setdefault(infno, {}).setdefault("lost", Counter())[resolution] += n
+    for (infno, outcome), n in refused.items():
+        if outcome == "transport":
+            by_infno.setdefault(infno, {}).setdefault("transport", 0)
+            by_infno[infno]["transport"] += n
+    catalog = Catalog.load(None)
+    lines = []
+    for infno in sorted(by_infno):
+        entry = by_infno[infno]
+        name = catalog.transaction(infno).name if infno in catalog else ""
+        faults = ", ".join(f"{kind} ×{n}" for kind, n in sorted(entry.get("faults", Counter()).items()))
+        parts = []
+        outcomes = entry.get("lost", Counter())
+        unknown = outcomes.pop("unresolved", 0)
+        if unknown:
+            done = "; ".join(f"{n} {_RESOLVED.get(r, r)}" for r, n in outcomes.most_common())
+            parts.append(f"{unknown} answer{'s' if unknown > 1 else ''} lost: {done or 'still being resolved'}")
+        if entry.get("transport"):
+            n = entry["transport"]
+            parts.append(f"{n} refused before reaching the platform: sent again")
+        if faults or parts:
+            lines.append(f"  {infno} {_pad(name, 22)}{faults or 'no fault injected'}")
+            lines.append(f"  {'':27}→ {'; '.join(parts) or 'retried by the platform client; no chain affected'}")
+    return lines
+
+
+def _outcomes_line(bridge: Any, results: list) -> str:
+    """The day in one line: what the chains ended with, and how many 2601 冲正 the bridge sent to resolve lost
+    answers."""
+    kinds = Counter(r.kind for r in results)
+    lost = _metric_sums(bridge, "yibao_unknown_outcomes_total", "resolution")
+    reversed_ = sum(n for (resolution,), n in lost.items() if resolution in ("reversed", "nothing_done"))
+    letters = sum(_metric_sums(bridge, "yibao_dead_letters_total", "reason_code").values())
+    return (f"outcomes: settled {kinds['settled']} · refunded {kinds['refunded']} · cancelled {kinds['cancelled']}"
+            f" · rejected {kinds['rejected']} · reversed by 2601 冲正 {reversed_}"
+            f" · parked {kinds['parked'] + letters} ({kinds['parked']} chains, {letters} change events)")
+
+
+def _report(bridge: Any, requests: dict, results: list, elapsed: float, *, malformed: int = 0) -> int:
+    from yibao.stack.audit import Answers, audit
+
+    answers = Answers(results)
     by_visit: dict[str, list[Any]] = {}
     for r in results:
         by_visit.setdefault(r.his_visit_id, []).append(r)
-    print(f"\nall HIS requests answered in {elapsed:.1f}s" if all(
-        _answered(k, key, by_request, by_visit) for k, keys in requests.items() for key in keys)
-        else f"\nNOT every HIS request was answered within {elapsed:.0f}s")
-    print("HIS requests → what HIS got back:")
-    unanswered = 0
+    total = sum(len(keys) for keys in requests.values())
+    unanswered = len(answers.unanswered(requests))
+    print(f"\nall {total} HIS requests answered in {elapsed:.1f}s" if not unanswered
+          else f"\n{unanswered} of {total} HIS requests NOT answered within {elapsed:.0f}s")
+    print("\nwhat HIS asked → what HIS got back")
+    refused = 0
     for kind, keys in requests.items():
         outcomes: Counter[str] = Counter()
-        for key in keys:
-            answer = _answered(kind, key, by_request, by_visit)
-            outcomes[answer.kind if answer is not None else "no answer yet"] += 1
-        unanswered += outcomes.get("no answer yet", 0)
-        print(f"  {kind:13} {len(keys):5} → " + ", ".join(f"{k} {n}" for k, n in outcomes.most_common()))
         reasons: Counter[str] = Counter()
         for key in keys:
-            answer = _answered(kind, key, by_request, by_visit)
+            answer = answers.answer(kind, key)
+            outcomes[answer.kind.replace("_", "-") if answer is not None else "no answer yet"] += 1
             if answer is not None and answer.kind in ("rejected", "parked"):
-                reasons[f"{answer.kind}: [{answer.reason_code}] {(answer.reason or '')[:90]}"] += 1
+                refused += 1
+                reasons[f"{answer.kind} [{answer.reason_code}] {(answer.reason or '')[:100]}"] += 1
+        print(f"  {_KIND_WORDS.get(kind, kind):14} {len(keys):4}  "
+              + " · ".join(f"{k} {n}" for k, n in outcomes.most_common()))
         for reason, n in reasons.most_common(5):
-            print(f"      {n:3} × {reason}")
+            print(f"        {n:3} × {reason}")
 
-    metrics: dict[str, float] = {}
-    for worker in bridge.workers.values():
-        metrics.update(worker.metrics())
-    resolved = Counter()
-    for name, value in metrics.items():
-        if name.startswith("yibao_unknown_outcomes_total{") and value:
-            resolution = name.split('resolution="')[1].split('"')[0]
-            resolved[resolution] += int(value)
-    if resolved:
-        print("unknown outcomes (lost answers) and how they were resolved: "
-              + ", ".join(f"{k} {v}" for k, v in resolved.most_common()))
-    parked: Counter[str] = Counter()
-    for name, value in metrics.items():
-        if name.startswith("yibao_dead_letters_total{") and value:
-            parked[name.split('reason_code="')[1].split('"')[0]] += int(value)
-    print(f"parked on the dead-letter topic: {sum(parked.values())} "
-          + ", ".join(f"[{code}] {n}" for code, n in parked.most_common()))
+    print("  " + _outcomes_line(bridge, results))
+
+    faults = _faults_report(bridge)
+    if faults:
+        print("\nplatform faults (simulator) → how the bridge resolved them (never a settlement sent twice)")
+        for line in faults:
+            print(line)
+    letters = _metric_sums(bridge, "yibao_dead_letters_total", "reason_code")
+    if letters:
+        print(f"\nparked on the dead-letter topic for a person: {sum(letters.values())} "
+              f"({', '.join(f'{code} {n}' for (code,), n in letters.most_common())})"
+              + (f" — the demo mixed {malformed} malformed change events in on purpose" if malformed else ""))
 
     latencies = sorted(_chain_latency(results, by_visit))
-    chains = sum(1 for r in results if r.kind in ("settled",))
+    chains = sum(1 for r in results if r.kind == "settled")
     if latencies:
         p50 = latencies[len(latencies) // 2]
         p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-        print(f"throughput: {chains} settlements in {elapsed:.1f}s ({chains / elapsed:.1f}/s); "
-              f"visit latency, first HIS result to settlement: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
+        print(f"throughput: {chains} settlements in {elapsed:.1f}s ({chains / elapsed:.1f}/s); chain latency "
+              f"(first HIS result → settlement): p50 {p50:.1f} s, p99 {p99:.1f} s")
 
+    twice = [(kind, key) for kind, keys in requests.items() for key in keys if answers.distinct_answers(kind, key) > 1]
     report = audit(results, bridge.admin("settlements"))
-    print("platform ledger vs HIS: " + ("they agree; nothing settled twice" if report.ok else
-                                        f"{len(report.problems)} PROBLEM(S)"))
+    report.problems += [f"{kind} {key[1] or key[0]} was answered {answers.distinct_answers(kind, key)} times"
+                        for kind, key in twice]
+    print("\nplatform ledger vs HIS: " + ("they agree; nothing settled twice" if report.ok else
+                                          f"{len(report.problems)} PROBLEM(S)"))
     for problem in report.problems[:20]:
         print(f"  - {problem}")
+    if refused:
+        print(f"{refused} HIS requests were refused or parked: see the reasons above")
     return 0 if report.ok and unanswered == 0 else 1
 
 

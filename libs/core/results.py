@@ -5,9 +5,15 @@
   ``refunded`` results.
 * :class:`VisitFact` (topic ``yibao.visits.v1``) — what registration establishes and settlement needs
   (person, platform visit id, visit info uploaded, admitted/discharged, …), and the requests registration makes
-  of settlement while orchestrating a cancellation.
-* :class:`SettlementFact` (topic ``yibao.settlement.facts.v1``) — settlement's answers to those requests and the
-  facts registration guards rollbacks with (details on the platform, an active settlement).
+  of settlement while orchestrating a cancellation (``unwind_requested``) or a discharge
+  (``discharge_requested``).
+* :class:`SettlementFact` (topic ``yibao.settlement.facts.v1``) — settlement's answers to those requests
+  (``unwound``/``unwind_refused``, ``ready_for_discharge``), its own request to reopen a discharged stay for
+  charge lines that came too late (``reopen_requested``), and the facts registration guards rollbacks with
+  (details on the platform, an active settlement).
+
+Requests between the services carry the HIS request they serve (``his_request_id``) and that request's own
+time (``occurred_at``), so each service queues them in HIS order among the HIS requests it received directly.
 
 Every message has a stable ``message_id`` (the consumers' inbox key): the same fact produced twice — a replay, a
 retried unit of work — carries the same id.
@@ -138,6 +144,9 @@ VisitFactKind = Literal[
     "admission_cancelled",
     "registration_failed",  # the visit will never be registered (rejected/parked): settlement rejects its work
     "unwind_requested",  # registration asks settlement to withdraw details / confirm no active settlement
+    "discharge_requested",  # HIS discharged the patient: settlement uploads every pending line, then answers
+    "request_closed",  # a HIS discharge/cancellation registration owns is finished (reason set: refused/rejected)
+    "reopen_failed",  # registration could not reopen the stay (2405) settlement asked for: reason kept
 ]
 
 
@@ -167,6 +176,8 @@ SettlementFactKind = Literal[
     "settlement_cancelled",
     "unwound",  # answer to unwind_requested: nothing of settlement's stands in the way (details withdrawn)
     "unwind_refused",  # answer to unwind_requested: e.g. an active settlement must be refunded first
+    "ready_for_discharge",  # answer to discharge_requested: every line that arrived is uploaded; 2402 may go
+    "reopen_requested",  # charge lines arrived after the 2402 that a final settlement needs: 2405, then 2402 again
 ]
 
 

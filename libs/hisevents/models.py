@@ -369,7 +369,8 @@ class Discharge(HisEventBase):
 
 class SettlementRequested(HisEventBase):
     """The cashier asks for a 医保 settlement (outpatient 2206→2207, inpatient 2303→2304, 中途结算 with
-    mid_setl_flag). ``medfee_sumamt`` is the HIS's own total, kept for cross-checking the uploaded details."""
+    mid_setl_flag). ``medfee_sumamt`` is the HIS's own total, kept for cross-checking the uploaded details.
+    ``sheet_of_visit_id`` (血透) makes an outpatient request settle an inpatient account's pre-settlement sheet."""
 
     type: Literal["settlement_requested"] = "settlement_requested"
     his_request_id: str = Field(min_length=1, max_length=64)
@@ -383,6 +384,17 @@ class SettlementRequested(HisEventBase):
     mdtrt_cert_no: str | None = _personal()
     card_sn: str | None = _personal()
     insutype: str | None = None
+    sheet_of_visit_id: str | None = Field(
+        default=None, min_length=1, max_length=64,
+        description="血透 (seed 000 §6.3): the inpatient account (its his_visit_id) whose pre-settlement sheet this "
+                    "outpatient request settles; the result is backfilled to that account",
+    )
+
+    @model_validator(mode="after")
+    def _sheet_of_another_visit(self) -> SettlementRequested:
+        if self.sheet_of_visit_id is not None and self.sheet_of_visit_id == self.his_visit_id:
+            raise ValueError("sheet_of_visit_id names the inpatient account, not the visit settling its sheet")
+        return self
 
 
 class RefundRequested(HisEventBase):

@@ -85,6 +85,15 @@ def ensure_jars() -> Path:
     return lib
 
 
+def _cluster_id() -> str:
+    """A random KRaft cluster id (a base64url Uuid) that does not begin with '-': the storage tool would read
+    such an id as an option and fail without a word (Kafka's own Uuid.randomUuid avoids them too)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 @dataclass
 class KafkaBroker:
     """One KRaft broker+controller on loopback. ``start()`` / ``stop()``; ``bootstrap`` is host:port."""
@@ -135,7 +144,7 @@ class KafkaBroker:
         self.controller_port = self.controller_port or free_port()
         props = self.workdir / "server.properties"
         props.write_text(self._properties())
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        cluster_id = _cluster_id()
         classpath = f"{lib}/*"
         fmt = subprocess.run(
             [java, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props),
@@ -143,7 +152,8 @@ class KafkaBroker:
             capture_output=True, text=True,
         )
         if fmt.returncode != 0:
-            raise StackError("Kafka storage format failed:\n" + (fmt.stdout + fmt.stderr)[-2000:])
+            raise StackError(f"Kafka storage format failed (exit {fmt.returncode}, cluster id {cluster_id}):\n"
+                             + (fmt.stdout + fmt.stderr)[-2000:])
         log = self.log.open("ab")
         self.proc = subprocess.Popen(
             [java, f"-Xmx{self.heap}", "-Xms128m", "-XX:+UseSerialGC", "-cp", classpath, "kafka.Kafka", str(props)],

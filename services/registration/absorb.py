@@ -6,7 +6,8 @@ Two sources:
   cancellations. Events of other types (charge lines, settlement and refund requests) belong to settlement and
   are skipped without being parsed. A message that is not a canonical event raises
   :class:`~yibao.core.errors.DecodeError` (parked on the DLQ with its reason by the runtime).
-* settlement's facts (``settlement_facts``): its answer to an unwind request, and what it holds on the platform.
+* settlement's facts (``settlement_facts``): its answers to an unwind or a discharge request, its request to
+  reopen a discharged stay (``reopen_requested``), and what it holds on the platform.
 
 Each message is applied once (the engine's inbox keys on its id, prefixed by origin — ``his:`` event id,
 ``fact:`` message id — so the two id spaces never meet). A request HIS repeats under a new event id (a
@@ -98,7 +99,7 @@ def absorb_event(conn: Connection, visit: Visit, event: HisEventBase) -> None:
 
 def absorb_fact(conn: Connection, visit: Visit, fact: SettlementFact) -> None:
     state = load_state(visit)
-    apply_fact(state, fact)
+    apply_fact(state, fact, clock.now())
     save_state(visit, state)
 
 
@@ -178,7 +179,7 @@ def _visit_info(state: RegistrationState, event: VisitInfo, now: _dt.datetime) -
 
 # --- settlement facts -------------------------------------------------------------------------------------------
 
-def apply_fact(state: RegistrationState, fact: SettlementFact) -> None:
+def apply_fact(state: RegistrationState, fact: SettlementFact, now: _dt.datetime | None = None) -> None:
     """Record settlement's answer or fact (pure)."""
     if fact.kind in ("unwound", "unwind_refused"):
         for request in state.requests:
@@ -187,6 +188,17 @@ def apply_fact(state: RegistrationState, fact: SettlementFact) -> None:
                 request.reason = fact.reason
                 return
         return
+    if fact.kind == "ready_for_discharge":
+        for request in state.requests:
+            if (request.phase == "settling" and request.kind in ("discharge", "reopen")
+                    and fact.his_request_id in (None, request.id)):
+                request.phase = "ready"
+                request.reason = fact.reason or request.reason
+                return
+        return
+    if fact.kind == "reopen_requested":
+        _reopen_request(state, fact, now or clock.now())
+        return
     view = state.settlement
     if fact.kind == "details_uploaded":
         view.details_uploaded = True
@@ -194,3 +206,15 @@ def apply_fact(state: RegistrationState, fact: SettlementFact) -> None:
         view.active_settlements.append(fact.setl_id)
     elif fact.kind == "settlement_cancelled" and fact.setl_id in view.active_settlements:
         view.active_settlements.remove(fact.setl_id)
+
+
+def _reopen_request(state: RegistrationState, fact: SettlementFact, now: _dt.datetime) -> None:
+    """Settlement needs the discharged stay reopened (2405 → its late lines → 2402 again) for a final settlement:
+    queued in HIS order as the settlement request's own, carrying the discharge to send again."""
+    request_id = fact.his_request_id or fact.message_id
+    if state.request(request_id, "reopen") is not None:
+        return
+    discharges = [r for r in state.requests if r.kind in ("discharge", "reopen") and r.phase == "done" and r.event]
+    state.add_request(Request(id=request_id, kind="reopen", event=discharges[-1].event if discharges else None,
+                              occurred_at=fact.occurred_at, received_at=now, seq=state.next_seq(),
+                              reason=fact.reason))

@@ -10,22 +10,31 @@ The order of :meth:`RegistrationChain.next_action` is the business order, and it
    is always resolved by query, never forgotten because a cancellation arrived meanwhile;
 3. HIS requests (退号, 取消入院/出院, 出院, 入院变更, 改自费) are served one at a time in HIS order; the head keeps
    its step until that step succeeded or was refused. Rollbacks ask settlement first (``unwind_requested``) and
-   go on only on its ``unwound``; a request that would skip a step back is refused (``out_of_order``);
-4. outpatient 就诊信息 (2203) whenever the merged diagnoses changed since the last upload.
+   go on only on its ``unwound``; a request that would skip a step back is refused (``out_of_order``). A
+   discharge asks settlement first too (``discharge_requested``: it uploads the stay's lines, 2301 being refused
+   after 2402) and goes on on its ``ready_for_discharge`` or after ``discharge_wait``. Settlement's own request
+   to reopen a discharged stay for late lines (``reopen_requested``) is queued like HIS's: 2405, then 2402 again;
+4. outpatient 就诊信息 (2203) whenever the merged diagnoses changed since the last upload — before a request
+   that has not reached its platform step yet (the diagnosis came before the cashier's requests).
+
+Requests to settlement carry the HIS request's own time (``occurred_at``) and id, so settlement serves them in
+HIS order among the settlement and refund requests it received directly.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 from typing import Any
 
 from sqlalchemy import Connection
 
 from yibao.chains.model import Action, Idle, LocalChange, Visit, Wait
+from yibao.core import clock
 from yibao.core.privacy import mask_text
-from yibao.hisevents.models import PatientRegistered
+from yibao.hisevents.models import Discharge, PatientRegistered
 from yibao.registration.config import ChainConfig
-from yibao.registration.outcomes import SERVICE, emit_fact, emit_result
+from yibao.registration.outcomes import SERVICE, close_request, emit_fact, emit_result
 from yibao.registration.state import Failure, RegistrationState, Request, load_state, save_state
 from yibao.registration.steps import (
     admission_change_step,
@@ -34,6 +43,7 @@ from yibao.registration.steps import (
     fee_detail,
     person_step,
     register_step,
+    reopen_step,
     request_label,
     rollback_step,
     treatment_step,
@@ -41,6 +51,8 @@ from yibao.registration.steps import (
 )
 
 __all__ = ["RegistrationChain", "OUT_OF_ORDER"]
+
+log = logging.getLogger(__name__)
 
 #: reason_code of a request that would skip a step of the rollback order
 OUT_OF_ORDER = "out_of_order"
@@ -66,12 +78,19 @@ class RegistrationChain:
         if state.status == "pending":
             return self._registering(visit, state)
         head = state.head()
+        info_due = (state.status == "registered" and state.kind == "outpatient" and state.visit_info.due)
+        info_ready = info_due and (state.visit_info.has_valid_diagnosis
+                                   or bool(state.visit_info.diagnoses and state.visit_info.uploaded_version > 0))
         if head is not None:
-            return self._serve(visit, state, head)
-        if state.status == "registered" and state.kind == "outpatient" and state.visit_info.due:
-            info = state.visit_info
-            if info.has_valid_diagnosis or (info.diagnoses and info.uploaded_version > 0):
+            # the doctor's diagnosis came before the cashier's requests, and settlement's settlement requests wait
+            # for 2203: it goes first — unless the head has reached its own platform step (whose lost answer must
+            # be resolved by that very step, never superseded)
+            if info_ready and head.phase in ("new", "unwinding"):
                 return visit_info_step(self.config, visit, state)
+            return self._serve(visit, state, head, now)
+        if info_ready:
+            return visit_info_step(self.config, visit, state)
+        if info_due:
             return Wait("visit information without a diagnosis yet (2203 needs one)")
         return Idle()
 
@@ -114,7 +133,7 @@ class RegistrationChain:
             return treatment_step(self.config, visit, state)
         return register_step(self.config, visit, state)
 
-    def _serve(self, visit: Visit, state: RegistrationState, request: Request) -> Action:
+    def _serve(self, visit: Visit, state: RegistrationState, request: Request, now: _dt.datetime) -> Action:
         status, kind = state.status, request.kind
         if kind == "identity_refused":
             return _rejection(request, "identity_change_refused",
@@ -128,10 +147,12 @@ class RegistrationChain:
         if kind in ("cancel", "self_pay_switch"):
             return self._serve_rollback(visit, state, request)
         if kind == "discharge":
-            if state.discharged:
+            if state.discharged and request.phase == "new":
                 return _rejection(request, OUT_OF_ORDER,
                                   "already discharged (2402 done); cancel the discharge first (2405)")
-            return discharge_step(self.config, visit, state, request)
+            return self._serve_discharge(visit, state, request, now)
+        if kind == "reopen":
+            return self._serve_reopen(visit, state, request, now)
         if state.discharged:  # admission_change
             return _rejection(request, OUT_OF_ORDER, "admission information cannot change after the discharge; "
                                                      "cancel the discharge first (2405)")
@@ -150,6 +171,33 @@ class RegistrationChain:
         if request.phase == "refused":
             return _rejection(request, OUT_OF_ORDER, f"settlement refused: {request.reason or 'no reason given'}")
         return rollback_step(self.config, visit, state, request)
+
+    def _serve_discharge(self, visit: Visit, state: RegistrationState, request: Request,
+                         now: _dt.datetime) -> Action:
+        """出院: settlement first uploads every charge line of the stay that has arrived (2301 is refused after
+        2402), then answers ``ready_for_discharge``; 2402 follows. Settlement's silence past ``discharge_wait``
+        (a stopped worker) does not hold the discharge back: 2402 goes, the reason is kept in the result, and
+        lines still arriving later are uploaded by reopening the stay (``reopen_requested``)."""
+        if request.phase in ("new", "unwound"):
+            return LocalChange(f"discharge:{request.tag}", _ask_discharge(request.id, request.kind))
+        if request.phase == "settling":
+            deadline = (request.asked_at or request.received_at) + self.config.discharge_wait
+            if now < deadline:
+                return Wait("settlement is uploading the stay's charge lines before the discharge", until=deadline)
+            seconds = int(self.config.discharge_wait.total_seconds())
+            return LocalChange(f"discharge_anyway:{request.tag}", _discharge_anyway(
+                request.id, request.kind, f"settlement did not confirm within {seconds} s that the stay's charge "
+                                          "lines are uploaded; discharged without its confirmation"))
+        return discharge_step(self.config, visit, state, request)
+
+    def _serve_reopen(self, visit: Visit, state: RegistrationState, request: Request, now: _dt.datetime) -> Action:
+        """Settlement's request: 2405, then the discharge again (as :meth:`_serve_discharge`)."""
+        if request.phase == "new":
+            if not state.discharged or request.event is None:
+                return LocalChange(f"reopen_refused:{request.tag}", _reopen_refused(
+                    request.id, "the stay is not discharged on the platform: there is no discharge to reopen"))
+            return reopen_step(self.config, visit, state, request)
+        return self._serve_discharge(visit, state, request, now)
 
     def _serve_unregistered(self, request: Request) -> Action:
         """The platform refused the registration: nothing of it exists there."""
@@ -213,6 +261,7 @@ def _reject(visit: Visit, state: RegistrationState, request: Request, code: str,
     emit_result(visit, "rejected", (request.kind, request.id), request=request_label(state, request),
                 since=request.received_at, his_request_id=request.id, mdtrt_id=state.mdtrt_id,
                 target=_target(state, request), reason_code=code, reason=reason)
+    close_request(visit, request.kind, request.id, request.occurred_at, reason=f"rejected [{code}]: {reason}")
 
 
 def _rejection(request: Request, code: str, reason: str) -> LocalChange:
@@ -236,8 +285,57 @@ def _ask_settlement(request_id: str, kind: str, target: str | None) -> Any:
             return
         current.phase = "unwinding"
         person = fresh.person
+        # the HIS cancellation's own time and id: settlement serves it after the HIS settlement and refund
+        # requests that came before it, never ahead of them
         emit_fact(visit, "unwind_requested", (current.kind, current.id), his_request_id=current.id,
-                  unwind=target, mdtrt_id=fresh.mdtrt_id, psn_no=person.psn_no if person else None)
+                  occurred_at=current.occurred_at, unwind=target, mdtrt_id=fresh.mdtrt_id,
+                  psn_no=person.psn_no if person else None, self_pay=current.kind == "self_pay_switch")
+        save_state(visit, fresh)
+
+    return apply
+
+
+def _ask_discharge(request_id: str, kind: str) -> Any:
+    def apply(conn: Connection, visit: Visit) -> None:
+        fresh = load_state(visit)
+        current = fresh.request(request_id, kind)  # type: ignore[arg-type]
+        if current is None or current.phase not in ("new", "unwound"):
+            return
+        event = current.parsed()
+        assert isinstance(event, Discharge)
+        current.phase, current.asked_at = "settling", clock.now()
+        person = fresh.person
+        # the HIS discharge's own time: settlement queues it among the HIS requests it got directly
+        emit_fact(visit, "discharge_requested", (current.kind, current.id, "asked"), his_request_id=current.id,
+                  occurred_at=current.occurred_at, endtime=event.endtime, mdtrt_id=fresh.mdtrt_id,
+                  psn_no=person.psn_no if person else None)
+        save_state(visit, fresh)
+
+    return apply
+
+
+def _discharge_anyway(request_id: str, kind: str, reason: str) -> Any:
+    def apply(conn: Connection, visit: Visit) -> None:
+        fresh = load_state(visit)
+        current = fresh.request(request_id, kind)  # type: ignore[arg-type]
+        if current is None or current.phase != "settling":
+            return
+        current.phase, current.reason = "ready", reason
+        log.warning("discharge sent without settlement's confirmation", extra={"fields": {
+            "service": SERVICE, "reason": reason}})
+        save_state(visit, fresh)
+
+    return apply
+
+
+def _reopen_refused(request_id: str, reason: str) -> Any:
+    def apply(conn: Connection, visit: Visit) -> None:
+        fresh = load_state(visit)
+        current = fresh.request(request_id, "reopen")
+        if current is None or not current.active:
+            return
+        current.phase = "rejected"
+        emit_fact(visit, "reopen_failed", ("reopen", request_id), his_request_id=request_id, reason=reason)
         save_state(visit, fresh)
 
     return apply
@@ -257,6 +355,7 @@ def _cancel_locally(request_id: str) -> Any:
                     his_request_id=current.id, target=current.target,
                     detail={"platform": "nothing to cancel: the visit has no 医保 registration"})
         emit_fact(visit, fact, ident, his_request_id=current.id)
+        close_request(visit, current.kind, current.id, current.occurred_at)
         save_state(visit, fresh)
 
     return apply
@@ -288,6 +387,7 @@ def _close_silently(request_id: str) -> Any:
         for current in fresh.requests:
             if current.id == request_id and current.active:
                 current.phase = "done"
+                close_request(visit, current.kind, current.id, current.occurred_at)
         save_state(visit, fresh)
 
     return apply

@@ -17,6 +17,7 @@ class ChainConfig:
     treatment_check_blocks: bool = True
     orphan_timeout: _dt.timedelta = _dt.timedelta(seconds=900)
     query_window: _dt.timedelta = _dt.timedelta(hours=24)
+    discharge_wait: _dt.timedelta = _dt.timedelta(seconds=120)
     fee_rules: FeeRules = field(default_factory=load_rules)
 
     @classmethod
@@ -28,5 +29,6 @@ class ChainConfig:
             treatment_check_blocks=bool(getattr(settings, "treatment_check_blocks")),
             orphan_timeout=_dt.timedelta(seconds=float(getattr(settings, "orphan_timeout_s"))),
             query_window=_dt.timedelta(hours=float(getattr(settings, "query_window_h"))),
+            discharge_wait=_dt.timedelta(seconds=float(getattr(settings, "discharge_wait_s"))),
             fee_rules=load_rules(getattr(settings, "consultation_fee_rules") or None),
         )

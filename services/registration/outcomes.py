@@ -16,9 +16,13 @@ from yibao.chains.model import Visit
 from yibao.core import clock
 from yibao.core.results import HisResult, HisResultKind, VisitFact, VisitFactKind, stable_id
 
-__all__ = ["SERVICE", "emit_result", "emit_fact", "observe"]
+__all__ = ["SERVICE", "ANNOUNCED_KINDS", "emit_result", "emit_fact", "close_request", "observe"]
 
 SERVICE = "registration"
+
+#: request kinds settlement also reads from the HIS events and queues in HIS order, waiting for registration's
+#: request (unwind_requested / discharge_requested) — so it must hear when one is finished, however it ended
+ANNOUNCED_KINDS = frozenset({"cancel", "discharge"})
 
 
 def observe(visit: Visit, outcome: str, request: str, since: _dt.datetime | None) -> None:
@@ -46,3 +50,12 @@ def emit_fact(visit: Visit, kind: VisitFactKind, ident: tuple[object, ...], **fi
                      visit_kind=visit.kind, kind=kind, **fields)  # type: ignore[arg-type]
     visit.emit("visits", fact)
     return fact
+
+
+def close_request(visit: Visit, kind: str, request_id: str, occurred_at: _dt.datetime, *,
+                  reason: str | None = None) -> None:
+    """Tell settlement a discharge or cancellation is finished (``reason``: why it was refused or rejected), so
+    the requests it queued behind it in HIS order may go on. Other request kinds are registration's alone."""
+    if kind in ANNOUNCED_KINDS:
+        emit_fact(visit, "request_closed", (kind, request_id, "closed"), his_request_id=request_id,
+                  occurred_at=occurred_at, reason=reason)

@@ -36,3 +36,7 @@ class RegistrationSettings(ChainSettings):
         24.0, description="5201/5303 look this many hours either side of the visit's begntime when resolving a "
                           "2201/2401/2402/2202/2404/2405 whose answer was lost",
     )
+    discharge_wait_s: float = Field(
+        120.0, description="how long a discharge waits for settlement to confirm the stay's charge lines are uploaded "
+                           "(2301 is refused after 2402) before 2402 is sent anyway, with the reason in the result",
+    )

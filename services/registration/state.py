@@ -41,11 +41,14 @@ __all__ = [
 #: pending: 1101/2001/2201(2401) not finished · registered: the platform holds the visit (mdtrt_id) ·
 #: self_pay: no 医保 chain · rejected: the platform (or a rule) refused the registration · cancelled: 2202/2404 done
 Status = Literal["pending", "registered", "self_pay", "rejected", "cancelled"]
-#: a request's progress: new → (unwinding → unwound | refused) → done | rejected
-Phase = Literal["new", "unwinding", "unwound", "refused", "done", "rejected"]
+#: a request's progress: new → (unwinding → unwound | refused) → done | rejected for rollbacks;
+#: new → settling → ready → done | rejected for a discharge (settlement uploads the stay's lines first);
+#: new → unwound (2405 done) → settling → ready → done | rejected for a reopen
+Phase = Literal["new", "unwinding", "unwound", "refused", "settling", "ready", "done", "rejected"]
 #: cancel (退号/取消入院/取消出院), self_pay_switch (医保 → 自费 for this visit), identity_refused (自费 → 医保, never
-#: allowed: answered with a rejection), discharge (2402), admission_change (2403)
-RequestKind = Literal["cancel", "self_pay_switch", "identity_refused", "discharge", "admission_change"]
+#: allowed: answered with a rejection), discharge (2402), admission_change (2403), reopen (settlement's request:
+#: 2405 then 2402 again, so charge lines that arrived after the discharge can go up before the final settlement)
+RequestKind = Literal["cancel", "self_pay_switch", "identity_refused", "discharge", "admission_change", "reopen"]
 Target = Literal["registration", "admission", "discharge"]
 
 
@@ -64,7 +67,8 @@ class Request(_Model):
     received_at: _dt.datetime
     seq: int
     phase: Phase = "new"
-    reason: str | None = None  #: settlement's reason when it refused to unwind
+    reason: str | None = None  #: settlement's reason when it refused to unwind; a discharge's fallback note
+    asked_at: _dt.datetime | None = None  #: when settlement was asked (discharge_requested): the deadline's start
 
     @property
     def active(self) -> bool:

@@ -24,7 +24,7 @@ from yibao.registration import inputs
 from yibao.registration.config import ChainConfig
 from yibao.registration.consultation_fee import QuoteInputError
 from yibao.registration.identity import choose_insurance
-from yibao.registration.outcomes import emit_fact, emit_result
+from yibao.registration.outcomes import close_request, emit_fact, emit_result
 from yibao.registration.state import Failure, RegistrationState, Request, diagnosis_key, load_state, save_state
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "visit_info_step",
     "rollback_step",
     "discharge_step",
+    "reopen_step",
     "admission_change_step",
     "found_registration",
     "found_admission",
@@ -373,6 +374,7 @@ def _request_refused(request_id: str, kind: str, infno: str) -> Callable[[Connec
         emit_result(visit, "rejected", (request.kind, request.id), request=request_label(fresh, request),
                     since=request.received_at, his_request_id=request.id, step_infno=infno,
                     mdtrt_id=fresh.mdtrt_id, target=request.target, reason_code=code, reason=reason)
+        close_request(visit, request.kind, request.id, request.occurred_at, reason=f"{infno} refused: {reason}")
         save_state(visit, fresh)
 
     return on_refused
@@ -381,6 +383,7 @@ def _request_refused(request_id: str, kind: str, infno: str) -> Callable[[Connec
 def _finish_rollback(visit: Visit, state: RegistrationState, request: Request, infno: str, msgid: str,
                      cfg: ChainConfig) -> None:
     request.phase = "done"
+    close_request(visit, request.kind, request.id, request.occurred_at)
     person = state.person
     ident = (request.kind, request.id)
     common = {"his_request_id": request.id, "psn_no": person.psn_no if person else None, "mdtrt_id": state.mdtrt_id}
@@ -443,6 +446,8 @@ def _admission(state: RegistrationState) -> Admission:
 
 
 def discharge_step(cfg: ChainConfig, visit: Visit, state: RegistrationState, request: Request) -> Step:
+    """2402 出院, once settlement confirmed the stay's lines are uploaded (or its deadline passed) — for HIS's
+    discharge, or again at the end of a reopen settlement asked for."""
     person, mdtrt_id = state.person, state.mdtrt_id
     assert person is not None and mdtrt_id is not None
     discharge = request.parsed()
@@ -451,26 +456,80 @@ def discharge_step(cfg: ChainConfig, visit: Visit, state: RegistrationState, req
     body = inputs.in_2402(person, mdtrt_id, adm, discharge, state.admission_diagnoses.values())
     query = QuerySpec("5201", inputs.q_5201(person.psn_no, adm.begntime, cfg.query_window, mdtrt_id=mdtrt_id),
                       found=found_discharged(mdtrt_id), insuplc_admdvs=person.insuplc_admdvs)
-    request_id = request.id
+    request_id, kind = request.id, request.kind
 
     def on_ok(conn: Connection, visit: Visit, output: dict[str, Any], msgid: str) -> None:
         fresh = load_state(visit)
-        current = fresh.request(request_id, "discharge")
+        current = fresh.request(request_id, kind)
         if current is None or not current.active:
             return
         current.phase = "done"
         fresh.discharged, fresh.endtime = True, discharge.endtime
-        ident = ("discharge", request_id)
-        emit_result(visit, "discharged", ident, request="discharge", since=current.received_at,
-                    his_request_id=request_id, step_infno="2402", msgid=msgid, psn_no=person.psn_no,
-                    mdtrt_id=mdtrt_id, detail={"endtime": clock.format_datetime(discharge.endtime)})
+        ident = (kind, request_id)
+        detail: dict[str, Any] = {"endtime": clock.format_datetime(discharge.endtime)}
+        if kind == "reopen":  # HIS did not ask: it is told why its stay was discharged once more
+            detail["reopened_for_settlement"] = request_id
+        if current.reason:
+            detail["settlement_note"] = current.reason
+        emit_result(visit, "discharged", ident, request=kind, since=current.received_at,
+                    his_request_id=request_id if kind == "discharge" else None, step_infno="2402", msgid=msgid,
+                    psn_no=person.psn_no, mdtrt_id=mdtrt_id, detail=detail)
         emit_fact(visit, "discharged", ident, psn_no=person.psn_no, mdtrt_id=mdtrt_id, endtime=discharge.endtime,
                   his_request_id=request_id)
+        close_request(visit, kind, request_id, current.occurred_at)
         save_state(visit, fresh)
 
-    return Step(f"2402:{request.tag}", "2402", body, on_ok=on_ok,
-                on_refused=_request_refused(request_id, "discharge", "2402"),
+    def on_refused(conn: Connection, visit: Visit, exc: Any) -> None:
+        if kind != "reopen":  # HIS is told; settlement hears the discharge is closed and uploads again
+            _request_refused(request_id, kind, "2402")(conn, visit, exc)
+            return
+        fresh = load_state(visit)
+        current = fresh.request(request_id, kind)
+        if current is None or not current.active:
+            return
+        current.phase = "rejected"
+        emit_fact(visit, "reopen_failed", (kind, request_id), his_request_id=request_id,
+                  reason=f"2402 after reopening the stay refused: {refusal(exc)[1]}")
+        save_state(visit, fresh)
+
+    return Step(f"2402:{request.tag}", "2402", body, on_ok=on_ok, on_refused=on_refused,
                 unknown=policy_for("2402", lambda v, omsgid: query), psn_no=person.psn_no,
+                insuplc_admdvs=person.insuplc_admdvs)
+
+
+def reopen_step(cfg: ChainConfig, visit: Visit, state: RegistrationState, request: Request) -> Step:
+    """2405 出院撤销 asked by settlement (``reopen_requested``): charge lines of the stay arrived after its 2402, and
+    the platform takes 2301 only before discharge. The discharge is sent again afterwards (same request)."""
+    person, mdtrt_id = state.person, state.mdtrt_id
+    assert person is not None and mdtrt_id is not None
+    reg = state.registration_event()
+    query = QuerySpec("5201", inputs.q_5201(person.psn_no, reg.begntime, cfg.query_window, mdtrt_id=mdtrt_id),
+                      found=found_in_ward(mdtrt_id), insuplc_admdvs=person.insuplc_admdvs)
+    request_id = request.id
+
+    def on_ok(conn: Connection, visit: Visit, output: dict[str, Any], msgid: str) -> None:
+        fresh = load_state(visit)
+        current = fresh.request(request_id, "reopen")
+        if current is None or current.phase != "new":
+            return
+        current.phase = "unwound"
+        fresh.discharged, fresh.endtime = False, None
+        emit_fact(visit, "discharge_cancelled", ("reopen", request_id), his_request_id=request_id,
+                  psn_no=person.psn_no, mdtrt_id=mdtrt_id)
+        save_state(visit, fresh)
+
+    def on_refused(conn: Connection, visit: Visit, exc: Any) -> None:
+        fresh = load_state(visit)
+        current = fresh.request(request_id, "reopen")
+        if current is None or current.phase != "new":
+            return
+        current.phase = "rejected"
+        emit_fact(visit, "reopen_failed", ("reopen", request_id), his_request_id=request_id,
+                  reason=f"2405 refused: {refusal(exc)[1]}")
+        save_state(visit, fresh)
+
+    return Step(f"2405:{request.tag}", "2405", inputs.in_2405(person, mdtrt_id), on_ok=on_ok, on_refused=on_refused,
+                unknown=policy_for("2405", lambda v, omsgid: query), psn_no=person.psn_no,
                 insuplc_admdvs=person.insuplc_admdvs)
 
 

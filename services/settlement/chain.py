@@ -10,9 +10,17 @@
 2. **lines** — while the visit may take details (registered; outpatient: 2203 done; inpatient: before 2402;
    not being cancelled): net reversal lines locally, revoke an outpatient round whose line was reversed, freeze
    the next batch of ≤ ``detail_batch_size`` lines;
-3. **requests**, in HIS order — settle (prerequisites, then the uploaded lines must add up to the HIS total:
-   wait, with a deadline), refund (the named settlement must be active; inpatient latest first), unwind (answered
-   from what settlement holds). A waiting settlement holds back the settle/refund requests behind it.
+3. **requests**, strictly in HIS order (``occurred_at``: HIS's own time, carried by registration's requests too)
+   — settle (prerequisites, then the uploaded lines must add up to the HIS total: wait, with a deadline), refund
+   (waits for the settlement it names; that settlement must be active; inpatient latest first), unwind and
+   discharge (registration's, answered from what settlement holds, after ``order_window_s``). A request that
+   waits holds back every request behind it — an unwind never overtakes an earlier settlement or refund — except
+   a final settlement waiting for the stay's reopening, whose own discharge must pass it.
+
+Charge lines may arrive after the 2402 (another CDC table, or charged late). A final settlement whose total they
+complete asks registration to reopen the stay (``reopen_requested``: 2405 → the lines go up with 2301 → 2402
+again, answered like any discharge) and settles afterwards; if registration cannot, the request is rejected with
+its reason.
 
 Rollback order is enforced here and by the platform; a request that would skip a step is refused with reason
 code ``out_of_order``.
@@ -34,6 +42,7 @@ from yibao.settlement.lines import LineBook, count_pending, load_lines, set_stat
 from yibao.settlement.results import Emitter
 from yibao.settlement.settings import SettlementSettings
 from yibao.settlement.state import (
+    DischargeRequest,
     Parked,
     RefundRequest,
     SettlementState,
@@ -65,7 +74,14 @@ Apply = Callable[[Connection, Visit], None]
 
 def _book(conn: Connection, visit: Visit, st: SettlementState) -> LineBook:
     return LineBook(load_lines(conn, visit.key), merged=st.merged, refused=st.refused,
-                    frozen=st.upload.sns if st.upload else ())
+                    frozen=st.upload.sns if st.upload else (), until=_turn_until(st))
+
+
+def _turn_until(st: SettlementState) -> _dt.datetime | None:
+    """HIS order for lines: a line charged after an open settlement request is the next settlement's, so it waits
+    until that request is finished (the platform settles every unsettled line of the visit at once)."""
+    times = [r.occurred_at for r in st.open_requests() if isinstance(r, SettleRequest)]
+    return min(times) if times else None
 
 
 class SettlementChain:
@@ -95,21 +111,23 @@ class SettlementChain:
         if lines is not None:
             return lines
         waits: list[Wait] = []
-        blocked = False
         for request in st.open_requests():
-            if blocked and not isinstance(request, UnwindRequest):
-                continue  # behind a waiting settlement (unwinds are answered regardless)
             if isinstance(request, SettleRequest):
                 action = self._settle_action(conn, visit, st, book, request, now)
             elif isinstance(request, RefundRequest):
                 action = self._refund_action(st, request, now)
+            elif isinstance(request, DischargeRequest):
+                action = self._discharge_action(st, request, now)
             else:
-                action = self._unwind_action(st, book, request)
-            if isinstance(action, Wait):
-                waits.append(action)
-                blocked = blocked or isinstance(request, SettleRequest)
-                continue
-            return action
+                action = self._unwind_action(st, book, request, now)
+            if not isinstance(action, Wait):
+                return action
+            waits.append(action)
+            if not (isinstance(request, SettleRequest) and request.reopen == "asked" and request.mid_setl_flag == "0"):
+                # HIS order: nothing overtakes a request still waiting for its turn — but a final settlement
+                # waiting for its stay's reopening lets the discharge that ends the reopening pass (a 中途结算
+                # does not: it must be made before that discharge)
+                break
         if waits:
             untils = [w.until for w in waits if w.until is not None]
             reason = "; ".join(dict.fromkeys(w.reason for w in waits))
@@ -143,7 +161,7 @@ class SettlementChain:
             return False
         if st.kind == "outpatient":
             return st.visit_info_uploaded
-        return not st.discharged
+        return not st.discharged and st.discharge_pending is None
 
     def _lines_action(self, st: SettlementState, book: LineBook) -> LocalChange | None:
         if not self.can_upload(st):
@@ -180,6 +198,23 @@ class SettlementChain:
             st.withdrawal = Withdrawal(no=st.next_no(), infno="2205", purpose="redo",
                                        code=st.chrg_bchno(self.settings.outpatient_bchno_prefix), sns=uploaded)
             save_state(visit, st)
+
+    def _take_back(self, request: SettleRequest) -> Apply:
+        def apply(conn: Connection, visit: Visit) -> None:
+            st = load_state(visit)
+            book = _book(conn, visit, st)
+            if st.withdrawal is not None or not book.later_than(request.occurred_at):
+                return
+            uploaded = [line.feedetl_sn for line in book.on_platform_unsettled()]
+            if st.kind == "outpatient":
+                code, infno = st.chrg_bchno(self.settings.outpatient_bchno_prefix), "2205"
+            else:
+                code, infno = "0000", "2302"
+            st.withdrawal = Withdrawal(no=st.next_no(), infno=infno, purpose="reorder", code=code, sns=uploaded,
+                                       request_id=request.id)
+            save_state(visit, st)
+
+        return apply
 
     def _freeze_batch(self, conn: Connection, visit: Visit) -> None:
         st = load_state(visit)
@@ -233,6 +268,9 @@ class SettlementChain:
             if refusal:
                 return self._reject(r, "invalid_request", refusal)
         if st.kind == "inpatient" and r.mid_setl_flag == "1" and st.discharged:
+            if st.endtime is not None and r.occurred_at < st.endtime:
+                # HIS asked it while the patient was in the ward; the discharge overtook it (another CDC table)
+                return self._reopen(r, now, "the 中途结算 was asked before the discharge (2402) that overtook it")
             return self._reject(r, "out_of_order", "中途结算 (mid_setl_flag=1) only while admitted: the patient is "
                                                    "discharged (2402); settle with mid_setl_flag=0")
         missing = self._prerequisite(st, r)
@@ -246,6 +284,10 @@ class SettlementChain:
                                                       "request nor the registration carries one")
         if r.sheet_of and count_pending(conn, r.sheet_of):
             return LocalChange(f"claim the 血透 sheet:{r.tag}", self._claim(r.sheet_of))
+        if book.later_than(r.occurred_at) and self.can_upload(st):
+            # lines HIS charged after this request went up before it arrived (another CDC table): the platform
+            # would settle them too — take the round back (2205/2302) and upload only this settlement's lines
+            return LocalChange(f"take back later lines:{r.tag}", self._take_back(r))
         lines = book.on_platform_unsettled()
         total = book.unsettled_total()
         his_total = money.money(r.medfee_sumamt)
@@ -259,6 +301,9 @@ class SettlementChain:
             return self._reject(r, "details_rejected",
                                 f"{len(refused)} charge lines were refused by the platform ({first}); "
                                 f"HIS total {his_total}, uploaded {total}")
+        reopen = self._reopen_action(st, book, r, total, his_total, now)
+        if reopen is not None:
+            return reopen
         deadline = r.received_at + _dt.timedelta(seconds=s.lines_wait_s)
         if now >= deadline:
             pending = book.with_status("pending")
@@ -272,6 +317,48 @@ class SettlementChain:
         if r.sheet_of:
             until = min(deadline, now + _dt.timedelta(seconds=s.sheet_poll_s))
         return Wait(f"waiting for charge lines: HIS total {his_total}, uploaded {total}", until=until)
+
+    def _reopen_action(self, st: SettlementState, book: LineBook, r: SettleRequest, total: Decimal,
+                       his_total: Decimal, now: _dt.datetime) -> Action | None:
+        """A final inpatient settlement whose lines are all here, some of them after the 2402: the stay must be
+        reopened for them (2405 → 2301 → 2402, registration's steps), then it settles. None: not this case."""
+        if st.kind != "inpatient" or r.mid_setl_flag != "0" or not st.discharged:
+            return None
+        late = book.uploadable(st.kind)
+        if not late:
+            return None
+        arrived = [x for x in book.with_status("pending") if x.feedetl_sn not in book.refused]
+        if money.money(total + sum((x.amount for x in arrived), Decimal("0"))) != his_total:
+            return None  # not all here yet: wait for the lines (deadline lines_wait_s) as usual
+        return self._reopen(r, now, f"{len(late)} charge lines arrived after the discharge (2402)")
+
+    def _reopen(self, r: SettleRequest, now: _dt.datetime, why: str) -> Action:
+        """Ask registration to reopen the discharged stay (2405, then 2402 again after this request's needs) and
+        wait for it; rejected with registration's reason if it cannot."""
+        if r.reopen is None:
+            return LocalChange(f"reopen:{r.tag}", self._ask_reopen(r, why))
+        if r.reopen == "failed":
+            return self._reject(r, "out_of_order" if r.mid_setl_flag == "1" else "lines_after_discharge",
+                                f"{why}, and the stay could not be reopened (2405): {r.reopen_reason}")
+        deadline = r.received_at + _dt.timedelta(seconds=self.settings.prerequisite_wait_s)
+        if now >= deadline:
+            return self._reject(r, "out_of_order" if r.mid_setl_flag == "1" else "lines_after_discharge",
+                                f"{why}; reopening the stay (2405) did not finish within "
+                                f"{self.settings.prerequisite_wait_s:g} s")
+        return Wait(f"registration reopens the stay: {why}", until=deadline)
+
+    def _ask_reopen(self, request: SettleRequest, why: str) -> Apply:
+        def apply(conn: Connection, visit: Visit) -> None:
+            st = load_state(visit)
+            r = next((x for x in st.requests if x.kind == "settle" and x.message_id == request.message_id), None)
+            if not isinstance(r, SettleRequest) or r.phase != "waiting" or r.reopen is not None:
+                return
+            r.reopen = "asked"
+            self.emitter.fact(visit, kind="reopen_requested", request_id=r.id, id_parts=(r.message_id,),
+                              occurred_at=r.occurred_at, reason=f"settlement request {r.id}: {why}")
+            save_state(visit, st)
+
+        return apply
 
     def _claim(self, account: str) -> Apply:
         def apply(conn: Connection, visit: Visit) -> None:
@@ -323,18 +410,74 @@ class SettlementChain:
 
     # --- unwind requests (registration) -----------------------------------------------------------------------------
 
-    def _unwind_action(self, st: SettlementState, book: LineBook, r: UnwindRequest) -> LocalChange:
+    def _settled_in(self, r: UnwindRequest | DischargeRequest, now: _dt.datetime) -> Wait | None:
+        """Registration's requests close something: answered once registration asked (an ``expected`` one holds its
+        place in HIS order until then) and ``order_window_s`` has passed since, so that HIS events committed
+        before them on other tables (their own CDC topics) are queued ahead first."""
+        if r.phase == "expected":
+            what = "discharge" if isinstance(r, DischargeRequest) else f"cancellation ({r.target})"
+            return Wait(f"the HIS {what} comes first: waiting for registration to get to it")
+        ready_at = r.received_at + _dt.timedelta(seconds=self.settings.order_window_s)
+        if now < ready_at:
+            return Wait(f"{r.kind} answered once earlier HIS events had time to arrive", until=ready_at)
+        return None
+
+    def _discharge_action(self, st: SettlementState, r: DischargeRequest, now: _dt.datetime) -> Action:
+        """Every line that arrived is uploaded by now (lines come before requests): registration may send 2402."""
+        early = self._settled_in(r, now)
+        if early is not None:
+            return early
+        message_id = r.message_id
+
+        def apply(conn: Connection, visit: Visit) -> None:
+            s = load_state(visit)
+            x = next((q for q in s.requests if q.kind == "discharge" and q.message_id == message_id), None)
+            if isinstance(x, DischargeRequest) and x.phase == "waiting":
+                self._answer_discharge(conn, visit, s, x)
+                save_state(visit, s)
+
+        return LocalChange(f"discharge:{r.tag}", apply)
+
+    def _answer_discharge(self, conn: Connection, visit: Visit, s: SettlementState, x: DischargeRequest,
+                          note: str | None = None) -> None:
+        x.phase = "answered"
+        if s.kind == "inpatient" and not (s.self_pay or s.failed or s.cancelled):
+            s.discharge_pending = x.id  # nothing goes up until registration says discharged (or not)
+        refused = LineBook(load_lines(conn, visit.key), refused=s.refused).refused_lines()
+        if refused and not note:
+            note = f"{len(refused)} charge lines were refused by the platform and are not on it"
+        self.emitter.fact(visit, kind="ready_for_discharge", request_id=x.id, id_parts=(x.message_id,), reason=note)
+
+    def _unwind_action(self, st: SettlementState, book: LineBook, r: UnwindRequest, now: _dt.datetime) -> Action:
+        early = self._settled_in(r, now)
+        if early is not None:
+            return early
+        # HIS refunds a settlement and voids (or settles) its charges before it cancels the visit: while they stand,
+        # the HIS requests doing that are still on their way (other CDC tables) — wait for them, up to
+        # prerequisite_wait_s, then answer from what stands
+        deadline = r.received_at + _dt.timedelta(seconds=self.settings.prerequisite_wait_s)
         active = st.active_settlements()
         if r.target == "discharge":
             finals = [x.setl_id for x in active if x.mid_setl_flag == "0"]
+            if finals and now < deadline:
+                return Wait(f"the final settlement {', '.join(finals)} is active: the cancellation of the discharge "
+                            "waits for its refund", until=deadline)
             if finals:
                 return self._answer(r, f"out_of_order: the final settlement {', '.join(finals)} is active: "
                                        "refund it (2305) before cancelling the discharge")
             return self._answer(r, None, closing=False)
+        refund = "2208" if st.kind == "outpatient" else "2305"
+        if active and now < deadline:
+            return Wait(f"settlement {', '.join(x.setl_id for x in active)} is active: the cancellation waits for "
+                        f"its refund ({refund})", until=deadline)
         if active:
-            refund = "2208" if st.kind == "outpatient" else "2305"
             return self._answer(r, f"out_of_order: settlement {', '.join(x.setl_id for x in active)} is active: "
                                    f"refund it ({refund}) first")
+        if not r.self_pay and now < deadline:
+            charged = [x for x in book.with_status("pending", "uploaded") if x.feedetl_sn not in book.refused]
+            if money.money(sum((x.amount for x in charged), Decimal("0"))) != 0:
+                return Wait("the visit's charges are neither settled nor voided: the cancellation waits for the HIS "
+                            "settlement and refund requests before it", until=deadline)
         if r.target == "admission" and st.discharged:
             return self._answer(r, "out_of_order: the patient is discharged: cancel the discharge (2405) first")
         uploaded = [line.feedetl_sn for line in book.on_platform_unsettled()]
@@ -374,7 +517,12 @@ class SettlementChain:
         st = load_state(visit)
         st.parked = Parked(reason_code=reason_code, reason=reason[:2000])
         st.hold = None  # parked now: a replay means "look again"
-        r = st.in_flight() or next((x for x in st.open_requests() if not isinstance(x, UnwindRequest)), None)
+        r = st.in_flight() or next((x for x in st.open_requests()
+                                     if not isinstance(x, (UnwindRequest, DischargeRequest))), None)
+        for x in st.open_requests():  # registration must not wait for a parked visit to discharge the patient
+            if isinstance(x, DischargeRequest) and x.phase == "waiting":
+                self._answer_discharge(conn, visit, st, x, note=f"settlement is parked ({reason_code}): charge "
+                                                                "lines may be missing on the platform")
         request_id = r.id if r is not None else None
         self.emitter.his(visit, st, kind="parked", request_id=request_id, id_parts=(visit.version, reason_code),
                          reason_code=reason_code, reason=reason[:1000])

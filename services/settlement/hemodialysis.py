@@ -8,10 +8,10 @@ account for clearing and the invoice. The outpatient side keeps no business data
 
 How this service does it:
 
-* **the request** — a ``SettlementRequested`` on the outpatient 血透 visit names the inpatient account. The
-  canonical event has no field for that yet, so the mapping convention is the request id:
-  ``his_request_id = "hd:<inpatient his_visit_id>:<sheet no>"`` (see :func:`sheet_of`). Proposed field:
-  ``SettlementRequested.sheet_of_visit_id``;
+* **the request** — a ``SettlementRequested`` on the outpatient 血透 visit names the inpatient account in
+  ``sheet_of_visit_id`` (the HIS mapping fills it, e.g. from a column of its settlement-request table). The
+  earlier convention — the account in the request id, ``his_request_id = "hd:<inpatient his_visit_id>:<sheet
+  no>"`` — is still understood for one release when the field is empty (deprecated; see :func:`sheet_of`);
 * **the sheet** — the account's pending lines (``fee_lines`` of the inpatient visit). The outpatient visit
   *claims* them: each line moves, by a conditional update (two sheets can never claim one line), from the
   account (status ``withdrawn``, ``upload_msgid`` = the claim marker) to a copy on the outpatient visit that
@@ -34,6 +34,7 @@ from sqlalchemy import Connection, func, insert, select, update
 from yibao.core import clock
 from yibao.core.db.schema import chain_visits, fee_lines
 from yibao.core.results import stable_id
+from yibao.hisevents.models import SettlementRequested
 from yibao.settlement.lines import FeeLine
 
 __all__ = ["SHEET_PREFIX", "sheet_of", "claim_marker", "account_refusal", "claim_sheet", "release_sheet",
@@ -42,11 +43,17 @@ __all__ = ["SHEET_PREFIX", "sheet_of", "claim_marker", "account_refusal", "claim
 SHEET_PREFIX = "hd:"
 
 
-def sheet_of(his_request_id: str) -> str | None:
-    """The inpatient account named by a 血透 request id (``hd:<inpatient visit id>:<sheet no>``), else None."""
-    if not his_request_id.startswith(SHEET_PREFIX):
+def sheet_of(request: SettlementRequested | str) -> str | None:
+    """The inpatient account whose 血透 sheet a settlement request settles, else None: its ``sheet_of_visit_id``;
+    when that is empty, the deprecated request-id convention ``hd:<inpatient visit id>:<sheet no>`` (accepted
+    for one release, so mappings written for it keep working while they move to the field)."""
+    if isinstance(request, SettlementRequested):
+        if request.sheet_of_visit_id:
+            return request.sheet_of_visit_id
+        request = request.his_request_id
+    if not request.startswith(SHEET_PREFIX):
         return None
-    account, sep, sheet = his_request_id[len(SHEET_PREFIX):].rpartition(":")
+    account, sep, sheet = request[len(SHEET_PREFIX):].rpartition(":")
     return account if sep and account and sheet else None
 
 

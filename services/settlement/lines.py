@@ -13,11 +13,16 @@ Reversal lines (``init_feedetl_sn``, negative cnt and amount) are handled by :cl
 * an outpatient reversal of an uploaded original needs the round's details revoked (2205) first, then netting;
 * a reversal of a settled original waits for that settlement's refund.
 
+Lines keep HIS order with the settlement requests: a line HIS charged (``occurred_at``) after an open settlement
+request is the next settlement's and waits (``LineBook(until=...)``), since the platform settles every unsettled
+line of a visit at once.
+
 All functions take the caller's connection: they join its unit of work.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -54,6 +59,7 @@ class FeeLine:
     upload_msgid: str | None = None
     setl_id: str | None = None
     _event: ChargeLine | None = field(default=None, repr=False, compare=False)
+    _occurred_at: _dt.datetime | None = field(default=None, repr=False, compare=False)
 
     @property
     def is_reversal(self) -> bool:
@@ -72,6 +78,13 @@ class FeeLine:
     @property
     def cnt(self) -> Decimal:
         return self.event.cnt
+
+    @property
+    def occurred_at(self) -> _dt.datetime:
+        """When HIS charged the line (its event's ``occurred_at``): its place in HIS order among the requests."""
+        if self._occurred_at is None:
+            self._occurred_at = clock.as_shanghai(_dt.datetime.fromisoformat(json.loads(self.payload)["occurred_at"]))
+        return self._occurred_at
 
     def extra(self) -> dict[str, Any]:
         """What this service added to the canonical payload (under ``_yibao``), e.g. the 血透 sheet origin."""
@@ -156,12 +169,23 @@ class LineBook:
     """One visit's lines as the chain reasons about them (a pure view; nothing here touches the database)."""
 
     def __init__(self, lines: list[FeeLine], *, merged: dict[str, str] | None = None,
-                 refused: dict[str, str] | None = None, frozen: Iterable[str] = ()) -> None:
+                 refused: dict[str, str] | None = None, frozen: Iterable[str] = (),
+                 until: _dt.datetime | None = None) -> None:
         self.lines = lines
         self.by_sn = {line.feedetl_sn: line for line in lines}
         self.merged = dict(merged or {})
         self.refused = dict(refused or {})
         self.frozen = set(frozen)
+        #: HIS order: lines charged after an open settlement request wait for it (they are the next settlement's)
+        self.until = until
+
+    def in_turn(self, line: FeeLine) -> bool:
+        """Whether the line's turn has come: no open settlement request HIS made before it."""
+        return self.until is None or line.occurred_at <= self.until
+
+    def later_than(self, at: _dt.datetime) -> list[FeeLine]:
+        """Lines on the platform, unsettled, that HIS charged after ``at``."""
+        return [line for line in self.on_platform_unsettled() if line.occurred_at > at]
 
     @property
     def _netted(self) -> set[str]:
@@ -217,7 +241,7 @@ class LineBook:
         when the original is already withdrawn (nothing left to reverse)."""
         out: list[tuple[FeeLine, FeeLine | None]] = []
         for r in self.pending():
-            if not r.is_reversal or r.feedetl_sn in self.refused:
+            if not r.is_reversal or r.feedetl_sn in self.refused or not self.in_turn(r):
                 continue
             o = self.original_of(r)
             if o is None:
@@ -230,18 +254,19 @@ class LineBook:
 
     def reversals_of_uploaded(self) -> list[FeeLine]:
         """Pending reversals whose original is on the platform, unsettled."""
-        return [r for r in self.pending() if r.is_reversal and r.feedetl_sn not in self.refused
+        return [r for r in self.pending() if r.is_reversal and r.feedetl_sn not in self.refused and self.in_turn(r)
                 and (o := self.original_of(r)) is not None and o.status == "uploaded"]
 
     # --- uploading ----------------------------------------------------------------------------------------------
 
     def uploadable(self, kind: str) -> list[FeeLine]:
         """Lines that can go to the platform now, in arrival order: pending originals not refused (and not netted to
-        nothing), and — inpatient only — reversals of uploaded originals."""
+        nothing), and — inpatient only — reversals of uploaded originals; only lines whose turn has come
+        (:meth:`in_turn`)."""
         out = []
         netted = self._netted
         for line in self.pending():
-            if line.feedetl_sn in self.refused:
+            if line.feedetl_sn in self.refused or not self.in_turn(line):
                 continue
             if line.is_reversal:
                 o = self.original_of(line)

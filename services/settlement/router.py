@@ -3,7 +3,9 @@
 Two topics feed settlement, both keyed by the HIS visit id:
 
 * ``his_events`` — charge lines (added / reversed) go to ``fee_lines``; settlement and refund requests are
-  queued on the visit in HIS order. Every other event type belongs to registration and is skipped;
+  queued on the visit in HIS order, and so are — as placeholders, ``expected`` — the discharges and
+  cancellations registration serves, so nothing later in HIS order overtakes them before registration asks.
+  Every other event type belongs to registration and is skipped;
 * ``visits`` — registration's VisitFacts: the person and mdtrt_id, 2203 done, admitted/discharged, cancelled,
   failed for good, and its unwind requests.
 
@@ -26,8 +28,10 @@ from yibao.core import clock
 from yibao.core.errors import InputError
 from yibao.core.results import VisitFact
 from yibao.hisevents.models import (
+    Cancellation,
     ChargeLineAdded,
     ChargeLineReversed,
+    Discharge,
     RefundRequested,
     SettlementRequested,
     parse_event,
@@ -36,7 +40,9 @@ from yibao.hisevents.models import (
 from yibao.settlement import hemodialysis
 from yibao.settlement.lines import store_line
 from yibao.settlement.state import (
+    DischargeRequest,
     RefundRequest,
+    SettlementState,
     SettleRequest,
     UnwindRequest,
     load_state,
@@ -73,6 +79,8 @@ def absorb_his_event(value: bytes, *, now: Now = clock.now) -> Absorption | None
         apply = _settle_request(event, now)
     elif isinstance(event, RefundRequested):
         apply = _refund_request(event, now)
+    elif isinstance(event, (Discharge, Cancellation)):
+        apply = _expected(event, now)
     else:
         return None
     return Absorption(message_id=f"his:{event.event_id}", visit_key=event.his_visit_id,
@@ -97,7 +105,8 @@ def _settle_request(event: SettlementRequested, now: Now) -> Apply:
             id=event.his_request_id, message_id=event.event_id, occurred_at=event.occurred_at, received_at=now(),
             medfee_sumamt=event.medfee_sumamt, acct_used_flag=event.acct_used_flag, psn_setlway=event.psn_setlway,
             mid_setl_flag=event.mid_setl_flag, invono=event.invono, chrg_bchno=event.chrg_bchno,
-            mdtrt_cert_type=event.mdtrt_cert_type, mdtrt_cert_no=event.mdtrt_cert_no, insutype=event.insutype, sheet_of=hemodialysis.sheet_of(event.his_request_id)))
+            mdtrt_cert_type=event.mdtrt_cert_type, mdtrt_cert_no=event.mdtrt_cert_no, insutype=event.insutype,
+            sheet_of=hemodialysis.sheet_of(event)))
         save_state(visit, st)
 
     return apply
@@ -115,6 +124,53 @@ def _refund_request(event: RefundRequested, now: Now) -> Apply:
         save_state(visit, st)
 
     return apply
+
+
+def _expected(event: Discharge | Cancellation, now: Now) -> Apply:
+    """A HIS request registration serves (出院, 退号/取消入院/取消出院): its place in HIS order is kept from now on,
+    so a later settlement or refund request waits for it — registration asks (discharge_requested /
+    unwind_requested) when it gets to it, or says it is finished (request_closed)."""
+
+    def apply(conn: Connection, visit: Visit) -> None:
+        st = load_state(visit)
+        request_id = event.event_id if isinstance(event, Discharge) else event.his_request_id
+        if request_id in st.closed_requests:
+            return  # registration finished it before this event reached us (the two topics race)
+        if isinstance(event, Discharge):
+            if st.request("discharge", event.event_id) is None:
+                st.add_request(DischargeRequest(id=event.event_id, message_id=f"his:{event.event_id}",
+                                                occurred_at=event.occurred_at, received_at=now(), phase="expected"))
+        elif st.request("unwind", event.his_request_id) is None:
+            st.add_request(UnwindRequest(id=event.his_request_id, message_id=f"his:{event.event_id}",
+                                         occurred_at=event.occurred_at, received_at=now(), target=event.target,
+                                         phase="expected"))
+        save_state(visit, st)
+
+    return apply
+
+
+def _asked(st: SettlementState, request: UnwindRequest | DischargeRequest) -> None:
+    """Registration's request: takes the place of the HIS request it serves, else queued in HIS order."""
+    known = st.request(request.kind, request.id)
+    if known is not None and known.phase == "expected":
+        st.requests[st.requests.index(known)] = request.model_copy(update={"occurred_at": known.occurred_at})
+    else:
+        st.add_request(request)
+
+
+def _closed(st: SettlementState, fact: VisitFact) -> None:
+    """Registration finished a HIS discharge or cancellation (``reason``: refused or rejected)."""
+    if fact.his_request_id and fact.his_request_id not in st.closed_requests:
+        st.closed_requests.append(fact.his_request_id)
+    for r in st.requests:
+        if r.id != fact.his_request_id or not isinstance(r, (UnwindRequest, DischargeRequest)):
+            continue
+        if r.phase in ("expected", "waiting"):
+            r.phase = "closed"  # type: ignore[assignment]
+        elif isinstance(r, UnwindRequest) and r.phase == "unwound" and fact.reason and r.target != "discharge":
+            st.closing = False  # the rollback did not happen: the visit goes on
+    if st.discharge_pending == fact.his_request_id:
+        st.discharge_pending = None
 
 
 # --- VisitFacts (registration) -------------------------------------------------------------------------------------
@@ -153,17 +209,32 @@ def _fact(fact: VisitFact, now: Now) -> Apply:
         elif kind == "discharged":
             st.discharged = True
             st.endtime = fact.endtime
+            st.discharge_pending = None
         elif kind == "discharge_cancelled":
             st.discharged = False
             st.endtime = None
+            st.discharge_pending = None
+        elif kind == "request_closed":
+            _closed(st, fact)
+        elif kind == "discharge_requested":  # queued in HIS order (occurred_at: the HIS discharge's own time)
+            _asked(st, DischargeRequest(id=fact.his_request_id or fact.message_id, message_id=fact.message_id,
+                                        occurred_at=fact.occurred_at, received_at=now()))
+        elif kind == "reopen_failed":
+            if st.discharge_pending == fact.his_request_id:
+                st.discharge_pending = None
+            for r in st.requests:
+                if isinstance(r, SettleRequest) and r.id == fact.his_request_id and r.reopen == "asked":
+                    r.reopen, r.reopen_reason = "failed", fact.reason or "registration could not reopen the stay"
         elif kind in ("registration_cancelled", "admission_cancelled"):
             st.cancelled = "退号" if kind == "registration_cancelled" else "取消入院"
         elif kind == "registration_failed":
             st.failed = fact.reason or "registration refused"
         elif kind == "unwind_requested":
-            st.add_request(UnwindRequest(
+            # occurred_at is the HIS cancellation's own time: queued behind the HIS settlement and refund
+            # requests that came before it, never ahead of them
+            _asked(st, UnwindRequest(
                 id=fact.his_request_id or fact.message_id, message_id=fact.message_id,
-                occurred_at=fact.occurred_at, received_at=now(), target=fact.unwind or (
+                occurred_at=fact.occurred_at, received_at=now(), self_pay=fact.self_pay, target=fact.unwind or (
                     "registration" if visit.kind == "outpatient" else "admission")))
         if kind in _CONTINUING:
             st.closing = False

@@ -29,6 +29,11 @@ class SettlementSettings(ChainSettings):
                            "registration, its 2203 visit information, the 2402 discharge, the settlement a refund "
                            "names) before it is rejected",
     )
+    order_window_s: float = Field(
+        2.0, ge=0, description="an unwind (退号/取消入院/取消出院) or a discharge is answered only once it has been "
+                               "known this long, so that HIS requests and charge lines committed before it on other "
+                               "tables (their own CDC topics) are queued ahead of it first",
+    )
     sheet_poll_s: float = Field(
         5.0, description="血透: how often an outpatient request settling an inpatient pre-settlement sheet looks "
                          "for sheet lines still arriving on the inpatient account",

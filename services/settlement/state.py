@@ -28,7 +28,9 @@ __all__ = [
     "SettleRequest",
     "RefundRequest",
     "UnwindRequest",
+    "DischargeRequest",
     "Request",
+    "AnyRequest",
     "Settlement",
     "Parked",
     "SettlementState",
@@ -77,7 +79,10 @@ class Withdrawal(_Model):
 
     no: int
     infno: Literal["2205", "2302"]
-    purpose: Literal["redo", "refund", "unwind"]
+    #: redo: revoked to net a reversal, then uploaded again; reorder: revoked because lines HIS charged after the
+    #: settlement request (``request_id``) were on the platform, then this settlement's lines uploaded again;
+    #: refund: the refunded settlement's lines; unwind: everything, the visit is being cancelled
+    purpose: Literal["redo", "reorder", "refund", "unwind"]
     code: str
     sns: list[str]
     request_id: str | None = None
@@ -113,6 +118,10 @@ class SettleRequest(_Request):
     insutype: str | None = None
     #: 血透: the inpatient account whose pre-settlement sheet this outpatient request settles
     sheet_of: str | None = None
+    #: inpatient final settlement short of lines that arrived after the 2402: the stay's reopening was asked of
+    #: registration (2405 → 2301 → 2402 again); "failed" when registration could not (reason in reopen_reason)
+    reopen: Literal["asked", "failed"] | None = None
+    reopen_reason: str | None = None
     #: decided at 2206/2303: the lines being settled and the platform's preview
     sns: list[str] = Field(default_factory=list)
     presettle: dict[str, Any] | None = None
@@ -141,18 +150,37 @@ class RefundRequest(_Request):
 
 
 class UnwindRequest(_Request):
-    """Registration asks whether settlement stands in the way of a rollback (and to withdraw details)."""
+    """Registration asks whether settlement stands in the way of a rollback (and to withdraw details).
+
+    ``expected``: the HIS cancellation was read from the HIS events but registration has not asked yet — it holds
+    its place in HIS order, so that no later settlement request overtakes it; ``closed``: registration finished
+    the cancellation without asking (refused it, or nothing was on the platform)."""
 
     kind: Literal["unwind"] = "unwind"
-    phase: Literal["waiting", "withdrawing", "unwound", "refused"] = "waiting"
+    phase: Literal["expected", "waiting", "withdrawing", "unwound", "refused", "closed"] = "waiting"
     target: Literal["registration", "admission", "discharge"]
+    self_pay: bool = False  #: the visit becomes self-pay (改自费): its charges stand, paid by the patient
 
     @property
     def open(self) -> bool:
-        return self.phase not in ("unwound", "refused")
+        return self.phase not in ("unwound", "refused", "closed")
 
 
-Request = Annotated[SettleRequest | RefundRequest | UnwindRequest, Field(discriminator="kind")]
+class DischargeRequest(_Request):
+    """Registration is about to send 2402 (HIS discharged the patient, or a reopen ends): every line that arrived is
+    uploaded first, then ``ready_for_discharge`` — 2301 is refused after 2402. ``expected`` and ``closed`` as for
+    :class:`UnwindRequest` (a HIS discharge read from the HIS events before registration asked)."""
+
+    kind: Literal["discharge"] = "discharge"
+    phase: Literal["expected", "waiting", "answered", "closed"] = "waiting"
+
+    @property
+    def open(self) -> bool:
+        return self.phase in ("expected", "waiting")
+
+
+Request = Annotated[SettleRequest | RefundRequest | UnwindRequest | DischargeRequest, Field(discriminator="kind")]
+AnyRequest = SettleRequest | RefundRequest | UnwindRequest | DischargeRequest
 
 
 class Settlement(_Model):
@@ -192,6 +220,11 @@ class SettlementState(_Model):
     failed: str | None = None  #: registration_failed: why the visit will never be registered
     cancelled: str | None = None  #: registration_cancelled / admission_cancelled
     closing: bool = False  #: an unwind withdrew the details: nothing more is uploaded
+    #: ready_for_discharge answered (request id): no upload until registration says discharged (or not)
+    discharge_pending: str | None = None
+    #: discharges and cancellations registration finished (request_closed), kept so that their HIS event,
+    #: should it arrive after that, holds no place in the queue
+    closed_requests: list[str] = Field(default_factory=list)
     round: int = 1  #: outpatient settlement round (its chrg_bchno); +1 after every settlement
     counter: int = 0  #: numbers upload batches and withdrawals (step names)
     upload: Upload | None = None
@@ -207,14 +240,14 @@ class SettlementState(_Model):
 
     # --- reading -----------------------------------------------------------------------------------------------
 
-    def open_requests(self) -> list[SettleRequest | RefundRequest | UnwindRequest]:
+    def open_requests(self) -> list[AnyRequest]:
         return [r for r in self.requests if r.open]
 
-    def in_flight(self) -> SettleRequest | RefundRequest | UnwindRequest | None:
+    def in_flight(self) -> AnyRequest | None:
         """The request whose platform call was decided (at most one)."""
         return next((r for r in self.requests if r.phase in IN_FLIGHT_PHASES), None)
 
-    def request(self, kind: str, request_id: str) -> SettleRequest | RefundRequest | UnwindRequest | None:
+    def request(self, kind: str, request_id: str) -> AnyRequest | None:
         found = [r for r in self.requests if r.kind == kind and r.id == request_id]
         return found[-1] if found else None
 
@@ -238,7 +271,7 @@ class SettlementState(_Model):
         self.counter += 1
         return self.counter
 
-    def add_request(self, request: SettleRequest | RefundRequest | UnwindRequest) -> None:
+    def add_request(self, request: AnyRequest) -> None:
         """Queue a request in HIS order (``occurred_at``): requests of different HIS tables may arrive out of
         order. Never ahead of a request whose platform call is already decided."""
         start = 0

@@ -192,7 +192,7 @@ def upload_step(ctx: StepContext, visit: Visit, st: SettlementState, book: LineB
 def _withdrawn(conn: Connection, visit: Visit, s: SettlementState, w: Withdrawal, emitter: Emitter) -> None:
     """What a done 2205/2302 means, by purpose."""
     all_lines = load_lines(conn, visit.key)
-    if w.purpose == "redo":  # revoked to be netted against a reversal and uploaded again
+    if w.purpose in ("redo", "reorder"):  # revoked to be netted / put in HIS order, and uploaded again
         set_status(conn, visit.key, w.sns, "pending", upload_msgid=None, only_from=("uploaded",))
     else:
         set_status(conn, visit.key, w.sns, "withdrawn", setl_id=None, only_from=("uploaded", "settled"))
@@ -232,7 +232,12 @@ def withdrawal_step(ctx: StepContext, visit: Visit, st: SettlementState, w: With
             save_state(visit, s)
             return
         request = next((r for r in s.requests if r.id == w.request_id and r.phase == "withdrawing"), None)
-        if w.purpose == "redo":  # the reversal cannot be netted: report it and leave it aside
+        if w.purpose == "reorder":  # the platform keeps lines it would settle with the request: it is refused
+            settle = next((r for r in s.requests if isinstance(r, SettleRequest) and r.id == w.request_id
+                           and r.phase == "waiting"), None)
+            if settle is not None:
+                _reject(ctx, visit, s, settle, w.infno, exc)
+        elif w.purpose == "redo":  # the reversal cannot be netted: report it and leave it aside
             book = LineBook(load_lines(conn, visit.key), merged=s.merged, refused=s.refused)
             for r in book.reversals_of_uploaded():
                 s.refused[r.feedetl_sn] = f"{w.infno} refused: {reason}"[:300]

@@ -223,8 +223,12 @@ async def test_a_cancellation_waits_for_settlement_then_cancels_on_the_platform(
 async def test_admission_discharge_and_the_rollback_in_reverse_order(
         worker: WorkerProcess, sim: Simulator, kafka_bootstrap: str, persons: list[dict[str, Any]]) -> None:
     person, ev = a_person(persons), Events(visit_id("I"))
-    await send(kafka_bootstrap, ev.admission(**as_patient(person)), ev.admission_changed(adm_bed="07-07"),
-               ev.discharge())
+    discharge = ev.discharge()
+    await send(kafka_bootstrap, ev.admission(**as_patient(person)), ev.admission_changed(adm_bed="07-07"), discharge)
+    _, facts = await out(kafka_bootstrap, ev.visit, lambda r, f: "discharge_requested" in kinds(f))
+    asked = next(f for f in facts if f["kind"] == "discharge_requested")
+    assert asked["his_request_id"] == discharge.event_id  # settlement uploads the stay's lines before 2402
+    await settlement_answers(kafka_bootstrap, ev.visit, "ready_for_discharge", discharge.event_id, "inpatient")
     await out(kafka_bootstrap, ev.visit, lambda r, f: "discharged" in kinds(r))
     await send(kafka_bootstrap, ev.cancellation("admission", "A1"))  # skips 2405: refused
     results, _ = await out(kafka_bootstrap, ev.visit, lambda r, f: "rejected" in kinds(r))

@@ -60,3 +60,36 @@ async def test_a_park_action_leaves_an_unresolved_call_unresolved(sqlite_engine:
     await engine.drain()
     with sqlite_engine.connect() as conn:
         assert conn.execute(select(chain_calls.c.status)).scalar_one() == "sent"
+
+
+class BrokenState(Holding):
+    """A visit whose state no longer loads: deciding fails, and so does recording the parking."""
+
+    service = "broken"
+
+    def next_action(self, conn: Connection, visit: Visit, now: _dt.datetime) -> Park:
+        raise ValueError("state written by a newer version: field 'x' unknown")
+
+    def on_parked(self, conn: Connection, visit: Visit, reason_code: str, reason: str) -> None:
+        visit.state["half"] = "written"  # partial work: must not survive
+        conn.execute(chain_calls.insert().values(service=self.service, visit_key=visit.key, step="junk", infno="0",
+                                                 purpose="step", status="sent", created_at=_dt.datetime.now(),
+                                                 updated_at=_dt.datetime.now()))
+        raise ValueError("state written by a newer version: field 'x' unknown")
+
+
+async def test_a_visit_whose_parking_cannot_be_recorded_is_parked_all_the_same(sqlite_engine: Engine) -> None:
+    engine = _engine(sqlite_engine, BrokenState())
+    engine.settings.max_attempts = 2
+    with sqlite_engine.begin() as conn:
+        engine.absorb(conn, message_id="m1", visit_key="V1", visit_kind="outpatient", apply=lambda c, v: None)
+    for _ in range(4):  # the scheduler: each driver error backs off, the last attempt parks
+        with sqlite_engine.begin() as conn:
+            conn.execute(chain_visits.update().values(next_attempt_at=_dt.datetime(2000, 1, 1)))
+        await engine.drain()
+    with sqlite_engine.connect() as conn:
+        row = conn.execute(select(chain_visits.c.status, chain_visits.c.state, chain_visits.c.last_error)).one()
+        assert row.status == "parked" and "half" not in row.state
+        assert "recording the parking failed too" in row.last_error
+        assert conn.execute(select(outbox.c.topic)).scalars().all() == ["yibao.dlq.v1"]
+        assert conn.execute(select(chain_calls.c.id)).first() is None

@@ -87,6 +87,19 @@ def test_settlement_request_carries_the_his_total(ingestor, raw):
     assert event.medfee_sumamt == Decimal("136.50") and event.acct_used_flag == "1" and event.visit_kind == "outpatient"
 
 
+def test_a_hemodialysis_sheet_request_names_the_inpatient_account(ingestor, record, encode):
+    message = record("sqlserver_envelope_settle_request.json")
+    message["after"]["HD_ADM_ID"] = 92503030001
+    (event,) = ingestor.ingest("hisdb.HIS.YB_SETTLE_REQUEST", 0, 2, None, encode(message)).events
+    assert isinstance(event, SettlementRequested) and event.sheet_of_visit_id == "92503030001"
+
+
+def test_a_request_without_the_sheet_column_settles_its_own_visit(ingestor, raw):
+    (event,) = ingestor.ingest("hisdb.HIS.YB_SETTLE_REQUEST", 0, 2, None,
+                               raw("sqlserver_envelope_settle_request.json")).events
+    assert isinstance(event, SettlementRequested) and event.sheet_of_visit_id is None
+
+
 def _fee_row(**overrides):
     row = {
         "DETAIL_ID": 2503030000042, "REG_ID": 25030300001, "PATIENT_ID": "P00000042", "RECIPE_NO": "CF01",

@@ -132,6 +132,15 @@ def test_settlement_defaults_follow_the_national_interface():
     assert (event.acct_used_flag, event.psn_setlway, event.mid_setl_flag) == ("0", "01", "0")
 
 
+def test_a_hemodialysis_sheet_names_another_visit_than_the_one_settling_it():
+    event = SettlementRequested(**_common(visit_kind="outpatient", his_request_id="S1", medfee_sumamt="10",
+                                          sheet_of_visit_id="92503030001"))
+    assert event.sheet_of_visit_id == "92503030001"
+    with pytest.raises(ValidationError, match="sheet_of_visit_id names the inpatient account"):
+        SettlementRequested(**_common(visit_kind="outpatient", his_request_id="S1", medfee_sumamt="10",
+                                      sheet_of_visit_id="25030300001"))
+
+
 def test_parse_event_rejects_an_unknown_type_with_a_reason():
     with pytest.raises(DecodeError, match="not a canonical HIS event: .*does not match any of the expected tags"):
         parse_event({**_common(), "type": "patient_teleported"})

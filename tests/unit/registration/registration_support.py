@@ -323,6 +323,14 @@ class Harness:
     async def run(self) -> None:
         await self.engine.drain(timeout=30)
 
+    async def run_with_settlement_ready(self) -> None:
+        """Run, answering every ``discharge_requested`` as settlement would once the stay's lines are up."""
+        await self.run()
+        for fact in self.facts("discharge_requested"):
+            self.settlement("ready_for_discharge", fact["his_request_id"], visit=fact["his_visit_id"],
+                            visit_kind=fact["visit_kind"])
+        await self.run()
+
     def _outbox(self, suffix: str) -> list[dict[str, Any]]:
         with self.db.connect() as conn:
             rows = conn.execute(select(outbox.c.topic, outbox.c.payload).order_by(outbox.c.id)).all()

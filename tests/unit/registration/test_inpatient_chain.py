@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from unit.registration.registration_support import Events, FakePlatform, Harness, diagnosis
+from unit.registration.registration_support import Events, FakePlatform, Harness, config, diagnosis
 from yibao.envelope.errors import UnknownOutcome
 
 
@@ -63,6 +63,10 @@ async def test_a_discharge_sends_2402_and_tells_settlement_the_endtime(sqlite_en
     discharge = ev.discharge()
     h.absorb(discharge)
     await h.run()
+    assert h.platform.infnos()[-1] == "2401"  # not yet: settlement uploads the stay's lines first
+    [asked] = h.facts("discharge_requested")
+    assert asked["his_request_id"] == discharge.event_id and asked["occurred_at"].startswith("2026-03-02T09:02")
+    await h.run_with_settlement_ready()
     assert h.platform.infnos()[-1] == "2402"
     assert h.result_kinds()[-1] == "discharged"
     assert h.facts("discharged")[0]["endtime"].startswith(discharge.endtime.strftime("%Y-%m-%dT%H:%M"))
@@ -77,7 +81,7 @@ async def test_a_2402_done_but_unheard_is_adopted_from_5201(sqlite_engine: Engin
     ev = _inpatient()
     await _admitted(h, ev)
     h.absorb(ev.discharge())
-    await h.run()
+    await h.run_with_settlement_ready()
     assert platform.infnos()[-2:] == ["2402", "5201"]
     assert h.result_kinds()[-1] == "discharged"
 
@@ -87,7 +91,7 @@ async def test_an_admission_change_after_discharge_is_out_of_order(sqlite_engine
     ev = _inpatient()
     await _admitted(h, ev)
     h.absorb(ev.discharge())
-    await h.run()
+    await h.run_with_settlement_ready()
     h.absorb(ev.admission_changed(adm_bed="01-01"))
     await h.run()
     assert "2403" not in h.platform.infnos()
@@ -102,7 +106,7 @@ async def test_requests_arriving_out_of_order_are_served_in_his_order_behind_the
     discharge = ev.discharge(minutes=30)
     earlier = ev.admission_changed(adm_bed="02-02", minutes=20)  # happened before the discharge, arrived after
     h.absorb(first, discharge, earlier)
-    await h.run()
+    await h.run_with_settlement_ready()
     assert h.platform.infnos()[-3:] == ["2403", "2403", "2402"]
     assert [b["adminfo"]["adm_bed"] for b in h.platform.inputs["2403"]] == ["01-01", "02-02"]
 
@@ -112,7 +116,7 @@ async def test_cancelling_the_admission_while_discharged_is_refused(sqlite_engin
     ev = _inpatient()
     await _admitted(h, ev)
     h.absorb(ev.discharge())
-    await h.run()
+    await h.run_with_settlement_ready()
     h.absorb(ev.cancellation("admission", "A1"))
     await h.run()
     rejected = h.results("rejected")[0]
@@ -134,7 +138,7 @@ async def test_the_inpatient_rollback_runs_2405_then_2404_each_after_settlement(
     ev = _inpatient()
     await _admitted(h, ev)
     h.absorb(ev.discharge())
-    await h.run()
+    await h.run_with_settlement_ready()
     h.absorb(ev.cancellation("discharge", "D1"))
     await h.run()
     assert h.facts("unwind_requested")[-1]["unwind"] == "discharge"
@@ -158,7 +162,7 @@ async def test_settlement_refusing_a_discharge_cancellation_is_passed_on(sqlite_
     ev = _inpatient()
     await _admitted(h, ev)
     h.absorb(ev.discharge(), ev.cancellation("discharge", "D1"))
-    await h.run()
+    await h.run_with_settlement_ready()
     h.settlement("unwind_refused", "D1", visit="I1", visit_kind="inpatient",
                  reason="a final settlement is active: refund it first (2305)")
     await h.run()
@@ -173,7 +177,7 @@ async def test_a_2405_lost_and_not_done_is_sent_again(sqlite_engine: Engine) -> 
     ev = _inpatient()
     await _admitted(h, ev)
     h.absorb(ev.discharge(), ev.cancellation("discharge", "D1"))
-    await h.run()
+    await h.run_with_settlement_ready()
     h.settlement("unwound", "D1", visit="I1", visit_kind="inpatient")
     await h.run()
     assert platform.infnos()[-3:] == ["2405", "5201", "2405"]
@@ -193,5 +197,70 @@ async def test_discharge_diagnoses_replace_the_admission_ones_in_2402(sqlite_eng
     ev = _inpatient()
     await _admitted(h, ev)
     h.absorb(ev.discharge(diagnoses=[diagnosis(1, "I63.900", "脑梗死"), diagnosis(2, "I10.x00", "高血压", main=False)]))
-    await h.run()
+    await h.run_with_settlement_ready()
     assert [d["diag_code"] for d in h.platform.inputs["2402"][0]["diseinfo"]] == ["I63.900", "I10.x00"]
+
+
+async def test_without_settlements_answer_2402_goes_after_the_deadline_and_says_why(sqlite_engine: Engine) -> None:
+    import datetime as _dt
+
+    h = Harness(sqlite_engine, cfg=config(discharge_wait=_dt.timedelta(seconds=0)))
+    ev = _inpatient()
+    await _admitted(h, ev)
+    h.absorb(ev.discharge())
+    await h.run()
+    assert h.platform.infnos()[-1] == "2402"
+    discharged = h.results("discharged")[0]
+    assert "did not confirm within 0 s" in discharged["detail"]["settlement_note"]
+
+
+async def test_a_refused_2402_tells_settlement_the_discharge_is_closed_with_the_reason(sqlite_engine: Engine) -> None:
+    from yibao.envelope.errors import BusinessRejection
+
+    platform = FakePlatform()
+    platform.script["2402"] = [BusinessRejection("2402", "dscginfo.endtime: 出院时间早于入院时间")]
+    h = Harness(sqlite_engine, platform)
+    ev = _inpatient()
+    await _admitted(h, ev)
+    h.absorb(ev.discharge())
+    await h.run_with_settlement_ready()
+    assert h.results()[-1]["kind"] == "rejected" and "出院时间" in h.results()[-1]["reason"]
+    [closed] = h.facts("request_closed")
+    assert closed["reason"].startswith("2402 refused") and closed["his_request_id"] == h.facts(
+        "discharge_requested")[0]["his_request_id"]
+
+
+async def test_settlement_reopens_a_discharged_stay_for_late_lines_2405_then_2402_again(sqlite_engine: Engine) -> None:
+    h = Harness(sqlite_engine)
+    ev = _inpatient()
+    await _admitted(h, ev)
+    h.absorb(ev.discharge())
+    await h.run_with_settlement_ready()
+    h.settlement("reopen_requested", "S1", visit="I1", visit_kind="inpatient",
+                 reason="3 charge lines arrived after the discharge (2402)")
+    await h.run()
+    assert h.platform.infnos()[-1] == "2405"
+    assert h.fact_kinds()[-2:] == ["discharge_cancelled", "discharge_requested"]
+    assert h.facts("discharge_requested")[-1]["his_request_id"] == "S1"
+    await h.run_with_settlement_ready()
+    assert h.platform.infnos()[-2:] == ["2405", "2402"]
+    assert h.platform.visits["M00001"]["status"] == "discharged"
+    again = h.results("discharged")[-1]
+    assert again["detail"]["reopened_for_settlement"] == "S1" and "his_request_id" not in again
+    assert h.fact_kinds()[-1] == "discharged"
+
+
+async def test_a_refused_reopen_is_reported_to_settlement_with_the_platforms_reason(sqlite_engine: Engine) -> None:
+    from yibao.envelope.errors import BusinessRejection
+
+    platform = FakePlatform()
+    platform.script["2405"] = [BusinessRejection("2405", "已结算，不能撤销出院")]
+    h = Harness(sqlite_engine, platform)
+    ev = _inpatient()
+    await _admitted(h, ev)
+    h.absorb(ev.discharge())
+    await h.run_with_settlement_ready()
+    h.settlement("reopen_requested", "S1", visit="I1", visit_kind="inpatient")
+    await h.run()
+    [failed] = h.facts("reopen_failed")
+    assert failed["his_request_id"] == "S1" and "已结算" in failed["reason"]

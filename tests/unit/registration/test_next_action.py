@@ -127,10 +127,16 @@ def test_uploaded_visit_information_leaves_the_visit_idle() -> None:
     assert isinstance(_next(visit), Idle)
 
 
-def test_requests_come_before_visit_information() -> None:
+def test_visit_information_goes_before_a_request_that_has_not_reached_its_platform_step() -> None:
     ev = Events()
     visit = _registered("outpatient", ev.visit_info(diagnosis()), ev.cancellation())
-    assert isinstance(_next(visit), LocalChange)
+    assert _next(visit).infno == "2203"  # settlement's settlement requests (before the 退号) wait for 2203
+
+
+def test_a_request_at_its_platform_step_keeps_it_ahead_of_visit_information() -> None:
+    ev = Events()
+    visit = _with_phase(_registered("outpatient", ev.cancellation(), ev.visit_info(diagnosis())), "unwound")
+    assert _next(visit).infno == "2202"  # a lost 2202 answer is resolved by 2202's own policy, never superseded
 
 
 # --- rollbacks ----------------------------------------------------------------------------------------------------
@@ -173,8 +179,61 @@ def test_a_cancelled_visit_refuses_further_requests() -> None:
 
 # --- inpatient ----------------------------------------------------------------------------------------------------
 
-def test_a_discharge_is_sent_with_2402() -> None:
-    assert _next(_registered("inpatient", Events("I1").discharge())).infno == "2402"
+def test_a_discharge_first_asks_settlement_to_upload_the_stays_lines() -> None:
+    action = _next(_registered("inpatient", Events("I1").discharge()))
+    assert isinstance(action, LocalChange) and action.name.startswith("discharge:")
+
+
+def test_a_discharge_waits_for_settlement_until_the_discharge_deadline() -> None:
+    visit = _with_phase(_registered("inpatient", Events("I1").discharge()), "settling")
+    action = _next(visit, now=T0 + _dt.timedelta(seconds=10), discharge_wait=_dt.timedelta(seconds=60))
+    assert isinstance(action, Wait) and action.until == T0 + _dt.timedelta(seconds=60)  # received at T0
+
+
+def test_past_the_discharge_deadline_2402_goes_without_settlement_and_says_why() -> None:
+    visit = _with_phase(_registered("inpatient", Events("I1").discharge()), "settling")
+    action = _next(visit, now=T0 + _dt.timedelta(seconds=61), discharge_wait=_dt.timedelta(seconds=60))
+    assert isinstance(action, LocalChange) and action.name.startswith("discharge_anyway:")
+    action.apply(None, visit)  # type: ignore[arg-type]
+    request = load_state(visit).requests[0]
+    assert request.phase == "ready" and "60 s" in (request.reason or "")
+
+
+def test_settlement_ready_the_discharge_is_sent_with_2402() -> None:
+    visit = _with_phase(_registered("inpatient", Events("I1").discharge()), "settling")
+    state = load_state(visit)
+    apply_fact(state, SettlementFact(message_id="m", his_visit_id="I1", visit_kind="inpatient",
+                                     kind="ready_for_discharge", his_request_id=state.requests[0].id))
+    save_state(visit, state)
+    assert _next(visit).infno == "2402"
+
+
+def test_settlements_reopen_request_sends_2405_then_the_discharge_again() -> None:
+    ev = Events("I1")
+    visit = _with_phase(_registered("inpatient", ev.discharge(), discharged=True), "done")
+    state = load_state(visit)
+    apply_fact(state, SettlementFact(message_id="m", his_visit_id="I1", visit_kind="inpatient",
+                                     kind="reopen_requested", his_request_id="S9", reason="2 lines after 2402"),
+               NOW)
+    save_state(visit, state)
+    assert _next(visit).infno == "2405"
+    state = load_state(visit)
+    reopen = state.request("S9", "reopen")
+    assert reopen is not None and reopen.event == state.requests[0].event  # the same discharge, sent again
+    reopen.phase, state.discharged = "unwound", False
+    save_state(visit, state)
+    action = _next(visit)
+    assert isinstance(action, LocalChange) and action.name.startswith("discharge:")
+
+
+def test_a_reopen_of_a_stay_that_is_not_discharged_is_refused_to_settlement() -> None:
+    visit = _registered("inpatient")
+    state = load_state(visit)
+    apply_fact(state, SettlementFact(message_id="m", his_visit_id="I1", visit_kind="inpatient",
+                                     kind="reopen_requested", his_request_id="S9"), NOW)
+    save_state(visit, state)
+    action = _next(visit)
+    assert isinstance(action, LocalChange) and action.name.startswith("reopen_refused:")
 
 
 def test_a_second_discharge_is_out_of_order() -> None:

@@ -205,6 +205,46 @@ async def test_a_cancellation_asks_settlement_then_sends_2202(sqlite_engine: Eng
     assert h.fact_kinds()[-1] == "registration_cancelled"
 
 
+async def test_the_unwind_request_carries_the_his_cancellations_own_time_and_id(sqlite_engine: Engine) -> None:
+    h = Harness(sqlite_engine)
+    ev = Events()
+    h.absorb(ev.registered())
+    await h.run()
+    cancellation = ev.cancellation(request_id="C7", minutes=90)
+    h.absorb(cancellation)
+    await h.run()
+    [asked] = h.facts("unwind_requested")
+    assert asked["his_request_id"] == "C7"
+    assert asked["occurred_at"] == cancellation.occurred_at.isoformat()  # HIS's time, not the moment we asked
+
+
+async def test_a_diagnosis_that_came_before_the_cancellation_is_uploaded_before_settlement_is_asked(
+        sqlite_engine: Engine) -> None:
+    h = Harness(sqlite_engine)
+    ev = Events()
+    h.absorb(ev.registered())
+    await h.run()
+    h.absorb(ev.visit_info(diagnosis()), ev.cancellation(request_id="C1"))
+    await h.run()
+    assert h.platform.infnos()[-1] == "2203"
+    assert h.fact_kinds()[-2:] == ["visit_info_uploaded", "unwind_requested"]
+
+
+async def test_settlement_hears_when_a_cancellation_is_finished_however_it_ended(sqlite_engine: Engine) -> None:
+    h = Harness(sqlite_engine)
+    ev = Events()
+    h.absorb(ev.registered())
+    await h.run()
+    h.absorb(ev.cancellation(request_id="C1"))
+    await h.run()
+    h.settlement("unwound", "C1")
+    await h.run()
+    h.absorb(ev.cancellation(request_id="C2"))  # the visit is cancelled already: rejected
+    await h.run()
+    closed = {f["his_request_id"]: f.get("reason") for f in h.facts("request_closed")}
+    assert closed["C1"] is None and closed["C2"].startswith("rejected [cancelled]")
+
+
 async def test_a_cancellation_settlement_refuses_is_rejected_as_out_of_order(sqlite_engine: Engine) -> None:
     h = Harness(sqlite_engine)
     ev = Events()

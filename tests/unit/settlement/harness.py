@@ -49,7 +49,8 @@ class Harness:
         self.db = db
         self.sim = sim
         self.client = SimClient(sim)
-        self.settings = SettlementSettings(**{"detail_batch_size": 50, "lines_wait_s": 300.0, **settings})
+        self.settings = SettlementSettings(**{"detail_batch_size": 50, "lines_wait_s": 300.0, "order_window_s": 0.0,
+                                              **settings})
         self.chain = SettlementChain(self.settings)
         self.engine = ChainEngine(self.chain, db=self._run_db, client=self.client,
                                   settings=EngineSettings(**{"retry_backoff_s": 0.0, "max_attempts": 4,
@@ -103,8 +104,8 @@ class Harness:
         return event
 
     def settle(self, p: Patient, request_id: str, total: str, *, mid: str = "0", acct: str = "1",
-               send: bool = True) -> SettlementRequested:
-        event = ev.settle(p.key, p.kind, request_id, total, mid=mid, acct=acct)
+               send: bool = True, sheet_of: str | None = None) -> SettlementRequested:
+        event = ev.settle(p.key, p.kind, request_id, total, mid=mid, acct=acct, sheet_of=sheet_of)
         if send:
             self.his(event)
         return event

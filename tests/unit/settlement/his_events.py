@@ -46,10 +46,11 @@ def reversal(visit: str, kind: str, sn: str, of: ChargeLineAdded, *, cnt: str | 
                               bilg_dr_name="医生甲")
 
 
-def settle(visit: str, kind: str, request_id: str, total: str, *, mid: str = "0", acct: str = "1"
-           ) -> SettlementRequested:
+def settle(visit: str, kind: str, request_id: str, total: str, *, mid: str = "0", acct: str = "1",
+           sheet_of: str | None = None) -> SettlementRequested:
     return SettlementRequested(**base(visit, kind), his_request_id=request_id, medfee_sumamt=Decimal(total),
-                               acct_used_flag=acct, mid_setl_flag=mid, invono="INV" + request_id[-6:])
+                               acct_used_flag=acct, mid_setl_flag=mid, invono="INV" + request_id[-6:],
+                               sheet_of_visit_id=sheet_of)
 
 
 def refund(visit: str, kind: str, request_id: str, *, of: str | None = None, setl_id: str | None = None

@@ -63,10 +63,36 @@ def test_an_inpatient_reversal_of_an_uploaded_line_is_uploadable_an_outpatient_o
 
 
 def test_events_registration_owns_are_skipped(h: Harness) -> None:
-    from yibao.hisevents.models import Discharge
+    from yibao.hisevents.models import AdmissionChanged
 
-    event = Discharge(**h._base(_p("inpatient")), endtime=h._base(_p())["occurred_at"], dscg_way="1")
+    event = AdmissionChanged(**h._base(_p("inpatient")), adm_bed="03-01")
     assert absorb_his_event(event.to_json()) is None
+
+
+def test_discharges_and_cancellations_keep_their_place_in_his_order_until_registration_asks(h: Harness) -> None:
+    from yibao.hisevents.models import Cancellation, Discharge
+
+    p = _p("inpatient")
+    discharge = Discharge(**h._base(p), endtime=h._base(p)["occurred_at"], dscg_way="1")
+    cancel = Cancellation(**h._base(p), target="discharge", his_request_id="C1")
+    h.his(discharge)
+    h.his(cancel)
+    h.his(cancel.model_copy(update={"event_id": "another-event-of-the-same-row"}))
+    requests = h.state(p).requests
+    assert [(r.kind, r.id, r.phase) for r in requests] == [("discharge", discharge.event_id, "expected"),
+                                                          ("unwind", "C1", "expected")]
+    h.fact(p, "discharge_requested", his_request_id=discharge.event_id)
+    h.fact(p, "request_closed", his_request_id="C1", reason="rejected [out_of_order]: not discharged")
+    assert [(r.kind, r.phase) for r in h.state(p).requests] == [("discharge", "waiting"), ("unwind", "closed")]
+
+
+def test_a_request_registration_finished_before_its_his_event_arrived_holds_no_place(h: Harness) -> None:
+    from yibao.hisevents.models import Cancellation
+
+    p = _p("outpatient")
+    h.fact(p, "request_closed", his_request_id="C9", reason="rejected [cancelled]: the visit was cancelled")
+    h.his(Cancellation(**h._base(p), target="registration", his_request_id="C9"))  # the his_events topic lagged
+    assert h.state(p).requests == []
 
 
 def test_unreadable_input_is_an_input_error_naming_the_problem() -> None:

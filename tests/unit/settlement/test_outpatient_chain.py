@@ -3,8 +3,10 @@ settlement, refunds, unwinds, reversal lines, duplicates and reordering."""
 
 from __future__ import annotations
 
+import datetime as _dt
 from decimal import Decimal
 
+from unit.settlement import his_events as ev
 from unit.settlement.harness import Harness
 
 
@@ -53,19 +55,21 @@ async def test_details_wait_for_the_registration_and_the_visit_information(h: Ha
 async def test_a_settlement_request_waits_for_its_lines_still_in_flight(h: Harness) -> None:
     p = await h.outpatient()
     h.line(p, "F1", "10.00")
+    late = h.line(p, "F2", "20.00", send=False)  # charged before the request, still on its way
     h.settle(p, "S1", "30.00")
     await h.drain()
     assert "2206" not in h.client.infnos()
     assert h.status(p) == "waiting"
-    h.line(p, "F2", "20.00")
+    h.his(late)
     await h.drain()
     assert len(h.results(p, "settled")) == 1
 
 
 async def test_a_request_before_its_registration_and_lines_still_settles(h: Harness) -> None:
     p = await h.outpatient(facts=False)
+    line = h.line(p, "F1", "15.00", send=False)
     h.settle(p, "S1", "15.00")
-    h.line(p, "F1", "15.00")
+    h.his(line)
     await h.drain()
     h.fact(p, "visit_info_uploaded", med_type="11")
     h.registered(p)
@@ -242,7 +246,8 @@ async def test_refused_details_are_reported_and_their_settlement_rejected(h: Har
     assert h.client.infnos().count("2204") == 1, "a refused batch is not sent again and again"
 
 
-async def test_unwind_withdraws_the_unsettled_details_then_answers_unwound(h: Harness) -> None:
+async def test_unwind_withdraws_the_unsettled_details_then_answers_unwound(make_h) -> None:  # type: ignore[no-untyped-def]
+    h = make_h(prerequisite_wait_s=0.0)  # past the wait for HIS requests before a cancellation
     p = await h.outpatient()
     h.line(p, "F1", "10.00")
     await h.drain()
@@ -265,7 +270,8 @@ async def test_unwind_without_details_answers_at_once(h: Harness) -> None:
     assert "2205" not in h.client.infnos()
 
 
-async def test_unwind_is_refused_while_a_settlement_is_active(h: Harness) -> None:
+async def test_unwind_is_refused_while_a_settlement_is_active(make_h) -> None:  # type: ignore[no-untyped-def]
+    h = make_h(prerequisite_wait_s=0.0)  # past the wait for HIS requests before a cancellation
     p = await h.outpatient()
     h.line(p, "F1", "10.00")
     h.settle(p, "S1", "10.00")
@@ -318,3 +324,84 @@ async def test_a_refund_arriving_before_its_settlement_request_waits_for_it(h: H
     h.his(request)
     await h.drain()
     assert [r.kind for r in h.results(p)] == ["presettled", "settled", "refunded"]
+
+
+async def test_an_unwind_never_overtakes_an_earlier_settlement_and_refund(h: Harness) -> None:
+    p = await h.outpatient()
+    line = h.line(p, "F1", "40.00", send=False)  # charged first, still on its way
+    h.settle(p, "S1", "40.00")
+    h.refund(p, "R1", of="S1")  # 退费 …
+    h.fact(p, "unwind_requested", unwind="registration", his_request_id="C1")  # … then 退号, in HIS order
+    await h.drain()
+    assert not h.facts(p, "unwound") and not h.facts(p, "unwind_refused") and h.results(p) == []
+    h.his(line)
+    await h.drain()
+    assert [r.kind for r in h.results(p)] == ["presettled", "settled", "refunded"]
+    [answer] = h.facts(p, "unwound")
+    assert answer.his_request_id == "C1"
+
+
+async def test_an_unwind_arriving_before_an_earlier_settlement_request_is_queued_behind_it(h: Harness) -> None:
+    p = await h.outpatient()
+    h.line(p, "F1", "40.00")
+    request = h.settle(p, "S1", "40.00", send=False)  # HIS settled at t1 …
+    h.fact(p, "unwind_requested", unwind="registration", his_request_id="C1",
+           occurred_at=request.occurred_at + _dt.timedelta(minutes=5))  # … and cancelled at t1 + 5 min
+    h.his(request)  # the settlement request's table lagged behind
+    await h.drain()
+    assert [r.kind for r in h.results(p)] == ["presettled", "settled"]
+    assert not h.facts(p, "unwind_refused") and not h.facts(p, "unwound")  # waits for the refund (2208)
+    h.refund(p, "R1", of="S1")  # (its table lagged even more)
+    await h.drain()
+    assert [r.kind for r in h.results(p)][-1] == "refunded" and len(h.facts(p, "unwound")) == 1
+
+
+async def test_an_unwind_is_answered_only_after_the_order_window(make_h) -> None:  # type: ignore[no-untyped-def]
+    h = make_h(order_window_s=60.0)
+    p = await h.outpatient()
+    h.fact(p, "unwind_requested", unwind="registration", his_request_id="C1")
+    await h.drain()
+    assert not h.facts(p, "unwound") and h.status(p) == "waiting"
+
+
+async def test_a_cancellation_waits_while_the_visits_charges_are_neither_settled_nor_voided(make_h) -> None:  # type: ignore[no-untyped-def]
+    h = make_h(prerequisite_wait_s=60.0)
+    p = await h.outpatient()
+    h.line(p, "F1", "25.00")
+    await h.drain()
+    settle = ev.settle(p.key, p.kind, "S1", "25.00")  # HIS settled …
+    refund = ev.refund(p.key, p.kind, "R1", of="S1")  # … refunded …
+    h.fact(p, "unwind_requested", unwind="registration", his_request_id="C1")  # … and cancelled: this came first
+    await h.drain()
+    assert not h.facts(p, "unwound") and h.status(p) == "waiting"  # the settlement and refund are on their way
+    h.his(settle)
+    await h.drain()
+    assert not h.facts(p, "unwound")
+    h.his(refund)
+    await h.drain()
+    assert [r.kind for r in h.results(p)] == ["presettled", "settled", "refunded"]
+    assert len(h.facts(p, "unwound")) == 1
+
+
+async def test_a_switch_to_self_pay_does_not_wait_for_the_charges(make_h) -> None:  # type: ignore[no-untyped-def]
+    h = make_h(prerequisite_wait_s=60.0)
+    p = await h.outpatient()
+    h.line(p, "F1", "25.00")
+    await h.drain()
+    h.fact(p, "unwind_requested", unwind="registration", his_request_id="E1", self_pay=True)
+    await h.drain()
+    assert len(h.facts(p, "unwound")) == 1  # the patient pays them: nothing to wait for
+
+
+async def test_a_cancellation_registration_could_not_finish_lets_the_visit_go_on(make_h) -> None:  # type: ignore[no-untyped-def]
+    h = make_h(prerequisite_wait_s=0.0)
+    p = await h.outpatient()
+    h.line(p, "F1", "10.00")
+    await h.drain()
+    h.fact(p, "unwind_requested", unwind="registration", his_request_id="C1")
+    await h.drain()
+    assert h.state(p).closing and len(h.facts(p, "unwound")) == 1
+    h.fact(p, "request_closed", his_request_id="C1", reason="2202 refused: 已结算不能撤销挂号")
+    h.line(p, "F2", "5.00")
+    await h.drain()
+    assert not h.state(p).closing and h.lines(p)["F2"] == "uploaded"
