@@ -153,10 +153,27 @@ class RegistrationChain:
             return self._serve_discharge(visit, state, request, now)
         if kind == "reopen":
             return self._serve_reopen(visit, state, request, now)
-        if state.discharged:  # admission_change
-            return _rejection(request, OUT_OF_ORDER, "admission information cannot change after the discharge; "
-                                                     "cancel the discharge first (2405)")
+        if state.discharged or request.phase in ("unwinding", "refused"):  # admission_change
+            return self._serve_late_change(visit, state, request)
         return admission_change_step(self.config, visit, state, request)
+
+    def _serve_late_change(self, visit: Visit, state: RegistrationState, request: Request) -> Action:
+        """An admission change HIS made before the discharge that arrived after it (another CDC table): the platform
+        takes 2403 only in the ward, so the discharge is cancelled (2405, once settlement agreed: no final
+        settlement stands), the change sent (2403) and the stay discharged again (2402). A change dated after the
+        discharge is refused: HIS cancels the discharge itself first."""
+        if request.phase == "new":
+            if not _dated_before_discharge(state, request):
+                return _rejection(request, OUT_OF_ORDER, "admission information cannot change after the discharge; "
+                                                         "cancel the discharge first (2405)")
+            return LocalChange(f"late_change:{request.tag}", _ask_settlement(request.id, request.kind, "discharge"))
+        if request.phase == "unwinding":
+            return Wait("settlement has not answered whether the discharge may be cancelled for a late change")
+        if request.phase == "refused":
+            return _rejection(request, OUT_OF_ORDER, "the change is dated before the discharge but arrived after it, "
+                                                     "and the discharge cannot be cancelled to send it: "
+                                                     f"{request.reason or 'settlement refused'}")
+        return reopen_step(self.config, visit, state, request)
 
     def _serve_rollback(self, visit: Visit, state: RegistrationState, request: Request) -> Action:
         target = _target(state, request)
@@ -246,6 +263,11 @@ class RegistrationChain:
             # settlement must not wait for a registration that may never come (a replay may still bring it)
             emit_fact(visit, "registration_failed", ("parked", visit.version), reason=mask_text(reason))
         save_state(visit, state)
+
+
+def _dated_before_discharge(state: RegistrationState, request: Request) -> bool:
+    discharges = [r for r in state.requests if r.kind in ("discharge", "reopen") and r.phase == "done"]
+    return bool(discharges) and request.occurred_at < discharges[-1].occurred_at
 
 
 # --- helpers building LocalChanges (each re-reads the fresh visit it is applied to) -----------------------------

@@ -498,27 +498,36 @@ def discharge_step(cfg: ChainConfig, visit: Visit, state: RegistrationState, req
 
 
 def reopen_step(cfg: ChainConfig, visit: Visit, state: RegistrationState, request: Request) -> Step:
-    """2405 出院撤销 asked by settlement (``reopen_requested``): charge lines of the stay arrived after its 2402, and
-    the platform takes 2301 only before discharge. The discharge is sent again afterwards (same request)."""
+    """2405 出院撤销 that HIS did not ask for, to send what the platform takes only before discharge:
+    settlement's ``reopen_requested`` (charge lines of the stay arrived after its 2402; the discharge is sent again
+    by the same request afterwards), or an admission change dated before the discharge that arrived after it (the
+    2403 follows, then the discharge again as a reopen request queued behind it)."""
     person, mdtrt_id = state.person, state.mdtrt_id
     assert person is not None and mdtrt_id is not None
     reg = state.registration_event()
     query = QuerySpec("5201", inputs.q_5201(person.psn_no, reg.begntime, cfg.query_window, mdtrt_id=mdtrt_id),
                       found=found_in_ward(mdtrt_id), insuplc_admdvs=person.insuplc_admdvs)
-    request_id = request.id
+    request_id, kind = request.id, request.kind
+    phase = "new" if kind == "reopen" else "unwound"  # a late admission change: settlement agreed first
 
     def on_ok(conn: Connection, visit: Visit, output: dict[str, Any], msgid: str) -> None:
         fresh = load_state(visit)
-        current = fresh.request(request_id, "reopen")
-        if current is None or current.phase != "new":
+        current = fresh.request(request_id, kind)
+        if current is None or current.phase != phase or not fresh.discharged:
             return
-        current.phase = "unwound"
+        if kind == "reopen":
+            current.phase = "unwound"
+        else:
+            _discharge_again(fresh, current)
         fresh.discharged, fresh.endtime = False, None
-        emit_fact(visit, "discharge_cancelled", ("reopen", request_id), his_request_id=request_id,
+        emit_fact(visit, "discharge_cancelled", (kind, request_id), his_request_id=request_id,
                   psn_no=person.psn_no, mdtrt_id=mdtrt_id)
         save_state(visit, fresh)
 
     def on_refused(conn: Connection, visit: Visit, exc: Any) -> None:
+        if kind != "reopen":  # HIS is told why its change could not be sent
+            _request_refused(request_id, kind, "2405")(conn, visit, exc)
+            return
         fresh = load_state(visit)
         current = fresh.request(request_id, "reopen")
         if current is None or current.phase != "new":
@@ -531,6 +540,16 @@ def reopen_step(cfg: ChainConfig, visit: Visit, state: RegistrationState, reques
     return Step(f"2405:{request.tag}", "2405", inputs.in_2405(person, mdtrt_id), on_ok=on_ok, on_refused=on_refused,
                 unknown=policy_for("2405", lambda v, omsgid: query), psn_no=person.psn_no,
                 insuplc_admdvs=person.insuplc_admdvs)
+
+
+def _discharge_again(state: RegistrationState, change: Request) -> None:
+    """Queue the stay's discharge once more, behind the late admission change its 2405 made room for: a reopen
+    request already past its 2405 (phase ``unwound``), carrying the last discharge."""
+    discharges = [r for r in state.requests if r.kind in ("discharge", "reopen") and r.phase == "done" and r.event]
+    last = discharges[-1]
+    state.add_request(Request(id=f"{change.id}:dscg", kind="reopen", event=last.event, occurred_at=last.occurred_at,
+                              received_at=clock.now(), seq=state.next_seq(), phase="unwound",
+                              reason="discharged again after the admission change (2403) dated before the discharge"))
 
 
 def admission_change_step(cfg: ChainConfig, visit: Visit, state: RegistrationState, request: Request) -> Step:

@@ -20,19 +20,21 @@ import datetime as _dt
 import random
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine, select
 
-from support.kafka import produce
+from support.kafka import consume, produce
 from support.stack import new_database
 from yibao.cli.demo import _wait_for_answers
 from yibao.core.db import make_engine
 from yibao.core.db.migrations import upgrade
 from yibao.core.db.schema import chain_calls
 from yibao.core.kafka import create_topics
+from yibao.core.results import HisResult
+from yibao.core.topics import topic
 from yibao.fakedata.cdc import CdcShape, RawCdcMessage
 from yibao.fakedata.his import generate_day
 from yibao.fakedata.people import population
@@ -125,6 +127,17 @@ class ChainRig:
     async def run(self, day: Day, messages: list[RawCdcMessage] | None = None, *, timeout: float = 120) -> Answers:
         await self.produce(day.messages if messages is None else messages)
         return await self.answers(day, timeout=timeout)
+
+    async def results_until(self, done: Callable[[list[HisResult]], bool], *, timeout: float = 90) -> list[HisResult]:
+        """Every HisResult so far, once ``done(results)`` holds (AssertionError at the timeout)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            records = await consume(self.bridge.info.kafka_bootstrap, [topic("his_results", self.bridge.prefix)],
+                                    idle=1.0, timeout=10)
+            results = [HisResult.model_validate_json(r.value) for r in records]
+            if done(results):
+                return results
+            assert time.monotonic() < deadline, "the HIS results awaited never came"
 
     # --- checks -------------------------------------------------------------------------------------------
 

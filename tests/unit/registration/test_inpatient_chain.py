@@ -98,6 +98,49 @@ async def test_an_admission_change_after_discharge_is_out_of_order(sqlite_engine
     assert h.results()[-1]["reason_code"] == "out_of_order"
 
 
+async def test_an_admission_change_dated_before_the_discharge_but_arriving_after_it_reopens_the_stay(
+        sqlite_engine: Engine) -> None:
+    h = Harness(sqlite_engine)
+    ev = _inpatient()
+    await _admitted(h, ev)
+    discharge = ev.discharge(minutes=30)
+    h.absorb(discharge)
+    await h.run_with_settlement_ready()
+    late = ev.admission_changed(adm_bed="02-02", minutes=20)  # another CDC table: overtaken by the discharge
+    h.absorb(late)
+    await h.run()
+    assert h.facts("unwind_requested")[-1]["unwind"] == "discharge"  # settlement agrees first (no final settlement)
+    assert h.platform.infnos()[-1] == "2402"
+    h.settlement("unwound", late.event_id, visit="I1", visit_kind="inpatient")
+    await h.run()
+    assert h.platform.infnos()[-2:] == ["2405", "2403"]
+    assert h.fact_kinds()[-3:] == ["discharge_cancelled", "admission_changed", "discharge_requested"]
+    await h.run_with_settlement_ready()
+    assert h.platform.infnos()[-3:] == ["2405", "2403", "2402"]
+    assert h.platform.inputs["2403"][-1]["adminfo"]["adm_bed"] == "02-02"
+    assert h.platform.visits["M00001"]["status"] == "discharged"
+    assert [r["kind"] for r in h.results()][-2:] == ["admission_changed", "discharged"]
+    assert "rejected" not in h.result_kinds()
+
+
+async def test_a_late_admission_change_is_refused_with_settlements_reason_when_the_discharge_cannot_be_cancelled(
+        sqlite_engine: Engine) -> None:
+    h = Harness(sqlite_engine)
+    ev = _inpatient()
+    await _admitted(h, ev)
+    h.absorb(ev.discharge(minutes=30))
+    await h.run_with_settlement_ready()
+    late = ev.admission_changed(adm_bed="02-02", minutes=20)
+    h.absorb(late)
+    await h.run()
+    h.settlement("unwind_refused", late.event_id, visit="I1", visit_kind="inpatient",
+                 reason="the final settlement S9 is active: refund it (2305) before cancelling the discharge")
+    await h.run()
+    assert "2405" not in h.platform.infnos() and "2403" not in h.platform.infnos()
+    rejected = h.results("rejected")[-1]
+    assert rejected["reason_code"] == "out_of_order" and "S9" in rejected["reason"]
+
+
 async def test_requests_arriving_out_of_order_are_served_in_his_order_behind_the_head(sqlite_engine: Engine) -> None:
     h = Harness(sqlite_engine)
     ev = _inpatient()
