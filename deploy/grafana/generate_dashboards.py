@@ -154,12 +154,17 @@ def _rows() -> tuple[Row, ...]:
         Panel("Dead letters by reason", (
             (f"sum by (service, reason_code) (increase(yibao_dead_letters_total{{{SVC}}}[$__rate_interval]))",
              "{{service}} {{reason_code}}"),
-        ), kind="bars", width=8,
+        ), kind="bars", width=6,
             description="Messages parked on the dead-letter topic (or the parked_work table). Each needs a look; "
                         "replay once the cause is fixed."),
         Panel("Dead letters in the time range", (
             (f"sum by (reason_code) (increase(yibao_dead_letters_total{{{SVC}}}[$__range]))", "{{reason_code}}"),
-        ), kind="stat", width=4, thresholds=((None, "green"), (1, "orange"))),
+        ), kind="stat", width=3, thresholds=((None, "green"), (1, "orange"))),
+        Panel("Dead letters waiting for replay", (
+            (f"max by (store) (yibao_dlq_depth{{{NS}}})", "{{store}}"),
+        ), kind="stat", width=3, thresholds=((None, "green"), (1, "orange")),
+            description="DLQ depth: letters `yibao replay dlq` has not gone through yet (topic), and letters the "
+                        "topic could not take (table)."),
         Panel("Outbox pending", (
             (f"max by (service) (yibao_outbox_pending{{{SVC}}})", "{{service}}"),
         ), width=6, description="Results written but not yet published to Kafka. Growing: Kafka is unreachable "

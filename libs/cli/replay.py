@@ -21,6 +21,7 @@ from yibao.core import clock
 from yibao.core.db import make_engine
 from yibao.core.db.schema import parked_work
 from yibao.core.messaging.deadletter import DeadLetter
+from yibao.core.messaging.depth import replay_group
 from yibao.core.settings import CommonSettings
 from yibao.core.topics import topic
 
@@ -71,7 +72,7 @@ async def _replay_dlq(settings: CommonSettings, args: argparse.Namespace) -> int
 
     dlq = topic("dlq", settings.topic_prefix)
     consumer = AIOKafkaConsumer(
-        dlq, bootstrap_servers=settings.kafka_bootstrap, group_id=f"{settings.topic_prefix}yibao-replay",
+        dlq, bootstrap_servers=settings.kafka_bootstrap, group_id=replay_group(settings.topic_prefix),
         auto_offset_reset="earliest", enable_auto_commit=False)
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
     await consumer.start()

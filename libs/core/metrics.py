@@ -12,6 +12,7 @@ __all__ = [
     "EVENTS_CONSUMED",
     "EVENTS_HANDLED",
     "DEAD_LETTERS",
+    "DLQ_DEPTH",
     "PROCESSING_SECONDS",
     "RETRIES",
     "OUTBOX_PUBLISHED",
@@ -40,6 +41,9 @@ PROCESSING_SECONDS = Histogram(
 RETRIES = Counter("yibao_retries_total", "Transient failures retried", ["service", "error"])
 OUTBOX_PUBLISHED = Counter("yibao_outbox_published_total", "Outbox messages published", ["service"])
 OUTBOX_PENDING = Gauge("yibao_outbox_pending", "Outbox messages not yet published (last seen)", ["service"])
+DLQ_DEPTH = Gauge(
+    "yibao_dlq_depth", "Dead letters waiting for `yibao replay dlq`: on the DLQ topic, or in the parked_work table "
+    "when the topic could not take them (the same figure from every worker: use max)", ["store"])
 WORKER_READY = Gauge("yibao_worker_ready", "1 when the worker is consuming and its database answers", ["service"])
 
 

@@ -31,6 +31,7 @@ from yibao.core.db.schema import parked_work
 from yibao.core.errors import InputError, YibaoError
 from yibao.core.kafka import TopicRequest, catalog_topics, create_topics
 from yibao.core.messaging.deadletter import DeadLetter
+from yibao.core.messaging.depth import dead_letter_topic_depth, parked_work_waiting
 from yibao.core.messaging.outbox import OutboxMessage
 from yibao.core.messaging.relay import OutboxRelay
 from yibao.core.privacy import mask_text
@@ -194,6 +195,26 @@ class ServiceRuntime:
         @self.app.task
         async def _relay() -> None:
             await runtime.relay.run()
+
+        @self.app.timer(interval=self.settings.dlq_depth_interval_s)
+        async def _dlq_depth() -> None:
+            await runtime.measure_dlq_depth()
+
+    async def measure_dlq_depth(self) -> None:
+        """Set ``yibao_dlq_depth``; a broker or database that does not answer leaves the last figure standing."""
+        try:
+            on_topic = await dead_letter_topic_depth(self.settings.kafka_bootstrap, self.settings.topic_prefix)
+            in_table = await asyncio.to_thread(self._parked_waiting)
+        except Exception as exc:  # a metric must never stop the worker
+            log.warning("dead-letter depth not measured", extra={"fields": {
+                "service": self.name, "error": type(exc).__name__}})
+            return
+        metrics.DLQ_DEPTH.labels("topic").set(on_topic)
+        metrics.DLQ_DEPTH.labels("table").set(in_table)
+
+    def _parked_waiting(self) -> int:
+        with self.engine.connect() as conn:
+            return parked_work_waiting(conn)
 
     async def prepare(self) -> None:
         """Before the faust app starts: schema and topics exist (both idempotent)."""

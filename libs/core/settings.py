@@ -75,6 +75,8 @@ class CommonSettings(BaseSettings):
     session_timeout_s: float = Field(10.0, description="Kafka consumer group session timeout, seconds")
     retry_attempts: int = Field(5, description="attempts at a transient failure before the work is parked")
     retry_backoff_s: float = Field(0.5, description="first retry delay; doubles each attempt")
+    dlq_depth_interval_s: float = Field(30.0, gt=0, description="how often the worker measures the dead letters "
+                                                               "waiting for replay (yibao_dlq_depth)")
 
     @property
     def port(self) -> int:

@@ -4,6 +4,7 @@ topic and the change becomes a canonical event — once."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as _dt
 import json
 import os
@@ -11,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import yaml
 
 import yibao.hisevents.mappings as shipped
@@ -18,6 +20,7 @@ from support.kafka import consume, produce
 from support.stack import new_database
 from support.workers import WorkerProcess
 from yibao.core.kafka import create_topics
+from yibao.core.messaging.depth import dead_letter_topic_depth
 from yibao.core.topics import topic
 from yibao.fakedata.cdc import CdcShape
 from yibao.fakedata.his import generate_day
@@ -27,6 +30,20 @@ from yibao.stack import Stack
 PREFIX = "replaytest."
 MAPPING = load_mapping("example-oracle-his")
 CDC_TOPICS = [PREFIX + t for t in MAPPING.topics()]
+
+
+async def _dlq_depth_metric(worker: WorkerProcess, *, until: float | None = None, timeout: float = 30) -> float:
+    """The worker's ``yibao_dlq_depth{store="topic"}`` once it is measured (and equals ``until``, if given)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    value = None
+    while asyncio.get_running_loop().time() < deadline:
+        text = httpx.get(f"{worker.url}/metrics", timeout=5).text
+        found = [line.split()[-1] for line in text.splitlines() if line.startswith('yibao_dlq_depth{store="topic"}')]
+        value = float(found[0]) if found else None
+        if value is not None and (until is None or value == until):
+            return value
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"yibao_dlq_depth never showed {until if until is not None else 'a value'}: {value}")
 
 
 def _without_diagnoses(tmp: Path) -> Path:
@@ -57,8 +74,10 @@ async def test_a_parked_change_is_replayed_after_the_mapping_is_fixed(
     finally:
         broken.stop()
 
-    fixed = WorkerProcess("ingest", env, tmp_path / "fixed.log").start()
+    assert await dead_letter_topic_depth(kafka_bootstrap, PREFIX) == len(messages)
+    fixed = WorkerProcess("ingest", {**env, "YIBAO_DLQ_DEPTH_INTERVAL_S": "0.2"}, tmp_path / "fixed.log").start()
     try:
+        assert await _dlq_depth_metric(fixed) == len(messages)  # what ops sees before the replay
         replay = subprocess.run([sys.executable, "-m", "yibao.cli.main", "replay", "dlq", "--service", "ingest",
                                  "--timeout", "3"], env={**os.environ, **env}, capture_output=True, text=True,
                                 timeout=120)
@@ -71,5 +90,7 @@ async def test_a_parked_change_is_replayed_after_the_mapping_is_fixed(
         again = subprocess.run([sys.executable, "-m", "yibao.cli.main", "replay", "dlq", "--timeout", "2"],
                                env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
         assert "replayed 0 dead letter(s)" in again.stdout, "a letter is replayed once"
+        assert await dead_letter_topic_depth(kafka_bootstrap, PREFIX) == 0
+        assert await _dlq_depth_metric(fixed, until=0) == 0
     finally:
         fixed.stop()
