@@ -171,9 +171,14 @@ class LocalBridge:
         return self
 
     def start_worker(self, name: str, *, wait: bool = True) -> WorkerHandle:
-        prefix = "YIBAO_" + name.upper().replace("-", "_") + "_"
-        env = {**self.base_env(), f"{prefix}WEB_PORT": str(self._ports[name])}
-        handle = WorkerHandle(name, ["worker", name], env, self.workdir / f"{name}.log", self._ports[name],
+        """Start the worker ``name``: a service (``settlement``), or another replica of one (``settlement#2``:
+        the same consumer group, so the partitions are shared between them)."""
+        service = name.split("#", 1)[0]
+        port = self._ports.setdefault(name, free_port())
+        prefix = "YIBAO_" + service.upper().replace("-", "_") + "_"
+        env = {**self.base_env(), f"{prefix}WEB_PORT": str(port)}
+        log_name = name.replace("#", "-")
+        handle = WorkerHandle(name, ["worker", service], env, self.workdir / f"{log_name}.log", port,
                               "/readyz").start()
         self.workers[name] = handle
         if wait:
