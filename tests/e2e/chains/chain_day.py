@@ -41,7 +41,7 @@ from yibao.fakedata.people import population
 from yibao.hisevents import Ingestor, load_mapping
 from yibao.stack import Stack
 from yibao.stack.audit import Answers, RequestKey, audit, his_requests
-from yibao.stack.bridge import LocalBridge
+from yibao.stack.bridge import CHAIN_SERVICES, LocalBridge
 
 __all__ = ["SEED", "FAST", "Day", "ChainRig", "bridge_on_stack", "shuffled_tables"]
 
@@ -189,7 +189,8 @@ class ChainRig:
             self._engine.dispose()
 
 
-def bridge_on_stack(stack: Stack, tmp: Path, *, extra_env: dict[str, str] | None = None) -> Iterator[ChainRig]:
+def bridge_on_stack(stack: Stack, tmp: Path, *, extra_env: dict[str, str] | None = None,
+                    services: tuple[str, ...] = CHAIN_SERVICES) -> Iterator[ChainRig]:
     """A module's bridge: a fresh database, a topic prefix of its own, the CDC topics created, every process
     started and ready. Stopped (and its logs kept in ``tmp``) afterwards."""
     url = new_database(stack, tmp)
@@ -198,7 +199,8 @@ def bridge_on_stack(stack: Stack, tmp: Path, *, extra_env: dict[str, str] | None
     info = dataclasses.replace(stack.info, database_url=url)
     topics = [prefix + t for t in load_mapping(MAPPING).topics()]
     asyncio.run(create_topics(info.kafka_bootstrap, [(t, 1, {}) for t in topics]))
-    bridge = LocalBridge(info, tmp, prefix=prefix, sim_seed=SEED, env={**FAST, **(extra_env or {})})
+    bridge = LocalBridge(info, tmp, prefix=prefix, sim_seed=SEED, env={**FAST, **(extra_env or {})},
+                         services=services)
     bridge.start()
     rig = ChainRig(bridge, url)
     try:
