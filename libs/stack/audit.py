@@ -82,6 +82,11 @@ class Answers:
         self.results.append(result)
         if result.his_request_id:
             self._by_request[(result.his_visit_id, result.his_request_id)].append(result)
+            sheet = (result.detail or {}).get("hemodialysis") if isinstance(result.detail, dict) else None
+            asked_at = sheet.get("outpatient_visit_id") if isinstance(sheet, dict) else None
+            if asked_at and asked_at != result.his_visit_id:
+                # 血透: HIS asked on the outpatient visit; the answer is backfilled to the inpatient account
+                self._by_request[(asked_at, result.his_request_id)].append(result)
         elif result.service == "registration":
             self._by_visit[result.his_visit_id].append(result)
 
