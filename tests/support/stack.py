@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -25,11 +27,26 @@ def stack() -> Iterator[Stack]:
     require = os.environ.get("YIBAO_REQUIRE_REAL") == "1"
     _STACK = start_stack(prefer="real", require_real=require)
     print("\n" + _STACK.info.describe())
+    previous = _stop_on_sigterm()
     try:
         yield _STACK
     finally:
         _STACK.stop()
         _STACK = None
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _stop_on_sigterm() -> Any:
+    """A SIGTERM (``timeout``, a CI runner giving up) ends the session like Ctrl-C, so that the broker and the
+    database started above (in sessions of their own) are stopped instead of outliving the run."""
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return None
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    return signal.signal(signal.SIGTERM, interrupt)
 
 
 @pytest.fixture(scope="session")
