@@ -205,7 +205,7 @@ def _rows() -> tuple[Row, ...]:
         Panel("Chains parked, open", (
             (f"max by (service) (yibao_parked_open{{{SVC}}})", "{{service}}"),
         ), width=12, thresholds=((None, "green"), (1, "orange"))),
-    ))  # metrics of the chain services (issue 5): empty until they run
+    ))  # metrics of the chain services (registration, settlement)
     recon = Row("Reconciliation", (
         Panel("Runs by result (per day)", (
             (f"sum by (result) (increase(yibao_recon_runs_total{{{NS}}}[1d]))", "{{result}}"),
@@ -220,7 +220,7 @@ def _rows() -> tuple[Row, ...]:
         Panel("Oldest open single-sided entry", (
             (f"max(yibao_single_sided_oldest_age_seconds{{{NS}}})", "age"),
         ), kind="stat", unit="s", width=6, thresholds=((None, "green"), (43200, "orange"), (86400, "red"))),
-    ))  # metrics of the reconciliation service (issue 6): empty until it runs
+    ))  # metrics of the reconciliation service
     return (workers, events, parked, platform, chains, recon)
 
 
