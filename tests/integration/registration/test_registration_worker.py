@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -20,6 +19,7 @@ import pytest
 
 from support.kafka import consume, produce
 from support.stack import new_database
+from support.simulator import SimulatorThread
 from support.workers import WorkerProcess
 from unit.registration.registration_support import Events
 from yibao.core.results import SettlementFact, stable_id
@@ -34,25 +34,6 @@ EVENTS = topic("his_events", PREFIX)
 RESULTS = topic("his_results", PREFIX)
 VISITS = topic("visits", PREFIX)
 FACTS = topic("settlement_facts", PREFIX)
-
-
-class SimulatorThread:
-    """The simulator on its own event loop in a thread, so a module-scoped worker can use it across tests."""
-
-    def __init__(self, settings: SimulatorSettings) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="simulator", daemon=True)
-        self.sim = Simulator(settings)
-
-    def __enter__(self) -> Simulator:
-        self.thread.start()
-        asyncio.run_coroutine_threadsafe(self.sim.start(), self.loop).result(15)
-        return self.sim
-
-    def __exit__(self, *exc: Any) -> None:
-        asyncio.run_coroutine_threadsafe(self.sim.stop(), self.loop).result(15)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import uuid
 from decimal import Decimal
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -24,6 +23,7 @@ import pytest
 
 from support.kafka import consume, produce
 from support.stack import new_database
+from support.simulator import SimulatorThread
 from support.workers import WorkerProcess
 from unit.settlement import his_events as ev
 from yibao.core import clock
@@ -42,25 +42,6 @@ EVENTS = topic("his_events", PREFIX)
 VISITS = topic("visits", PREFIX)
 RESULTS = topic("his_results", PREFIX)
 FACTS = topic("settlement_facts", PREFIX)
-
-
-class SimulatorThread:
-    """The simulator on its own event loop in a thread, so the module's worker can use it across tests."""
-
-    def __init__(self, settings: SimulatorSettings) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="simulator", daemon=True)
-        self.sim = Simulator(settings)
-
-    def __enter__(self) -> Simulator:
-        self.thread.start()
-        asyncio.run_coroutine_threadsafe(self.sim.start(), self.loop).result(15)
-        return self.sim
-
-    def __exit__(self, *exc: Any) -> None:
-        asyncio.run_coroutine_threadsafe(self.sim.stop(), self.loop).result(15)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
 
 
 @pytest.fixture(scope="module")
