@@ -9,7 +9,17 @@ from typing import Any
 
 from .calls import Call, block, need, opt, rows
 from .details import upload_details
-from .settlement import cancel, check_cert, commit, compute_split, load_person, load_visit, setldetail_of, setlinfo_of
+from .settlement import (
+    cancel,
+    check_cert,
+    commit,
+    compute_split,
+    load_person,
+    load_visit,
+    setldetail_of,
+    setlinfo_of,
+    settlement_to_cancel,
+)
 from .state import Visit
 
 __all__ = ["register"]
@@ -141,13 +151,7 @@ def h2208(call: Call) -> dict[str, Any]:
     data = block(call, "data")
     visit = _open_visit(call, data)
     setl_id = need(call, data, "setl_id")
-    settlement = call.platform.ledger.settlements.get(setl_id)
-    if settlement is None or settlement.refd_setl_flag != "0" or settlement.status == "reversed":
-        raise call.refuse("data.setl_id: no such settlement (结算ID不存在)")
-    if settlement.mdtrt_id != visit.mdtrt_id:
-        raise call.refuse("data.setl_id: the settlement belongs to another visit")
-    if settlement.status == "cancelled":
-        raise call.refuse("data.setl_id: the settlement is already cancelled (已撤销)")
+    settlement = settlement_to_cancel(call, visit, setl_id)
     return cancel(call, visit, settlement)
 
 

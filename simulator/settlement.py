@@ -29,6 +29,7 @@ __all__ = [
     "compute_split",
     "setlinfo_of",
     "commit",
+    "settlement_to_cancel",
     "cancel",
     "undo_settlement",
     "undo_cancellation",
@@ -164,6 +165,19 @@ def commit(call: Call, visit: Visit, details: list[FeeDetail], split: Split, *, 
     )
     call.record.effect = {"kind": "settlement", "setl_id": setl_id, "mdtrt_id": visit.mdtrt_id}
     return {"setlinfo": info, "setldetail": setldetail_of(call, visit, split)}
+
+
+def settlement_to_cancel(call: Call, visit: Visit, setl_id: str) -> Settlement:
+    """The visit's settlement ``setl_id`` that a 2208/2305 may cancel: it exists, is not a cancellation entry, was
+    not reversed (2601), belongs to this visit and is still active. Refused with the reason otherwise."""
+    settlement = call.platform.ledger.settlements.get(setl_id)
+    if settlement is None or settlement.refd_setl_flag != "0" or settlement.status == "reversed":
+        raise call.refuse("data.setl_id: no such settlement (结算ID不存在)")
+    if settlement.mdtrt_id != visit.mdtrt_id:
+        raise call.refuse("data.setl_id: the settlement belongs to another visit")
+    if settlement.status == "cancelled":
+        raise call.refuse("data.setl_id: the settlement is already cancelled (已撤销)")
+    return settlement
 
 
 def cancel(call: Call, visit: Visit, original: Settlement) -> dict[str, Any]:
