@@ -214,7 +214,7 @@ def _reopen_request(state: RegistrationState, fact: SettlementFact, now: _dt.dat
     request_id = fact.his_request_id or fact.message_id
     if state.request(request_id, "reopen") is not None:
         return
-    discharges = [r for r in state.requests if r.kind in ("discharge", "reopen") and r.phase == "done" and r.event]
-    state.add_request(Request(id=request_id, kind="reopen", event=discharges[-1].event if discharges else None,
+    last = state.last_discharge()
+    state.add_request(Request(id=request_id, kind="reopen", event=last.event if last else None,
                               occurred_at=fact.occurred_at, received_at=now, seq=state.next_seq(),
                               reason=fact.reason))

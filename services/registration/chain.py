@@ -266,8 +266,8 @@ class RegistrationChain:
 
 
 def _dated_before_discharge(state: RegistrationState, request: Request) -> bool:
-    discharges = [r for r in state.requests if r.kind in ("discharge", "reopen") and r.phase == "done"]
-    return bool(discharges) and request.occurred_at < discharges[-1].occurred_at
+    last = state.last_discharge()
+    return last is not None and request.occurred_at < last.occurred_at
 
 
 # --- helpers building LocalChanges (each re-reads the fresh visit it is applied to) -----------------------------

@@ -180,6 +180,12 @@ class RegistrationState(_Model):
                 return r
         return None
 
+    def last_discharge(self) -> Request | None:
+        """The discharge the platform holds now: the last discharge (HIS's, or sent again after a reopening) that
+        2402 completed, carrying its event."""
+        done = [r for r in self.requests if r.kind in ("discharge", "reopen") and r.phase == "done" and r.event]
+        return done[-1] if done else None
+
     def head(self) -> Request | None:
         """The request being worked on: the first active one (requests are served one at a time, in order)."""
         return next((r for r in self.requests if r.active), None)

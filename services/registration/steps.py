@@ -545,8 +545,8 @@ def reopen_step(cfg: ChainConfig, visit: Visit, state: RegistrationState, reques
 def _discharge_again(state: RegistrationState, change: Request) -> None:
     """Queue the stay's discharge once more, behind the late admission change its 2405 made room for: a reopen
     request already past its 2405 (phase ``unwound``), carrying the last discharge."""
-    discharges = [r for r in state.requests if r.kind in ("discharge", "reopen") and r.phase == "done" and r.event]
-    last = discharges[-1]
+    last = state.last_discharge()
+    assert last is not None  # the stay was discharged: that is why its 2405 ran
     state.add_request(Request(id=f"{change.id}:dscg", kind="reopen", event=last.event, occurred_at=last.occurred_at,
                               received_at=clock.now(), seq=state.next_seq(), phase="unwound",
                               reason="discharged again after the admission change (2403) dated before the discharge"))
