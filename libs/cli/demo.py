@@ -215,13 +215,12 @@ def _faults_report(bridge: Any) -> list[str]:
     return lines
 
 
-def _outcomes_line(bridge: Any, results: list) -> str:
-    """The day in one line: what the chains ended with, and how many 2601 冲正 the bridge sent to resolve lost
-    answers."""
+def _outcomes_line(bridge: Any, results: list, letters: int) -> str:
+    """The day in one line: what the chains ended with, how many 2601 冲正 the bridge sent to resolve lost
+    answers, and what was parked (``letters``: change events on the dead-letter topic)."""
     kinds = Counter(r.kind for r in results)
     lost = _metric_sums(bridge, "yibao_unknown_outcomes_total", "resolution")
     reversed_ = sum(n for (resolution,), n in lost.items() if resolution in ("reversed", "nothing_done"))
-    letters = sum(_metric_sums(bridge, "yibao_dead_letters_total", "reason_code").values())
     return (f"outcomes: settled {kinds['settled']} · refunded {kinds['refunded']} · cancelled {kinds['cancelled']}"
             f" · rejected {kinds['rejected']} · reversed by 2601 冲正 {reversed_}"
             f" · parked {kinds['parked'] + letters} ({kinds['parked']} chains, {letters} change events)")
@@ -254,14 +253,14 @@ def _report(bridge: Any, requests: dict, results: list, elapsed: float, *, malfo
         for reason, n in reasons.most_common(5):
             print(f"        {n:3} × {reason}")
 
-    print("  " + _outcomes_line(bridge, results))
+    letters = _metric_sums(bridge, "yibao_dead_letters_total", "reason_code")
+    print("  " + _outcomes_line(bridge, results, sum(letters.values())))
 
     faults = _faults_report(bridge)
     if faults:
         print("\nplatform faults (simulator) → how the bridge resolved them (never a settlement sent twice)")
         for line in faults:
             print(line)
-    letters = _metric_sums(bridge, "yibao_dead_letters_total", "reason_code")
     if letters:
         print(f"\nparked on the dead-letter topic for a person: {sum(letters.values())} "
               f"({', '.join(f'{code} {n}' for (code,), n in letters.most_common())})"
