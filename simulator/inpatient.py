@@ -126,12 +126,12 @@ def h2302(call: Call) -> dict[str, Any]:
     else:
         detail = visit.details.get(sn)
         if detail is None or detail.status == "revoked":
-            raise call.refuse("data.feedetl_sn: no such fee detail for this visit")
+            raise call.refuse("data.feedetl_sn: 明细不存在 (no such fee detail for this visit)")
         if detail.status == "settled":
             raise call.refuse("rollback order: the detail is settled; cancel the settlement (2305) first")
         targets = [detail]
     if not targets:
-        raise call.refuse("data.feedetl_sn: no unsettled fee details to revoke")
+        raise call.refuse("data.feedetl_sn: 无可撤销的费用明细 (no unsettled fee details to revoke)")
     for d in targets:
         d.status = "revoked"
     call.record.effect = {"kind": "details_revoked", "mdtrt_id": visit.mdtrt_id, "feedetl_sns": [d.feedetl_sn for d in targets]}

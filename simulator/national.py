@@ -93,6 +93,15 @@ class NationalPlatform:
                 self._catalog = None
         return self._catalog
 
+    def reversible(self, infno: str) -> bool:
+        """Whether 2601 may reverse ``infno``: the setting, else the catalog's fact (the same one the bridge reads)."""
+        if self.settings.reversible_infnos is not None:
+            return infno in self.settings.reversible_infnos
+        from yibao.envelope.catalog import Catalog
+
+        catalog = self.catalog() or Catalog.load(self.settings.catalog_province or None)
+        return infno in catalog and catalog.transaction(infno).reversible
+
     def _validate_with_catalog(self, infno: str, payload: dict[str, Any]) -> str | None:
         catalog = self.catalog()
         if catalog is None:

@@ -113,7 +113,7 @@ def h2205(call: Call) -> dict[str, Any]:
         raise call.refuse("rollback order: this batch is settled; cancel the settlement (2208) first")
     targets = [d for d in batch if d.status == "uploaded"]
     if not targets:
-        raise call.refuse("data.chrg_bchno: no unsettled fee details to revoke")
+        raise call.refuse("data.chrg_bchno: 无可撤销的费用明细 (no unsettled fee details to revoke)")
     for d in targets:
         d.status = "revoked"
     call.record.effect = {"kind": "details_revoked", "mdtrt_id": visit.mdtrt_id, "feedetl_sns": [d.feedetl_sn for d in targets]}

@@ -3,7 +3,8 @@
 Answers (err_msg texts are stable so a caller may branch on them):
 - the original was never received → ``infcode -1``, "原交易不存在 … nothing was done";
 - the original was received but refused → ``infcode -1``, "原交易未成功 … nothing was done";
-- the transaction is not reversible (settings.reversible_infnos) → ``infcode -1``, "不可冲正";
+- the transaction is not reversible (the catalog's ``reversible``, or settings.reversible_infnos) → ``infcode -1``,
+  "不可冲正";
 - already reversed → ``infcode -1``, "已冲正";
 - otherwise the effect is undone (settlement erased, or cancellation erased and the settlement restored, with
   balances), ``infcode 0`` with output.data naming what was undone.
@@ -37,7 +38,7 @@ def h2601(call: Call) -> dict[str, Any]:
         raise call.refuse(NOT_FOUND)
     if original.infno != oinfno:
         raise call.refuse("data.oinfno: not the transaction of omsgid")
-    if oinfno not in call.platform.settings.reversible_infnos:
+    if not call.platform.reversible(oinfno):
         raise call.refuse(NOT_REVERSIBLE)
     if original.infcode != 0:
         raise call.refuse(NOT_DONE)

@@ -67,8 +67,8 @@ class SimulatorSettings(BaseSettings):
     validate_with_catalog: bool = Field(True, description="validate inputs with yibao.envelope.catalog when present")
     catalog_province: str = Field("", description="province overrides of the catalog (empty: national)")
     require_sign_in: bool = Field(True, description="every transaction but 9001 needs a valid sign_no")
-    reversible_infnos: list[str] = Field(
-        default_factory=lambda: ["2207", "2208", "2304", "2305"], description="what 2601 may reverse"
+    reversible_infnos: list[str] | None = Field(
+        None, description="what 2601 may reverse; unset: the catalog's reversible transactions (of catalog_province)"
     )
     file_ttl_s: int = Field(86400, description="9101/9102 files downloadable for this long (dld_endtime)")
     hold_s: float = Field(30.0, description="commit_then_timeout: how long the reply is held before dropping")

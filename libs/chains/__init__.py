@@ -1,43 +1,59 @@
 """yibao.chains: the engine that runs a service's 医保 chains as persisted, self-repairing state machines.
 
-A service (registration, settlement) supplies a :class:`~yibao.chains.model.ChainDefinition`: how an incoming
-message changes a visit's state (``absorb``) and, from the state alone, what to do next (``next_action``: a
-platform :class:`~yibao.chains.model.Step`, a :class:`~yibao.chains.model.Wait`, a local change, or nothing).
-The :class:`~yibao.chains.engine.ChainEngine` does the rest, the same way for every chain:
+A service supplies a :class:`~yibao.chains.model.Chain`: a typed state (:class:`~yibao.chains.model.ChainState`),
+how each incoming message changes it (an :class:`~yibao.chains.model.Absorption`), and — from the state alone — what
+to do next (``next_action(state, now)``: a :class:`~yibao.chains.model.Call` to the platform, a local
+:class:`~yibao.chains.model.Change`, a :class:`~yibao.chains.model.Wait`, :class:`~yibao.chains.model.Idle` or
+:class:`~yibao.chains.model.Park`). The :class:`~yibao.chains.engine.ChainEngine` does every I/O, the same way
+for every chain (see its module for the guarantees): it loads and saves the state, journals each call before
+sending it, writes the outcome, the state and the results in one transaction, resolves lost answers the way the
+catalog says, backs off, parks, and waits out database outages.
 
-* **absorb** — in one transaction: the inbox (a duplicate changes nothing), the state change, the outbox;
-* **drive** — visits with work are leased (one driver per visit across replicas) and driven step by step:
-  the call is journalled with its msgid *before* it is sent, its outcome and the state change after it in one
-  transaction, results to HIS through the outbox;
-* **unknown outcomes** — a step whose answer was lost (or a worker killed mid-call) is resolved before anything
-  else happens to that visit, by the step's documented policy: query the platform and adopt what it did, or
-  冲正 2601 the original msgid, then (only then) send again — never blindly;
-* **transient failures** retry with exponential backoff; exhausted visits are **parked** (status, a HIS result
-  and a dead letter) until ``yibao replay`` after the cause is fixed.
+How to add a transaction to a chain: docs/adding-a-transaction.md.
 """
 
-from yibao.chains.engine import ChainEngine
+from yibao.chains.engine import ChainEngine, EngineSettings
+from yibao.chains.errors import ChainDefinitionError, ConcurrentChange
 from yibao.chains.model import (
-    ChainDefinition,
+    Absorption,
+    Action,
+    Call,
+    Chain,
+    ChainState,
+    Change,
+    Effects,
     Idle,
-    LocalChange,
+    Lookup,
     Park,
-    QuerySpec,
-    Step,
-    UnknownPolicy,
-    Visit,
+    Refusal,
+    Reply,
     Wait,
 )
+from yibao.chains.ports import CallLogBuffer, CallLogSink, PlatformClient, PlatformReply
+from yibao.chains.state import JsonStateStore, StateStore
 
 __all__ = [
     "ChainEngine",
-    "ChainDefinition",
-    "Visit",
-    "Step",
+    "EngineSettings",
+    "Chain",
+    "ChainState",
+    "Absorption",
+    "Action",
+    "Call",
+    "Change",
     "Wait",
     "Idle",
-    "LocalChange",
     "Park",
-    "QuerySpec",
-    "UnknownPolicy",
+    "Lookup",
+    "Reply",
+    "Refusal",
+    "Effects",
+    "PlatformClient",
+    "PlatformReply",
+    "CallLogSink",
+    "CallLogBuffer",
+    "StateStore",
+    "JsonStateStore",
+    "ConcurrentChange",
+    "ChainDefinitionError",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = ["CHAIN_OUTCOMES", "STEP_SECONDS", "UNKNOWN_OUTCOMES", "PARKED_OPEN", "CHAIN_SECONDS", "VISITS_BY_STATUS",
-           "PARK_RECORD_FAILURES"]
+           "PARK_RECORD_FAILURES", "IN_FLIGHT", "IN_FLIGHT_LIMIT", "DATABASE_OUTAGE"]
 
 CHAIN_OUTCOMES = Counter(
     "yibao_chain_outcomes_total", "Results given back to HIS, by chain (outpatient/inpatient) and outcome",
@@ -34,3 +34,12 @@ CHAIN_SECONDS = Histogram(
     ["service", "chain", "request"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900),
 )
+IN_FLIGHT = Gauge("yibao_chain_in_flight", "Visits this worker is driving now (a platform call in flight or about to be)",
+                  ["service"])
+IN_FLIGHT_LIMIT = Gauge(
+    "yibao_chain_in_flight_limit",
+    "The most visits one worker drives at once (setting chain_concurrency): when yibao_chain_in_flight stays at it, "
+    "raise it or add replicas", ["service"])
+DATABASE_OUTAGE = Gauge("yibao_chain_database_outage",
+                        "1 while the chain engine cannot reach its database (work waits; no attempt is spent)",
+                        ["service"])

@@ -1,23 +1,27 @@
-"""Persistence of chains: visit rows (state, scheduling, leases) and the call journal. Synchronous SQLAlchemy
-Core on a caller-owned connection, so every change joins the caller's unit of work."""
+"""The engine's SQL: visit rows (state, scheduling, leases), the call journal and the chain outbox.
+
+Synchronous SQLAlchemy Core on a connection the engine owns for one unit of work; nothing here commits. Every
+function is one statement (or a short fixed number), so the engine's transactions stay few and short: one per
+platform call in the steady state (the call's outcome, the state, the results, and the next call's journal row).
+"""
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
-from yibao.chains.model import Visit
 from yibao.core import clock
 from yibao.core.db.schema import chain_calls, chain_visits
 from yibao.core.messaging.outbox import enqueue
 from yibao.core.topics import topic
 
-__all__ = ["ChainStore", "CallRow", "dumps_state"]
+__all__ = ["VisitRow", "CallRow", "ChainStore", "dumps_state"]
 
 
 def _default(value: Any) -> Any:
@@ -32,6 +36,19 @@ def dumps_state(state: dict[str, Any]) -> str:
     return json.dumps(state, ensure_ascii=False, default=_default, separators=(",", ":"))
 
 
+@dataclass
+class VisitRow:
+    key: str
+    kind: str
+    status: str  #: ready | idle | waiting | parked
+    state: str  #: JSON
+    version: int
+    attempts: int
+    lease_owner: str | None
+    lease_until: _dt.datetime | None
+    open_call: int | None = None  #: a step call journalled whose outcome is not known yet
+
+
 @dataclass(frozen=True)
 class CallRow:
     id: int
@@ -39,137 +56,132 @@ class CallRow:
     infno: str
     msgid: str | None
     status: str
+    resolution: str | None
+
+
+_VISIT_COLUMNS = (chain_visits.c.visit_key, chain_visits.c.visit_kind, chain_visits.c.status, chain_visits.c.state,
+                  chain_visits.c.version, chain_visits.c.attempts, chain_visits.c.lease_owner,
+                  chain_visits.c.lease_until, chain_visits.c.open_call)
+
+
+def _row(r: Any) -> VisitRow:
+    return VisitRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8])
 
 
 class ChainStore:
+    """One service's rows."""
+
     def __init__(self, service: str, *, topic_prefix: str = "") -> None:
         self.service = service
         self.topic_prefix = topic_prefix
+        self._mine = chain_visits.c.service == service
 
     # --- visits -----------------------------------------------------------------------------------------------
 
-    def load(self, conn: Connection, key: str, *, lock: bool = True) -> Visit | None:
-        stmt = select(chain_visits).where(chain_visits.c.service == self.service, chain_visits.c.visit_key == key)
-        if lock and conn.dialect.name == "postgresql":
+    def lock(self, conn: Connection, key: str) -> VisitRow | None:
+        """The visit's row, locked for this transaction (PostgreSQL: FOR UPDATE; SQLite's one writer holds the
+        database from BEGIN IMMEDIATE)."""
+        stmt = select(*_VISIT_COLUMNS).where(self._mine, chain_visits.c.visit_key == key)
+        if conn.dialect.name == "postgresql":
             stmt = stmt.with_for_update()
-        row = conn.execute(stmt).mappings().first()
-        if row is None:
-            return None
-        return Visit(service=self.service, key=key, kind=row["visit_kind"], state=json.loads(row["state"]),
-                     status=row["status"], version=row["version"], attempts=row["attempts"])
+        r = conn.execute(stmt).first()
+        return _row(r) if r is not None else None
 
-    def load_or_create(self, conn: Connection, key: str, kind: str, initial: dict[str, Any]) -> Visit:
-        visit = self.load(conn, key)
-        if visit is not None:
-            return visit
+    def create(self, conn: Connection, key: str, kind: str, state: str) -> VisitRow:
         now = clock.now()
         conn.execute(insert(chain_visits).values(
-            service=self.service, visit_key=key, visit_kind=kind, status="ready", state=dumps_state(initial),
-            version=0, attempts=0, next_attempt_at=now, created_at=now, updated_at=now))
-        loaded = self.load(conn, key)
-        assert loaded is not None
-        return loaded
+            service=self.service, visit_key=key, visit_kind=kind, status="idle", state=state, version=0, attempts=0,
+            next_attempt_at=None, created_at=now, updated_at=now))
+        return VisitRow(key, kind, "idle", state, 0, 0, None, None)
 
-    def save(self, conn: Connection, visit: Visit, *, status: str | None = None,
-             next_attempt_at: _dt.datetime | None = None, attempts: int | None = None,
-             last_error: str | None = None) -> None:
-        """Write the state (checking nobody else did meanwhile) and the visit's emissions, in the caller's
-        transaction."""
-        values: dict[str, Any] = {"state": dumps_state(visit.state), "version": visit.version + 1,
+    def write(self, conn: Connection, row: VisitRow, *, state: str | None, status: str,
+              next_attempt_at: _dt.datetime | None, attempts: int, lease_owner: str | None,
+              lease_until: _dt.datetime | None, open_call: int | None, last_error: str | None = None,
+              clear_error: bool = False) -> None:
+        """Write what a unit of work decided; ``state`` None: unchanged (the version stays)."""
+        values: dict[str, Any] = {"status": status, "next_attempt_at": next_attempt_at, "attempts": attempts,
+                                  "lease_owner": lease_owner, "lease_until": lease_until, "open_call": open_call,
                                   "updated_at": clock.now()}
-        if status is not None:
-            values["status"] = status
-            values["next_attempt_at"] = next_attempt_at
-            visit.status = status
-        if attempts is not None:
-            values["attempts"] = attempts
-            visit.attempts = attempts
-        if last_error is not None or status in ("ready", "idle"):
-            values["last_error"] = last_error
-        result = conn.execute(
-            update(chain_visits)
-            .where(chain_visits.c.service == self.service, chain_visits.c.visit_key == visit.key,
-                   chain_visits.c.version == visit.version)
-            .values(**values)
-        )
-        if result.rowcount != 1:
-            raise ConcurrentChange(f"visit changed under us (version {visit.version})")
-        visit.version += 1
-        for emission in visit.emitted:
-            message = emission.message
-            enqueue(conn, producer=self.service, topic=topic(emission.topic_id, self.topic_prefix), key=visit.key,
-                    value=message.to_json(),  # type: ignore[attr-defined]
-                    headers={"message_id": message.message_id,  # type: ignore[attr-defined]
-                             "type": type(message).__name__})
-        visit.emitted.clear()
+        if state is not None:
+            values["state"] = state
+            values["version"] = row.version + 1
+        if last_error is not None:
+            values["last_error"] = last_error[:2000]
+        elif clear_error:
+            values["last_error"] = None
+        conn.execute(update(chain_visits).where(self._mine, chain_visits.c.visit_key == row.key).values(**values))
+        if state is not None:
+            row.state, row.version = state, row.version + 1
+        row.status, row.attempts, row.lease_owner, row.lease_until = status, attempts, lease_owner, lease_until
+        row.open_call = open_call
 
-    def make_ready(self, conn: Connection, key: str) -> None:
-        conn.execute(update(chain_visits)
-                     .where(chain_visits.c.service == self.service, chain_visits.c.visit_key == key,
-                            chain_visits.c.status != "parked")
-                     .values(status="ready", next_attempt_at=clock.now()))
+    def emit(self, conn: Connection, emissions: Iterable[Any]) -> None:
+        """Queue a unit of work's messages on the outbox (published once it commits)."""
+        for e in emissions:
+            message = e.message
+            enqueue(conn, producer=self.service, topic=topic(e.topic_id, self.topic_prefix), key=e.key,
+                    value=message.to_json(), headers={"message_id": message.message_id, "type": type(message).__name__})
 
     # --- scheduling and leases -------------------------------------------------------------------------------
 
     def claim_due(self, conn: Connection, owner: str, *, limit: int, lease_s: float) -> list[str]:
+        """Lease up to ``limit`` visits that are due and free, in one statement; their keys."""
         now = clock.now()
-        due = and_(
-            chain_visits.c.service == self.service,
-            chain_visits.c.status.in_(("ready", "waiting")),
-            chain_visits.c.next_attempt_at.is_not(None),
-            chain_visits.c.next_attempt_at <= now,
-            or_(chain_visits.c.lease_until.is_(None), chain_visits.c.lease_until < now),
-        )
-        stmt = select(chain_visits.c.visit_key).where(due).order_by(chain_visits.c.next_attempt_at).limit(limit)
+        until = now + _dt.timedelta(seconds=lease_s)
+        due = and_(self._mine, chain_visits.c.status.in_(("ready", "waiting")),
+                   chain_visits.c.next_attempt_at <= now,
+                   or_(chain_visits.c.lease_until.is_(None), chain_visits.c.lease_until < now))
+        pick = select(chain_visits.c.visit_key).where(due).order_by(chain_visits.c.next_attempt_at).limit(limit)
         if conn.dialect.name == "postgresql":
-            stmt = stmt.with_for_update(skip_locked=True)
-        keys = list(conn.execute(stmt).scalars())
-        claimed = []
-        for key in keys:
-            result = conn.execute(update(chain_visits)
-                                  .where(due, chain_visits.c.visit_key == key)
-                                  .values(lease_owner=owner, lease_until=now + _dt.timedelta(seconds=lease_s)))
-            if result.rowcount == 1:
-                claimed.append(key)
-        return claimed
+            pick = pick.with_for_update(skip_locked=True)
+        stmt = (update(chain_visits)
+                .where(self._mine, chain_visits.c.visit_key.in_(pick.scalar_subquery()), due)
+                .values(lease_owner=owner, lease_until=until, status="ready")
+                .returning(chain_visits.c.visit_key))
+        return list(conn.execute(stmt).scalars())
 
-    def renew(self, conn: Connection, key: str, owner: str, lease_s: float) -> bool:
-        result = conn.execute(update(chain_visits)
-                              .where(chain_visits.c.service == self.service, chain_visits.c.visit_key == key,
-                                     chain_visits.c.lease_owner == owner)
-                              .values(lease_until=clock.now() + _dt.timedelta(seconds=lease_s)))
-        return result.rowcount == 1
+    def renew(self, conn: Connection, keys: Sequence[str], owner: str, lease_s: float) -> int:
+        if not keys:
+            return 0
+        until = clock.now() + _dt.timedelta(seconds=lease_s)
+        return conn.execute(update(chain_visits)
+                            .where(self._mine, chain_visits.c.visit_key.in_(list(keys)),
+                                   chain_visits.c.lease_owner == owner)
+                            .values(lease_until=until)).rowcount
 
-    def release(self, conn: Connection, key: str, owner: str) -> None:
-        conn.execute(update(chain_visits)
-                     .where(chain_visits.c.service == self.service, chain_visits.c.visit_key == key,
-                            chain_visits.c.lease_owner == owner)
-                     .values(lease_owner=None, lease_until=None))
+    def release(self, conn: Connection, keys: Sequence[str], owner: str) -> None:
+        if keys:
+            conn.execute(update(chain_visits)
+                         .where(self._mine, chain_visits.c.visit_key.in_(list(keys)),
+                                chain_visits.c.lease_owner == owner)
+                         .values(lease_owner=None, lease_until=None))
 
     def count_by_status(self, conn: Connection) -> dict[str, int]:
-        rows = conn.execute(select(chain_visits.c.status, func.count())
-                            .where(chain_visits.c.service == self.service)
+        rows = conn.execute(select(chain_visits.c.status, func.count()).where(self._mine)
                             .group_by(chain_visits.c.status)).all()
         return {status: n for status, n in rows}
 
     def unpark(self, conn: Connection, key: str | None = None) -> int:
-        """Make parked visits ready again (``yibao replay``); returns how many."""
-        cond = [chain_visits.c.service == self.service, chain_visits.c.status == "parked"]
+        """Make parked visits ready again (``yibao replay chains``); returns how many."""
+        cond = [self._mine, chain_visits.c.status == "parked"]
         if key is not None:
             cond.append(chain_visits.c.visit_key == key)
-        result = conn.execute(update(chain_visits).where(*cond)
-                              .values(status="ready", attempts=0, next_attempt_at=clock.now(), last_error=None))
-        return result.rowcount
+        return conn.execute(update(chain_visits).where(*cond).values(
+            status="ready", attempts=0, next_attempt_at=clock.now(), last_error=None)).rowcount
+
+    def touch(self, conn: Connection, key: str) -> None:
+        """Another visit's unit of work changed what this visit's state is built from (its side tables): bump its
+        version, so a driver holding it reloads, and make it due."""
+        conn.execute(update(chain_visits).where(self._mine, chain_visits.c.visit_key == key).values(
+            version=chain_visits.c.version + 1, updated_at=clock.now()))
 
     # --- the call journal -------------------------------------------------------------------------------------
 
-    def open_call(self, conn: Connection, key: str, *, step: str, infno: str, msgid: str | None,
-                  purpose: str) -> int:
+    def open_call(self, conn: Connection, key: str, *, step: str, infno: str, msgid: str, purpose: str) -> int:
         now = clock.now()
-        result = conn.execute(insert(chain_calls).values(
-            service=self.service, visit_key=key, step=step, infno=infno, msgid=msgid, purpose=purpose,
-            status="sent", created_at=now, updated_at=now).returning(chain_calls.c.id))
-        return int(result.scalar_one())
+        return int(conn.execute(insert(chain_calls).values(
+            service=self.service, visit_key=key, step=step[:64], infno=infno, msgid=msgid, purpose=purpose,
+            status="sent", created_at=now, updated_at=now).returning(chain_calls.c.id)).scalar_one())
 
     def close_call(self, conn: Connection, call_id: int, status: str, *, resolution: str | None = None,
                    err_msg: str | None = None) -> None:
@@ -177,17 +189,8 @@ class ChainStore:
             status=status, resolution=resolution, err_msg=(err_msg or None) and err_msg[:2000],
             updated_at=clock.now()))
 
-    def unresolved_step_call(self, conn: Connection, key: str) -> CallRow | None:
-        """A step call that was sent and never got a known outcome (lost answer, or a crash mid-call)."""
-        row = conn.execute(
-            select(chain_calls.c.id, chain_calls.c.step, chain_calls.c.infno, chain_calls.c.msgid,
-                   chain_calls.c.status)
-            .where(chain_calls.c.service == self.service, chain_calls.c.visit_key == key,
-                   chain_calls.c.purpose == "step", chain_calls.c.status.in_(("sent", "unknown")))
-            .order_by(chain_calls.c.id).limit(1)
-        ).first()
-        return CallRow(*row) if row else None
-
-
-class ConcurrentChange(RuntimeError):
-    """Optimistic-lock failure: the unit of work is retried."""
+    def call(self, conn: Connection, call_id: int) -> CallRow | None:
+        c = chain_calls.c
+        r = conn.execute(select(c.id, c.step, c.infno, c.msgid, c.status, c.resolution)
+                         .where(c.id == call_id)).first()
+        return CallRow(*r) if r is not None else None

@@ -18,14 +18,15 @@ from typing import Any
 
 from prometheus_client import Counter
 from pydantic import BaseModel
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from yibao.core.db.schema import platform_calls
 from yibao.core.privacy import mask_obj, mask_text
 from yibao.envelope.national.jsontext import UnencodableValue, dumps
 
-__all__ = ["CallRecord", "CallLog", "masked_json", "calls_for_visit", "CALL_LOG_FAILURES"]
+__all__ = ["CallRecord", "CallLog", "masked_json", "row_values", "write_rows", "calls_for_visit", "CALL_LOG_FAILURES"]
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,31 @@ class CallRecord(BaseModel):
     oinfno: str | None = None
 
 
+def row_values(record: CallRecord, *, input_obj: Any = None, output_obj: Any = None) -> dict[str, Any]:
+    """The ``platform_calls`` row of a record, inputs and outputs masked."""
+    values = record.model_dump()
+    if input_obj is not None:
+        values["input_masked"] = masked_json(input_obj)
+    if output_obj is not None:
+        values["output_masked"] = masked_json(output_obj)
+    if values["err_msg"]:
+        values["err_msg"] = mask_text(values["err_msg"])[:2000]
+    return values
+
+
+def write_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert rows in the caller's transaction; a row whose msgid is logged already (the chain engine logs a call
+    as ``sent`` before sending it) is updated to the last attempt, keeping what the new row leaves empty."""
+    dialect = conn.dialect.name
+    for values in rows:
+        if values.get("msgid") is None or dialect not in ("postgresql", "sqlite"):
+            conn.execute(insert(platform_calls).values(**values))
+            continue
+        ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(platform_calls).values(**values)
+        keep = {k: v for k, v in values.items() if k not in ("msgid", "id") and v is not None}
+        conn.execute(ins.on_conflict_do_update(index_elements=[platform_calls.c.msgid], set_=keep))
+
+
 class CallLog:
     """Writes :class:`CallRecord` rows, off the event loop."""
 
@@ -76,13 +102,7 @@ class CallLog:
 
         ``input_obj`` / ``output_obj``, when given, are masked and stored as the row's input and output.
         """
-        values = record.model_dump()
-        if input_obj is not None:
-            values["input_masked"] = masked_json(input_obj)
-        if output_obj is not None:
-            values["output_masked"] = masked_json(output_obj)
-        if values["err_msg"]:
-            values["err_msg"] = mask_text(values["err_msg"])[:2000]
+        values = row_values(record, input_obj=input_obj, output_obj=output_obj)
         try:
             with self.engine.begin() as conn:
                 conn.execute(insert(platform_calls).values(**values))

@@ -219,7 +219,9 @@ class NationalClient:
             wait_s=s.signin_wait_s,
             claim_ttl_s=max(60.0, s.connect_timeout_s + s.read_timeout_s + s.write_timeout_s + 10.0),
         )
-        self._markers = tuple(m.lower() for m in s.signin_invalid_markers if m)
+        wording = getattr(self.catalog, "wording", None)
+        catalogued = tuple(wording("sign_in_invalid")) if wording is not None else ()
+        self._markers = catalogued + tuple(m.lower() for m in s.signin_invalid_markers if m)
         self._closing = False
         self._closed = False
 
@@ -250,10 +252,16 @@ class NationalClient:
         msgid: str | None = None,
         insuplc_admdvs: str | None = None,
         read_timeout_s: float | None = None,
+        call_log: Any = None,
     ) -> Response:
-        """Send one transaction; a :class:`Response` on infcode 0, else one of the outcome exceptions."""
+        """Send one transaction; a :class:`Response` on infcode 0, else one of the outcome exceptions.
+
+        ``call_log`` (a sink with ``add(record, input_obj=, output_obj=)``, e.g. the chain engine's) takes the
+        call-log record of each attempt instead of the client writing it in a transaction of its own: the chain
+        engine writes it with the call's outcome."""
         result = await self._invoke(infno, input, visit_key=visit_key, msgid=msgid,
-                                    insuplc_admdvs=insuplc_admdvs, read_timeout_s=read_timeout_s)
+                                    insuplc_admdvs=insuplc_admdvs, read_timeout_s=read_timeout_s,
+                                    call_log=call_log)
         assert isinstance(result, Response)
         return result
 
@@ -266,10 +274,11 @@ class NationalClient:
         insuplc_admdvs: str | None = None,
         visit_key: str | None = None,
         msgid: str | None = None,
+        call_log: Any = None,
     ) -> Response:
         """2601 冲正 of the message ``omsgid`` (transaction ``oinfno``) whose outcome is unknown."""
         return await self.call(REVERSAL, {"data": {"psn_no": psn_no, "omsgid": omsgid, "oinfno": oinfno}},
-                               visit_key=visit_key, msgid=msgid, insuplc_admdvs=insuplc_admdvs)
+                               visit_key=visit_key, msgid=msgid, insuplc_admdvs=insuplc_admdvs, call_log=call_log)
 
     async def upload(self, content: bytes, filename: str, *, visit_key: str | None = None,
                      msgid: str | None = None) -> UploadResult:
@@ -398,6 +407,7 @@ class NationalClient:
         read_timeout_s: float | None = None,
         file: tuple[str, bytes] | None = None,
         expect_file: bool = False,
+        call_log: Any = None,
     ) -> Response | bytes:
         if self._closed:
             raise ConfigurationError("the platform client is closed")
@@ -414,7 +424,8 @@ class NationalClient:
                                               "pass insuplc_admdvs from 1101 insuinfo")
             input_text = encode_input(infno, normalized, max_chars=self.settings.max_input_chars)
         except EnvelopeValidationError as exc:
-            await self._record(infno, msgid, visit_key, started, time.perf_counter() - t0, exc, payload, None)
+            await self._record(infno, msgid, visit_key, started, time.perf_counter() - t0, exc, payload, None,
+                               call_log)
             raise
         caller_msgid = msgid is not None
         attempts = max(1, self.settings.retry_attempts)
@@ -434,11 +445,11 @@ class NationalClient:
                 # the caller gave up mid-call: the request may have gone out, so the log says "unknown"
                 lost = UnknownOutcome(infno, msgid, "the call was cancelled while in flight")
                 await asyncio.shield(self._record(infno, msgid, visit_key, started, time.perf_counter() - t0,
-                                                  lost, normalized, None))
+                                                  lost, normalized, None, call_log))
                 raise
             except PlatformError as exc:
                 await self._record(infno, msgid, visit_key, started, time.perf_counter() - t0, exc,
-                                   normalized, getattr(exc, "response", None))
+                                   normalized, getattr(exc, "response", None), call_log)
                 if is_retryable_transport(exc) and attempt < attempts:
                     await self._backoff(attempt)
                     continue  # nothing was sent: the same msgid again
@@ -454,7 +465,7 @@ class NationalClient:
                 raise
             output = result.output if isinstance(result, Response) else {"file_bytes": len(result)}
             await self._record(infno, msgid, visit_key, started, time.perf_counter() - t0, None, normalized,
-                               output)
+                               output, call_log)
             return result
 
     async def _exchange(
@@ -529,6 +540,7 @@ class NationalClient:
         exc: BaseException | None,
         input_obj: Any,
         output_obj: Any,
+        call_log: Any = None,
     ) -> None:
         outcome = outcome_label(exc)
         record_call(PLATFORM, infno, outcome, seconds)
@@ -544,4 +556,7 @@ class NationalClient:
             started_at=started, duration_ms=int(seconds * 1000), outcome=outcome, infcode=infcode,
             err_msg=err_msg, omsgid=omsgid, oinfno=oinfno,
         )
+        if call_log is not None:
+            call_log.add(record, input_obj=input_obj, output_obj=output_obj)
+            return
         await self.call_log.write(record, input_obj=input_obj, output_obj=output_obj)

@@ -34,11 +34,6 @@ DEFAULT_BASE_URL = "http://127.0.0.1:7070"
 #: transactions whose reply may take long (the platform computes a settlement): they get the settlement timeout
 DEFAULT_SETTLEMENT_INFNOS = ("2206", "2207", "2208", "2303", "2304", "2305", "2601")
 
-#: phrases in a platform err_msg saying our sign_no is not (or no longer) valid; matched case-insensitively.
-#: Real platforms word this differently per province, hence a setting.
-DEFAULT_SIGNIN_INVALID_MARKERS = (
-    "未签到", "签到已失效", "签到失效", "签到信息无效", "签到编号无效", "已签退", "sign_no",
-)
 
 
 #: envelope fields filled from settings, with their maximum lengths
@@ -154,8 +149,9 @@ class PlatformSettings(BaseSettings):
     signin_wait_s: float = Field(30.0, description="how long a worker waits for another worker's 9001")
     signout_on_close: bool = Field(True, description="9002 on close when this process made the sign-in")
     signin_invalid_markers: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_SIGNIN_INVALID_MARKERS),
-        description="err_msg phrases meaning the sign_no is invalid (the session is renewed)",
+        default_factory=list,
+        description="err_msg phrases meaning the sign_no is invalid (the session is renewed), added to the catalog's "
+                    "wording sign_in_invalid (a province file is the better place for them)",
     )
 
     @classmethod

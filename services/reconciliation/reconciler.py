@@ -110,12 +110,21 @@ class Reconciler:
         self.settings = settings
         self.prefix = settings.topic_prefix
         self.optins = list(settings.setl_optins) or ([default_optins] if default_optins else [])
+        if catalog is None:
+            from yibao.envelope.catalog import Catalog
+
+            catalog = Catalog.load()
+        self.catalog = catalog
         self.detail_columns = detail_columns(catalog)
         self.result_columns = result_columns(catalog)
         self.on_commit = on_commit
         self.policy = ApprovalPolicy.of(settings.auto_approve_classes, settings.auto_approve_max_amount)
         self.deps = RepairDeps(db=self.db, client=client, policy=self.policy, context=self._repair_context,
-                               prefix=self.prefix, timeout_s=settings.platform_call_timeout_s)
+                               prefix=self.prefix, timeout_s=settings.platform_call_timeout_s,
+                               absent_markers=catalog.wording("not_found"),
+                               already_reversed_markers=catalog.wording("already_reversed"))
+        self.reversible = frozenset(settings.reversible_infnos if settings.reversible_infnos is not None
+                                    else (t.infno for t in catalog if t.reversible))
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_step: dict[str, str] = {}
 
@@ -132,7 +141,7 @@ class Reconciler:
         return result
 
     def _repair_context(self) -> RepairContext:
-        return RepairContext(today=clock.today(), reversible_infnos=frozenset(self.settings.reversible_infnos),
+        return RepairContext(today=clock.today(), reversible_infnos=self.reversible,
                              same_day_only=self.settings.reversal_same_day_only)
 
     async def _platform(self, what: str, awaitable: Awaitable[T]) -> T:

@@ -48,9 +48,9 @@ from .ledger import correct_entry as _correct_entry
 from .ledger import void_entry as _void_entry
 from .plans import Plan, RepairContext, plan_repair
 from .runs import DifferenceRecord, difference, update_difference
-from .truth import ABSENT_MARKERS, PlatformEntry, call_for, query_entry
+from .truth import PlatformEntry, call_for, query_entry
 
-__all__ = ["RepairDeps", "plan_difference", "apply_difference", "ALREADY_REVERSED_MARKERS"]
+__all__ = ["RepairDeps", "plan_difference", "apply_difference"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -58,8 +58,6 @@ T = TypeVar("T")
 #: how far back the call log is searched for the message that booked a platform-only entry
 CALL_LOG_DAYS = 62
 
-#: a 2601 rejection saying the original was reversed already: the repair is done
-ALREADY_REVERSED_MARKERS: tuple[str, ...] = ("已冲正", "already reversed")
 
 
 class NoIdentity(RepairError):
@@ -82,7 +80,9 @@ class RepairDeps:
     context: Callable[[], RepairContext]
     prefix: str = ""
     timeout_s: float = 120.0
-    absent_markers: tuple[str, ...] = ABSENT_MARKERS
+    #: how the platform words "no such record" and "reversed already" (the catalog's wording lists)
+    absent_markers: tuple[str, ...] = ()
+    already_reversed_markers: tuple[str, ...] = ()
 
     async def platform(self, awaitable: Awaitable[T]) -> T:
         return await asyncio.wait_for(awaitable, self.timeout_s)
@@ -255,7 +255,7 @@ async def _reverse(deps: RepairDeps, diff: DifferenceRecord, plan: Plan) -> str:
                                                 visit_key=plan.his_visit_id))
         outcome = f"冲正 2601 done (msgid {msgid}) of {plan.oinfno} {plan.omsgid}"
     except BusinessRejection as exc:
-        if any(m in (exc.err_msg or "") for m in ALREADY_REVERSED_MARKERS):
+        if any(m in (exc.err_msg or "").lower() for m in deps.already_reversed_markers):
             outcome = f"already reversed on the platform ({mask_text(exc.err_msg)})"
         else:
             reason = f"2601 refused: {mask_text(exc.err_msg)}; handle by hand"

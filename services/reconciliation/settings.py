@@ -88,9 +88,9 @@ class ReconciliationSettings(CommonSettings):
     reversal_same_day_only: bool = Field(
         True, description="2601 冲正 only on the day of the original transaction (the usual platform rule)"
     )
-    reversible_infnos: list[str] = Field(
-        default_factory=lambda: ["2207", "2208", "2304", "2305"],
-        description="transactions 2601 may reverse (the province's list)",
+    reversible_infnos: list[str] | None = Field(
+        None, description="transactions 2601 may reverse; unset: the catalog's (transactions marked reversible, as "
+                          "the province file leaves them)",
     )
     apply_repairs_in_run: bool = Field(
         True, description="apply approved (and auto-approved) repairs during the run, then re-check"

@@ -31,7 +31,6 @@ from yibao.envelope.errors import BusinessRejection
 __all__ = [
     "PlatformEntry",
     "CallInfo",
-    "ABSENT_MARKERS",
     "SETTLEMENT_INFNOS",
     "entry_from_setlinfo",
     "query_entry",
@@ -42,7 +41,6 @@ __all__ = [
 ]
 
 #: phrases of a 5203 rejection meaning "there is no such settlement"
-ABSENT_MARKERS: tuple[str, ...] = ("不存在", "未找到", "无此", "no such", "not found")
 #: transactions that book ledger entries (settle, cancel), outpatient and inpatient
 SETTLEMENT_INFNOS: tuple[str, ...] = ("2207", "2208", "2304", "2305")
 _INFNO = {("11", "0"): "2207", ("11", "1"): "2208", ("21", "0"): "2304", ("21", "1"): "2305"}
@@ -122,13 +120,14 @@ def entry_from_setlinfo(info: Mapping[str, Any]) -> PlatformEntry:
     )
 
 
-def is_absent(exc: BusinessRejection, markers: Iterable[str] = ABSENT_MARKERS) -> bool:
+def is_absent(exc: BusinessRejection, markers: Iterable[str]) -> bool:
+    """Whether the platform's refusal says "no such record" (the catalog's wording ``not_found``)."""
     text = (exc.err_msg or "").lower()
     return any(marker.lower() in text for marker in markers)
 
 
 async def query_entry(client: PlatformCaller, *, setl_id: str, mdtrt_id: str, psn_no: str, insuplc_admdvs: str,
-                      markers: Iterable[str] = ABSENT_MARKERS) -> PlatformEntry | None:
+                      markers: Iterable[str]) -> PlatformEntry | None:
     """5203 of one entry: the PlatformEntry, or None when the platform says there is no such settlement.
 
     Any other rejection, and any transport or unknown outcome, propagates: absence is never guessed."""

@@ -22,10 +22,8 @@ import logging
 from decimal import Decimal
 
 from pydantic import ValidationError
-from sqlalchemy import Connection
 
-from yibao.chains.model import Visit
-from yibao.chains.runtime import Absorption
+from yibao.chains.model import Absorption, Effects
 from yibao.core import clock
 from yibao.core.errors import DecodeError
 from yibao.core.results import SettlementFact
@@ -46,8 +44,6 @@ from yibao.registration.state import (
     Request,
     VisitInfoFields,
     diagnosis_key,
-    load_state,
-    save_state,
 )
 
 __all__ = ["HIS_EVENT_TYPES", "route", "absorb_event", "absorb_fact", "apply_event", "apply_fact"]
@@ -62,7 +58,7 @@ _VISIT_INFO_FIELDS = tuple(VisitInfoFields.model_fields)
 
 # --- routing ----------------------------------------------------------------------------------------------------
 
-def route(topic_id: str, value: bytes) -> Absorption | None:
+def route(topic_id: str, value: bytes) -> Absorption[RegistrationState] | None:
     """The runtime's router: what one message of ``topic_id`` does to which visit (None: not ours)."""
     if topic_id == "his_events":
         try:
@@ -75,32 +71,28 @@ def route(topic_id: str, value: bytes) -> Absorption | None:
             return None
         event = parse_event(raw)
         return Absorption(f"his:{event.event_id}", event.his_visit_id, event.visit_kind,
-                          lambda conn, visit: absorb_event(conn, visit, event))
+                          lambda state, fx: absorb_event(state, fx, event))
     if topic_id == "settlement_facts":
         try:
             fact = SettlementFact.model_validate_json(value)
         except ValidationError as exc:
             raise DecodeError(f"not a SettlementFact: {validation_reason(exc)}") from None
         return Absorption(f"fact:{fact.message_id}", fact.his_visit_id, fact.visit_kind,
-                          lambda conn, visit: absorb_fact(conn, visit, fact))
+                          lambda state, fx: absorb_fact(state, fx, fact))
     return None
 
 
-def absorb_event(conn: Connection, visit: Visit, event: HisEventBase) -> None:
-    state = load_state(visit)
+def absorb_event(state: RegistrationState, fx: Effects, event: HisEventBase) -> None:
     if event.visit_kind != state.kind:
         # one HIS id names one visit kind; an event of the other kind cannot be this visit's
         log.warning("event of another visit kind ignored", extra={"fields": {
             "service": "registration", "event_type": event.type, "visit_kind": state.kind}})
         return
-    apply_event(state, event, clock.now())
-    save_state(visit, state)
+    apply_event(state, event, fx.now)
 
 
-def absorb_fact(conn: Connection, visit: Visit, fact: SettlementFact) -> None:
-    state = load_state(visit)
-    apply_fact(state, fact, clock.now())
-    save_state(visit, state)
+def absorb_fact(state: RegistrationState, fx: Effects, fact: SettlementFact) -> None:
+    apply_fact(state, fact, fx.now)
 
 
 # --- HIS events -------------------------------------------------------------------------------------------------

@@ -16,7 +16,8 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from yibao.envelope.catalog.models import Out1101, Out1101Insuinfo
+from yibao.envelope.catalog import Catalog
+from yibao.envelope.catalog.typed import output_model
 from yibao.registration.state import Failure, Person
 
 __all__ = [
@@ -34,15 +35,21 @@ VALID_INSU_STATUSES = frozenset({"1"})
 ChoiceChange = Literal["same", "to_self_pay", "refused"]
 
 
-def is_valid_insurance(row: Out1101Insuinfo) -> bool:
+def is_valid_insurance(row: Any) -> bool:
+    """Whether a 1101 insuinfo row is an insurance the person holds now."""
     return row.psn_insu_stas is None or row.psn_insu_stas in VALID_INSU_STATUSES
 
 
-def choose_insurance(output: dict[str, Any], requested_insutype: str | None) -> Person | Failure:
-    """The visit's person and insurance from a 1101 answer, or why there is none."""
+def choose_insurance(output: dict[str, Any], requested_insutype: str | None, *, catalog: Any = None
+                     ) -> Person | Failure:
+    """The visit's person and insurance from a 1101 answer (read with the catalog's 1101 output model), or why
+    there is none."""
     try:
-        parsed = Out1101.model_validate(output)
+        parsed: Any = output_model(catalog or Catalog.load(), "1101").model_validate(output)
     except ValidationError:
+        parsed = None
+    if parsed is None or parsed.baseinfo is None or not parsed.baseinfo.psn_no or any(
+            not row.insutype or not row.insuplc_admdvs for row in parsed.insuinfo):
         return Failure(reason_code="bad_platform_answer", step_infno="1101",
                        reason="1101 answer has no readable baseinfo/insuinfo")
     valid = [row for row in parsed.insuinfo if is_valid_insurance(row)]

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from yibao.chains.model import Visit
+from yibao.chains.model import ChainState
 from yibao.core.results import stable_id
 from yibao.hisevents.models import Diagnosis, HisEventBase, parse_event
 
@@ -33,8 +33,6 @@ __all__ = [
     "VisitInfoState",
     "SettlementView",
     "RegistrationState",
-    "load_state",
-    "save_state",
     "diagnosis_key",
 ]
 
@@ -144,7 +142,7 @@ class SettlementView(_Model):
     active_settlements: list[str] = Field(default_factory=list)
 
 
-class RegistrationState(_Model):
+class RegistrationState(ChainState):
     kind: Literal["outpatient", "inpatient"]
     registration: dict[str, Any] | None = Field(None, repr=False)  #: PatientRegistered / Admission (JSON)
     registration_received_at: _dt.datetime | None = None
@@ -212,10 +210,3 @@ class RegistrationState(_Model):
 def diagnosis_key(diagnosis: Diagnosis) -> str:
     return f"{diagnosis.diag_type}/{diagnosis.diag_srt_no}"
 
-
-def load_state(visit: Visit) -> RegistrationState:
-    return RegistrationState.model_validate(visit.state)
-
-
-def save_state(visit: Visit, state: RegistrationState) -> None:
-    visit.state = state.model_dump(mode="json")

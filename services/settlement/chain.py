@@ -1,110 +1,92 @@
 """The settlement chain: fee details (2204/2301), pre-settlement and settlement (2206→2207, 2303→2304), refunds
-(2208→2205, 2305), and the answers to registration's unwind requests — decided from a visit's state and its
-``fee_lines``, one action at a time.
+(2208→2205, 2305), and the answers to registration's unwind and discharge requests — decided from a visit's state
+(its lines included), one action at a time.
 
 :meth:`SettlementChain.next_action` is a pure decision, in this order:
 
 1. **work already decided** — an upload batch, a withdrawal (2205/2302), a request whose platform call was chosen
    (2207/2304 after the pre-settlement, 5203 confirmations, 2208/2305): always first, so a lost answer or a crash
-   finds the very same step again and the engine resolves it before anything else;
+   finds the very same call again and the engine resolves it before anything else;
 2. **lines** — while the visit may take details (registered; outpatient: 2203 done; inpatient: before 2402;
    not being cancelled): net reversal lines locally, revoke an outpatient round whose line was reversed, freeze
    the next batch of ≤ ``detail_batch_size`` lines;
 3. **requests**, strictly in HIS order (``occurred_at``: HIS's own time, carried by registration's requests too)
    — settle (prerequisites, then the uploaded lines must add up to the HIS total: wait, with a deadline), refund
    (waits for the settlement it names; that settlement must be active; inpatient latest first), unwind and
-   discharge (registration's, answered from what settlement holds, after ``order_window_s``). A request that
-   waits holds back every request behind it — an unwind never overtakes an earlier settlement or refund — except
-   a final settlement waiting for the stay's reopening, whose own discharge must pass it.
+   discharge (registration's, answered from what settlement holds, after ``order_window``). A request that waits
+   holds back every request behind it — an unwind never overtakes an earlier settlement or refund — except a
+   final settlement waiting for the stay's reopening, whose own discharge must pass it.
 
 Charge lines may arrive after the 2402 (another CDC table, or charged late). A final settlement whose total they
 complete asks registration to reopen the stay (``reopen_requested``: 2405 → the lines go up with 2301 → 2402
-again, answered like any discharge) and settles afterwards; if registration cannot, the request is rejected with
-its reason.
+again) and settles afterwards; if registration cannot, the request is rejected with its reason. Rollback order is
+enforced here and by the platform; a request that would skip a step is refused with reason code ``out_of_order``.
 
-Rollback order is enforced here and by the platform; a request that would skip a step is refused with reason
-code ``out_of_order``.
+What each call sends and what its answer changes lives in its family's module under :mod:`yibao.settlement.steps`.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import logging
-from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import Connection
-
-from yibao.chains.model import Action, Idle, LocalChange, Park, Step, Visit, Wait
+from yibao.chains.model import Action, Call, Change, Effects, Idle, Park, Wait
 from yibao.core import money
 from yibao.settlement import hemodialysis
-from yibao.settlement.lines import LineBook, count_pending, load_lines, set_status
-from yibao.settlement.results import Emitter
-from yibao.settlement.settings import SettlementSettings
+from yibao.settlement.config import ChainConfig
+from yibao.settlement.lines import LineBook
+from yibao.settlement.results import SERVICE, emit_fact, emit_result, count_final, reject, unwind_answer
 from yibao.settlement.state import (
+    AnyRequest,
     DischargeRequest,
     Parked,
     RefundRequest,
     SettlementState,
     SettleRequest,
     UnwindRequest,
-    Upload,
     Withdrawal,
-    load_state,
-    new_state,
-    save_state,
 )
-from yibao.settlement.steps import (
-    StepContext,
-    cancel_step,
-    confirm_cancellation_step,
-    confirm_settlement_step,
-    presettle_step,
-    settle_step,
-    upload_step,
-    withdrawal_step,
-)
+from yibao.settlement.steps import details, refund, settle, withdraw
+from yibao.settlement.store import SettlementStore
 
-__all__ = ["SettlementChain", "SERVICE"]
+__all__ = ["SettlementChain", "SERVICE", "book_of"]
 
 log = logging.getLogger(__name__)
-SERVICE = "settlement"
-Apply = Callable[[Connection, Visit], None]
 
 
-def _book(conn: Connection, visit: Visit, st: SettlementState) -> LineBook:
-    return LineBook(load_lines(conn, visit.key), merged=st.merged, refused=st.refused,
-                    frozen=st.upload.sns if st.upload else (), until=_turn_until(st))
-
-
-def _turn_until(st: SettlementState) -> _dt.datetime | None:
-    """HIS order for lines: a line charged after an open settlement request is the next settlement's, so it waits
-    until that request is finished (the platform settles every unsettled line of the visit at once)."""
+def book_of(st: SettlementState) -> LineBook:
+    """The visit's lines as the decision reads them: netting, refusals, the batch in flight, HIS order."""
     times = [r.occurred_at for r in st.open_requests() if isinstance(r, SettleRequest)]
-    return min(times) if times else None
+    # HIS order for lines: a line charged after an open settlement request is the next settlement's (the platform
+    # settles every unsettled line of the visit at once)
+    return LineBook(st.lines.all(), merged=st.merged, refused=st.refused,
+                    frozen=st.upload.sns if st.upload else (), until=min(times) if times else None)
 
 
 class SettlementChain:
-    """The :class:`~yibao.chains.model.ChainDefinition` of ``yibao worker settlement``."""
+    """The :class:`~yibao.chains.model.Chain` of ``yibao worker settlement``."""
 
     service = SERVICE
+    store = SettlementStore()
 
-    def __init__(self, settings: SettlementSettings | None = None) -> None:
-        self.settings = settings or SettlementSettings()
-        self.emitter = Emitter(topic_prefix=self.settings.topic_prefix)
-        self.ctx = StepContext(self.settings, self.emitter, SERVICE)
+    def __init__(self, config: ChainConfig, *, catalog: Any) -> None:
+        self.config = config
+        self.catalog = catalog
 
-    def new_state(self, visit_kind: str) -> dict:
-        return new_state(visit_kind)
+    def new_state(self, key: str, kind: str) -> SettlementState:
+        st = SettlementState(kind="inpatient" if kind == "inpatient" else "outpatient")
+        st.lines.visit_key = key
+        return st
 
     # --- the decision ---------------------------------------------------------------------------------------------
 
-    def next_action(self, conn: Connection, visit: Visit, now: _dt.datetime) -> Action:
-        st = load_state(visit)
+    def next_action(self, st: SettlementState, now: _dt.datetime) -> Action:
         if st.hold is not None:
             return Park(st.hold.reason_code, st.hold.reason)
-        book = _book(conn, visit, st)
-        decided = self._decided(visit, st, book)
+        book = book_of(st)
+        decided = self._decided(st, book)
         if decided is not None:
             return decided
         lines = self._lines_action(st, book)
@@ -113,11 +95,11 @@ class SettlementChain:
         waits: list[Wait] = []
         for request in st.open_requests():
             if isinstance(request, SettleRequest):
-                action = self._settle_action(conn, visit, st, book, request, now)
+                action = self._settle_action(st, book, request, now)
             elif isinstance(request, RefundRequest):
                 action = self._refund_action(st, request, now)
             elif isinstance(request, DischargeRequest):
-                action = self._discharge_action(st, request, now)
+                action = self._discharge_action(request, now)
             else:
                 action = self._unwind_action(st, book, request, now)
             if not isinstance(action, Wait):
@@ -134,22 +116,25 @@ class SettlementChain:
             return Wait(reason[:500], until=min(untils) if untils else None)
         return Idle()
 
-    def _decided(self, visit: Visit, st: SettlementState, book: LineBook) -> Step | None:
+    def _decided(self, st: SettlementState, book: LineBook) -> Call[SettlementState] | None:
         if st.upload is not None:
-            return upload_step(self.ctx, visit, st, book, st.upload)
+            return details.upload_call(st, book, st.upload)
         if st.withdrawal is not None:
-            return withdrawal_step(self.ctx, visit, st, st.withdrawal)
+            return withdraw.withdrawal_call(st, st.withdrawal, self._nothing_to_revoke)
         r = st.in_flight()
         if isinstance(r, SettleRequest):
             if r.phase == "presettled":
-                return settle_step(self.ctx, visit, st, r)
-            return confirm_settlement_step(self.ctx, visit, st, r)
+                return settle.settle_call(self.config, st, r)
+            return settle.confirm_settlement_call(self.config, st, r)
         if isinstance(r, RefundRequest):
             if r.phase == "cancelling":
-                return cancel_step(self.ctx, visit, st, r)
+                return refund.cancel_call(st, r)
             if r.phase == "confirming_refund":
-                return confirm_cancellation_step(self.ctx, visit, st, r)
+                return refund.confirm_cancellation_call(st, r)
         return None
+
+    def _nothing_to_revoke(self, text: str) -> bool:
+        return bool(self.catalog.says("nothing_to_revoke", text))
 
     # --- lines ------------------------------------------------------------------------------------------------------
 
@@ -163,85 +148,54 @@ class SettlementChain:
             return st.visit_info_uploaded
         return not st.discharged and st.discharge_pending is None
 
-    def _lines_action(self, st: SettlementState, book: LineBook) -> LocalChange | None:
+    def _lines_action(self, st: SettlementState, book: LineBook) -> Change[SettlementState] | None:
         if not self.can_upload(st):
             return None
         if book.nettable():
-            return LocalChange("net reversal lines", self._net_reversals)
+            return Change("net reversal lines", _net_reversals)
         if st.kind == "outpatient" and book.reversals_of_uploaded():
-            return LocalChange("revoke the round to net a reversal", self._decide_redo)
+            return Change("revoke the round to net a reversal", self._decide_redo)
         if book.uploadable(st.kind):
-            return LocalChange("freeze an upload batch", self._freeze_batch)
+            return details.freeze_batch(self.config, book_of)
         return None
 
-    def _net_reversals(self, conn: Connection, visit: Visit) -> None:
-        st = load_state(visit)
-        book = _book(conn, visit, st)
-        for reversal, original in book.nettable():
-            set_status(conn, visit.key, [reversal.feedetl_sn], "withdrawn", only_from=("pending",))
-            reversal.status = "withdrawn"
-            if original is None:
-                continue
-            st.merged[reversal.feedetl_sn] = original.feedetl_sn
-            book.merged[reversal.feedetl_sn] = original.feedetl_sn
-            if book.net(original)[0] == 0:  # nothing left of it: it never goes up
-                set_status(conn, visit.key, [original.feedetl_sn], "withdrawn", only_from=("pending",))
-                original.status = "withdrawn"
-                st.refused.pop(original.feedetl_sn, None)
-        save_state(visit, st)
-
-    def _decide_redo(self, conn: Connection, visit: Visit) -> None:
-        st = load_state(visit)
-        book = _book(conn, visit, st)
+    def _decide_redo(self, st: SettlementState, fx: Effects) -> None:
+        book = book_of(st)
         uploaded = [line.feedetl_sn for line in book.on_platform_unsettled()]
         if uploaded and book.reversals_of_uploaded():
             st.withdrawal = Withdrawal(no=st.next_no(), infno="2205", purpose="redo",
-                                       code=st.chrg_bchno(self.settings.outpatient_bchno_prefix), sns=uploaded)
-            save_state(visit, st)
+                                       code=st.chrg_bchno(self.config.outpatient_bchno_prefix), sns=uploaded)
 
-    def _take_back(self, request: SettleRequest) -> Apply:
-        def apply(conn: Connection, visit: Visit) -> None:
-            st = load_state(visit)
-            book = _book(conn, visit, st)
+    def _take_back(self, request: SettleRequest) -> Change[SettlementState]:
+        """Lines HIS charged after this request went up before it arrived (another CDC table): the platform would
+        settle them too — take the round back (2205/2302) and upload only this settlement's lines."""
+        def apply(st: SettlementState, fx: Effects) -> None:
+            book = book_of(st)
             if st.withdrawal is not None or not book.later_than(request.occurred_at):
                 return
             uploaded = [line.feedetl_sn for line in book.on_platform_unsettled()]
             if st.kind == "outpatient":
-                code, infno = st.chrg_bchno(self.settings.outpatient_bchno_prefix), "2205"
+                code, infno = st.chrg_bchno(self.config.outpatient_bchno_prefix), "2205"
             else:
                 code, infno = "0000", "2302"
             st.withdrawal = Withdrawal(no=st.next_no(), infno=infno, purpose="reorder", code=code, sns=uploaded,
                                        request_id=request.id)
-            save_state(visit, st)
 
-        return apply
-
-    def _freeze_batch(self, conn: Connection, visit: Visit) -> None:
-        st = load_state(visit)
-        if st.upload is not None:
-            return
-        book = _book(conn, visit, st)
-        batch = [line.feedetl_sn for line in book.uploadable(st.kind)][: self.settings.detail_batch_size]
-        if batch:
-            bchno = st.chrg_bchno(self.settings.outpatient_bchno_prefix) if st.kind == "outpatient" else None
-            st.upload = Upload(no=st.next_no(), sns=batch, chrg_bchno=bchno)
-            save_state(visit, st)
+        return Change(f"take back later lines:{request.tag}", apply)
 
     # --- settle requests --------------------------------------------------------------------------------------------
 
-    def _reject(self, request: SettleRequest | RefundRequest, reason_code: str, reason: str) -> LocalChange:
-        def apply(conn: Connection, visit: Visit) -> None:
-            st = load_state(visit)
+    @staticmethod
+    def _reject(request: SettleRequest | RefundRequest, reason_code: str, reason: str) -> Change[SettlementState]:
+        def apply(st: SettlementState, fx: Effects) -> None:
             r = next((x for x in st.requests if x.kind == request.kind and x.message_id == request.message_id), None)
-            if r is None or r.phase != "waiting":
-                return
-            r.phase = "rejected"  # type: ignore[assignment]
-            self.emitter.rejected(visit, st, r, reason_code=reason_code, reason=reason)  # type: ignore[arg-type]
-            save_state(visit, st)
+            if r is not None and r.phase == "waiting":
+                reject(fx, st, r, reason_code=reason_code, reason=reason)  # type: ignore[arg-type]
 
-        return LocalChange(f"reject:{request.tag}", apply)
+        return Change(f"reject:{request.tag}", apply)
 
-    def _prerequisite(self, st: SettlementState, r: SettleRequest) -> str | None:
+    @staticmethod
+    def _prerequisite(st: SettlementState, r: SettleRequest) -> str | None:
         if not (st.registered and st.person.mdtrt_id and st.person.psn_no):
             return "the visit is not registered with 医保 yet (no mdtrt_id)"
         if st.kind == "outpatient" and not st.visit_info_uploaded:
@@ -250,9 +204,8 @@ class SettlementChain:
             return "the patient is not discharged (2402) yet; a settlement before discharge needs mid_setl_flag=1"
         return None
 
-    def _settle_action(self, conn: Connection, visit: Visit, st: SettlementState, book: LineBook,
-                       r: SettleRequest, now: _dt.datetime) -> Action:
-        s = self.settings
+    def _settle_action(self, st: SettlementState, book: LineBook, r: SettleRequest, now: _dt.datetime) -> Action:
+        cfg = self.config
         if st.self_pay:
             return self._reject(r, "self_pay", "self-pay visit: no 医保 settlement")
         if st.failed:
@@ -261,10 +214,14 @@ class SettlementChain:
             return self._reject(r, "visit_cancelled", f"the visit was cancelled ({st.cancelled}): nothing to settle")
         if st.closing:
             return self._reject(r, "visit_cancelled", "the visit is being cancelled: its details were withdrawn")
+        sheet = None
         if r.sheet_of:
             if st.kind != "outpatient":
                 return self._reject(r, "invalid_request", "a 血透 sheet is settled at an outpatient visit")
-            refusal = hemodialysis.account_refusal(conn, SERVICE, r.sheet_of)
+            sheet = st.sheets.get(r.sheet_of)
+            if sheet is None:  # the store reads the account when a driver takes the visit
+                return Wait(f"the 血透 account {r.sheet_of} is read first", until=now)
+            refusal = hemodialysis.account_refusal(sheet)
             if refusal:
                 return self._reject(r, "invalid_request", refusal)
         if st.kind == "inpatient" and r.mid_setl_flag == "1" and st.discharged:
@@ -275,24 +232,22 @@ class SettlementChain:
                                                    "discharged (2402); settle with mid_setl_flag=0")
         missing = self._prerequisite(st, r)
         if missing:
-            deadline = r.received_at + _dt.timedelta(seconds=s.prerequisite_wait_s)
+            deadline = r.received_at + cfg.prerequisite_wait
             if now >= deadline:
-                return self._reject(r, "not_ready", f"{missing} after {s.prerequisite_wait_s:g} s")
+                return self._reject(r, "not_ready", f"{missing} after {cfg.prerequisite_wait.total_seconds():g} s")
             return Wait(missing, until=deadline)
         if not (r.mdtrt_cert_no or st.person.mdtrt_cert_no):
             return self._reject(r, "invalid_request", "no mdtrt_cert_no (就诊凭证) for the settlement: neither the "
                                                       "request nor the registration carries one")
-        if r.sheet_of and count_pending(conn, r.sheet_of):
-            return LocalChange(f"claim the 血透 sheet:{r.tag}", self._claim(r.sheet_of))
+        if sheet is not None and sheet.pending:
+            return Change(f"claim the 血透 sheet:{r.tag}", _claim(r.sheet_of or ""))
         if book.later_than(r.occurred_at) and self.can_upload(st):
-            # lines HIS charged after this request went up before it arrived (another CDC table): the platform
-            # would settle them too — take the round back (2205/2302) and upload only this settlement's lines
-            return LocalChange(f"take back later lines:{r.tag}", self._take_back(r))
+            return self._take_back(r)
         lines = book.on_platform_unsettled()
         total = book.unsettled_total()
         his_total = money.money(r.medfee_sumamt)
         if lines and total == his_total:
-            return presettle_step(self.ctx, visit, st, r, lines, total)
+            return settle.presettle_call(cfg, st, r, lines, total)
         if his_total <= 0 and not lines:
             return self._reject(r, "nothing_to_settle", f"HIS total {his_total}: nothing to settle")
         refused = book.refused_lines()
@@ -304,7 +259,7 @@ class SettlementChain:
         reopen = self._reopen_action(st, book, r, total, his_total, now)
         if reopen is not None:
             return reopen
-        deadline = r.received_at + _dt.timedelta(seconds=s.lines_wait_s)
+        deadline = r.received_at + cfg.lines_wait
         if now >= deadline:
             pending = book.with_status("pending")
             received = money.money(total + sum((book.net_amount(x) for x in pending), Decimal("0")))
@@ -314,14 +269,14 @@ class SettlementChain:
                            "to upload them")
             return self._reject(r, "lines_missing", reason)
         until = deadline
-        if r.sheet_of:
-            until = min(deadline, now + _dt.timedelta(seconds=s.sheet_poll_s))
+        if r.sheet_of:  # look for sheet lines still arriving on the account (the store reads it again then)
+            until = min(deadline, now + cfg.sheet_poll)
         return Wait(f"waiting for charge lines: HIS total {his_total}, uploaded {total}", until=until)
 
     def _reopen_action(self, st: SettlementState, book: LineBook, r: SettleRequest, total: Decimal,
                        his_total: Decimal, now: _dt.datetime) -> Action | None:
         """A final inpatient settlement whose lines are all here, some of them after the 2402: the stay must be
-        reopened for them (2405 → 2301 → 2402, registration's steps), then it settles. None: not this case."""
+        reopened for them (2405 → 2301 → 2402, registration's calls), then it settles. None: not this case."""
         if st.kind != "inpatient" or r.mid_setl_flag != "0" or not st.discharged:
             return None
         late = book.uploadable(st.kind)
@@ -329,43 +284,22 @@ class SettlementChain:
             return None
         arrived = [x for x in book.with_status("pending") if x.feedetl_sn not in book.refused]
         if money.money(total + sum((x.amount for x in arrived), Decimal("0"))) != his_total:
-            return None  # not all here yet: wait for the lines (deadline lines_wait_s) as usual
+            return None  # not all here yet: wait for the lines (deadline lines_wait) as usual
         return self._reopen(r, now, f"{len(late)} charge lines arrived after the discharge (2402)")
 
     def _reopen(self, r: SettleRequest, now: _dt.datetime, why: str) -> Action:
         """Ask registration to reopen the discharged stay (2405, then 2402 again after this request's needs) and
         wait for it; rejected with registration's reason if it cannot."""
         if r.reopen is None:
-            return LocalChange(f"reopen:{r.tag}", self._ask_reopen(r, why))
+            return Change(f"reopen:{r.tag}", _ask_reopen(r, why))
+        code = "out_of_order" if r.mid_setl_flag == "1" else "lines_after_discharge"
         if r.reopen == "failed":
-            return self._reject(r, "out_of_order" if r.mid_setl_flag == "1" else "lines_after_discharge",
-                                f"{why}, and the stay could not be reopened (2405): {r.reopen_reason}")
-        deadline = r.received_at + _dt.timedelta(seconds=self.settings.prerequisite_wait_s)
+            return self._reject(r, code, f"{why}, and the stay could not be reopened (2405): {r.reopen_reason}")
+        deadline = r.received_at + self.config.prerequisite_wait
         if now >= deadline:
-            return self._reject(r, "out_of_order" if r.mid_setl_flag == "1" else "lines_after_discharge",
-                                f"{why}; reopening the stay (2405) did not finish within "
-                                f"{self.settings.prerequisite_wait_s:g} s")
+            return self._reject(r, code, f"{why}; reopening the stay (2405) did not finish within "
+                                         f"{self.config.prerequisite_wait.total_seconds():g} s")
         return Wait(f"registration reopens the stay: {why}", until=deadline)
-
-    def _ask_reopen(self, request: SettleRequest, why: str) -> Apply:
-        def apply(conn: Connection, visit: Visit) -> None:
-            st = load_state(visit)
-            r = next((x for x in st.requests if x.kind == "settle" and x.message_id == request.message_id), None)
-            if not isinstance(r, SettleRequest) or r.phase != "waiting" or r.reopen is not None:
-                return
-            r.reopen = "asked"
-            self.emitter.fact(visit, kind="reopen_requested", request_id=r.id, id_parts=(r.message_id,),
-                              occurred_at=r.occurred_at, reason=f"settlement request {r.id}: {why}")
-            save_state(visit, st)
-
-        return apply
-
-    def _claim(self, account: str) -> Apply:
-        def apply(conn: Connection, visit: Visit) -> None:
-            claimed = hemodialysis.claim_sheet(conn, visit.key, account)
-            log.info("血透 sheet lines claimed", extra={"fields": {"lines": len(claimed)}})
-
-        return apply
 
     # --- refund requests --------------------------------------------------------------------------------------------
 
@@ -382,7 +316,7 @@ class SettlementChain:
                 return Wait(f"the refund waits for {named} to finish")
             if asked and asked[-1].phase == "rejected":
                 return self._reject(r, "no_settlement", f"{named} was not settled ({asked[-1].reason})")
-            deadline = r.received_at + _dt.timedelta(seconds=self.settings.prerequisite_wait_s)
+            deadline = r.received_at + self.config.prerequisite_wait
             if now >= deadline:
                 return self._reject(r, "no_settlement", f"no settlement of {named} at this visit")
             return Wait(f"the refund waits for {named}", until=deadline)
@@ -399,63 +333,49 @@ class SettlementChain:
                                                        "discharge is cancelled (2405)")
         setl_id = target.setl_id
 
-        def apply(conn: Connection, visit: Visit) -> None:
-            s = load_state(visit)
+        def apply(s: SettlementState, fx: Effects) -> None:
             x = next((q for q in s.requests if q.kind == "refund" and q.message_id == r.message_id), None)
             if isinstance(x, RefundRequest) and x.phase == "waiting" and s.in_flight() is None:
                 x.phase, x.target_setl_id = "cancelling", setl_id
-                save_state(visit, s)
 
-        return LocalChange(f"refund:{r.tag}", apply)
+        return Change(f"refund:{r.tag}", apply)
 
-    # --- unwind requests (registration) -----------------------------------------------------------------------------
+    # --- registration's requests: discharge, unwind -----------------------------------------------------------------
 
-    def _settled_in(self, r: UnwindRequest | DischargeRequest, now: _dt.datetime) -> Wait | None:
+    def _in_turn(self, r: UnwindRequest | DischargeRequest, now: _dt.datetime) -> Wait | None:
         """Registration's requests close something: answered once registration asked (an ``expected`` one holds its
-        place in HIS order until then) and ``order_window_s`` has passed since, so that HIS events committed
-        before them on other tables (their own CDC topics) are queued ahead first."""
+        place in HIS order until then) and ``order_window`` has passed since, so that HIS events committed before
+        them on other tables (their own CDC topics) are queued ahead first."""
         if r.phase == "expected":
             what = "discharge" if isinstance(r, DischargeRequest) else f"cancellation ({r.target})"
             return Wait(f"the HIS {what} comes first: waiting for registration to get to it")
-        ready_at = r.received_at + _dt.timedelta(seconds=self.settings.order_window_s)
+        ready_at = r.received_at + self.config.order_window
         if now < ready_at:
             return Wait(f"{r.kind} answered once earlier HIS events had time to arrive", until=ready_at)
         return None
 
-    def _discharge_action(self, st: SettlementState, r: DischargeRequest, now: _dt.datetime) -> Action:
+    def _discharge_action(self, r: DischargeRequest, now: _dt.datetime) -> Action:
         """Every line that arrived is uploaded by now (lines come before requests): registration may send 2402."""
-        early = self._settled_in(r, now)
+        early = self._in_turn(r, now)
         if early is not None:
             return early
         message_id = r.message_id
 
-        def apply(conn: Connection, visit: Visit) -> None:
-            s = load_state(visit)
+        def apply(s: SettlementState, fx: Effects) -> None:
             x = next((q for q in s.requests if q.kind == "discharge" and q.message_id == message_id), None)
             if isinstance(x, DischargeRequest) and x.phase == "waiting":
-                self._answer_discharge(conn, visit, s, x)
-                save_state(visit, s)
+                _answer_discharge(s, fx, x)
 
-        return LocalChange(f"discharge:{r.tag}", apply)
-
-    def _answer_discharge(self, conn: Connection, visit: Visit, s: SettlementState, x: DischargeRequest,
-                          note: str | None = None) -> None:
-        x.phase = "answered"
-        if s.kind == "inpatient" and not (s.self_pay or s.failed or s.cancelled):
-            s.discharge_pending = x.id  # nothing goes up until registration says discharged (or not)
-        refused = LineBook(load_lines(conn, visit.key), refused=s.refused).refused_lines()
-        if refused and not note:
-            note = f"{len(refused)} charge lines were refused by the platform and are not on it"
-        self.emitter.fact(visit, kind="ready_for_discharge", request_id=x.id, id_parts=(x.message_id,), reason=note)
+        return Change(f"discharge:{r.tag}", apply)
 
     def _unwind_action(self, st: SettlementState, book: LineBook, r: UnwindRequest, now: _dt.datetime) -> Action:
-        early = self._settled_in(r, now)
+        early = self._in_turn(r, now)
         if early is not None:
             return early
         # HIS refunds a settlement and voids (or settles) its charges before it cancels the visit: while they stand,
         # the HIS requests doing that are still on their way (other CDC tables) — wait for them, up to
-        # prerequisite_wait_s, then answer from what stands
-        deadline = r.received_at + _dt.timedelta(seconds=self.settings.prerequisite_wait_s)
+        # prerequisite_wait, then answer from what stands
+        deadline = r.received_at + self.config.prerequisite_wait
         active = st.active_settlements()
         if r.target == "discharge":
             finals = [x.setl_id for x in active if x.mid_setl_flag == "0"]
@@ -463,69 +383,110 @@ class SettlementChain:
                 return Wait(f"the final settlement {', '.join(finals)} is active: the cancellation of the discharge "
                             "waits for its refund", until=deadline)
             if finals:
-                return self._answer(r, f"out_of_order: the final settlement {', '.join(finals)} is active: "
-                                       "refund it (2305) before cancelling the discharge")
-            return self._answer(r, None, closing=False)
-        refund = "2208" if st.kind == "outpatient" else "2305"
+                return _answer(r, f"out_of_order: the final settlement {', '.join(finals)} is active: "
+                                  "refund it (2305) before cancelling the discharge")
+            return _answer(r, None, closing=False)
+        refund_infno = "2208" if st.kind == "outpatient" else "2305"
         if active and now < deadline:
             return Wait(f"settlement {', '.join(x.setl_id for x in active)} is active: the cancellation waits for "
-                        f"its refund ({refund})", until=deadline)
+                        f"its refund ({refund_infno})", until=deadline)
         if active:
-            return self._answer(r, f"out_of_order: settlement {', '.join(x.setl_id for x in active)} is active: "
-                                   f"refund it ({refund}) first")
+            return _answer(r, f"out_of_order: settlement {', '.join(x.setl_id for x in active)} is active: "
+                              f"refund it ({refund_infno}) first")
         if not r.self_pay and now < deadline:
             charged = [x for x in book.with_status("pending", "uploaded") if x.feedetl_sn not in book.refused]
             if money.money(sum((x.amount for x in charged), Decimal("0"))) != 0:
                 return Wait("the visit's charges are neither settled nor voided: the cancellation waits for the HIS "
                             "settlement and refund requests before it", until=deadline)
         if r.target == "admission" and st.discharged:
-            return self._answer(r, "out_of_order: the patient is discharged: cancel the discharge (2405) first")
+            return _answer(r, "out_of_order: the patient is discharged: cancel the discharge (2405) first")
         uploaded = [line.feedetl_sn for line in book.on_platform_unsettled()]
         if not uploaded or not st.person.mdtrt_id:
-            return self._answer(r, None, closing=True)
+            return _answer(r, None, closing=True)
         infno = "2205" if st.kind == "outpatient" else "2302"
 
-        def apply(conn: Connection, visit: Visit) -> None:
-            s = load_state(visit)
+        def apply(s: SettlementState, fx: Effects) -> None:
             x = next((q for q in s.requests if q.kind == "unwind" and q.message_id == r.message_id), None)
             if isinstance(x, UnwindRequest) and x.phase == "waiting" and s.withdrawal is None:
                 x.phase = "withdrawing"
                 s.withdrawal = Withdrawal(no=s.next_no(), infno=infno, purpose="unwind", code="0000", sns=uploaded,
                                           request_id=x.id)
-                save_state(visit, s)
 
-        return LocalChange(f"unwind:{r.tag}", apply)
-
-    def _answer(self, r: UnwindRequest, refused: str | None, *, closing: bool = True) -> LocalChange:
-        def apply(conn: Connection, visit: Visit) -> None:
-            s = load_state(visit)
-            x = next((q for q in s.requests if q.kind == "unwind" and q.message_id == r.message_id), None)
-            if not isinstance(x, UnwindRequest) or x.phase != "waiting":
-                return
-            if refused is None and closing:
-                s.closing = True
-                pending = [line for line in load_lines(conn, visit.key) if line.status == "pending"]
-                hemodialysis.release_sheet(conn, visit.key, pending)
-            self.emitter.unwind_answer(visit, x, refused=refused)
-            save_state(visit, s)
-
-        return LocalChange(f"answer:{r.tag}", apply)
+        return Change(f"unwind:{r.tag}", apply)
 
     # --- parking ----------------------------------------------------------------------------------------------------
 
-    def on_parked(self, conn: Connection, visit: Visit, reason_code: str, reason: str) -> None:
-        st = load_state(visit)
+    def on_parked(self, st: SettlementState, fx: Effects, reason_code: str, reason: str) -> None:
         st.parked = Parked(reason_code=reason_code, reason=reason[:2000])
         st.hold = None  # parked now: a replay means "look again"
-        r = st.in_flight() or next((x for x in st.open_requests()
-                                     if not isinstance(x, (UnwindRequest, DischargeRequest))), None)
+        r: AnyRequest | None = st.in_flight() or next(
+            (x for x in st.open_requests() if not isinstance(x, (UnwindRequest, DischargeRequest))), None)
         for x in st.open_requests():  # registration must not wait for a parked visit to discharge the patient
             if isinstance(x, DischargeRequest) and x.phase == "waiting":
-                self._answer_discharge(conn, visit, st, x, note=f"settlement is parked ({reason_code}): charge "
-                                                                "lines may be missing on the platform")
+                _answer_discharge(st, fx, x, note=f"settlement is parked ({reason_code}): charge lines may be missing "
+                                                  "on the platform")
         request_id = r.id if r is not None else None
-        self.emitter.his(visit, st, kind="parked", request_id=request_id, id_parts=(visit.version, reason_code),
-                         reason_code=reason_code, reason=reason[:1000])
+        emit_result(fx, st, kind="parked", request_id=request_id, id_parts=(fx.version, reason_code),
+                    reason_code=reason_code, reason=reason[:1000])
         if isinstance(r, (SettleRequest, RefundRequest)):
-            self.emitter.final(visit, r, "parked")
-        save_state(visit, st)
+            count_final(fx, r, "parked")
+
+
+# --- local changes ------------------------------------------------------------------------------------------------
+
+
+def _net_reversals(st: SettlementState, fx: Effects) -> None:
+    """Net pending reversals into their originals that are not on the platform (2204 takes no negative line)."""
+    book = book_of(st)
+    for reversal, original in book.nettable():
+        st.lines.set_status([reversal.feedetl_sn], "withdrawn", only_from=("pending",))
+        if original is None:
+            continue
+        st.merged[reversal.feedetl_sn] = original.feedetl_sn
+        book.merged[reversal.feedetl_sn] = original.feedetl_sn
+        if book.net(original)[0] == 0:  # nothing left of it: it never goes up
+            st.lines.set_status([original.feedetl_sn], "withdrawn", only_from=("pending",))
+            st.refused.pop(original.feedetl_sn, None)
+
+
+def _claim(account: str) -> Any:
+    def apply(st: SettlementState, fx: Effects) -> None:
+        claimed = hemodialysis.claim_sheet(st, account)
+        fx.after_commit(lambda: log.info("血透 sheet lines claimed", extra={"fields": {"lines": len(claimed)}}))
+
+    return apply
+
+
+def _ask_reopen(request: SettleRequest, why: str) -> Any:
+    def apply(st: SettlementState, fx: Effects) -> None:
+        r = next((x for x in st.requests if x.kind == "settle" and x.message_id == request.message_id), None)
+        if not isinstance(r, SettleRequest) or r.phase != "waiting" or r.reopen is not None:
+            return
+        r.reopen = "asked"
+        emit_fact(fx, kind="reopen_requested", request_id=r.id, id_parts=(r.message_id,), occurred_at=r.occurred_at,
+                  reason=f"settlement request {r.id}: {why}")
+
+    return apply
+
+
+def _answer_discharge(st: SettlementState, fx: Effects, x: DischargeRequest, note: str | None = None) -> None:
+    x.phase = "answered"
+    if st.kind == "inpatient" and not (st.self_pay or st.failed or st.cancelled):
+        st.discharge_pending = x.id  # nothing goes up until registration says discharged (or not)
+    refused = LineBook(st.lines.all(), refused=st.refused).refused_lines()
+    if refused and not note:
+        note = f"{len(refused)} charge lines were refused by the platform and are not on it"
+    emit_fact(fx, kind="ready_for_discharge", request_id=x.id, id_parts=(x.message_id,), reason=note)
+
+
+def _answer(r: UnwindRequest, refused: str | None, *, closing: bool = True) -> Change[SettlementState]:
+    def apply(st: SettlementState, fx: Effects) -> None:
+        x = next((q for q in st.requests if q.kind == "unwind" and q.message_id == r.message_id), None)
+        if not isinstance(x, UnwindRequest) or x.phase != "waiting":
+            return
+        if refused is None and closing:
+            st.closing = True
+            hemodialysis.release_sheet(st, [line for line in st.lines.all() if line.status == "pending"])
+        unwind_answer(fx, x, refused=refused)
+
+    return Change(f"answer:{r.tag}", apply)

@@ -22,25 +22,49 @@ How this service does it:
 * **undoing** — a refund (2208 → 2205) or an unwind (退号: 2205) *releases* the copies: the account's lines are
   pending again, ready for the next sheet;
 * an account that registration admitted with 医保 (it has an mdtrt_id) is settled as an inpatient, never as a sheet.
+
+Claims and releases are decided here on the visit's state (pure); the settlement state store reads the account's
+:class:`SheetView` with the visit and carries the moves out on the account's rows in the same transaction — a line
+another sheet claimed meanwhile makes the unit of work run again.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, func, insert, select, update
-
-from yibao.core import clock
-from yibao.core.db.schema import chain_visits, fee_lines
 from yibao.core.results import stable_id
 from yibao.hisevents.models import SettlementRequested
 from yibao.settlement.lines import FeeLine
 
-__all__ = ["SHEET_PREFIX", "sheet_of", "claim_marker", "account_refusal", "claim_sheet", "release_sheet",
-           "sheet_detail"]
+if TYPE_CHECKING:
+    from yibao.settlement.state import SettlementState
+
+__all__ = ["SHEET_PREFIX", "SheetView", "SheetMove", "sheet_of", "claim_marker", "account_refusal", "claim_sheet",
+           "release_sheet", "sheet_detail"]
 
 SHEET_PREFIX = "hd:"
+
+
+@dataclass
+class SheetView:
+    """An inpatient account as the 血透 outpatient visit settling its sheet sees it (read by the state store)."""
+
+    account: str
+    known: bool  #: the account has a visit (a line or an event arrived)
+    admitted_with_insurance: bool  #: registration admitted it with 医保 (it has an mdtrt_id, not self-pay)
+    pending: list[FeeLine] = field(default_factory=list)  #: its lines not claimed by any sheet, in order
+
+
+@dataclass(frozen=True)
+class SheetMove:
+    """A line moved between an account and the outpatient visit, for the store to carry out on the account."""
+
+    kind: str  #: claim | release
+    account: str
+    feedetl_sn: str
 
 
 def sheet_of(request: SettlementRequested | str) -> str | None:
@@ -62,71 +86,43 @@ def claim_marker(outpatient_key: str) -> str:
     return SHEET_PREFIX + stable_id("hemodialysis", outpatient_key)[:24]
 
 
-def account_refusal(conn: Connection, service: str, account_key: str) -> str | None:
+def account_refusal(view: SheetView) -> str | None:
     """Why an inpatient account cannot be settled as a 血透 sheet (None: it can)."""
-    row = conn.execute(select(chain_visits.c.state, chain_visits.c.visit_kind).where(
-        chain_visits.c.service == service, chain_visits.c.visit_key == account_key)).first()
-    if row is None:
-        return None  # no line has arrived yet: the request waits for the sheet like any settlement
-    state = json.loads(row.state)
-    person = state.get("person") or {}
-    if person.get("mdtrt_id") and not state.get("self_pay"):
-        return (f"血透 sheet: the inpatient account {account_key} is admitted with 医保 (mdtrt_id known); "
+    if view.admitted_with_insurance:
+        return (f"血透 sheet: the inpatient account {view.account} is admitted with 医保 (mdtrt_id known); "
                 "settle it as an inpatient visit (2303/2304)")
     return None
 
 
-def claim_sheet(conn: Connection, outpatient_key: str, account_key: str) -> list[str]:
-    """Move the account's pending lines to the outpatient visit; returns the claimed feedetl_sns."""
-    marker = claim_marker(outpatient_key)
-    rows = conn.execute(select(fee_lines).where(fee_lines.c.visit_key == account_key,
-                                                fee_lines.c.status == "pending").order_by(fee_lines.c.seq)).all()
-    claimed: list[str] = []
-    now = clock.now()
-    for row in rows:
-        moved = conn.execute(update(fee_lines).where(
-            fee_lines.c.visit_key == account_key, fee_lines.c.feedetl_sn == row.feedetl_sn,
-            fee_lines.c.status == "pending").values(status="withdrawn", upload_msgid=marker, updated_at=now))
-        if moved.rowcount != 1:
-            continue  # another sheet took it meanwhile
-        payload = json.loads(row.payload)
-        payload["_yibao"] = {**(payload.get("_yibao") or {}), "sheet_of": account_key}
+def claim_sheet(state: SettlementState, account: str) -> list[str]:
+    """Move the account's pending lines to the outpatient visit (copies carrying ``_yibao.sheet_of``); returns the
+    claimed feedetl_sns."""
+    view = state.sheets.get(account)
+    if view is None:
+        return []
+    claimed = []
+    for line in view.pending:
+        payload = json.loads(line.payload)
+        payload["_yibao"] = {**(payload.get("_yibao") or {}), "sheet_of": account}
         text = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-        mine = conn.execute(select(fee_lines.c.status).where(fee_lines.c.visit_key == outpatient_key,
-                                                             fee_lines.c.feedetl_sn == row.feedetl_sn)).first()
-        if mine is None:
-            seq = conn.execute(select(func.coalesce(func.max(fee_lines.c.seq), 0))
-                               .where(fee_lines.c.visit_key == outpatient_key)).scalar_one()
-            conn.execute(insert(fee_lines).values(
-                visit_key=outpatient_key, feedetl_sn=row.feedetl_sn, seq=int(seq) + 1,
-                init_feedetl_sn=row.init_feedetl_sn, amount=row.amount, payload=text, status="pending",
-                received_at=now, updated_at=now))
-        else:  # claimed before, released since (a refund or an unwind): take it up again
-            conn.execute(update(fee_lines).where(fee_lines.c.visit_key == outpatient_key,
-                                                 fee_lines.c.feedetl_sn == row.feedetl_sn).values(
-                init_feedetl_sn=row.init_feedetl_sn, amount=row.amount, payload=text, status="pending",
-                upload_msgid=None, setl_id=None, updated_at=now))
-        claimed.append(row.feedetl_sn)
+        state.lines.put(line.feedetl_sn, init_feedetl_sn=line.init_feedetl_sn, amount=line.amount, payload=text)
+        state.sheet_moves.append(SheetMove("claim", account, line.feedetl_sn))
+        claimed.append(line.feedetl_sn)
+    view.pending = []
     return claimed
 
 
-def release_sheet(conn: Connection, outpatient_key: str, lines: Iterable[FeeLine]) -> int:
-    """Give sheet lines back to their accounts (pending there again); the outpatient copies are withdrawn.
-    Lines of the outpatient visit's own are left alone. Returns how many went back."""
-    marker = claim_marker(outpatient_key)
-    now = clock.now()
+def release_sheet(state: SettlementState, lines: Iterable[FeeLine]) -> int:
+    """Give sheet lines back to their accounts (pending there again); the outpatient copies are withdrawn. Lines
+    of the outpatient visit's own are left alone. Returns how many go back."""
     back = 0
     for line in lines:
         account = line.extra().get("sheet_of")
         if not account:
             continue
-        conn.execute(update(fee_lines).where(fee_lines.c.visit_key == outpatient_key,
-                                             fee_lines.c.feedetl_sn == line.feedetl_sn)
-                     .values(status="withdrawn", updated_at=now))
-        back += conn.execute(update(fee_lines).where(
-            fee_lines.c.visit_key == account, fee_lines.c.feedetl_sn == line.feedetl_sn,
-            fee_lines.c.status == "withdrawn", fee_lines.c.upload_msgid == marker)
-            .values(status="pending", upload_msgid=None, updated_at=now)).rowcount
+        state.lines.set_status([line.feedetl_sn], "withdrawn")
+        state.sheet_moves.append(SheetMove("release", account, line.feedetl_sn))
+        back += 1
     return back
 
 

@@ -1,4 +1,4 @@
-"""The ``fee_lines`` table: a visit's HIS charge lines and where each stands on the platform.
+"""A visit's HIS charge lines and where each stands on the platform.
 
 Status: ``pending`` (not on the platform), ``uploaded`` (on the platform, unsettled), ``settled`` (in an active
 settlement, ``setl_id``), ``withdrawn`` (never to be uploaded again: revoked by 2205/2302, refunded, netted
@@ -17,11 +17,14 @@ Lines keep HIS order with the settlement requests: a line HIS charged (``occurre
 request is the next settlement's and waits (``LineBook(until=...)``), since the platform settles every unsettled
 line of a visit at once.
 
-All functions take the caller's connection: they join its unit of work.
+The lines live in their own table (a long stay holds thousands): the settlement state store
+(:mod:`yibao.settlement.store`) reads them with the visit and writes back only what changed, in the chain engine's
+unit of work. Nothing here touches the database.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 from collections.abc import Iterable
@@ -29,20 +32,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, select, update
-
 from yibao.core import clock, money
-from yibao.core.db.schema import fee_lines
 from yibao.hisevents.models import ChargeLineAdded, ChargeLineReversed, HisEventBase, parse_event
 
-__all__ = [
-    "FeeLine",
-    "LineBook",
-    "load_lines",
-    "store_line",
-    "set_status",
-    "count_pending",
-]
+__all__ = ["FeeLine", "FeeLines", "LineBook", "payload_of"]
 
 ChargeLine = ChargeLineAdded | ChargeLineReversed
 
@@ -93,76 +86,104 @@ class FeeLine:
         return value if isinstance(value, dict) else {}
 
 
-def _row(r: Any) -> FeeLine:
-    return FeeLine(visit_key=r.visit_key, feedetl_sn=r.feedetl_sn, seq=r.seq, init_feedetl_sn=r.init_feedetl_sn,
-                   amount=money.money(r.amount), payload=r.payload, status=r.status, upload_msgid=r.upload_msgid,
-                   setl_id=r.setl_id)
-
-
-def load_lines(conn: Connection, visit_key: str) -> list[FeeLine]:
-    rows = conn.execute(select(fee_lines).where(fee_lines.c.visit_key == visit_key).order_by(fee_lines.c.seq))
-    return [_row(r) for r in rows]
-
-
-def count_pending(conn: Connection, visit_key: str) -> int:
-    return int(conn.execute(select(func.count()).select_from(fee_lines).where(
-        fee_lines.c.visit_key == visit_key, fee_lines.c.status == "pending")).scalar_one())
-
-
-def _payload(event: HisEventBase, extra: dict[str, Any] | None) -> str:
+def payload_of(event: HisEventBase, extra: dict[str, Any] | None = None) -> str:
+    """A line's stored payload: the canonical event, with what this service added under ``_yibao``."""
     data = json.loads(event.to_json())
     if extra:
         data["_yibao"] = extra
     return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
-def store_line(conn: Connection, visit_key: str, event: ChargeLine, *, frozen: Iterable[str] = (),
-               extra: dict[str, Any] | None = None) -> str:
-    """Insert a charge line (status pending). A line already known is replaced only while it is pending and not
-    part of a batch being uploaded; otherwise the HIS must correct it with a reversal line.
+class FeeLines:
+    """A visit's lines, as its state holds them: read by the state store with the visit, changed in memory by the
+    chain, and written back — only what changed — by the store in the same transaction."""
 
-    Returns ``added``, ``updated``, ``unchanged`` or ``kept`` (known and no longer changeable)."""
-    payload = _payload(event, extra)
-    init = getattr(event, "init_feedetl_sn", None)
-    now = clock.now()
-    existing = conn.execute(select(fee_lines).where(fee_lines.c.visit_key == visit_key,
-                                                    fee_lines.c.feedetl_sn == event.feedetl_sn)).first()
-    if existing is None:
-        seq = conn.execute(select(func.coalesce(func.max(fee_lines.c.seq), 0))
-                           .where(fee_lines.c.visit_key == visit_key)).scalar_one()
-        conn.execute(insert(fee_lines).values(
-            visit_key=visit_key, feedetl_sn=event.feedetl_sn, seq=int(seq) + 1, init_feedetl_sn=init,
-            amount=event.det_item_fee_sumamt, payload=payload, status="pending", received_at=now, updated_at=now))
-        return "added"
-    if existing.payload == payload:
-        return "unchanged"
-    if existing.status != "pending" or event.feedetl_sn in set(frozen):
-        return "kept"
-    conn.execute(update(fee_lines).where(fee_lines.c.visit_key == visit_key,
-                                         fee_lines.c.feedetl_sn == event.feedetl_sn)
-                 .values(init_feedetl_sn=init, amount=event.det_item_fee_sumamt, payload=payload, updated_at=now))
-    return "updated"
+    def __init__(self, visit_key: str, lines: Iterable[FeeLine] = ()) -> None:
+        self.visit_key = visit_key
+        self._lines: dict[str, FeeLine] = {line.feedetl_sn: line for line in sorted(lines, key=lambda x: x.seq)}
+        self.added: set[str] = set()
+        self.changed: set[str] = set()
 
+    def all(self) -> list[FeeLine]:
+        """Every line, in arrival order."""
+        return list(self._lines.values())
 
-def set_status(conn: Connection, visit_key: str, sns: Iterable[str], status: str, *,
-               upload_msgid: str | None | type[...] = ..., setl_id: str | None | type[...] = ...,
-               only_from: Iterable[str] | None = None) -> int:
-    """Move lines to ``status`` (optionally only those currently in one of ``only_from``); returns how many."""
-    sns = list(sns)
-    if not sns:
-        return 0
-    values: dict[str, Any] = {"status": status, "updated_at": clock.now()}
-    if upload_msgid is not ...:
-        values["upload_msgid"] = upload_msgid
-    if setl_id is not ...:
-        values["setl_id"] = setl_id
-    changed = 0
-    for start in range(0, len(sns), 500):
-        cond = [fee_lines.c.visit_key == visit_key, fee_lines.c.feedetl_sn.in_(sns[start:start + 500])]
-        if only_from is not None:
-            cond.append(fee_lines.c.status.in_(list(only_from)))
-        changed += conn.execute(update(fee_lines).where(and_(*cond)).values(**values)).rowcount
-    return changed
+    def get(self, sn: str) -> FeeLine | None:
+        return self._lines.get(sn)
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    def count(self, status: str) -> int:
+        return sum(1 for line in self._lines.values() if line.status == status)
+
+    def _next_seq(self) -> int:
+        return max((line.seq for line in self._lines.values()), default=0) + 1
+
+    def _touch(self, sn: str) -> None:
+        if sn not in self.added:
+            self.changed.add(sn)
+
+    def put(self, sn: str, *, init_feedetl_sn: str | None, amount: Decimal, payload: str) -> None:
+        """Take a line as pending (a new line, or one claimed again after it was released)."""
+        line = self._lines.get(sn)
+        if line is None:
+            self._lines[sn] = FeeLine(self.visit_key, sn, self._next_seq(), init_feedetl_sn, money.money(amount),
+                                      payload, "pending")
+            self.added.add(sn)
+            return
+        line.init_feedetl_sn, line.amount, line.payload = init_feedetl_sn, money.money(amount), payload
+        line.status, line.upload_msgid, line.setl_id = "pending", None, None
+        line._event = line._occurred_at = None
+        self._touch(sn)
+
+    def store(self, event: ChargeLine, *, frozen: Iterable[str] = (), extra: dict[str, Any] | None = None) -> str:
+        """Record a charge line (pending). A line already known is replaced only while it is pending and not part of
+        a batch being uploaded; otherwise the HIS must correct it with a reversal line.
+
+        Returns ``added``, ``updated``, ``unchanged`` or ``kept`` (known and no longer changeable)."""
+        payload = payload_of(event, extra)
+        existing = self._lines.get(event.feedetl_sn)
+        init = getattr(event, "init_feedetl_sn", None)
+        if existing is None:
+            self.put(event.feedetl_sn, init_feedetl_sn=init, amount=event.det_item_fee_sumamt, payload=payload)
+            return "added"
+        if existing.payload == payload:
+            return "unchanged"
+        if existing.status != "pending" or event.feedetl_sn in set(frozen):
+            return "kept"
+        existing.init_feedetl_sn, existing.amount, existing.payload = init, money.money(event.det_item_fee_sumamt), payload
+        existing._event = existing._occurred_at = None
+        self._touch(event.feedetl_sn)
+        return "updated"
+
+    def set_status(self, sns: Iterable[str], status: str, *, upload_msgid: str | None | type[...] = ...,
+                   setl_id: str | None | type[...] = ..., only_from: Iterable[str] | None = None) -> int:
+        """Move lines to ``status`` (only those now in one of ``only_from``, when given); returns how many."""
+        allowed = set(only_from) if only_from is not None else None
+        moved = 0
+        for sn in sns:
+            line = self._lines.get(sn)
+            if line is None or (allowed is not None and line.status not in allowed):
+                continue
+            line.status = status
+            if upload_msgid is not ...:
+                line.upload_msgid = upload_msgid  # type: ignore[assignment]
+            if setl_id is not ...:
+                line.setl_id = setl_id  # type: ignore[assignment]
+            self._touch(sn)
+            moved += 1
+        return moved
+
+    def written(self) -> None:
+        """The store wrote the changes."""
+        self.added.clear()
+        self.changed.clear()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> FeeLines:
+        copy = FeeLines(self.visit_key, [dataclasses.replace(line) for line in self._lines.values()])
+        copy.added, copy.changed = set(self.added), set(self.changed)
+        return copy
 
 
 class LineBook:

@@ -15,14 +15,13 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from yibao.chains import metrics
-from yibao.chains.model import Visit
+from yibao.chains.model import Effects
 from yibao.core import clock, money
-from yibao.core.messaging.outbox import enqueue
 from yibao.core.results import HisResult, SettlementFact, SettlementSplit, stable_id
-from yibao.core.topics import topic
-from yibao.settlement.state import SettlementState, SettleRequest, RefundRequest, UnwindRequest
+from yibao.settlement.state import RefundRequest, SettlementState, SettleRequest, UnwindRequest
 
-__all__ = ["Emitter", "split_of", "split_problem", "negated", "setl_time_of", "SPLIT_FIELDS"]
+__all__ = ["SERVICE", "emit_result", "emit_fact", "reject", "unwind_answer", "count_final", "split_of",
+           "split_problem", "negated", "setl_time_of", "SPLIT_FIELDS"]
 
 SERVICE = "settlement"
 
@@ -92,59 +91,57 @@ def setl_time_of(setlinfo: dict[str, Any]) -> _dt.datetime | None:
         return None
 
 
-class Emitter:
-    """Builds and emits the messages of one visit's unit of work (through the visit's outbox)."""
+# --- what settlement tells others ------------------------------------------------------------------------------------
 
-    def __init__(self, *, topic_prefix: str = "") -> None:
-        self.topic_prefix = topic_prefix
 
-    # --- HIS ----------------------------------------------------------------------------------------------------
+def emit_result(fx: Effects, st: SettlementState, *, kind: str, request_id: str | None, id_parts: tuple = (),
+                his_visit_id: str | None = None, visit_kind: str | None = None, **fields: Any) -> HisResult:
+    """Queue a HisResult for HIS, with the person and platform visit this visit knows. A result about another
+    visit (血透: the inpatient account, ``his_visit_id``) is keyed by that visit."""
+    person = st.person
+    base: dict[str, Any] = {"psn_no": person.psn_no, "insutype": person.insutype,
+                            "insuplc_admdvs": person.insuplc_admdvs, "mdtrt_id": person.mdtrt_id}
+    base.update(fields)
+    result = HisResult(
+        message_id=stable_id(SERVICE, fx.key, request_id, kind, *id_parts), his_visit_id=his_visit_id or fx.key,
+        visit_kind=visit_kind or fx.kind, kind=kind, service=SERVICE, his_request_id=request_id,  # type: ignore[arg-type]
+        **{k: v for k, v in base.items() if v is not None})
+    fx.emit("his_results", result, key=result.his_visit_id)
+    return result
 
-    def his(self, visit: Visit, st: SettlementState, *, kind: str, request_id: str | None, id_parts: tuple = (),
-            his_visit_id: str | None = None, visit_kind: str | None = None, **fields: Any) -> HisResult:
-        person = st.person
-        base: dict[str, Any] = {"psn_no": person.psn_no, "insutype": person.insutype,
-                                "insuplc_admdvs": person.insuplc_admdvs, "mdtrt_id": person.mdtrt_id}
-        base.update(fields)
-        result = HisResult(
-            message_id=stable_id(SERVICE, visit.key, request_id, kind, *id_parts),
-            his_visit_id=his_visit_id or visit.key, visit_kind=visit_kind or visit.kind, kind=kind,  # type: ignore[arg-type]
-            service=SERVICE, his_request_id=request_id, **{k: v for k, v in base.items() if v is not None})
-        if his_visit_id is None or his_visit_id == visit.key:
-            visit.emit("his_results", result)
-        return result
 
-    def backfill(self, conn: Any, result: HisResult) -> None:
-        """血透: a result about another visit (the inpatient account), keyed by that visit, in this unit of work."""
-        enqueue(conn, producer=SERVICE, topic=topic("his_results", self.topic_prefix), key=result.his_visit_id,
-                value=result.to_json(), headers={"message_id": result.message_id, "type": "HisResult"})
+def emit_fact(fx: Effects, *, kind: str, request_id: str | None = None, id_parts: tuple = (), **fields: Any) -> None:
+    """Queue a SettlementFact for registration."""
+    fx.emit("settlement_facts", SettlementFact(
+        message_id=stable_id(SERVICE, fx.key, "fact", kind, request_id, *id_parts), his_visit_id=fx.key,
+        visit_kind=fx.kind, kind=kind, his_request_id=request_id,  # type: ignore[arg-type]
+        **{k: v for k, v in fields.items() if v is not None}))
 
-    def rejected(self, visit: Visit, st: SettlementState, request: SettleRequest | RefundRequest, *,
-                 reason_code: str, reason: str, step_infno: str | None = None) -> None:
-        request.reason_code, request.reason = reason_code, reason
-        self.his(visit, st, kind="rejected", request_id=request.id, id_parts=(request.message_id,),
-                 reason_code=reason_code, reason=reason[:1000], step_infno=step_infno)
-        self.final(visit, request, "rejected")
 
-    # --- registration -------------------------------------------------------------------------------------------
+def reject(fx: Effects, st: SettlementState, request: SettleRequest | RefundRequest, *, reason_code: str,
+           reason: str, step_infno: str | None = None) -> None:
+    """Answer a settlement or refund request with a rejection: HIS is told why."""
+    request.phase, request.reason_code, request.reason = "rejected", reason_code, reason  # type: ignore[assignment]
+    emit_result(fx, st, kind="rejected", request_id=request.id, id_parts=(request.message_id,),
+                reason_code=reason_code, reason=reason[:1000], step_infno=step_infno)
+    count_final(fx, request, "rejected")
 
-    def fact(self, visit: Visit, *, kind: str, request_id: str | None = None, id_parts: tuple = (),
-             **fields: Any) -> None:
-        visit.emit("settlement_facts", SettlementFact(
-            message_id=stable_id(SERVICE, visit.key, "fact", kind, request_id, *id_parts), his_visit_id=visit.key,
-            visit_kind=visit.kind, kind=kind, his_request_id=request_id,  # type: ignore[arg-type]
-            **{k: v for k, v in fields.items() if v is not None}))
 
-    def unwind_answer(self, visit: Visit, request: UnwindRequest, *, refused: str | None = None) -> None:
-        request.phase = "refused" if refused else "unwound"
-        request.reason = refused
-        self.fact(visit, kind="unwind_refused" if refused else "unwound", request_id=request.id,
-                  id_parts=(request.message_id,), reason=refused)
+def unwind_answer(fx: Effects, request: UnwindRequest, *, refused: str | None = None) -> None:
+    """Answer registration's unwind request: ``unwound`` (go on with the rollback) or ``unwind_refused``."""
+    request.phase = "refused" if refused else "unwound"
+    request.reason = refused
+    emit_fact(fx, kind="unwind_refused" if refused else "unwound", request_id=request.id,
+              id_parts=(request.message_id,), reason=refused)
 
-    # --- metrics ------------------------------------------------------------------------------------------------
 
-    @staticmethod
-    def final(visit: Visit, request: SettleRequest | RefundRequest, outcome: str) -> None:
-        metrics.CHAIN_OUTCOMES.labels(SERVICE, visit.kind, outcome).inc()
-        seconds = (clock.now() - request.received_at).total_seconds()
-        metrics.CHAIN_SECONDS.labels(SERVICE, visit.kind, request.kind).observe(max(0.0, seconds))
+def count_final(fx: Effects, request: SettleRequest | RefundRequest, outcome: str) -> None:
+    """Count a final outcome and time its request, once the unit of work committed."""
+    kind, request_kind, since = fx.kind, request.kind, request.received_at
+
+    def count() -> None:
+        metrics.CHAIN_OUTCOMES.labels(SERVICE, kind, outcome).inc()
+        seconds = (clock.now() - since).total_seconds()
+        metrics.CHAIN_SECONDS.labels(SERVICE, kind, request_kind).observe(max(0.0, seconds))
+
+    fx.after_commit(count)

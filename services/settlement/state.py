@@ -1,7 +1,9 @@
 """The settlement chain's state of one HIS visit (persisted as JSON in ``chain_visits.state``).
 
-The charge lines themselves live in ``fee_lines`` (:mod:`yibao.settlement.lines`); this state holds everything
-else :func:`~yibao.settlement.chain.SettlementChain.next_action` decides from: what registration told us (the
+The charge lines live in their own table, ``fee_lines``: the state store (:mod:`yibao.settlement.store`) reads them
+with the visit into :attr:`SettlementState.lines` (and, for a 血透 sheet, the inpatient account's view into
+:attr:`SettlementState.sheets`), and writes back what changed. The JSON holds everything else
+:func:`~yibao.settlement.chain.SettlementChain.next_action` decides from: what registration told us (the
 person, mdtrt_id, visit info uploaded, discharged …), the HIS requests (settle, refund) and registration's unwind
 requests with their progress, the settlements this visit holds, and the platform work decided but not finished
 (an upload batch, a withdrawal) — so a crash between deciding and hearing back always finds the same step again.
@@ -15,10 +17,12 @@ import datetime as _dt
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from yibao.chains.model import Visit
+from yibao.chains.model import ChainState
 from yibao.core.results import stable_id
+from yibao.settlement.hemodialysis import SheetMove, SheetView
+from yibao.settlement.lines import FeeLines
 
 __all__ = [
     "VisitKind",
@@ -34,9 +38,6 @@ __all__ = [
     "Settlement",
     "Parked",
     "SettlementState",
-    "load_state",
-    "save_state",
-    "new_state",
     "IN_FLIGHT_PHASES",
 ]
 
@@ -209,7 +210,7 @@ class Parked(_Model):
     reason: str
 
 
-class SettlementState(_Model):
+class SettlementState(ChainState):
     kind: VisitKind
     person: Person = Field(default_factory=Person)
     registered: bool = False
@@ -237,6 +238,29 @@ class SettlementState(_Model):
     #: clears it and the chain looks again
     hold: Parked | None = None
     parked: Parked | None = None  #: why the visit was last parked (kept for the record)
+
+    _lines: FeeLines | None = PrivateAttr(default=None)
+    _sheets: dict[str, SheetView] = PrivateAttr(default_factory=dict)
+    _sheet_moves: list[SheetMove] = PrivateAttr(default_factory=list)
+
+    # --- what the store reads besides the JSON ---------------------------------------------------------------
+
+    @property
+    def lines(self) -> FeeLines:
+        """The visit's charge lines (read and written by the state store)."""
+        if self._lines is None:
+            self._lines = FeeLines("")
+        return self._lines
+
+    @property
+    def sheets(self) -> dict[str, SheetView]:
+        """血透: the inpatient accounts named by open requests, as the store read them."""
+        return self._sheets
+
+    @property
+    def sheet_moves(self) -> list[SheetMove]:
+        """血透 lines claimed from / released to their accounts in this unit of work (the store carries them out)."""
+        return self._sheet_moves
 
     # --- reading -----------------------------------------------------------------------------------------------
 
@@ -285,14 +309,3 @@ class SettlementState(_Model):
                 break
         self.requests.insert(position, request)
 
-
-def new_state(kind: str) -> dict[str, Any]:
-    return SettlementState(kind="inpatient" if kind == "inpatient" else "outpatient").model_dump(mode="json")
-
-
-def load_state(visit: Visit) -> SettlementState:
-    return SettlementState.model_validate(visit.state)
-
-
-def save_state(visit: Visit, state: SettlementState) -> None:
-    visit.state = state.model_dump(mode="json")

@@ -161,6 +161,8 @@ chain_visits = Table(
     Column("last_error", Text, nullable=True),
     Column("created_at", ShanghaiDateTime(), nullable=False),
     Column("updated_at", ShanghaiDateTime(), nullable=False),
+    # the step call (chain_calls.id) journalled and not known to have ended: resolved before anything else
+    Column("open_call", Id, nullable=True),
     Index("ix_chain_visits_due", "service", "status", "next_attempt_at"),
 )
 

@@ -3,9 +3,10 @@
 Facts about the platform change per province and per spec revision, so they live in YAML under ``data/``
 (validated at load time by :mod:`.files`), never in code. This package reads them (:mod:`.loader`), applies a
 province's overrides (:mod:`.overrides`), and formats/validates inputs and checks outputs against them
-(:mod:`.formatting`, :mod:`.validation`) through one object, :class:`Catalog`. Typed pydantic models of the
-chain transactions for services are in :mod:`yibao.envelope.catalog.models` (checked against the catalog by
-the unit tests, so the two cannot drift).
+(:mod:`.formatting`, :mod:`.validation`) through one object, :class:`Catalog`. It also holds how a lost answer of
+each transaction is resolved (``lost_answers``: :attr:`TransactionSpec.resolution`) and how the platform words the
+answers the bridge acts on (``wording``: :meth:`Catalog.says`). Typed pydantic models of any transaction are
+generated from the data (:mod:`.typed`), never written by hand.
 """
 
 from .catalog import Catalog, UnknownTransactionError

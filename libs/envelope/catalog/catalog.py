@@ -3,7 +3,8 @@
 The envelope calls this before sending anything::
 
     catalog = Catalog.load("guangdong")
-    spec = catalog.transaction("2207")          # path, retry_safe, reversible …
+    spec = catalog.transaction("2207")          # path, retry_safe, reversible, resolution …
+    catalog.says("reversal_nothing_done", err_msg)  # the platform's wording, per province
     body = catalog.prepare_input("2207", raw)   # formatted + validated in one walk (or the two calls below)
     catalog.validate_input("2207", raw)         # EnvelopeValidationError(infno, path, rule, detail)
     body = catalog.normalize_input("2207", raw) # lower-case keys, yyyy-MM-dd HH:mm:ss, Decimal("12.50") …
@@ -114,6 +115,23 @@ class Catalog:
     @property
     def infnos(self) -> tuple[str, ...]:
         return tuple(self._data.transactions)
+
+    def wording(self, name: str) -> tuple[str, ...]:
+        """The phrases (lower case) with which the platform words one kind of answer (``reversal_nothing_done``,
+        ``nothing_to_revoke``, ``not_found``, ``sign_in_invalid`` …): the national list with the province's."""
+        phrases = self._data.wording.get(name)
+        if phrases is None:
+            raise CatalogError(f"wording {name!r} is not in the catalog (known: {', '.join(sorted(self._data.wording))})")
+        return phrases
+
+    def says(self, name: str, text: str | None) -> bool:
+        """Whether an err_msg contains one of the phrases of wording ``name``."""
+        low = (text or "").lower()
+        return any(phrase in low for phrase in self.wording(name))
+
+    @property
+    def wording_lists(self) -> Mapping[str, tuple[str, ...]]:
+        return MappingProxyType(dict(self._data.wording))
 
     def dictionary(self, name: str) -> DictionarySpec:
         d = self._data.dictionaries.get(name)

@@ -19,6 +19,8 @@ __all__ = [
     "FieldSpec",
     "DictionarySpec",
     "TransactionSpec",
+    "LostAnswer",
+    "Resolution",
     "GatewayDefaults",
     "SCALAR_TYPES",
     "CONTAINER_TYPES",
@@ -158,6 +160,20 @@ class GatewayDefaults(BaseModel):
         return self.api_path_template.format(infno=infno, api_name=self.api_name(infno))
 
 
+#: how a lost answer is resolved (derived from the catalog's facts: see :attr:`TransactionSpec.resolution`)
+Resolution = Literal["retry", "query", "reverse", "query_then_reverse", "manual"]
+
+
+class LostAnswer(BaseModel):
+    """The catalog's fact about resolving a lost answer: send again (``resend``) or ask ``query``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    resend: bool = False
+    query: str | None = None
+    why: str = ""
+
+
 class TransactionSpec(BaseModel):
     """Everything the envelope needs to know about one transaction.
 
@@ -188,6 +204,20 @@ class TransactionSpec(BaseModel):
     output_stream: Literal["zip"] | None = None
     files: dict[str, tuple[FieldSpec, ...]] = Field(default_factory=dict)
     sources: tuple[str, ...] = ()
+    lost_answer: LostAnswer | None = None
+
+    @property
+    def resolution(self) -> Resolution:
+        """How a lost answer of this transaction is resolved, from the facts: a query or a download is sent again
+        (``retry``); so is a transaction the platform overwrites (``resend``); one with a ``query`` is looked up
+        and, when reversible, 冲正 2601 before it is sent again (``query_then_reverse``); a reversible one without
+        a query is reversed, then sent again; anything else needs a person (``manual``)."""
+        lost = self.lost_answer
+        if self.retry_safe or (lost is not None and lost.resend):
+            return "retry"
+        if lost is not None and lost.query:
+            return "query_then_reverse" if self.reversible else "query"
+        return "reverse" if self.reversible else "manual"
 
     @property
     def has_schema(self) -> bool:

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .fields import FieldType
 
 __all__ = [
     "RawField",
     "TransactionRow",
+    "LostAnswerRow",
     "GatewayFile",
     "TransactionsFile",
     "DictionaryEntry",
@@ -34,6 +35,7 @@ __all__ = [
     "TransactionOverride",
     "DictionaryOverride",
     "GatewayOverride",
+    "WordingOverride",
     "ProvinceFile",
 ]
 
@@ -81,6 +83,22 @@ class TransactionRow(BaseModel):
     note: str = ""
 
 
+class LostAnswerRow(BaseModel):
+    """How a lost answer of a state-changing transaction is resolved (transactions.yaml ``lost_answers``)."""
+
+    model_config = _STRICT
+
+    resend: bool = False
+    query: str | None = Field(default=None, pattern=r"^\d{4}[A-Z]?$")
+    why: str
+
+    @model_validator(mode="after")
+    def _one_way(self) -> LostAnswerRow:
+        if self.resend == (self.query is not None):
+            raise ValueError("give exactly one of resend: true or query: <infno>")
+        return self
+
+
 class GatewayFile(BaseModel):
     model_config = _STRICT
 
@@ -94,6 +112,8 @@ class TransactionsFile(BaseModel):
 
     gateway: GatewayFile
     transactions: list[TransactionRow]
+    lost_answers: dict[str, LostAnswerRow] = Field(default_factory=dict)
+    wording: dict[str, list[str]] = Field(default_factory=dict)
 
 
 class DictionaryEntry(BaseModel):
@@ -180,6 +200,7 @@ class TransactionOverride(BaseModel):
     reversible: bool | None = None
     path: str | None = Field(default=None, pattern=r"^/")
     api_path: str | None = Field(default=None, pattern=r"^/")
+    lost_answer: LostAnswerRow | None = None
     change: dict[str, FieldChange] = Field(default_factory=dict)
     add: dict[str, list[RawField]] = Field(default_factory=dict)
     remove: list[str] = Field(default_factory=list)
@@ -213,6 +234,15 @@ class GatewayOverride(BaseModel):
     api_path_template: str | None = None
 
 
+class WordingOverride(BaseModel):
+    """A province's own phrases for one wording list: ``add`` to the national ones, or ``replace`` them."""
+
+    model_config = _STRICT
+
+    add: list[str] = Field(default_factory=list)
+    replace: list[str] | None = None
+
+
 class ProvinceFile(BaseModel):
     model_config = _STRICT
 
@@ -222,6 +252,7 @@ class ProvinceFile(BaseModel):
     gateway: GatewayOverride | None = None
     transactions: dict[str, TransactionOverride] = Field(default_factory=dict)
     dictionaries: dict[str, DictionaryOverride] = Field(default_factory=dict)
+    wording: dict[str, WordingOverride] = Field(default_factory=dict)
 
     @field_validator("transactions", mode="before")
     @classmethod

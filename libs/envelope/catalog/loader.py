@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from yibao.envelope.errors import CatalogError
 
-from .fields import DictionarySpec, FieldSpec, GatewayDefaults, TransactionSpec
+from .fields import DictionarySpec, FieldSpec, GatewayDefaults, LostAnswer, TransactionSpec
 from .files import (
     BlocksFile,
     DictionariesFile,
@@ -59,6 +59,8 @@ class CatalogData:
     gateway: GatewayDefaults
     province: str | None = None
     sources: tuple[Path, ...] = ()
+    #: how the platform words the answers the bridge acts on: list name → phrases (lower case)
+    wording: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def read_yaml(path: Path) -> Any:
@@ -190,6 +192,15 @@ def load_base(data_dir: Path = DATA_DIR) -> CatalogData:
             api_path=gateway.api_path(row.infno),
         )
 
+    for infno, lost in tx_file.lost_answers.items():
+        tx = transactions.get(infno)
+        if tx is None:
+            raise CatalogError(f"{tx_path}: lost_answers names {infno}, which is not a listed transaction")
+        check_lost_answer(tx, lost.query, transactions, origin=str(tx_path))
+        transactions[infno] = tx.model_copy(update={"lost_answer": LostAnswer(**lost.model_dump())})
+    wording = {name: normalize_phrases(phrases, origin=f"{tx_path}: wording.{name}")
+               for name, phrases in tx_file.wording.items()}
+
     sources = [tx_path, dict_path, blocks_path]
     for schema_path in sorted((data_dir / "schemas").glob("*.yaml")):
         schema = parse_file(schema_path, SchemaFile)
@@ -204,7 +215,26 @@ def load_base(data_dir: Path = DATA_DIR) -> CatalogData:
         sources.append(schema_path)
 
     return CatalogData(transactions=transactions, dictionaries=dictionaries, blocks=blocks, gateway=gateway,
-                       sources=tuple(sources))
+                       sources=tuple(sources), wording=wording)
+
+
+def check_lost_answer(tx: TransactionSpec, query: str | None, transactions: Mapping[str, TransactionSpec], *,
+                      origin: str) -> None:
+    """A lost-answer query must be a listed query that is safe to send again."""
+    if query is None:
+        return
+    q = transactions.get(query)
+    if q is None:
+        raise CatalogError(f"{origin}: {tx.infno} lost_answer.query {query} is not a listed transaction")
+    if not q.retry_safe:
+        raise CatalogError(f"{origin}: {tx.infno} lost_answer.query {query} is not retry_safe (a query must be)")
+
+
+def normalize_phrases(phrases: Iterable[str], *, origin: str) -> tuple[str, ...]:
+    out = tuple(dict.fromkeys(p.strip().lower() for p in phrases if p and p.strip()))
+    if not out:
+        raise CatalogError(f"{origin}: a wording list needs at least one phrase")
+    return out
 
 
 def _schema_update(schema: SchemaFile, blocks: Mapping[str, Sequence[RawField]], *, origin: str) -> dict[str, Any]:

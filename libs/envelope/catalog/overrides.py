@@ -19,9 +19,17 @@ from pydantic import ValidationError
 
 from yibao.envelope.errors import CatalogError
 
-from .fields import CONTAINER_TYPES, DictionarySpec, FieldSpec, GatewayDefaults, TransactionSpec
+from .fields import CONTAINER_TYPES, DictionarySpec, FieldSpec, GatewayDefaults, LostAnswer, TransactionSpec
 from .files import FieldChange, ProvinceFile, RawField, TransactionOverride
-from .loader import CatalogData, check_dictionaries, describe_validation_error, parse_file, resolve_fields
+from .loader import (
+    CatalogData,
+    check_dictionaries,
+    check_lost_answer,
+    describe_validation_error,
+    normalize_phrases,
+    parse_file,
+    resolve_fields,
+)
 
 __all__ = ["apply_province_file", "apply_province"]
 
@@ -56,6 +64,14 @@ def apply_province(base: CatalogData, province: ProvinceFile, *, origin: str, pa
     for tx in transactions.values():
         check_dictionaries(tx, dictionaries, origin=origin)
 
+    wording = dict(base.wording)
+    for name, ov in province.wording.items():
+        where = f"{origin}: wording.{name}"
+        if name not in wording and ov.replace is None:
+            raise CatalogError(f"{where}: unknown wording list (known: {', '.join(sorted(wording))})")
+        phrases = list(ov.replace) if ov.replace is not None else list(wording[name])
+        wording[name] = normalize_phrases(phrases + list(ov.add), origin=where)
+
     return CatalogData(
         transactions=transactions,
         dictionaries=dictionaries,
@@ -63,6 +79,7 @@ def apply_province(base: CatalogData, province: ProvinceFile, *, origin: str, pa
         gateway=gateway,
         province=province.province,
         sources=base.sources + ((path,) if path is not None else ()),
+        wording=wording,
     )
 
 
@@ -155,6 +172,9 @@ def _transaction(
         update["api_path"] = ov.api_path
     if source is not None:
         update["sources"] = tuple(source.sources) + (where.split(":", 1)[0],)
+    if ov.lost_answer is not None:
+        check_lost_answer(tx, ov.lost_answer.query, transactions, origin=where)
+        update["lost_answer"] = LostAnswer(**ov.lost_answer.model_dump())
     tx = tx.model_copy(update=update)
 
     if ov.remove or ov.change or ov.add:

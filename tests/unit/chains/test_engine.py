@@ -1,227 +1,304 @@
-"""The chain engine with a toy two-step chain and a stand-in platform client (SQLite): journal before sending,
-unknown outcomes resolved by the step's policy before anything else, backoff then parking, duplicates absorbed.
-"""
+"""The chain engine, one test per rule, with a toy chain over real catalog transactions (SQLite): the order of calls,
+journal before send, a lost answer resolved the catalog's way before anything else, backoff then parking, database
+outages waited out, and one transaction per platform call."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as _dt
 from typing import Any
 
-import pytest
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Engine, func, select, update
 
-from yibao.chains import ChainEngine, Idle, QuerySpec, Step, UnknownPolicy, Visit, Wait
-from yibao.chains.engine import EngineSettings
-from yibao.core.db.schema import chain_calls, chain_visits
+from unit.chains.toy import Db, Script, Toy, ToyState, engine_for, journal, request, state_of, status_of
+from yibao.chains import Call, ChainDefinitionError, Change, Effects, Lookup, Park, Wait
+from yibao.core.db.schema import chain_calls, chain_visits, outbox, platform_calls
 from yibao.envelope.errors import BusinessRejection, TransportError, UnknownOutcome
 
 
-class Response:
-    def __init__(self, output: dict[str, Any]) -> None:
-        self.output = output
-
-
-class FakePlatform:
-    """Answers by infno from a script: a callable(input, msgid) → output, or an exception to raise once."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str]] = []
-        self.script: dict[str, list[Any]] = {}
-        self.effects: dict[str, str] = {}  # msgid -> what the platform did
-        self._n = 0
-
-    async def allocate_msgid(self) -> str:
-        self._n += 1
-        return f"H44010600001{self._n:018d}"
-
-    async def call(self, infno: str, input: dict, *, visit_key=None, msgid=None, insuplc_admdvs=None,
-                   read_timeout_s=None) -> Response:
-        self.calls.append((infno, msgid))
-        queue = self.script.get(infno, [])
-        outcome = queue.pop(0) if queue else None
-        if isinstance(outcome, tuple) and outcome[0] == "commit_then_lose":
-            self.effects[msgid] = infno
-            raise UnknownOutcome(infno, msgid, "read timeout")
-        if isinstance(outcome, Exception):
-            raise outcome
-        if infno == "5203":
-            done = [m for m, i in self.effects.items() if i == "2207"]
-            if not done:
-                raise BusinessRejection(infno, "无结算信息")
-            return Response({"setlinfo": {"setl_id": "S1", "medins_setl_id": done[-1]}})
-        self.effects[msgid] = infno
-        return Response({"data": {"mdtrt_id": "M1"}} if infno == "2201" else {"setlinfo": {"setl_id": "S1"}})
-
-    async def reverse(self, psn_no, omsgid, oinfno, **kw) -> Response:
-        self.calls.append(("2601", omsgid))
-        if omsgid in self.effects:
-            del self.effects[omsgid]
-            return Response({})
-        raise BusinessRejection("2601", "原交易不存在 (omsgid not received): nothing was done")
-
-
-class Toy:
-    """register (2201) then settle (2207); settle resolves unknown outcomes by 5203 then 2601."""
-
-    service = "toy"
-
-    def __init__(self, settle_policy: str = "query_then_reverse") -> None:
-        self.settle_policy = settle_policy
-
-    def new_state(self, kind: str) -> dict[str, Any]:
-        return {"requested": False, "mdtrt_id": None, "setl_id": None, "rejected": None, "parked": None}
-
-    def next_action(self, conn: Connection, visit: Visit, now: _dt.datetime):
-        s = visit.state
-        if not s["requested"] or s["rejected"]:
-            return Wait("nothing requested")
-        if s["mdtrt_id"] is None:
-            return Step("2201", "2201", {}, on_ok=self._registered, on_refused=self._refused, psn_no="P1")
-        if s["setl_id"] is None:
-            def query(v: Visit, omsgid: str) -> QuerySpec:
-                return QuerySpec("5203", {}, found=lambda out, m: out if out["setlinfo"]["medins_setl_id"] == m
-                                 else None)
-
-            return Step("2207", "2207", {}, on_ok=self._settled, on_refused=self._refused, psn_no="P1",
-                        unknown=UnknownPolicy(self.settle_policy, query=query
-                                              if self.settle_policy != "reverse" else None))
-        return Idle()
-
-    def _registered(self, conn, visit, output, msgid) -> None:
-        visit.state["mdtrt_id"] = output["data"]["mdtrt_id"]
-
-    def _settled(self, conn, visit, output, msgid) -> None:
-        visit.state["setl_id"] = output["setlinfo"]["setl_id"]
-
-    def _refused(self, conn, visit, exc) -> None:
-        visit.state["rejected"] = getattr(exc, "err_msg", str(exc))
-
-    def on_parked(self, conn, visit, reason_code, reason) -> None:
-        visit.state["parked"] = reason_code
-
-
-def _engine(db: Engine, platform: FakePlatform, definition: Toy | None = None, **settings: Any) -> ChainEngine:
-    async def run_db(fn):
-        def unit():
-            with db.begin() as conn:
-                return fn(conn)
-        return await asyncio.to_thread(unit)
-
-    return ChainEngine(definition or Toy(), db=run_db, client=platform,
-                       settings=EngineSettings(retry_backoff_s=0.0, **settings))
-
-
-def _request(engine: ChainEngine, db: Engine, message_id: str = "m1") -> bool:
-    with db.begin() as conn:
-        return engine.absorb(conn, message_id=message_id, visit_key="V1", visit_kind="outpatient",
-                             apply=lambda c, v: v.state.__setitem__("requested", True))
-
-
-def _state(db: Engine) -> dict[str, Any]:
-    import json
-
-    with db.connect() as conn:
-        return json.loads(conn.execute(select(chain_visits.c.state)).scalar_one())
-
-
-def _journal(db: Engine) -> list[tuple[str, str, str | None]]:
-    with db.connect() as conn:
-        return [tuple(r) for r in conn.execute(select(chain_calls.c.infno, chain_calls.c.status,
-                                                      chain_calls.c.resolution).order_by(chain_calls.c.id))]
-
-
-async def test_a_chain_runs_its_steps_in_order(sqlite_engine: Engine) -> None:
-    platform = FakePlatform()
-    engine = _engine(sqlite_engine, platform)
-    assert _request(engine, sqlite_engine)
+async def test_a_chain_runs_its_calls_in_order_each_journalled(sqlite_engine: Engine) -> None:
+    platform = Script()
+    engine = engine_for(Db(sqlite_engine), platform)
+    assert await request(engine)
     await engine.drain()
     assert [c[0] for c in platform.calls] == ["2201", "2207"]
-    assert _state(sqlite_engine)["setl_id"] == "S1"
-    assert _journal(sqlite_engine) == [("2201", "ok", None), ("2207", "ok", None)]
+    assert state_of(sqlite_engine).setl_id == "S1"
+    assert journal(sqlite_engine) == [("2201", "ok", None), ("2207", "ok", None)]
+
+
+async def test_a_platform_call_costs_one_transaction(sqlite_engine: Engine) -> None:
+    db = Db(sqlite_engine)
+    engine = engine_for(db, Script())
+    await request(engine)
+    before = db.units
+    await engine.drain()
+    # a claim, the unit journalling 2201, the one recording it and journalling 2207, the one recording 2207,
+    # and the claim that finds nothing left
+    assert db.units - before == 2 + 3
+
+
+async def test_every_call_is_in_the_call_log_from_its_journal_transaction(sqlite_engine: Engine) -> None:
+    platform = Script()
+    db = Db(sqlite_engine)
+    engine = engine_for(db, platform)
+    await request(engine)
+    seen: list[list[str]] = []
+
+    def look(infno: str) -> None:  # while the call is in flight, its log row is there already
+        with sqlite_engine.connect() as conn:
+            seen.append(list(conn.execute(select(platform_calls.c.outcome)
+                                          .where(platform_calls.c.infno == infno)).scalars()))
+
+    platform.during_call = look
+    await engine.drain()
+    assert seen == [["sent"], ["sent"]]
+    with sqlite_engine.connect() as conn:
+        assert sorted(conn.execute(select(platform_calls.c.infno)).scalars()) == ["2201", "2207"]
 
 
 async def test_a_duplicate_message_changes_nothing(sqlite_engine: Engine) -> None:
-    engine = _engine(sqlite_engine, FakePlatform())
-    assert _request(engine, sqlite_engine, "same") is True
-    assert _request(engine, sqlite_engine, "same") is False
+    engine = engine_for(Db(sqlite_engine), Script())
+    assert await request(engine, "same") is True
+    assert await request(engine, "same") is False
 
 
-async def test_a_settlement_done_but_unheard_is_adopted_by_query_not_sent_again(sqlite_engine: Engine) -> None:
-    platform = FakePlatform()
-    platform.script["2207"] = [("commit_then_lose",)]
-    engine = _engine(sqlite_engine, platform)
-    _request(engine, sqlite_engine)
+async def test_a_message_needing_no_call_is_decided_as_it_is_absorbed(sqlite_engine: Engine) -> None:
+    class Noting(Toy):
+        def next_action(self, s: ToyState, now: _dt.datetime) -> Any:
+            if s.requested and not s.notes:
+                return Change("note", lambda st, fx: st.notes.append("seen"))
+            return Wait("nothing to send")
+
+    db = Db(sqlite_engine)
+    engine = engine_for(db, Script(), Noting())
+    await request(engine)
+    assert db.units == 1  # no driver needed
+    assert state_of(sqlite_engine).notes == ["seen"]
+    assert status_of(sqlite_engine) == "waiting"
+
+
+async def test_a_settlement_done_but_unheard_is_adopted_by_the_catalogs_lookup_not_sent_again(sqlite_engine: Engine) -> None:
+    platform = Script()
+    platform.queue["2207"] = ["commit_then_lose"]
+    engine = engine_for(Db(sqlite_engine), platform)
+    await request(engine)
     await engine.drain()
-    assert [c[0] for c in platform.calls] == ["2201", "2207", "5203"]
-    assert _state(sqlite_engine)["setl_id"] == "S1"
-    assert ("2207", "resolved", "adopted") in _journal(sqlite_engine)
+    assert [c[0] for c in platform.calls] == ["2201", "2207", "5204"]
+    assert state_of(sqlite_engine).setl_id == "S1"
+    assert ("2207", "resolved", "adopted") in journal(sqlite_engine)
 
 
-async def test_a_settlement_not_done_is_reversed_then_sent_again(sqlite_engine: Engine) -> None:
-    platform = FakePlatform()
-    platform.script["2207"] = [UnknownOutcome("2207", None, "connection reset")]
-    engine = _engine(sqlite_engine, platform)
-    _request(engine, sqlite_engine)
+async def test_a_reversible_call_the_lookup_finds_no_trace_of_is_reversed_then_sent_again(sqlite_engine: Engine) -> None:
+    platform = Script()
+    platform.queue["2207"] = [UnknownOutcome("2207", None, "connection reset")]
+    engine = engine_for(Db(sqlite_engine), platform)
+    await request(engine)
     await engine.drain()
-    assert [c[0] for c in platform.calls] == ["2201", "2207", "5203", "2601", "2207"]
-    assert ("2207", "resolved", "nothing_done") in _journal(sqlite_engine)
+    assert [c[0] for c in platform.calls] == ["2201", "2207", "5204", "2601", "2207"]
+    assert ("2207", "resolved", "nothing_done") in journal(sqlite_engine)
     assert list(platform.effects.values()).count("2207") == 1
 
 
-async def test_with_the_reverse_policy_a_done_settlement_is_undone_before_the_retry(sqlite_engine: Engine) -> None:
-    platform = FakePlatform()
-    platform.script["2207"] = [("commit_then_lose",)]
-    engine = _engine(sqlite_engine, platform, Toy(settle_policy="reverse"))
-    _request(engine, sqlite_engine)
+async def test_a_reversible_call_without_a_catalog_query_is_reversed_before_it_is_sent_again(sqlite_engine: Engine) -> None:
+    platform = Script()
+    platform.queue["2102"] = ["commit_then_lose"]  # 药店结算: reversible, no lookup in the catalog
+    engine = engine_for(Db(sqlite_engine), platform, Toy(settle_infno="2102", lookup_infno=None))
+    await request(engine)
     await engine.drain()
-    assert [c[0] for c in platform.calls] == ["2201", "2207", "2601", "2207"]
-    assert ("2207", "resolved", "reversed") in _journal(sqlite_engine)
-    assert list(platform.effects.values()).count("2207") == 1
+    assert [c[0] for c in platform.calls] == ["2201", "2102", "2601", "2102"]
+    assert ("2102", "resolved", "reversed") in journal(sqlite_engine)
+    assert list(platform.effects.values()).count("2102") == 1
 
 
-async def test_a_crash_mid_call_is_resolved_on_the_next_drive(sqlite_engine: Engine) -> None:
-    platform = FakePlatform()
-    engine = _engine(sqlite_engine, platform)
-    _request(engine, sqlite_engine)
-    with sqlite_engine.begin() as conn:  # the worker journalled a 2207 and died before hearing back
-        engine.store.save(conn, engine.store.load(conn, "V1") or pytest.fail(), attempts=0)
-        visit = engine.store.load(conn, "V1")
-        assert visit is not None
-        visit.state["mdtrt_id"] = "M1"
-        engine.store.save(conn, visit)
-        engine.store.open_call(conn, "V1", step="2207", infno="2207", msgid="H44010600001000000000000000099",
-                               purpose="step")
+async def test_a_call_the_catalog_cannot_resolve_is_parked_for_a_person(sqlite_engine: Engine) -> None:
+    platform = Script()
+    platform.queue["2501"] = ["commit_then_lose"]  # 转院备案: neither reversible nor looked up
+    engine = engine_for(Db(sqlite_engine), platform, Toy(settle_infno="2501", lookup_infno=None))
+    await request(engine)
+    await engine.drain()
+    assert status_of(sqlite_engine) == "parked"
+    assert state_of(sqlite_engine).parked == "unknown_outcome"
+    assert [c[0] for c in platform.calls] == ["2201", "2501"]
+
+
+async def test_a_lookup_with_another_query_than_the_catalogs_is_a_chain_error(sqlite_engine: Engine) -> None:
+    platform = Script()
+    platform.queue["2207"] = ["commit_then_lose"]
+    engine = engine_for(Db(sqlite_engine), platform, Toy(lookup_infno="5203"), max_attempts=2)
+    await request(engine)
+    for _ in range(3):
+        await engine.drain()
+    assert status_of(sqlite_engine) == "parked"
+    with sqlite_engine.connect() as conn:
+        error = conn.execute(select(chain_visits.c.last_error)).scalar_one()
+    assert ChainDefinitionError.__name__ in error and "5204" in error
+
+
+async def test_a_call_sent_by_a_worker_that_died_is_resolved_before_anything_else(sqlite_engine: Engine) -> None:
+    platform = Script()
+    engine = engine_for(Db(sqlite_engine), platform)
+    await request(engine)
+    with sqlite_engine.begin() as conn:  # a worker journalled a 2207 and died before hearing back
+        call_id = engine.store.open_call(conn, "V1", step="2207", infno="2207",
+                                         msgid="H44010600001000000000000000099", purpose="step")
+        conn.execute(update(chain_visits).values(
+            state=ToyState(requested=True, mdtrt_id="M1").model_dump_json(), open_call=call_id, status="ready",
+            next_attempt_at=_dt.datetime(2000, 1, 1)))
     platform.effects["H44010600001000000000000000099"] = "2207"
     await engine.drain()
-    assert [c[0] for c in platform.calls] == ["5203"]
-    assert _state(sqlite_engine)["setl_id"] == "S1"
+    assert [c[0] for c in platform.calls] == ["5204"]
+    assert state_of(sqlite_engine).setl_id == "S1"
 
 
-async def test_a_business_rejection_goes_to_the_definition_and_stops_the_chain(sqlite_engine: Engine) -> None:
-    platform = FakePlatform()
-    platform.script["2201"] = [BusinessRejection("2201", "人员不存在")]
-    engine = _engine(sqlite_engine, platform)
-    _request(engine, sqlite_engine)
+async def test_a_business_rejection_goes_to_the_chain_and_stops_it(sqlite_engine: Engine) -> None:
+    platform = Script()
+    platform.queue["2201"] = [BusinessRejection("2201", "人员不存在")]
+    engine = engine_for(Db(sqlite_engine), platform)
+    await request(engine)
     await engine.drain()
-    assert _state(sqlite_engine)["rejected"] == "人员不存在"
+    assert state_of(sqlite_engine).rejected == "人员不存在"
     assert [c[0] for c in platform.calls] == ["2201"]
 
 
-async def test_transport_failures_back_off_then_park_the_visit(sqlite_engine: Engine) -> None:
-    platform = FakePlatform()
-    platform.script["2201"] = [TransportError("2201", "connection refused") for _ in range(10)]
-    engine = _engine(sqlite_engine, platform, max_attempts=3)
-    _request(engine, sqlite_engine)
+async def test_transport_failures_back_off_then_park_until_replayed(sqlite_engine: Engine) -> None:
+    platform = Script()
+    platform.queue["2201"] = [TransportError("2201", "connection refused") for _ in range(10)]
+    engine = engine_for(Db(sqlite_engine), platform, max_attempts=3)
+    await request(engine)
     for _ in range(5):
         await engine.drain()
-    with sqlite_engine.connect() as conn:
-        status = conn.execute(select(chain_visits.c.status)).scalar_one()
-    assert status == "parked"
-    assert _state(sqlite_engine)["parked"] == "exhausted"
+    assert status_of(sqlite_engine) == "parked"
+    assert state_of(sqlite_engine).parked == "exhausted"
     assert len(platform.calls) == 3
     with sqlite_engine.begin() as conn:
         assert engine.store.unpark(conn) == 1
-    platform.script["2201"] = []
+    platform.queue["2201"] = []
     await engine.drain()
-    assert _state(sqlite_engine)["setl_id"] == "S1"
+    assert state_of(sqlite_engine).setl_id == "S1"
+
+
+async def test_an_unknown_outcome_waits_for_its_backoff_before_it_is_resolved(sqlite_engine: Engine) -> None:
+    platform = Script()
+    platform.queue["2201"] = [UnknownOutcome("2201", None, "read timeout")]
+    engine = engine_for(Db(sqlite_engine), platform, retry_backoff_s=60.0)
+    await request(engine)
+    await engine.drain()
+    assert [c[0] for c in platform.calls] == ["2201"]  # the lookup waits for the backoff
+    assert status_of(sqlite_engine) == "waiting"
+
+
+async def test_answers_lost_again_and_again_park_the_visit(sqlite_engine: Engine) -> None:
+    platform = Script()
+    platform.queue["2201"] = [UnknownOutcome("2201", None, "read timeout") for _ in range(10)]
+    engine = engine_for(Db(sqlite_engine), platform, max_attempts=3)
+    await request(engine)
+    for _ in range(6):
+        await engine.drain()
+    assert status_of(sqlite_engine) == "parked"
+    assert [c[0] for c in platform.calls].count("2201") == 3
+
+
+async def test_a_park_action_parks_the_visit_with_its_reason_and_a_dead_letter(sqlite_engine: Engine) -> None:
+    class Holding(Toy):
+        def next_action(self, s: ToyState, now: _dt.datetime) -> Any:
+            return Park("inconsistent_split", "fund + psn_part ≠ medfee")
+
+    engine = engine_for(Db(sqlite_engine), Script(), Holding())
+    await request(engine)
+    await engine.drain()
+    assert status_of(sqlite_engine) == "parked"
+    assert state_of(sqlite_engine).parked == "inconsistent_split"
+    with sqlite_engine.connect() as conn:
+        assert conn.execute(select(outbox.c.topic)).scalars().all() == ["yibao.dlq.v1"]
+
+
+async def test_a_park_action_leaves_an_unresolved_call_unresolved(sqlite_engine: Engine) -> None:
+    class Holding(Toy):
+        def next_action(self, s: ToyState, now: _dt.datetime) -> Any:
+            return Park("inconsistent_split", "a person decides") if s.mdtrt_id else super().next_action(s, now)
+
+    engine = engine_for(Db(sqlite_engine), Script(), Holding())
+    await request(engine)
+    with sqlite_engine.begin() as conn:
+        call_id = engine.store.open_call(conn, "V1", step="2207", infno="2207", msgid="H1", purpose="step")
+        conn.execute(update(chain_visits).values(
+            state=ToyState(requested=True, mdtrt_id="M1").model_dump_json(), open_call=call_id, status="ready",
+            next_attempt_at=_dt.datetime(2000, 1, 1)))
+    await engine.drain()
+    assert status_of(sqlite_engine) == "parked"
+    with sqlite_engine.connect() as conn:
+        assert conn.execute(select(chain_calls.c.status)).scalar_one() == "sent"
+
+
+async def test_a_visit_whose_parking_cannot_be_recorded_is_parked_all_the_same(sqlite_engine: Engine) -> None:
+    class Broken(Toy):
+        def next_action(self, s: ToyState, now: _dt.datetime) -> Any:
+            return Park("inconsistent_split", "a person decides")
+
+        def on_parked(self, s: ToyState, fx: Effects, reason_code: str, reason: str) -> None:
+            s.notes.append("half written")  # partial work: must not survive
+            raise ValueError("cannot record")
+
+    engine = engine_for(Db(sqlite_engine), Script(), Broken())
+    await request(engine)
+    await engine.drain()
+    assert status_of(sqlite_engine) == "parked"
+    assert state_of(sqlite_engine).notes == []
+
+
+async def test_a_message_absorbed_during_a_call_is_seen_by_the_calls_outcome(sqlite_engine: Engine) -> None:
+    platform = Script()
+    engine = engine_for(Db(sqlite_engine), platform)
+    await request(engine)
+
+    def note(s: ToyState, fx: Effects) -> None:
+        s.notes.append("arrived mid-call")
+
+    absorbed: list[str] = []
+
+    def during(infno: str) -> None:  # a message lands while 2207 is in flight
+        if infno == "2207" and not absorbed:
+            absorbed.append(infno)
+            with sqlite_engine.begin() as conn:
+                from yibao.chains import Absorption
+                engine.absorb_in(conn, [Absorption("m2", "V1", "outpatient", note)])
+
+    platform.during_call = during
+    await engine.drain()
+    final = state_of(sqlite_engine)
+    assert final.setl_id == "S1" and final.notes == ["arrived mid-call"]
+
+
+async def test_a_database_outage_is_waited_out_without_spending_an_attempt(sqlite_engine: Engine) -> None:
+    db = Db(sqlite_engine)
+    platform = Script()
+    engine = engine_for(db, platform, max_attempts=2)
+    await request(engine)
+
+    def outage_after_2201() -> None:  # the database goes away while the 2201 answer is being recorded
+        if [c[0] for c in platform.calls] == ["2201"] and not getattr(db, "hit", False):
+            db.hit = True  # type: ignore[attr-defined]
+            db.fail_next = 5
+
+    db.after = outage_after_2201
+    await engine.drain()
+    assert state_of(sqlite_engine).setl_id == "S1"
+    assert [c[0] for c in platform.calls] == ["2201", "2207"]  # the 2201 answer was kept, not lost or resent
+    with sqlite_engine.connect() as conn:
+        assert conn.execute(select(chain_visits.c.attempts)).scalar_one() == 0
+
+
+async def test_a_lookup_is_journalled_like_any_call(sqlite_engine: Engine) -> None:
+    platform = Script()
+    platform.queue["2201"] = ["commit_then_lose"]
+    engine = engine_for(Db(sqlite_engine), platform)
+    await request(engine)
+    await engine.drain()
+    assert journal(sqlite_engine)[:3] == [("2201", "resolved", "adopted"), ("5201", "ok", None), ("2207", "ok", None)]
+    with sqlite_engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(platform_calls)).scalar_one() == 3
+
+
+def test_a_call_names_its_lookup_query(sqlite_engine: Engine) -> None:
+    call = Call("2201", "2201", {}, on_ok=lambda s, r, fx: None, on_refused=lambda s, r, fx: None,
+                lookup=Lookup("5201", {}, found=lambda out, m: None))
+    assert call.lookup is not None and call.lookup.infno == "5201"

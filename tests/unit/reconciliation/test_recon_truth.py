@@ -11,7 +11,10 @@ import pytest
 from unit.reconciliation.recon_fakes import NOON, entry
 from yibao.core.db.schema import platform_calls
 from yibao.envelope.errors import BusinessRejection
+from yibao.envelope.catalog import Catalog
 from yibao.reconciliation.truth import call_for, optins_of_calls, query_entry
+
+NOT_FOUND = Catalog.load().wording("not_found")
 
 
 def log(engine, msgid, outcome, *, mdtrt_id="M1", optins=None, visit="V1", infno="2207"):
@@ -56,12 +59,12 @@ class _Rejecting:
 
 async def test_a_no_such_settlement_answer_means_absent() -> None:
     assert await query_entry(_Rejecting("结算信息不存在"), setl_id="S", mdtrt_id="M", psn_no="P",
-                             insuplc_admdvs="440100") is None
+                             insuplc_admdvs="440100", markers=NOT_FOUND) is None
 
 
 async def test_any_other_rejection_is_never_read_as_absent() -> None:
     with pytest.raises(BusinessRejection):
-        await query_entry(_Rejecting("签到已失效"), setl_id="S", mdtrt_id="M", psn_no="P", insuplc_admdvs="440100")
+        await query_entry(_Rejecting("签到已失效"), setl_id="S", mdtrt_id="M", psn_no="P", insuplc_admdvs="440100", markers=NOT_FOUND)
 
 
 async def test_an_answer_without_setlinfo_is_not_read_as_absent() -> None:
@@ -72,4 +75,4 @@ async def test_an_answer_without_setlinfo_is_not_read_as_absent() -> None:
             return SimpleNamespace(output={})
 
     with pytest.raises(ReconciliationError):
-        await query_entry(Empty(), setl_id="S", mdtrt_id="M", psn_no="P", insuplc_admdvs="")
+        await query_entry(Empty(), setl_id="S", mdtrt_id="M", psn_no="P", insuplc_admdvs="", markers=NOT_FOUND)

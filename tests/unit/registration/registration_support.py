@@ -169,7 +169,7 @@ class FakePlatform:
 
     async def call(self, infno: str, input: dict[str, Any], *, visit_key: str | None = None,
                    msgid: str | None = None, insuplc_admdvs: str | None = None,
-                   read_timeout_s: float | None = None) -> Response:
+                   read_timeout_s: float | None = None, call_log: Any = None) -> Response:
         body = self.catalog.prepare_input(infno, input)  # EnvelopeValidationError, as the real client raises
         self.calls.append((infno, msgid or ""))
         self.inputs.setdefault(infno, []).append(body)
@@ -295,18 +295,22 @@ class Harness:
                     return fn(conn)
             return await asyncio.to_thread(unit)
 
-        self.engine = ChainEngine(self.chain, db=run_db, client=self.platform,
+        self.engine = ChainEngine(self.chain, db=run_db, client=self.platform, catalog=self.platform.catalog,
                                   settings=EngineSettings(retry_backoff_s=0.0, **engine_settings))
+
+    def _absorb(self, absorption: Any) -> bool:
+        with self.db.begin() as conn:
+            flags, after = self.engine.absorb_in(conn, [absorption])
+        for fn in after:
+            fn()
+        return flags[0]
 
     def absorb(self, *events: Any) -> list[bool]:
         fresh = []
         for event in events:
             absorption = route("his_events", event.to_json())
             assert absorption is not None, event.type
-            with self.db.begin() as conn:
-                fresh.append(self.engine.absorb(conn, message_id=absorption.message_id,
-                                                visit_key=absorption.visit_key, visit_kind=absorption.visit_kind,
-                                                apply=absorption.apply))
+            fresh.append(self._absorb(absorption))
         return fresh
 
     def settlement(self, kind: str, request_id: str | None, *, visit: str = "O1", visit_kind: str = "outpatient",
@@ -316,9 +320,7 @@ class Harness:
                               his_request_id=request_id, reason=reason, setl_id=setl_id)
         absorption = route("settlement_facts", fact.to_json())
         assert absorption is not None
-        with self.db.begin() as conn:
-            return self.engine.absorb(conn, message_id=absorption.message_id, visit_key=absorption.visit_key,
-                                      visit_kind=absorption.visit_kind, apply=absorption.apply)
+        return self._absorb(absorption)
 
     async def run(self) -> None:
         await self.engine.drain(timeout=30)

@@ -6,42 +6,42 @@ import datetime as _dt
 from typing import Any
 
 from unit.registration.registration_support import T0, Events, config, diagnosis
-from yibao.chains.model import Idle, LocalChange, Step, Visit, Wait
+from yibao.chains.model import Call, Change, Effects, Idle, Wait
 from yibao.registration.absorb import apply_event, apply_fact
 from yibao.registration.chain import RegistrationChain
-from yibao.registration.state import Person, RegistrationState, load_state, save_state
+from yibao.registration.state import Person, RegistrationState
 from yibao.core.results import SettlementFact
 
 PERSON = Person(psn_no="P1", insutype="310", insuplc_admdvs="440106")
 NOW = T0 + _dt.timedelta(hours=1)
 
 
-def _visit(kind: str = "outpatient", *events: Any, **changes: Any) -> Visit:
+def _visit(kind: str = "outpatient", *events: Any, **changes: Any) -> RegistrationState:
     state = RegistrationState(kind=kind)  # type: ignore[arg-type]
     for event in events:
         apply_event(state, event, T0)
     for name, value in changes.items():
         setattr(state, name, value)
-    visit = Visit(service="registration", key="V", kind=kind, state={})
-    save_state(visit, state)
-    return visit
+    return state
 
 
-def _registered(kind: str = "outpatient", *events: Any, **changes: Any) -> Visit:
+def _registered(kind: str = "outpatient", *events: Any, **changes: Any) -> RegistrationState:
     ev = Events("O1" if kind == "outpatient" else "I1")
     first = ev.registered() if kind == "outpatient" else ev.admission()
     return _visit(kind, first, *events, **{"person": PERSON, "mdtrt_id": "M1", "status": "registered", **changes})
 
 
-def _next(visit: Visit, now: _dt.datetime = NOW, **cfg: Any) -> Any:
-    return RegistrationChain(config(**cfg)).next_action(None, visit, now)  # type: ignore[arg-type]
+def _next(state: RegistrationState, now: _dt.datetime = NOW, **cfg: Any) -> Any:
+    return RegistrationChain(config(**cfg)).next_action(state, now)
 
 
-def _with_phase(visit: Visit, phase: str) -> Visit:
-    state = load_state(visit)
+def _with_phase(state: RegistrationState, phase: str) -> RegistrationState:
     state.requests[0].phase = phase  # type: ignore[assignment]
-    save_state(visit, state)
-    return visit
+    return state
+
+
+def _fx(state: RegistrationState) -> Effects:
+    return Effects("registration", "V", state.kind, NOW)
 
 
 # --- before and during the registration -------------------------------------------------------------------------
@@ -59,22 +59,22 @@ def test_requests_without_a_registration_wait_until_the_orphan_deadline() -> Non
 def test_requests_without_a_registration_are_refused_after_the_orphan_deadline() -> None:
     visit = _visit("outpatient", Events().cancellation())
     action = _next(visit, now=T0 + _dt.timedelta(seconds=61), orphan_timeout=_dt.timedelta(seconds=60))
-    assert isinstance(action, LocalChange) and action.name == "orphans"
+    assert isinstance(action, Change) and action.name == "orphans"
 
 
 def test_a_self_pay_registration_is_a_local_change() -> None:
     action = _next(_visit("outpatient", Events().registered(settle_choice="self_pay")))
-    assert isinstance(action, LocalChange) and action.name == "self_pay"
+    assert isinstance(action, Change) and action.name == "self_pay"
 
 
 def test_a_registration_without_a_credential_is_refused_locally() -> None:
     action = _next(_visit("outpatient", Events().registered(mdtrt_cert_no=None)))
-    assert isinstance(action, LocalChange) and action.name == "no_credential"
+    assert isinstance(action, Change) and action.name == "no_credential"
 
 
 def test_the_person_is_looked_up_first() -> None:
     action = _next(_visit("outpatient", Events().registered()))
-    assert isinstance(action, Step) and action.infno == "1101"
+    assert isinstance(action, Call) and action.infno == "1101"
 
 
 def test_the_treatment_check_follows_the_person_when_configured() -> None:
@@ -97,7 +97,7 @@ def test_a_registration_in_progress_keeps_its_step_when_a_cancellation_arrives()
     ev = Events()
     visit = _visit("outpatient", ev.registered(), ev.cancellation(), person=PERSON)
     action = _next(visit)
-    assert isinstance(action, Step) and action.name == "2201"
+    assert isinstance(action, Call) and action.name == "2201"
 
 
 def test_the_same_state_chooses_the_same_step_name() -> None:
@@ -112,7 +112,7 @@ def test_the_same_state_chooses_the_same_step_name() -> None:
 def test_visit_information_with_a_diagnosis_is_uploaded_once_registered() -> None:
     visit = _registered("outpatient", Events().visit_info(diagnosis()))
     action = _next(visit)
-    assert isinstance(action, Step) and action.infno == "2203"
+    assert isinstance(action, Call) and action.infno == "2203"
 
 
 def test_visit_information_without_a_diagnosis_waits() -> None:
@@ -121,9 +121,8 @@ def test_visit_information_without_a_diagnosis_waits() -> None:
 
 def test_uploaded_visit_information_leaves_the_visit_idle() -> None:
     visit = _registered("outpatient", Events().visit_info(diagnosis()))
-    state = load_state(visit)
+    state = visit
     state.visit_info.uploaded_version = state.visit_info.version
-    save_state(visit, state)
     assert isinstance(_next(visit), Idle)
 
 
@@ -143,7 +142,7 @@ def test_a_request_at_its_platform_step_keeps_it_ahead_of_visit_information() ->
 
 def test_a_cancellation_first_asks_settlement_to_unwind() -> None:
     action = _next(_registered("outpatient", Events().cancellation()))
-    assert isinstance(action, LocalChange) and action.name.startswith("unwind:")
+    assert isinstance(action, Change) and action.name.startswith("unwind:")
 
 
 def test_a_cancellation_waits_for_settlements_answer() -> None:
@@ -153,17 +152,17 @@ def test_a_cancellation_waits_for_settlements_answer() -> None:
 
 def test_unwound_by_settlement_the_registration_is_cancelled_with_2202() -> None:
     action = _next(_with_phase(_registered("outpatient", Events().cancellation()), "unwound"))
-    assert isinstance(action, Step) and action.infno == "2202"
+    assert isinstance(action, Call) and action.infno == "2202"
 
 
 def test_refused_by_settlement_the_cancellation_is_rejected() -> None:
     action = _next(_with_phase(_registered("outpatient", Events().cancellation()), "refused"))
-    assert isinstance(action, LocalChange) and action.name.startswith("reject:")
+    assert isinstance(action, Change) and action.name.startswith("reject:")
 
 
 def test_settlements_answer_is_matched_to_its_request() -> None:
     visit = _with_phase(_registered("outpatient", Events().cancellation(request_id="C1")), "unwinding")
-    state = load_state(visit)
+    state = visit
     apply_fact(state, SettlementFact(message_id="m", his_visit_id="O1", visit_kind="outpatient", kind="unwound",
                                      his_request_id="C-other"))
     assert state.requests[0].phase == "unwinding"
@@ -174,14 +173,14 @@ def test_settlements_answer_is_matched_to_its_request() -> None:
 
 def test_a_cancelled_visit_refuses_further_requests() -> None:
     action = _next(_registered("outpatient", Events().cancellation(request_id="C2"), status="cancelled"))
-    assert isinstance(action, LocalChange) and action.name.startswith("reject:")
+    assert isinstance(action, Change) and action.name.startswith("reject:")
 
 
 # --- inpatient ----------------------------------------------------------------------------------------------------
 
 def test_a_discharge_first_asks_settlement_to_upload_the_stays_lines() -> None:
     action = _next(_registered("inpatient", Events("I1").discharge()))
-    assert isinstance(action, LocalChange) and action.name.startswith("discharge:")
+    assert isinstance(action, Change) and action.name.startswith("discharge:")
 
 
 def test_a_discharge_waits_for_settlement_until_the_discharge_deadline() -> None:
@@ -193,52 +192,48 @@ def test_a_discharge_waits_for_settlement_until_the_discharge_deadline() -> None
 def test_past_the_discharge_deadline_2402_goes_without_settlement_and_says_why() -> None:
     visit = _with_phase(_registered("inpatient", Events("I1").discharge()), "settling")
     action = _next(visit, now=T0 + _dt.timedelta(seconds=61), discharge_wait=_dt.timedelta(seconds=60))
-    assert isinstance(action, LocalChange) and action.name.startswith("discharge_anyway:")
-    action.apply(None, visit)  # type: ignore[arg-type]
-    request = load_state(visit).requests[0]
+    assert isinstance(action, Change) and action.name.startswith("discharge_anyway:")
+    action.apply(visit, _fx(visit))
+    request = visit.requests[0]
     assert request.phase == "ready" and "60 s" in (request.reason or "")
 
 
 def test_settlement_ready_the_discharge_is_sent_with_2402() -> None:
     visit = _with_phase(_registered("inpatient", Events("I1").discharge()), "settling")
-    state = load_state(visit)
+    state = visit
     apply_fact(state, SettlementFact(message_id="m", his_visit_id="I1", visit_kind="inpatient",
                                      kind="ready_for_discharge", his_request_id=state.requests[0].id))
-    save_state(visit, state)
     assert _next(visit).infno == "2402"
 
 
 def test_settlements_reopen_request_sends_2405_then_the_discharge_again() -> None:
     ev = Events("I1")
     visit = _with_phase(_registered("inpatient", ev.discharge(), discharged=True), "done")
-    state = load_state(visit)
+    state = visit
     apply_fact(state, SettlementFact(message_id="m", his_visit_id="I1", visit_kind="inpatient",
                                      kind="reopen_requested", his_request_id="S9", reason="2 lines after 2402"),
                NOW)
-    save_state(visit, state)
     assert _next(visit).infno == "2405"
-    state = load_state(visit)
+    state = visit
     reopen = state.request("S9", "reopen")
     assert reopen is not None and reopen.event == state.requests[0].event  # the same discharge, sent again
     reopen.phase, state.discharged = "unwound", False
-    save_state(visit, state)
     action = _next(visit)
-    assert isinstance(action, LocalChange) and action.name.startswith("discharge:")
+    assert isinstance(action, Change) and action.name.startswith("discharge:")
 
 
 def test_a_reopen_of_a_stay_that_is_not_discharged_is_refused_to_settlement() -> None:
     visit = _registered("inpatient")
-    state = load_state(visit)
+    state = visit
     apply_fact(state, SettlementFact(message_id="m", his_visit_id="I1", visit_kind="inpatient",
                                      kind="reopen_requested", his_request_id="S9"), NOW)
-    save_state(visit, state)
     action = _next(visit)
-    assert isinstance(action, LocalChange) and action.name.startswith("reopen_refused:")
+    assert isinstance(action, Change) and action.name.startswith("reopen_refused:")
 
 
 def test_a_second_discharge_is_out_of_order() -> None:
     action = _next(_registered("inpatient", Events("I1").discharge(), discharged=True))
-    assert isinstance(action, LocalChange) and action.name.startswith("reject:")
+    assert isinstance(action, Change) and action.name.startswith("reject:")
 
 
 def test_an_admission_change_is_sent_with_2403_while_in_the_ward() -> None:
@@ -247,17 +242,17 @@ def test_an_admission_change_is_sent_with_2403_while_in_the_ward() -> None:
 
 def test_an_admission_change_after_discharge_is_out_of_order() -> None:
     action = _next(_registered("inpatient", Events("I1").admission_changed(adm_bed="1"), discharged=True))
-    assert isinstance(action, LocalChange) and action.name.startswith("reject:")
+    assert isinstance(action, Change) and action.name.startswith("reject:")
 
 
 def test_cancelling_a_discharge_needs_a_discharge() -> None:
     action = _next(_registered("inpatient", Events("I1").cancellation("discharge")))
-    assert isinstance(action, LocalChange) and action.name.startswith("reject:")
+    assert isinstance(action, Change) and action.name.startswith("reject:")
 
 
 def test_cancelling_an_admission_needs_the_discharge_cancelled_first() -> None:
     action = _next(_registered("inpatient", Events("I1").cancellation("admission"), discharged=True))
-    assert isinstance(action, LocalChange) and action.name.startswith("reject:")
+    assert isinstance(action, Change) and action.name.startswith("reject:")
 
 
 def test_unwound_discharge_cancellation_sends_2405_and_admission_cancellation_2404() -> None:
@@ -277,7 +272,7 @@ def test_a_switch_to_self_pay_of_a_registered_visit_unwinds_like_a_cancellation(
                                                                   "self_pay"}),
                    person=PERSON, mdtrt_id="M1", status="registered")
     action = _next(visit)
-    assert isinstance(action, LocalChange) and action.name.startswith("unwind:")
+    assert isinstance(action, Change) and action.name.startswith("unwind:")
 
 
 def test_a_switch_to_insurance_is_refused() -> None:
@@ -286,4 +281,4 @@ def test_a_switch_to_insurance_is_refused() -> None:
     visit = _visit("outpatient", first, first.model_copy(update={"event_id": "ev-switch-x2", "settle_choice":
                                                                   "insurance"}), status="self_pay")
     action = _next(visit)
-    assert isinstance(action, LocalChange) and action.name.startswith("reject:")
+    assert isinstance(action, Change) and action.name.startswith("reject:")

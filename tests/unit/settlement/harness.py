@@ -5,6 +5,7 @@ then VisitFacts) — and read what settlement said back (the outbox)."""
 from __future__ import annotations
 
 import asyncio
+import datetime as _dt
 import itertools
 import json
 from typing import Any
@@ -16,8 +17,10 @@ from yibao.core import clock
 from yibao.core.db.schema import chain_calls, chain_visits, fee_lines, outbox
 from yibao.core.results import HisResult, SettlementFact, VisitFact, stable_id
 from yibao.hisevents.models import ChargeLineAdded, ChargeLineReversed, RefundRequested, SettlementRequested
+from yibao.envelope.catalog import Catalog
+from yibao.settlement.absorb import absorb_his_event, absorb_visit_fact
 from yibao.settlement.chain import SettlementChain
-from yibao.settlement.router import absorb_his_event, absorb_visit_fact
+from yibao.settlement.config import ChainConfig
 from yibao.settlement.settings import SettlementSettings
 from yibao.settlement.state import SettlementState
 from yibao.simulator import Simulator
@@ -51,8 +54,9 @@ class Harness:
         self.client = SimClient(sim)
         self.settings = SettlementSettings(**{"detail_batch_size": 50, "lines_wait_s": 300.0, "order_window_s": 0.0,
                                               **settings})
-        self.chain = SettlementChain(self.settings)
-        self.engine = ChainEngine(self.chain, db=self._run_db, client=self.client,
+        catalog = Catalog.load(None)
+        self.chain = SettlementChain(ChainConfig.from_settings(self.settings), catalog=catalog)
+        self.engine = ChainEngine(self.chain, db=self._run_db, client=self.client, catalog=catalog,
                                   settings=EngineSettings(**{"retry_backoff_s": 0.0, "max_attempts": 4,
                                                                      **(engine or {})}))
         self._persons = iter([p for p in sim.ledger.persons.values() if p.insutype == "310" and p.balance > 100])
@@ -69,8 +73,10 @@ class Harness:
 
     def absorb(self, absorption: Any) -> bool:
         with self.db.begin() as conn:
-            return self.engine.absorb(conn, message_id=absorption.message_id, visit_key=absorption.visit_key,
-                                      visit_kind=absorption.visit_kind, apply=absorption.apply)
+            flags, after = self.engine.absorb_in(conn, [absorption])
+        for fn in after:
+            fn()
+        return flags[0]
 
     def his(self, event: Any) -> bool:
         return self.absorb(absorb_his_event(event.to_json()))
@@ -83,6 +89,31 @@ class Harness:
 
     async def drain(self) -> None:
         await self.engine.drain(timeout=30)
+
+    # --- the state, as the engine sees it -----------------------------------------------------------------------
+
+    def decide(self, p: Patient, *, after_s: float = 0.0) -> Any:
+        """What the chain decides now for the visit, as stored (nothing is applied)."""
+        with self.db.begin() as conn:
+            row = self.engine.store.lock(conn, p.key)
+            assert row is not None
+            state = self.chain.store.load(conn, p.key, row.kind, row.state)
+            return self.chain.next_action(state, clock.now() + _dt.timedelta(seconds=after_s))
+
+    def edit(self, p: Patient, change: Any) -> None:
+        """Change the stored state of the visit (``change(state, effects)``), as a unit of work would."""
+        from yibao.chains.model import Effects
+
+        with self.db.begin() as conn:
+            row = self.engine.store.lock(conn, p.key)
+            assert row is not None
+            state = self.chain.store.load(conn, p.key, row.kind, row.state)
+            fx = Effects("settlement", p.key, row.kind, clock.now(), row.version)
+            change(state, fx)
+            self.engine.store.write(conn, row, state=self.chain.store.dump(conn, p.key, state), status="ready",
+                                    next_attempt_at=clock.now(), attempts=row.attempts, lease_owner=row.lease_owner,
+                                    lease_until=row.lease_until, open_call=row.open_call)
+            self.engine.store.emit(conn, fx.emissions)
 
     # --- the HIS ------------------------------------------------------------------------------------------------
 

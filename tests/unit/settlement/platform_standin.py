@@ -60,7 +60,7 @@ class SimClient:
 
     async def call(self, infno: str, input: dict[str, Any], *, visit_key: str | None = None,
                    msgid: str | None = None, insuplc_admdvs: str | None = None,
-                   read_timeout_s: float | None = None) -> Answer:
+                   read_timeout_s: float | None = None, call_log: Any = None) -> Answer:
         payload = self.catalog.prepare_input(infno, input) if self.catalog.has_schema(infno) else dict(input)
         msgid = msgid or await self.allocate_msgid()
         fault = self.faults[infno].pop(0) if self.faults.get(infno) else None
@@ -82,6 +82,6 @@ class SimClient:
         return Answer(dict(response.get("output") or {}))
 
     async def reverse(self, psn_no: str, omsgid: str, oinfno: str, *, insuplc_admdvs: str | None = None,
-                      visit_key: str | None = None, msgid: str | None = None) -> Answer:
+                      visit_key: str | None = None, msgid: str | None = None, call_log: Any = None) -> Answer:
         return await self.call("2601", {"data": {"psn_no": psn_no, "omsgid": omsgid, "oinfno": oinfno}},
                                visit_key=visit_key, msgid=msgid, insuplc_admdvs=insuplc_admdvs)

@@ -7,18 +7,17 @@ import datetime as _dt
 
 import pytest
 
-from yibao.chains.model import LocalChange, Park, Step, Wait
+from yibao.chains.model import Call, Change, Park, Wait
 from yibao.core import clock
-from yibao.settlement.state import Parked, load_state, save_state
-from yibao.settlement.steps import UNKNOWN_POLICY
+from yibao.envelope.catalog import Catalog
+from yibao.settlement.state import Parked
 from unit.settlement.harness import Harness, Patient
+
+CATALOG = Catalog.load(None)
 
 
 def _decide(h: Harness, p: Patient, *, after_s: float = 0.0):  # type: ignore[no-untyped-def]
-    with h.db.begin() as conn:
-        visit = h.engine.store.load(conn, p.key)
-        assert visit is not None
-        return h.chain.next_action(conn, visit, clock.now() + _dt.timedelta(seconds=after_s))
+    return h.decide(p, after_s=after_s)
 
 
 async def test_an_unregistered_visit_waits_for_registration_until_the_prerequisite_deadline(make_h) -> None:  # type: ignore[no-untyped-def]
@@ -30,7 +29,7 @@ async def test_an_unregistered_visit_waits_for_registration_until_the_prerequisi
     assert isinstance(action, Wait) and action.until is not None
     assert "not registered" in action.reason
     late = _decide(h, p, after_s=601)
-    assert isinstance(late, LocalChange) and late.name.startswith("reject:")
+    assert isinstance(late, Change) and late.name.startswith("reject:")
     await h.drain()
     assert h.results(p, "rejected") == []  # not yet: the deadline is in the future for the engine
 
@@ -44,22 +43,18 @@ async def test_a_settlement_waits_for_missing_lines_with_a_deadline(make_h) -> N
     action = _decide(h, p)
     assert isinstance(action, Wait) and action.reason == "waiting for charge lines: HIS total 25.00, uploaded 10.00"
     assert action.until is not None and action.until - clock.now() <= _dt.timedelta(seconds=120)
-    assert isinstance(_decide(h, p, after_s=121), LocalChange)
+    assert isinstance(_decide(h, p, after_s=121), Change)
 
 
 async def test_an_upload_batch_is_frozen_before_it_is_sent(h: Harness) -> None:
     p = await h.outpatient()
     h.line(p, "F1", "10.00")
     first = _decide(h, p)
-    assert isinstance(first, LocalChange) and first.name == "freeze an upload batch"
-    with h.db.begin() as conn:
-        visit = h.engine.store.load(conn, p.key)
-        assert visit is not None
-        first.apply(conn, visit)
-        h.engine.store.save(conn, visit)
+    assert isinstance(first, Change) and first.name == "freeze an upload batch" and first.gathers
+    h.edit(p, first.apply)
     h.line(p, "F2", "10.00")  # arrives meanwhile: not part of the frozen batch
     step = _decide(h, p)
-    assert isinstance(step, Step) and step.infno == "2204"
+    assert isinstance(step, Call) and step.infno == "2204"
     assert [row["feedetl_sn"] for row in step.input["feedetail"]] == ["F1"]
     assert step.name == _decide(h, p).name, "the same step is chosen again until it is answered"
 
@@ -73,18 +68,16 @@ async def test_decided_work_comes_before_anything_else(make_h) -> None:  # type:
     await h.drain()  # 2207 not sent: the request stays presettled, backing off
     h.line(p, "F2", "99.00")  # a new line must not go up between 2206 and 2207
     step = _decide(h, p)
-    assert isinstance(step, Step) and step.infno == "2207"
+    assert isinstance(step, Call) and step.infno == "2207"
 
 
 async def test_a_rule_hold_parks_the_visit_for_a_person(h: Harness) -> None:
     p = await h.outpatient()
-    with h.db.begin() as conn:
-        visit = h.engine.store.load(conn, p.key)
-        assert visit is not None
-        st = load_state(visit)
+
+    def hold(st, fx):  # type: ignore[no-untyped-def]
         st.hold = Parked(reason_code="inconsistent_split", reason="fund + psn_part ≠ medfee")
-        save_state(visit, st)
-        h.engine.store.save(conn, visit)
+
+    h.edit(p, hold)
     action = _decide(h, p)
     assert isinstance(action, Park) and action.reason_code == "inconsistent_split"
     await h.drain()
@@ -96,35 +89,41 @@ async def test_a_rule_hold_parks_the_visit_for_a_person(h: Harness) -> None:
 
 @pytest.mark.parametrize("infno", ["2204", "2301", "2205", "2302", "2206", "2303", "2207", "2304", "2208", "2305",
                                    "5203"])
-def test_every_step_has_a_documented_unknown_outcome_policy(infno: str) -> None:
-    kind, why = UNKNOWN_POLICY[infno]
-    assert kind in ("retry", "query", "reverse", "query_then_reverse") and why
+def test_every_call_has_a_way_to_resolve_a_lost_answer_in_the_catalog(infno: str) -> None:
+    spec = CATALOG.transaction(infno)
+    assert spec.resolution != "manual"
+    assert spec.retry_safe or (spec.lost_answer is not None and spec.lost_answer.why)
 
 
 def test_settlements_and_refunds_are_never_resent_blindly() -> None:
     for infno in ("2207", "2304", "2208", "2305"):
-        assert UNKNOWN_POLICY[infno][0] == "query_then_reverse"
+        assert CATALOG.transaction(infno).resolution == "query_then_reverse"
     for infno in ("2204", "2301", "2205", "2302"):
-        assert UNKNOWN_POLICY[infno][0] == "query"
+        assert CATALOG.transaction(infno).resolution == "query"
 
 
-async def test_each_step_carries_its_policy_and_what_2601_needs(h: Harness) -> None:
+async def test_each_call_gives_the_catalogs_lookup_and_what_2601_needs(h: Harness) -> None:
     p = await h.outpatient()
     h.line(p, "F1", "10.00")
     h.settle(p, "S1", "10.00")
-    seen: dict[str, Step] = {}
-    original = h.engine._execute
+    seen: dict[str, Call] = {}
+    original = h.engine._send
 
-    async def spy(visit, step):  # type: ignore[no-untyped-def]
-        seen[step.infno] = step
-        await original(visit, step)
+    async def spy(key, send):  # type: ignore[no-untyped-def]
+        if send.purpose == "step":
+            seen[send.infno] = send.call
+        return await original(key, send)
 
-    h.engine._execute = spy  # type: ignore[method-assign]
+    h.engine._send = spy  # type: ignore[method-assign]
     await h.drain()
     h.refund(p, "R1", of="S1")
     await h.drain()
     assert set(seen) == {"2204", "2206", "2207", "2208", "2205"}
-    for infno, step in seen.items():
-        assert step.unknown.kind == UNKNOWN_POLICY[infno][0]
-        assert step.psn_no == p.psn_no and step.insuplc_admdvs == p.person.insuplc_admdvs
-        assert len(step.name) <= 64, "the journal's step column"
+    for infno, call in seen.items():
+        spec = CATALOG.transaction(infno)
+        if spec.resolution in ("query", "query_then_reverse"):
+            assert call.lookup is not None and spec.lost_answer is not None
+            assert call.lookup.infno == spec.lost_answer.query
+            CATALOG.prepare_input(call.lookup.infno, call.lookup.input)
+        assert call.psn_no == p.psn_no and call.insuplc_admdvs == p.person.insuplc_admdvs
+        assert len(call.name) <= 64, "the journal's step column"

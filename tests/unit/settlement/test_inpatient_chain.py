@@ -168,11 +168,11 @@ async def test_a_discharge_waits_behind_an_earlier_mid_settlement(h: Harness) ->
     assert len(h.facts(p, "ready_for_discharge")) == 1
 
 
-async def test_a_parked_visit_answers_the_discharge_so_registration_does_not_wait(h: Harness) -> None:
+async def test_a_parked_visit_answers_the_discharge_so_registration_does_not_wait(make_h) -> None:  # type: ignore[no-untyped-def]
+    h = make_h(order_window_s=600.0)  # the discharge request is still waiting for its turn when the visit parks
     p = await _admitted_with_lines(h, "100.00")
     h.fact(p, "discharge_requested", his_request_id="D1")
-    with h.db.begin() as conn:
-        h.engine._park_in(conn, h.engine.store.load(conn, p.key), "exhausted", "gave up")  # type: ignore[union-attr]
+    h.edit(p, lambda st, fx: h.chain.on_parked(st, fx, "exhausted", "gave up"))
     [ready] = h.facts(p, "ready_for_discharge")
     assert ready.his_request_id == "D1" and "parked" in (ready.reason or "")
 

@@ -3,12 +3,10 @@ uploaded, settled or refunded twice, and HIS hears about each settlement exactly
 
 from __future__ import annotations
 
-import asyncio
 
 import pytest
 from sqlalchemy import update
 
-from yibao.chains.engine import ChainEngine, EngineSettings
 
 from yibao.core import clock
 from yibao.core.db.schema import chain_visits
@@ -117,12 +115,10 @@ async def test_a_worker_killed_mid_settlement_resolves_the_call_on_the_next_driv
     h.line(p, "F1", "40.00")
     h.client.fail("2207", "crash")
     h.settle(p, "S1", "40.00")
-    with pytest.raises(asyncio.CancelledError):
-        await h.drain()
-    assert [j for j in h.journal(p) if j[0] == "2207"] == [("2207", "sent", None)]
-    restarted = ChainEngine(h.chain, db=h._run_db, client=h.client, settings=EngineSettings(retry_backoff_s=0.0))
-    await restarted.drain()
-    assert ("2207", "resolved", "adopted") in h.journal(p)
+    # the driver's task dies with the call in flight; it lets go of the visit, and the next drive finds the call
+    # in the journal, its outcome unknown: looked up, adopted, never sent again
+    await h.drain()
+    assert [j for j in h.journal(p) if j[0] == "2207"] == [("2207", "resolved", "adopted")]
     assert len(h.platform_settlements(p)) == 1 and len(h.results(p, "settled")) == 1
 
 

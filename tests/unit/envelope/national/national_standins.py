@@ -48,6 +48,11 @@ class StandInCatalog:
     def normalize_input(self, infno: str, payload: dict[str, Any]) -> dict[str, Any]:
         return payload
 
+    def wording(self, name: str) -> tuple[str, ...]:  # the platform's wording is the real catalog's
+        from yibao.envelope.catalog import Catalog
+
+        return Catalog.load().wording(name)
+
 
 @dataclass
 class Seen:

@@ -16,15 +16,12 @@ keys are prefixed by origin (``his:`` event id, ``fact:`` message id) so the two
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import datetime as _dt
+from collections.abc import Callable
 
 from pydantic import ValidationError
-from sqlalchemy import Connection
 
-from yibao.chains.model import Visit
-from yibao.chains.runtime import Absorption
-from yibao.core import clock
+from yibao.chains.model import Absorption, Effects
 from yibao.core.errors import InputError
 from yibao.core.results import VisitFact
 from yibao.hisevents.models import (
@@ -38,49 +35,35 @@ from yibao.hisevents.models import (
     validation_reason,
 )
 from yibao.settlement import hemodialysis
-from yibao.settlement.lines import store_line
-from yibao.settlement.state import (
-    DischargeRequest,
-    RefundRequest,
-    SettlementState,
-    SettleRequest,
-    UnwindRequest,
-    load_state,
-    save_state,
-)
+from yibao.settlement.state import DischargeRequest, RefundRequest, SettlementState, SettleRequest, UnwindRequest
 
-__all__ = ["make_router", "absorb_his_event", "absorb_visit_fact"]
+__all__ = ["route", "absorb_his_event", "absorb_visit_fact"]
 
-Apply = Callable[[Connection, Visit], None]
-Now = Callable[[], _dt.datetime]
+Apply = Callable[[SettlementState, Effects], None]
 
 
-def make_router(now: Now = clock.now) -> Callable[[str, bytes], Absorption | None]:
-    """The router :meth:`yibao.chains.runtime.ChainRuntime.subscribe` wants."""
-
-    def route(topic_id: str, value: bytes) -> Absorption | None:
-        if topic_id == "his_events":
-            return absorb_his_event(value, now=now)
-        if topic_id == "visits":
-            return absorb_visit_fact(value, now=now)
-        return None
-
-    return route
+def route(topic_id: str, value: bytes) -> Absorption[SettlementState] | None:
+    """The runtime's router: what one message of ``topic_id`` does to which visit (None: not ours)."""
+    if topic_id == "his_events":
+        return absorb_his_event(value)
+    if topic_id == "visits":
+        return absorb_visit_fact(value)
+    return None
 
 
 # --- HIS events ---------------------------------------------------------------------------------------------------
 
 
-def absorb_his_event(value: bytes, *, now: Now = clock.now) -> Absorption | None:
+def absorb_his_event(value: bytes) -> Absorption[SettlementState] | None:
     event = parse_event(value)  # DecodeError (an InputError) names what is wrong
     if isinstance(event, (ChargeLineAdded, ChargeLineReversed)):
         apply = _line(event)
     elif isinstance(event, SettlementRequested):
-        apply = _settle_request(event, now)
+        apply = _settle_request(event)
     elif isinstance(event, RefundRequested):
-        apply = _refund_request(event, now)
+        apply = _refund_request(event)
     elif isinstance(event, (Discharge, Cancellation)):
-        apply = _expected(event, now)
+        apply = _expected(event)
     else:
         return None
     return Absorption(message_id=f"his:{event.event_id}", visit_key=event.his_visit_id,
@@ -88,63 +71,56 @@ def absorb_his_event(value: bytes, *, now: Now = clock.now) -> Absorption | None
 
 
 def _line(event: ChargeLineAdded | ChargeLineReversed) -> Apply:
-    def apply(conn: Connection, visit: Visit) -> None:
-        st = load_state(visit)
-        store_line(conn, visit.key, event, frozen=st.upload.sns if st.upload else ())
+    def apply(st: SettlementState, fx: Effects) -> None:
+        st.lines.store(event, frozen=st.upload.sns if st.upload else ())
 
     return apply
 
 
-def _settle_request(event: SettlementRequested, now: Now) -> Apply:
-    def apply(conn: Connection, visit: Visit) -> None:
-        st = load_state(visit)
+def _settle_request(event: SettlementRequested) -> Apply:
+    def apply(st: SettlementState, fx: Effects) -> None:
         earlier = st.request("settle", event.his_request_id)
         if earlier is not None and earlier.phase != "rejected":
             return  # the same request again (a CDC update of its row): it is in progress or done
         st.add_request(SettleRequest(
-            id=event.his_request_id, message_id=event.event_id, occurred_at=event.occurred_at, received_at=now(),
+            id=event.his_request_id, message_id=event.event_id, occurred_at=event.occurred_at, received_at=fx.now,
             medfee_sumamt=event.medfee_sumamt, acct_used_flag=event.acct_used_flag, psn_setlway=event.psn_setlway,
             mid_setl_flag=event.mid_setl_flag, invono=event.invono, chrg_bchno=event.chrg_bchno,
             mdtrt_cert_type=event.mdtrt_cert_type, mdtrt_cert_no=event.mdtrt_cert_no, insutype=event.insutype,
             sheet_of=hemodialysis.sheet_of(event)))
-        save_state(visit, st)
 
     return apply
 
 
-def _refund_request(event: RefundRequested, now: Now) -> Apply:
-    def apply(conn: Connection, visit: Visit) -> None:
-        st = load_state(visit)
+def _refund_request(event: RefundRequested) -> Apply:
+    def apply(st: SettlementState, fx: Effects) -> None:
         earlier = st.request("refund", event.his_request_id)
         if earlier is not None and earlier.phase != "rejected":
             return
         st.add_request(RefundRequest(
-            id=event.his_request_id, message_id=event.event_id, occurred_at=event.occurred_at, received_at=now(),
+            id=event.his_request_id, message_id=event.event_id, occurred_at=event.occurred_at, received_at=fx.now,
             settlement_request_id=event.settlement_request_id, setl_id=event.setl_id))
-        save_state(visit, st)
 
     return apply
 
 
-def _expected(event: Discharge | Cancellation, now: Now) -> Apply:
+def _expected(event: Discharge | Cancellation) -> Apply:
     """A HIS request registration serves (出院, 退号/取消入院/取消出院): its place in HIS order is kept from now on,
     so a later settlement or refund request waits for it — registration asks (discharge_requested /
     unwind_requested) when it gets to it, or says it is finished (request_closed)."""
 
-    def apply(conn: Connection, visit: Visit) -> None:
-        st = load_state(visit)
+    def apply(st: SettlementState, fx: Effects) -> None:
         request_id = event.event_id if isinstance(event, Discharge) else event.his_request_id
         if request_id in st.closed_requests:
             return  # registration finished it before this event reached us (the two topics race)
         if isinstance(event, Discharge):
             if st.request("discharge", event.event_id) is None:
                 st.add_request(DischargeRequest(id=event.event_id, message_id=f"his:{event.event_id}",
-                                                occurred_at=event.occurred_at, received_at=now(), phase="expected"))
+                                                occurred_at=event.occurred_at, received_at=fx.now, phase="expected"))
         elif st.request("unwind", event.his_request_id) is None:
             st.add_request(UnwindRequest(id=event.his_request_id, message_id=f"his:{event.event_id}",
-                                         occurred_at=event.occurred_at, received_at=now(), target=event.target,
+                                         occurred_at=event.occurred_at, received_at=fx.now, target=event.target,
                                          phase="expected"))
-        save_state(visit, st)
 
     return apply
 
@@ -176,13 +152,13 @@ def _closed(st: SettlementState, fact: VisitFact) -> None:
 # --- VisitFacts (registration) -------------------------------------------------------------------------------------
 
 
-def absorb_visit_fact(value: bytes, *, now: Now = clock.now) -> Absorption:
+def absorb_visit_fact(value: bytes) -> Absorption[SettlementState]:
     try:
         fact = VisitFact.model_validate_json(value)
     except ValidationError as exc:
         raise InputError(f"not a VisitFact: {validation_reason(exc)}") from None
     return Absorption(message_id=f"fact:{fact.message_id}", visit_key=fact.his_visit_id, visit_kind=fact.visit_kind,
-                      apply=_fact(fact, now))
+                      apply=_fact(fact))
 
 
 _PERSON_FIELDS = ("psn_no", "insutype", "insuplc_admdvs", "psn_cert_type", "mdtrt_cert_type", "mdtrt_cert_no",
@@ -192,9 +168,8 @@ _CONTINUING = frozenset({"registered", "admitted", "visit_info_uploaded", "admis
                          "discharge_cancelled"})
 
 
-def _fact(fact: VisitFact, now: Now) -> Apply:
-    def apply(conn: Connection, visit: Visit) -> None:
-        st = load_state(visit)
+def _fact(fact: VisitFact) -> Apply:
+    def apply(st: SettlementState, fx: Effects) -> None:
         kind = fact.kind
         if kind in ("registered", "admitted", "admission_changed", "visit_info_uploaded"):
             updates = {f: getattr(fact, f) for f in _PERSON_FIELDS if getattr(fact, f) is not None}
@@ -218,7 +193,7 @@ def _fact(fact: VisitFact, now: Now) -> Apply:
             _closed(st, fact)
         elif kind == "discharge_requested":  # queued in HIS order (occurred_at: the HIS discharge's own time)
             _asked(st, DischargeRequest(id=fact.his_request_id or fact.message_id, message_id=fact.message_id,
-                                        occurred_at=fact.occurred_at, received_at=now()))
+                                        occurred_at=fact.occurred_at, received_at=fx.now))
         elif kind == "reopen_failed":
             if st.discharge_pending == fact.his_request_id:
                 st.discharge_pending = None
@@ -234,10 +209,9 @@ def _fact(fact: VisitFact, now: Now) -> Apply:
             # requests that came before it, never ahead of them
             _asked(st, UnwindRequest(
                 id=fact.his_request_id or fact.message_id, message_id=fact.message_id,
-                occurred_at=fact.occurred_at, received_at=now(), self_pay=fact.self_pay, target=fact.unwind or (
-                    "registration" if visit.kind == "outpatient" else "admission")))
+                occurred_at=fact.occurred_at, received_at=fx.now, self_pay=fact.self_pay, target=fact.unwind or (
+                    "registration" if fx.kind == "outpatient" else "admission")))
         if kind in _CONTINUING:
             st.closing = False
-        save_state(visit, st)
 
     return apply
