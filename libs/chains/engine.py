@@ -214,6 +214,7 @@ class ChainEngine(Generic[S]):
         """Apply incoming messages to their visits once each, in one transaction; which were new (not duplicates).
         Waits through a database outage."""
         flags, after = await self._unit_with_retries(lambda conn: self.absorb_in(conn, absorptions))
+        metrics.TRANSACTIONS.labels(self.service, "absorb").inc()
         for fn in after:
             fn()
         if any(flags):
@@ -299,6 +300,7 @@ class ChainEngine(Generic[S]):
         except Exception as exc:
             await self._database_trouble(exc, "claiming visits")
             return 0
+        metrics.TRANSACTIONS.labels(self.service, "claim").inc()
         self._database_back()
         for key in keys:
             self._start(key)
@@ -329,6 +331,7 @@ class ChainEngine(Generic[S]):
             if keys:
                 try:
                     await self.db(lambda c: self.store.renew(c, keys, self.owner, self.settings.lease_s))
+                    metrics.TRANSACTIONS.labels(self.service, "renew").inc()
                 except Exception:
                     log.warning("chain leases not renewed (the database?)", extra={"fields": {"service": self.service}})
 
@@ -356,6 +359,7 @@ class ChainEngine(Generic[S]):
                 msgid, sent_outcome = spare, outcome
                 nxt, after = await self._unit_with_retries(
                     lambda conn: self._drive_unit(conn, key, held, sent_outcome, msgid))
+                metrics.TRANSACTIONS.labels(self.service, "drive").inc()
                 for fn in after:
                     fn()
                 outcome = None
@@ -377,6 +381,7 @@ class ChainEngine(Generic[S]):
             try:
                 _, after = await self._unit_with_retries(lambda conn: self._fail_unit(conn, key, reason),
                                                          give_up_s=30.0)
+                metrics.TRANSACTIONS.labels(self.service, "failure").inc()
                 for fn in after:
                     fn()
             except Exception:
@@ -742,6 +747,7 @@ class ChainEngine(Generic[S]):
         assert client is not None
         out = _Outcome(send, "ok")
         call = send.call
+        metrics.CALLS_SENT.labels(self.service, send.purpose).inc()
         started = time.perf_counter()
         try:
             if send.purpose == "reversal":

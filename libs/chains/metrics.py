@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = ["CHAIN_OUTCOMES", "STEP_SECONDS", "UNKNOWN_OUTCOMES", "PARKED_OPEN", "CHAIN_SECONDS", "VISITS_BY_STATUS",
-           "PARK_RECORD_FAILURES", "IN_FLIGHT", "IN_FLIGHT_LIMIT", "DATABASE_OUTAGE"]
+           "PARK_RECORD_FAILURES", "IN_FLIGHT", "IN_FLIGHT_LIMIT", "DATABASE_OUTAGE", "TRANSACTIONS", "CALLS_SENT"]
 
 CHAIN_OUTCOMES = Counter(
     "yibao_chain_outcomes_total", "Results given back to HIS, by chain (outpatient/inpatient) and outcome",
@@ -43,3 +43,9 @@ IN_FLIGHT_LIMIT = Gauge(
 DATABASE_OUTAGE = Gauge("yibao_chain_database_outage",
                         "1 while the chain engine cannot reach its database (work waits; no attempt is spent)",
                         ["service"])
+TRANSACTIONS = Counter(
+    "yibao_chain_transactions_total",
+    "Database transactions of the chain engine, by kind: absorb (messages in), drive (a call's outcome and the next "
+    "call's journal), claim (leasing due visits, in batches), renew (leases of every visit held), failure", ["service", "kind"])
+CALLS_SENT = Counter("yibao_chain_calls_total", "Platform calls the chain engine sent, by purpose (step, query, reversal)",
+                     ["service", "purpose"])

@@ -50,6 +50,8 @@ class PostgresServer:
     database: str = "yibao"
     user: str = "yibao"
     workdir: Path | None = None
+    #: as production runs it (fsync, synchronous_commit, full_page_writes on: benchmarks); else relaxed for tests
+    durable: bool = False
     _started: bool = field(default=False, repr=False)
 
     @property
@@ -81,8 +83,10 @@ class PostgresServer:
         if init.returncode != 0:
             raise StackError("initdb failed:\n" + (init.stdout + init.stderr)[-2000:])
         self.port = self.port or free_port()
-        options = (f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+        durability = ("-c fsync=on -c synchronous_commit=on -c full_page_writes=on" if self.durable
+                      else "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
+        options = (f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 {durability} "
+                   "-c max_connections=200")
         started = self._run([str(directory / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(self.log),
                              "-w", "-t", str(int(timeout)), "start"])
         if started.returncode != 0:

@@ -99,6 +99,7 @@ def start_stack(
     require_real: bool = False,
     workdir: Path | None = None,
     env: dict[str, str] | None = None,
+    durable_database: bool = False,
 ) -> Stack:
     env = dict(os.environ if env is None else env)
     stack = Stack(info=StackInfo("", "", "", "", "", ""))
@@ -107,7 +108,7 @@ def start_stack(
         stack._stoppers.append(lambda: shutil.rmtree(workdir, ignore_errors=True))
     try:
         _choose_kafka(stack, prefer, workdir, env)
-        _choose_database(stack, prefer, workdir, env)
+        _choose_database(stack, prefer, workdir, env, durable=durable_database)
     except BaseException:
         stack.stop()
         raise
@@ -168,7 +169,8 @@ def _choose_kafka(stack: Stack, prefer: Prefer, workdir: Path, env: dict[str, st
     raise StackError("no Kafka broker could be started: " + "; ".join(info.notes))
 
 
-def _choose_database(stack: Stack, prefer: Prefer, workdir: Path, env: dict[str, str]) -> None:
+def _choose_database(stack: Stack, prefer: Prefer, workdir: Path, env: dict[str, str], *,
+                     durable: bool = False) -> None:
     info = stack.info
     if env.get("DATABASE_URL"):
         url = env["DATABASE_URL"]
@@ -184,14 +186,15 @@ def _choose_database(stack: Stack, prefer: Prefer, workdir: Path, env: dict[str,
         ok, why = postgres.available()
         if ok:
             try:
-                server = postgres.PostgresServer().start()
+                server = postgres.PostgresServer(durable=durable).start()
             except StackError as exc:
                 info.notes.append(f"PostgreSQL failed to start: {str(exc).splitlines()[0]}")
             else:
                 stack._stoppers.append(server.stop)
                 stack.postgres_server = server
                 info.database_url, info.database_kind = server.url, "postgresql"
-                info.database_detail = f"PostgreSQL {server.version()}, private cluster"
+                info.database_detail = (f"PostgreSQL {server.version()}, private cluster, "
+                                        + ("fsync and synchronous_commit on" if durable else "fsync off"))
                 return
         else:
             info.notes.append(f"PostgreSQL unavailable: {why}")
