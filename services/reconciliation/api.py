@@ -139,11 +139,13 @@ def read_json_object(body: bytes | str | None, *, max_bytes: int = 65536, allow_
             return {}
         raise BodyError(400, "a JSON object is required")
     try:
-        data = json.loads(raw, parse_float=Decimal, parse_int=_bounded_int, parse_constant=_no_constant)
-    except RecursionError:
-        raise BodyError(400, "the JSON is nested too deeply") from None
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise BodyError(400, "the body is not UTF-8") from None
+    try:
+        data = json.loads(text, parse_float=Decimal, parse_int=_bounded_int, parse_constant=_no_constant)
+    except RecursionError:
+        raise BodyError(400, "the JSON is nested too deeply") from None
     except ValueError as exc:
         raise BodyError(400, f"the body is not JSON ({str(exc)[:80]})") from None
     if not isinstance(data, dict):

@@ -7,9 +7,10 @@
     yibao recon reject RUN_ID --reason TEXT [--id 12] [--send]
     yibao recon report RUN_ID [--format xlsx|html|json] [--out PATH]
 
-The CLI acts as one identity, given by settings (secrets): ``YIBAO_RECONCILIATION_CLI_USER``, the key it signs
-with (``…_CLI_KEY_ID``, default the user, and ``…_CLI_KEY``, the secret; both listed in the worker's
-``command_keys_file`` with the user's roles) and, for ``--worker``, a bearer token (``…_CLI_TOKEN``). There is
+The CLI acts as one identity, given by settings and secret files: ``YIBAO_RECONCILIATION_CLI_USER``, the key it
+signs with (``…_CLI_KEY_ID``, default the user, and ``…_CLI_KEY_FILE``, a file holding the secret; the key is
+listed in the worker's ``command_keys_file`` with the user's roles) and, for ``--worker``, a bearer token
+(``…_CLI_TOKEN_FILE``). There is
 no ``--by``: who acts is never a command-line argument.
 
 ``run`` reconciles in this process (database ``DATABASE_URL``, platform ``YIBAO_PLATFORM_*``); ``--send``
@@ -132,10 +133,11 @@ class NoIdentity(Exception):
 
 def _identity(settings: Any) -> tuple[str, str, str]:
     user = settings.cli_user.strip()
-    secret = settings.cli_key.get_secret_value()
+    secret = settings.cli_secret("key")
     if not user or not secret:
         raise NoIdentity("the CLI acts as a configured identity: set YIBAO_RECONCILIATION_CLI_USER and "
-                         "YIBAO_RECONCILIATION_CLI_KEY (a key listed for that user in the worker's command_keys_file)")
+                         "YIBAO_RECONCILIATION_CLI_KEY_FILE (a secret file with the key listed for that user in the "
+                         "worker's command_keys_file)")
     return user, settings.cli_key_id.strip() or user, secret
 
 
@@ -197,9 +199,10 @@ def _handoff(args: argparse.Namespace) -> int:
 
     from .settings import ReconciliationSettings
 
-    token = ReconciliationSettings().cli_token.get_secret_value()
+    token = ReconciliationSettings().cli_secret("token")
     if not token:
-        print("yibao recon run --worker: set YIBAO_RECONCILIATION_CLI_TOKEN (your bearer token)", file=sys.stderr)
+        print("yibao recon run --worker: set YIBAO_RECONCILIATION_CLI_TOKEN_FILE (a file with your bearer token)",
+              file=sys.stderr)
         return 4
     body = {"date": args.date.isoformat(), "to": (args.to or args.date).isoformat(), "insutype": args.insutype,
             "clr_type": args.clr_type}

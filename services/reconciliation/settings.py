@@ -13,7 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from yibao.core.settings import CommonSettings
@@ -144,8 +144,22 @@ class ReconciliationSettings(CommonSettings):
     max_body_bytes: int = Field(65536, gt=0, description="largest request body the API and console read")
     cli_user: str = Field("", description="yibao recon: the user the CLI acts as (its commands are signed)")
     cli_key_id: str = Field("", description="yibao recon: the key id it signs with (default: cli_user)")
-    cli_key: SecretStr = Field(SecretStr(""), description="yibao recon: the signing secret of cli_key_id")
-    cli_token: SecretStr = Field(SecretStr(""), description="yibao recon --worker: the bearer token it sends")
+    cli_key_file: Path | None = Field(None, description="yibao recon: a secret file holding the signing secret "
+                                      "of cli_key_id")
+    cli_token_file: Path | None = Field(None, description="yibao recon --worker: a secret file holding the bearer "
+                                        "token it sends")
+
+    def cli_secret(self, which: str) -> str:
+        """The CLI's signing key (``key``) or bearer token (``token``) read from its secret file ('' if unset)."""
+        path = self.cli_key_file if which == "key" else self.cli_token_file
+        if path is None:
+            return ""
+        try:
+            return Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            from yibao.core.errors import ConfigurationError
+
+            raise ConfigurationError(f"the CLI's {which} file {path} cannot be read: {exc.strerror}") from None
 
     @field_validator("oidc_algorithms")
     @classmethod
