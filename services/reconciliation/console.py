@@ -163,7 +163,7 @@ class Console:
                 '<link rel="stylesheet" href="/console/static/console.css"></head><body>'
                 f'<header><span>医保对账 Reconciliation</span>{nav}</header><main>{body}</main></body></html>')
         return ApiResponse(status, page.encode("utf-8"), "text/html; charset=utf-8",
-                           {"Content-Security-Policy": CONSOLE_CSP}, tuple(cookies))
+                           {"Content-Security-Policy": CONSOLE_CSP, "Referrer-Policy": "same-origin"}, tuple(cookies))
 
     @staticmethod
     def _redirect(location: str, cookies: Sequence[str] = ()) -> ApiResponse:
@@ -188,9 +188,13 @@ class Console:
         return await self.reconciler.db(lambda conn: find_session(conn, cookie, idle_s=idle))
 
     def _same_origin(self, request: HttpRequest) -> bool:
+        """A form post from our own pages: the browser's Sec-Fetch-Site says so, or its Origin is our host."""
+        site = request.header("sec-fetch-site")
+        if site is not None and site not in ("same-origin", "none"):
+            return False
         origin = request.header("origin")
         if not origin or origin == "null":
-            return origin != "null"
+            return site is not None or origin is None  # "null" only with the browser's own same-origin word
         host = request.header("host") or ""
         return urllib.parse.urlsplit(origin).netloc.lower() == host.lower()
 
@@ -260,8 +264,10 @@ class Console:
             return self._page("Log in", self._login_form(csrf, str(exc)), status=exc.status, cookies=fresh)
         expected = request.cookies.get(LOGIN_COOKIE, "")
         if not expected or not hmac.compare_digest(sent.encode(), expected.encode()) or not self._same_origin(request):
+            why = ("the form came from another site" if not self._same_origin(request)
+                   else "the form's CSRF token does not match (reload the page)")
             await self._audit(audit.ANONYMOUS(request.source), "login_failed", "denied", status=400,
-                              detail="console login: the form's CSRF token does not match (reload the page)")
+                              detail=f"console login: {why}")
             return self._page("Log in", self._login_form(csrf, "The login form expired; please try again."),
                               status=400, cookies=fresh)
         try:
