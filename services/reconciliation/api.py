@@ -45,7 +45,7 @@ from . import audit
 from .audit import Actor
 from .auth import Authenticator, Principal, authorize, bearer_token
 from .errors import ApprovalError, AuthError, FourEyesViolation, NotAuthenticated, RunNotFound
-from .models import MAX_PERIOD_DAYS, RunRequest
+from .models import RunRequest
 from .reconciler import Reconciler
 from .reports import report_paths
 

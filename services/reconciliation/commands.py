@@ -102,10 +102,11 @@ async def handle_command(reconciler: Reconciler, command: ReconCommand, *, actor
     except RunBusy:
         raise
     except FourEyesViolation as exc:
+        refusal = str(exc)
         if actor is not None:
             await reconciler.db(lambda conn: audit.record(conn, actor, command.kind, "refused", run_id=command.run_id,
-                                                          difference_ids=command.difference_ids, detail=str(exc)))
-        raise BadCommand(f"{command.kind} command {command.command_id} refused: {exc}") from None
+                                                          difference_ids=command.difference_ids, detail=refusal))
+        raise BadCommand(f"{command.kind} command {command.command_id} refused: {refusal}") from None
     except ApprovalError as exc:
         if actor is not None:
             reason = str(exc)
