@@ -362,3 +362,37 @@ def test_the_worker_log_has_no_personal_data_and_no_token(worker) -> None:
     assert "psn_name" not in text
     for user in ("li.clerk", "wang.approver", "zhao.both", "sun.ops"):
         assert token(user) not in text and KEYS[user][1] not in text
+
+
+async def test_yibao_recon_send_publishes_signed_commands_the_worker_acts_on(worker, kafka_bootstrap, database,
+                                                                          tmp_path) -> None:
+    import os
+
+    from support.finance_auth import cli_env
+
+    day = DAY + dt.timedelta(days=6)
+    await _book(kafka_bootstrap, database, [settled("G1", day, "12.00")], "G", 1)
+
+    def recon(user: str, *args: str) -> subprocess.CompletedProcess:
+        env = {**os.environ, "KAFKA_BOOTSTRAP": kafka_bootstrap, "YIBAO_TOPIC_PREFIX": PREFIX,
+               "DATABASE_URL": database.url_text, **cli_env(user, tmp_path)}  # type: ignore[attr-defined]
+        return subprocess.run([sys.executable, "-m", "yibao.cli.main", "recon", *args], env=env, capture_output=True,
+                              text=True, timeout=120)
+
+    sent = recon("li.clerk", "run", "--date", day.isoformat(), "--send", "--json")
+    assert sent.returncode == 0, sent.stderr
+    run_id = json.loads(sent.stdout)["run_id"]
+    run = await _final_run(worker, run_id)
+    assert run["state"] == "differences_found" and run["requested_by"] == "li.clerk"
+    decided = recon("wang.approver", "approve", run_id, "--reason", "confirmed by 5203", "--send")
+    assert decided.returncode == 0, decided.stderr
+
+    async def repaired():
+        async with httpx.AsyncClient() as client:
+            data = (await client.get(f"{worker.url}/recon/runs/{run_id}", headers=bearer("sun.ops"))).json()
+        return data if data["state"] == "repaired_and_balanced" else None
+
+    run = await _until(repaired, 90)
+    assert run["differences"][0]["approved_by"] == "wang.approver"
+    rows = [(r.actor, r.method, r.action, r.outcome) for r in _audit(database, run_id=run_id)]
+    assert rows == [("li.clerk", "command", "trigger", "ok"), ("wang.approver", "command", "approve", "ok")]
