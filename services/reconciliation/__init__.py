@@ -4,6 +4,7 @@
 Modules: ``ledger`` (the hospital-side ledger from HisResults), ``statement`` (3201), ``detail_file`` and
 ``result_file`` (3202's files), ``classify``, ``truth`` (5203 and the call log), ``plans`` (the repair of each
 class), ``approval``, ``repairs`` (applying them), ``writeback`` (results to HIS), ``runs`` (runs in the
-database), ``reconciler`` (a run end to end), ``reports``, ``api`` (HTTP), ``commands``, ``schedule``, ``app``
-(the worker), ``cli`` (``yibao recon``).
+database), ``reconciler`` (a run end to end), ``reports``, ``api`` (HTTP), ``commands``, ``schedule``, ``auth``
+(tokens, roles, four eyes), ``audit``, ``signing`` (signed commands), ``sessions`` and ``console`` (the web
+console), ``chart``, ``app`` (the worker), ``cli`` (``yibao recon``).
 """

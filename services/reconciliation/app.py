@@ -1,16 +1,19 @@
 """The reconciliation worker: ``yibao worker reconciliation``.
 
 * consumes ``yibao.his.results.v1`` into the hospital-side ledger (inbox-deduplicated);
-* consumes ``yibao.recon.commands.v1`` (run, approve, reject);
+* consumes ``yibao.recon.commands.v1`` (run, approve, reject), signed (:mod:`yibao.reconciliation.signing`);
 * runs the daily reconciliation at ``schedule_at`` (Asia/Shanghai) for ``schedule_days_back`` days ago;
-* answers finance on its port (:mod:`yibao.reconciliation.api`) next to /metrics, /healthz, /readyz;
+* answers finance on its port next to /metrics, /healthz, /readyz: the API (:mod:`yibao.reconciliation.api`) and
+  the web console (:mod:`yibao.reconciliation.console`), both authenticated (:mod:`yibao.reconciliation.auth`);
 * publishes run progress on ``yibao.recon.results.v1`` and repairs on ``yibao.his.results.v1`` (outbox).
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as _dt
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from faust.web import View
@@ -19,8 +22,12 @@ from yibao.core import clock
 from yibao.core.runtime import MessageContext, ServiceRuntime
 from yibao.core.topics import topic
 
-from .api import ApiResponse, ReconApi
-from .commands import handle_command, parse_command, store_his_result
+from .api import SECURITY_HEADERS, ApiResponse, HttpRequest, ReconApi
+from .auth import Authenticator
+from .commands import handle_signed_command, store_his_result
+from .console import Console
+from .sessions import purge_sessions
+from .signing import CommandKeys, purge_nonces
 from .models import RunRequest
 from .reconciler import Reconciler
 from .runs import fail_stale_runs
@@ -40,12 +47,100 @@ def make_client(engine: Any, platform_settings: Any = None) -> Any:
     return NationalClient(platform_settings or PlatformSettings(), engine=engine, service="reconciliation")
 
 
-def _respond(view: View, response: ApiResponse) -> Any:
-    if response.is_json:
-        return view.json(response.body, status=response.status)
-    # the Content-Type goes as a header: aiohttp refuses a charset inside its content_type argument
-    return view.bytes(response.body, status=response.status, headers={"Content-Type": response.content_type,
-                                                                       **response.headers})
+async def _read_body(request: Any, limit: int) -> bytes | None:
+    """The body, or None when it is larger than ``limit`` (read no further than that)."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    chunks, size = [], 0
+    while True:
+        chunk = await request.content.read(65536)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+
+
+def _source(request: Any) -> str:
+    """Where a request came from, for the audit: the peer, and what a proxy says it forwarded for."""
+    peer = request.remote or "-"
+    forwarded = request.headers.get("X-Forwarded-For")
+    return f"{peer} (for {forwarded[:120]})" if forwarded else peer
+
+
+def _http_request(request: Any, body: bytes) -> HttpRequest:
+    return HttpRequest(method=request.method, path=request.path,
+                       headers={k.lower(): v for k, v in request.headers.items()}, remote=_source(request), body=body,
+                       cookies=dict(request.cookies), query=dict(request.query))
+
+
+def _respond(response: ApiResponse) -> Any:
+    from aiohttp import web
+    from multidict import CIMultiDict
+
+    headers: CIMultiDict[str] = CIMultiDict(SECURITY_HEADERS)
+    for name, value in response.headers.items():
+        headers[name] = value
+    headers["Content-Type"] = response.content_type if not response.is_json else "application/json"
+    for cookie in response.cookies:
+        headers.add("Set-Cookie", cookie)
+    return web.Response(body=response.encoded(), status=response.status, headers=headers)
+
+
+Handler = Callable[..., Awaitable[ApiResponse]]
+
+
+def _mount(app: Any, path: str, name: str, limit: int, **methods: Handler) -> None:
+    """One route: each HTTP method's handler gets an :class:`HttpRequest` and the path's parameters."""
+
+    async def serve(self: View, request: Any, **params: str) -> Any:
+        handler = methods[request.method.lower()]
+        body = b""
+        if request.method in ("POST", "PUT", "PATCH"):
+            read = await _read_body(request, limit)
+            if read is None:
+                return _respond(ApiResponse(413, {"error": "too_large",
+                                                  "message": f"the body is larger than {limit} bytes"}))
+            body = read
+        try:
+            return _respond(await handler(_http_request(request, body), **params))
+        except Exception as exc:  # noqa: BLE001 - a request never takes the worker down, and never shows a trace
+            log.error("request failed", extra={"fields": {"path": path, "error": type(exc).__name__}})
+            return _respond(ApiResponse(500, {"error": "internal", "message": f"internal error "
+                                                                             f"({type(exc).__name__})"}))
+
+    app.page(path, name=name)(type(f"View_{name}", (View,), {m: serve for m in methods}))
+
+
+def _mount_http(app: Any, settings: ReconciliationSettings, api: ReconApi, console: Console | None) -> None:
+    limit = settings.max_body_bytes
+    _mount(app, "/recon/whoami", "recon_whoami", limit, get=lambda r: api.whoami(r))
+    _mount(app, "/recon/audit", "recon_audit", limit, get=lambda r: api.audit_log(r))
+    _mount(app, "/recon/runs", "recon_runs", limit, get=lambda r: api.list_runs(r), post=lambda r: api.create_run(r))
+    _mount(app, "/recon/runs/{run_id}", "recon_run", limit, get=lambda r, run_id: api.get_run(r, run_id))
+    _mount(app, "/recon/runs/{run_id}/approve", "recon_approve", limit,
+           post=lambda r, run_id: api.decide(r, run_id, approve=True))
+    _mount(app, "/recon/runs/{run_id}/reject", "recon_reject", limit,
+           post=lambda r, run_id: api.decide(r, run_id, approve=False))
+    _mount(app, "/recon/runs/{run_id}/report/{fmt}", "recon_report", limit,
+           get=lambda r, run_id, fmt: api.report(r, run_id, fmt))
+    if console is None:
+        return
+    c = console
+    _mount(app, "/console", "console_runs", limit, get=lambda r: c.runs_page(r))
+    _mount(app, "/console/", "console_runs_slash", limit, get=lambda r: c.runs_page(r))
+    _mount(app, "/console/login", "console_login", limit, get=lambda r: c.login_page(r), post=lambda r: c.login(r))
+    _mount(app, "/console/logout", "console_logout", limit, post=lambda r: c.logout(r))
+    _mount(app, "/console/runs", "console_trigger", limit, post=lambda r: c.trigger(r))
+    _mount(app, "/console/runs/{run_id}", "console_run", limit, get=lambda r, run_id: c.run_page(r, run_id))
+    _mount(app, "/console/runs/{run_id}/decide", "console_decide", limit, post=lambda r, run_id: c.decide(r, run_id))
+    _mount(app, "/console/runs/{run_id}/report/{fmt}", "console_report", limit,
+           get=lambda r, run_id, fmt: c.report(r, run_id, fmt))
+    _mount(app, "/console/differences/{difference_id}", "console_difference", limit,
+           get=lambda r, difference_id: c.difference_page(r, difference_id))
+    _mount(app, "/console/audit", "console_audit", limit, get=lambda r: c.audit_page(r))
+    _mount(app, "/console/static/console.css", "console_css", limit, get=lambda r: c.stylesheet(r))
 
 
 def build(settings: ReconciliationSettings | None = None, *, client: Any = None,
@@ -56,7 +151,15 @@ def build(settings: ReconciliationSettings | None = None, *, client: Any = None,
     default_optins = getattr(getattr(client, "settings", None), "mdtrtarea_admvs", None)
     reconciler = Reconciler(runtime.engine, client, settings, default_optins=default_optins,
                             catalog=getattr(client, "catalog", None), on_commit=runtime.relay.wake)
-    api = ReconApi(reconciler)
+    authenticator = Authenticator.from_settings(settings)
+    keys = CommandKeys(settings.command_keys_file) if settings.command_keys_file else None
+    if not authenticator.enabled:
+        log.warning("no way to log in is configured: the reconciliation API and console refuse every request "
+                    "(set YIBAO_RECONCILIATION_AUTH_STATIC_TOKENS_FILE or YIBAO_RECONCILIATION_OIDC_ISSUER)")
+    if keys is None:
+        log.warning("no command keys are configured: every command on the command topic is refused "
+                    "(set YIBAO_RECONCILIATION_COMMAND_KEYS_FILE)")
+    api = ReconApi(reconciler, authenticator)
     app = runtime.app
     results = app.topic(topic("his_results", settings.topic_prefix), value_type=bytes, key_type=bytes)
     commands = app.topic(topic("recon_commands", settings.topic_prefix), value_type=bytes, key_type=bytes)
@@ -78,7 +181,9 @@ def build(settings: ReconciliationSettings | None = None, *, client: Any = None,
             ctx = MessageContext.of(event)
 
             async def handle() -> str:
-                return await handle_command(reconciler, parse_command(ctx.value))
+                return await handle_signed_command(
+                    reconciler, keys, ctx.value, source=f"{ctx.topic}/{ctx.partition}/{ctx.offset}",
+                    max_age_s=settings.command_max_age_s, clock_skew_s=settings.command_clock_skew_s)
 
             await runtime.process(ctx, handle)
 
@@ -90,6 +195,8 @@ def build(settings: ReconciliationSettings | None = None, *, client: Any = None,
                 await reconciler.db(lambda conn: fail_stale_runs(conn, settings.run_stale_after_s,
                                                                  prefix=settings.topic_prefix))
                 await reconciler.refresh_gauges()
+                forget = clock.now() - _dt.timedelta(seconds=2 * settings.command_max_age_s + 3600)
+                await reconciler.db(lambda conn: (purge_nonces(conn, forget), purge_sessions(conn)))
             except Exception as exc:  # noqa: BLE001 - housekeeping must never stop the worker
                 log.warning("reconciliation housekeeping failed", extra={"fields": {"error": type(exc).__name__}})
             await asyncio.sleep(60)
@@ -110,34 +217,7 @@ def build(settings: ReconciliationSettings | None = None, *, client: Any = None,
             except Exception as exc:  # noqa: BLE001 - tomorrow comes anyway
                 log.error("daily reconciliation not submitted", extra={"fields": {"error": type(exc).__name__}})
 
-    @app.page("/recon/runs")
-    class Runs(View):
-        async def get(self, request: Any) -> Any:
-            return _respond(self, await api.list_runs())
-
-        async def post(self, request: Any) -> Any:
-            return _respond(self, await api.create_run(await request.read()))
-
-    @app.page("/recon/runs/{run_id}")
-    class Run(View):
-        async def get(self, request: Any, run_id: str) -> Any:
-            return _respond(self, await api.get_run(run_id))
-
-    @app.page("/recon/runs/{run_id}/approve")
-    class Approve(View):
-        async def post(self, request: Any, run_id: str) -> Any:
-            return _respond(self, await api.decide(run_id, await request.read(), approve=True))
-
-    @app.page("/recon/runs/{run_id}/reject")
-    class Reject(View):
-        async def post(self, request: Any, run_id: str) -> Any:
-            return _respond(self, await api.decide(run_id, await request.read(), approve=False))
-
-    @app.page("/recon/runs/{run_id}/report/{fmt}")
-    class Report(View):
-        async def get(self, request: Any, run_id: str, fmt: str) -> Any:
-            return _respond(self, await api.report(run_id, fmt))
-
+    _mount_http(app, settings, api, Console(api) if settings.console_enabled else None)
     return runtime
 
 

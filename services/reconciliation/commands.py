@@ -9,6 +9,11 @@ is an :class:`~yibao.core.errors.InputError` and is parked at once.
 * ``approve`` / ``reject`` decide the run's pending repairs, waiting (up to ``wait_s``) while the run — or a run
   holding one of its days — is still going. Approving what was already decided (a redelivery)
   finds nothing pending: the message is acknowledged as a duplicate.
+
+Every command must be signed (:mod:`yibao.reconciliation.signing`): :func:`handle_signed_command` verifies the
+signature, the issuer and their role, refuses replays by nonce, applies four eyes to approvals and writes the
+audit row; an unsigned, forged, stale, replayed or unauthorised command is parked with the reason and never
+acts.
 """
 
 from __future__ import annotations
@@ -19,16 +24,19 @@ import logging
 from pydantic import ValidationError
 from sqlalchemy import Connection
 
-from yibao.core.errors import DecodeError
+from yibao.core.errors import DecodeError, InputError
 from yibao.core.results import HisResult
 
-from .errors import ApprovalError, BadCommand, RunBusy, RunNotFound
+from . import audit
+from .audit import Actor
+from .errors import ApprovalError, BadCommand, FourEyesViolation, RunBusy, RunNotFound
+from .signing import CommandKeys, claim_nonce, finish_nonce, verify_command
 from .ledger import record_result
 from .models import ReconCommand
 from .reconciler import Reconciler
 from .runs import run_id_for_command
 
-__all__ = ["parse_his_result", "store_his_result", "parse_command", "handle_command"]
+__all__ = ["parse_his_result", "store_his_result", "parse_command", "handle_command", "handle_signed_command"]
 
 log = logging.getLogger(__name__)
 
@@ -63,15 +71,15 @@ def parse_command(value: bytes | None) -> ReconCommand:
         raise BadCommand(f"not a reconciliation command: {where}: {first.get('msg')}") from None
 
 
-async def handle_command(reconciler: Reconciler, command: ReconCommand, *, wait_s: float = 600.0,
-                         poll_s: float = 2.0) -> str:
-    """Act on one command; the outcome for the runtime's metrics (processed, duplicate, skipped)."""
+async def handle_command(reconciler: Reconciler, command: ReconCommand, *, actor: Actor | None = None,
+                         wait_s: float = 600.0, poll_s: float = 2.0) -> str:
+    """Act on one command (already verified); the outcome for the runtime's metrics (processed, duplicate)."""
     if command.kind == "run":
         try:
             request = command.run_request()
         except ValidationError as exc:
             raise BadCommand(f"run command {command.command_id}: {exc.errors()[0]['msg']}") from None
-        run = await reconciler.start(request, run_id=run_id_for_command(command.command_id))
+        run = await reconciler.start(request, run_id=run_id_for_command(command.command_id), actor=actor)
         log.info("run requested by command", extra={"fields": {"command_id": command.command_id,
                                                                "run_id": run.run_id, "state": run.state}})
         return "processed"
@@ -83,7 +91,7 @@ async def handle_command(reconciler: Reconciler, command: ReconCommand, *, wait_
         while True:
             try:
                 await decide(command.run_id, by=command.by, reason=command.reason or f"{command.kind} by command",
-                             ids=command.difference_ids)
+                             ids=command.difference_ids, actor=actor)
                 break
             except RunBusy:
                 if loop.time() >= deadline:
@@ -93,8 +101,48 @@ async def handle_command(reconciler: Reconciler, command: ReconCommand, *, wait_
         raise BadCommand(str(exc)) from None
     except RunBusy:
         raise
+    except FourEyesViolation as exc:
+        refusal = str(exc)
+        if actor is not None:
+            await reconciler.db(lambda conn: audit.record(conn, actor, command.kind, "refused", run_id=command.run_id,
+                                                          difference_ids=command.difference_ids, detail=refusal))
+        raise BadCommand(f"{command.kind} command {command.command_id} refused: {refusal}") from None
     except ApprovalError as exc:
+        if actor is not None:
+            reason = str(exc)
+            await reconciler.db(lambda conn: audit.record(conn, actor, command.kind, "refused", run_id=command.run_id,
+                                                          difference_ids=command.difference_ids, detail=reason))
         log.warning("command not applied", extra={"fields": {"command_id": command.command_id,
                                                              "reason": str(exc)}})
         return "duplicate"
     return "processed"
+
+
+async def handle_signed_command(reconciler: Reconciler, keys: CommandKeys | None, value: bytes | None, *,
+                                source: str, max_age_s: float = 300.0, clock_skew_s: float = 60.0,
+                                wait_s: float = 600.0, poll_s: float = 2.0) -> str:
+    """Verify, then act on, one message of the command topic (see the module docstring)."""
+    try:
+        verified = verify_command(value, keys, max_age_s=max_age_s, clock_skew_s=clock_skew_s)
+    except InputError as exc:
+        reason = str(exc)
+        await reconciler.db(lambda conn: audit.record(conn, Actor("-", "-", "command", source), "command",
+                                                      "refused", detail=reason))
+        log.warning("command refused", extra={"fields": {"source": source, "reason": reason}})
+        raise
+    command = verified.command
+    key_id = command.key_id or ""
+    try:
+        state = await reconciler.db(lambda conn: claim_nonce(conn, verified, key_id))
+    except InputError as exc:
+        reason = str(exc)
+        await reconciler.db(lambda conn: audit.record(conn, Actor(verified.principal.user, verified.role, "command",
+                                                                  source), command.kind, "refused",
+                                                      run_id=command.run_id, detail=reason))
+        raise
+    if state == "done":
+        return "duplicate"
+    actor = Actor(verified.principal.user, verified.role, "command", source)
+    outcome = await handle_command(reconciler, command, actor=actor, wait_s=wait_s, poll_s=poll_s)
+    await reconciler.db(lambda conn: finish_nonce(conn, verified.nonce))
+    return outcome

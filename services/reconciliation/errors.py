@@ -17,6 +17,11 @@ __all__ = [
     "RunBusy",
     "RepairError",
     "BadCommand",
+    "ForgedCommand",
+    "AuthError",
+    "NotAuthenticated",
+    "PermissionDenied",
+    "FourEyesViolation",
 ]
 
 
@@ -62,3 +67,39 @@ class BadCommand(InputError):
     """A message on the command topic (or an HTTP request) that is not a valid command."""
 
     code = "recon_bad_command"
+
+
+class ForgedCommand(BadCommand):
+    """A command whose signature, signer, timestamp or nonce does not hold: parked, never acted on."""
+
+    code = "recon_command_refused"
+
+
+class AuthError(ReconciliationError):
+    """Who is asking, and whether they may: the base of the HTTP API's 401 and 403 answers."""
+
+    code = "recon_auth"
+    status = 403
+
+
+class NotAuthenticated(AuthError):
+    """No credential, or one that does not verify (unknown token, bad signature, expired, wrong issuer …): 401.
+
+    The message says what is wrong with the credential, never the credential itself."""
+
+    code = "unauthenticated"
+    status = 401
+
+
+class PermissionDenied(AuthError):
+    """An authenticated user whose roles do not allow the action: 403."""
+
+    code = "forbidden"
+    status = 403
+
+
+class FourEyesViolation(ApprovalError):
+    """The approver of a repair is the one who requested the run that found it: refused (403 over HTTP)."""
+
+    code = "four_eyes"
+    status = 403

@@ -80,10 +80,16 @@ class ReconCommand(BaseModel):
     insutype: str | None = Field(None, max_length=6)
     clr_type: str | None = Field(None, max_length=6)
     run_id: str | None = Field(None, max_length=40)
-    difference_ids: list[int] | None = None
+    difference_ids: list[int] | None = Field(None, max_length=1000)
     by: str | None = Field(None, max_length=64, description="who asks or approves (finance user id)")
     reason: str | None = Field(None, max_length=500)
     issued_at: _dt.datetime = Field(default_factory=clock.now)
+    # the signature (see yibao.reconciliation.signing): who issued it, in which role, with which key
+    role: Literal["clerk", "approver", "ops"] | None = Field(None, description="role the issuer acts in")
+    key_id: str | None = Field(None, max_length=64, description="the signing key (bound to the issuer)")
+    nonce: str | None = Field(None, max_length=64, description="random, used once")
+    sig_alg: Literal["HMAC-SHA256"] | None = None
+    signature: str | None = Field(None, max_length=64, description="HMAC-SHA256 hex of the canonical command")
 
     @field_validator("issued_at")
     @classmethod

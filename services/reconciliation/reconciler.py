@@ -33,8 +33,10 @@ from yibao.core.errors import YibaoError
 from yibao.core.privacy import mask_text
 from yibao.envelope.errors import FileTransferError, PlatformError, UnknownOutcome
 
-from . import metrics
+from . import audit, metrics
 from .approval import ApprovalPolicy
+from .audit import Actor
+from .auth import check_four_eyes
 from .classify import classify
 from .detail_file import build_detail_zip, detail_columns, detail_filename
 from .errors import ApprovalError, ReconciliationError, RunBusy, RunNotFound
@@ -166,28 +168,42 @@ class Reconciler:
 
     # --- runs ----------------------------------------------------------------------------------------------
 
-    async def submit(self, request: RunRequest, *, run_id: str | None = None) -> RunRecord:
-        """Create the run: ``running`` with its days locked, or ``refused``. Idempotent for a given run id."""
+    async def submit(self, request: RunRequest, *, run_id: str | None = None,
+                     actor: Actor | None = None) -> RunRecord:
+        """Create the run: ``running`` with its days locked, or ``refused``. Idempotent for a given run id.
+        With ``actor``, the audit row of the trigger is written in the same transaction."""
         rid = run_id or new_run_id()
-        run, created = await self.db(lambda conn: create_run(
-            conn, rid, request, stale_after_s=self.settings.run_stale_after_s, prefix=self.prefix))
+
+        def create(conn: Connection) -> tuple[RunRecord, bool]:
+            run, created = create_run(conn, rid, request, stale_after_s=self.settings.run_stale_after_s,
+                                      prefix=self.prefix)
+            if actor is not None and created:
+                audit.record(conn, actor, "trigger", "refused" if run.state == "refused" else "ok",
+                             run_id=run.run_id, detail=f"{request.date_from}~{request.date_to}"
+                             + (f" insutype {request.insutype}" if request.insutype else "")
+                             + (f" clr_type {request.clr_type}" if request.clr_type else "")
+                             + (f": {run.message}" if run.state == "refused" else ""))
+            return run, created
+
+        run, created = await self.db(create)
         if created and run.state == "refused":
             metrics.RUNS.labels("refused").inc()
             await self._reports(run.run_id)
         return run
 
-    async def run(self, request: RunRequest, *, run_id: str | None = None) -> RunRecord:
+    async def run(self, request: RunRequest, *, run_id: str | None = None, actor: Actor | None = None) -> RunRecord:
         """Submit and execute to the end (the CLI's way)."""
-        run = await self.submit(request, run_id=run_id)
+        run = await self.submit(request, run_id=run_id, actor=actor)
         if run.state != "running":
             return run
         return await self.execute(run.run_id)
 
-    def start(self, request: RunRequest, *, run_id: str | None = None) -> Awaitable[RunRecord]:
+    def start(self, request: RunRequest, *, run_id: str | None = None,
+              actor: Actor | None = None) -> Awaitable[RunRecord]:
         """Submit now; execute in the background (the worker's way). Returns the submitted run."""
 
         async def go() -> RunRecord:
-            run = await self.submit(request, run_id=run_id)
+            run = await self.submit(request, run_id=run_id, actor=actor)
             if run.state == "running":
                 task = asyncio.create_task(self.execute(run.run_id), name=f"recon-{run.run_id}")
                 self._tasks.add(task)
@@ -394,7 +410,7 @@ class Reconciler:
     # --- approvals ---------------------------------------------------------------------------------------
 
     async def _decide(self, run_id: str, by: str, reason: str, ids: Iterable[int] | None, *,
-                      approve: bool) -> RunRecord:
+                      approve: bool, actor: Actor | None = None) -> RunRecord:
         by, reason = (by or "").strip(), (reason or "").strip()
         if not by:
             raise ApprovalError("an approval needs the approver (by)")
@@ -403,6 +419,7 @@ class Reconciler:
         run = await self.db(lambda conn: get_run(conn, run_id))
         if run is None:
             raise RunNotFound(f"no run {run_id}")
+        check_four_eyes(by, run.requested_by, run_id)
         if run.state == "running":
             raise RunBusy(f"run {run_id} is still running; decide when it has finished")
         id_list = list(ids) if ids is not None else None
@@ -421,6 +438,10 @@ class Reconciler:
             now = clock.now()
 
             def record(conn: Connection) -> None:
+                if actor is not None:
+                    audit.record(conn, actor, "approve" if approve else "reject", "ok", run_id=run_id,
+                                 difference_ids=[d.id for d in [*pending, *(retry if approve else [])]],
+                                 detail=reason[:500])
                 for d in pending:
                     update_difference(conn, d.id, expect={"pending_approval"},
                                       status="approved" if approve else "rejected", approved_by=by[:64],
@@ -436,13 +457,18 @@ class Reconciler:
             await self.db(lambda conn: release_days(conn, run_id))
         return result
 
-    async def approve(self, run_id: str, *, by: str, reason: str, ids: Iterable[int] | None = None) -> RunRecord:
-        """Approve pending repairs (all of the run's, or ``ids``), apply them and conclude the run again."""
-        return await self._decide(run_id, by, reason, ids, approve=True)
+    async def approve(self, run_id: str, *, by: str, reason: str, ids: Iterable[int] | None = None,
+                      actor: Actor | None = None) -> RunRecord:
+        """Approve pending repairs (all of the run's, or ``ids``), apply them and conclude the run again.
 
-    async def reject(self, run_id: str, *, by: str, reason: str, ids: Iterable[int] | None = None) -> RunRecord:
-        """Refuse pending repairs: they go to manual handling (who/when/why recorded)."""
-        return await self._decide(run_id, by, reason, ids, approve=False)
+        Four eyes: refused (FourEyesViolation) when ``by`` requested the run. With ``actor``, the audit row is
+        written in the transaction that records the approval."""
+        return await self._decide(run_id, by, reason, ids, approve=True, actor=actor)
+
+    async def reject(self, run_id: str, *, by: str, reason: str, ids: Iterable[int] | None = None,
+                     actor: Actor | None = None) -> RunRecord:
+        """Refuse pending repairs: they go to manual handling (who/when/why recorded; four eyes as approve)."""
+        return await self._decide(run_id, by, reason, ids, approve=False, actor=actor)
 
     # --- reading -----------------------------------------------------------------------------------------
 

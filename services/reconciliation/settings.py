@@ -105,6 +105,79 @@ class ReconciliationSettings(CommonSettings):
         120.0, description="a platform call of a run (3201/3202/9101/9102/5203/2601) longer than this fails it"
     )
 
+    # --- who may act: authentication, roles, signed commands, the console --------------------------------
+    auth_static_tokens_file: Path | None = Field(
+        None, description="static-token mode: a secret YAML/JSON file of users, each {user, roles, token or "
+        "token_sha256}; unset: static tokens off (see the service README)",
+    )
+    oidc_issuer: str = Field("", description="OIDC mode: the identity provider's issuer (iss); empty: OIDC off")
+    oidc_audience: str = Field("", description="OIDC mode: the audience (aud) tokens must be issued for")
+    oidc_jwks_url: str = Field("", description="OIDC mode: the provider's JWKS URL (keys fetched and cached)")
+    oidc_jwks_file: Path | None = Field(None, description="OIDC mode: a local JWKS file instead of the URL")
+    oidc_algorithms: list[str] = Field(
+        default_factory=lambda: ["RS256", "ES256"],
+        description="signature algorithms accepted (RS256/384/512, PS256/384/512, ES256/384/512); never none or "
+        "HS*",
+    )
+    oidc_leeway_s: float = Field(60.0, ge=0, le=600, description="clock leeway for exp / nbf / iat, seconds")
+    oidc_user_claim: str = Field("preferred_username", description="claim naming the user (falls back to sub)")
+    oidc_roles_claim: str = Field(
+        "roles", description="claim holding the user's roles, a dotted path (Keycloak: realm_access.roles)"
+    )
+    oidc_role_map: dict[str, str] = Field(
+        default_factory=dict, description="provider role/group → clerk, approver or ops (JSON object); empty: "
+        "the provider's names are used as they are",
+    )
+    oidc_jwks_cache_s: float = Field(300.0, gt=0, description="how long fetched JWKS keys are kept")
+    command_keys_file: Path | None = Field(
+        None, description="a secret YAML/JSON file of the keys commands on yibao.recon.commands.v1 are signed "
+        "with, each {key_id, user, roles, secret}; unset: every command is refused",
+    )
+    command_max_age_s: float = Field(300.0, gt=0, description="a signed command older than this is refused")
+    command_clock_skew_s: float = Field(60.0, ge=0, description="a signed command dated this far ahead is accepted")
+    console_enabled: bool = Field(True, description="serve the finance web console under /console")
+    console_session_ttl_s: float = Field(28800.0, gt=0, description="a console login lasts at most this long")
+    console_idle_timeout_s: float = Field(1800.0, gt=0, description="a console login unused this long ends")
+    console_cookie_secure: bool = Field(
+        True, description="console cookies are Secure (HTTPS only); false only for plain-HTTP test set-ups"
+    )
+    max_body_bytes: int = Field(65536, gt=0, description="largest request body the API and console read")
+    cli_user: str = Field("", description="yibao recon: the user the CLI acts as (its commands are signed)")
+    cli_key_id: str = Field("", description="yibao recon: the key id it signs with (default: cli_user)")
+    cli_key_file: Path | None = Field(None, description="yibao recon: a secret file holding the signing secret "
+                                      "of cli_key_id")
+    cli_token_file: Path | None = Field(None, description="yibao recon --worker: a secret file holding the bearer "
+                                        "token it sends")
+
+    def cli_secret(self, which: str) -> str:
+        """The CLI's signing key (``key``) or bearer token (``token``) read from its secret file ('' if unset)."""
+        path = self.cli_key_file if which == "key" else self.cli_token_file
+        if path is None:
+            return ""
+        try:
+            return Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            from yibao.core.errors import ConfigurationError
+
+            raise ConfigurationError(f"the CLI's {which} file {path} cannot be read: {exc.strerror}") from None
+
+    @field_validator("oidc_algorithms")
+    @classmethod
+    def _asymmetric(cls, value: list[str]) -> list[str]:
+        allowed = {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"}
+        wrong = sorted(set(value) - allowed)
+        if wrong:
+            raise ValueError(f"oidc_algorithms: {wrong} not accepted; allowed: {sorted(allowed)}")
+        return value
+
+    @field_validator("oidc_role_map")
+    @classmethod
+    def _our_roles(cls, value: dict[str, str]) -> dict[str, str]:
+        wrong = sorted({v for v in value.values() if v not in ("clerk", "approver", "ops")})
+        if wrong:
+            raise ValueError(f"oidc_role_map: unknown roles {wrong}; ours are clerk, approver, ops")
+        return value
+
     @field_validator("schedule_at")
     @classmethod
     def _hh_mm(cls, value: str) -> str:

@@ -337,3 +337,57 @@ recon_differences = Table(
     Index("ix_recon_differences_setl", "setl_id"),
     Index("ix_recon_differences_status", "status", "diff_class"),
 )
+
+# --- finance: audit, signed commands, console sessions (services/reconciliation) ----------------------------
+
+__all__ += ["recon_audit", "recon_command_nonces", "recon_sessions"]
+
+#: every action finance (or anyone) takes or tries on reconciliation: who, in which role, what, on which run and
+#: differences, when (Asia/Shanghai), from where, and how it ended. Rows are only ever added.
+recon_audit = Table(
+    "recon_audit",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("at", ShanghaiDateTime(), nullable=False),
+    Column("actor", String(128), nullable=False),  # the user ("-" when nobody could be identified)
+    Column("role", String(64), nullable=False),  # the role that allowed the action, or the roles held
+    Column("method", String(16), nullable=False),  # oidc | static | session | command | cli | schedule | none
+    Column("action", String(32), nullable=False),  # login, login_failed, trigger, approve, reject, report, …
+    Column("run_id", String(40), nullable=True),
+    Column("difference_ids", Text, nullable=True),  # JSON list
+    Column("outcome", String(16), nullable=False),  # ok | denied | refused | failed
+    Column("status", Integer, nullable=True),  # the HTTP status answered, when over HTTP
+    Column("source", String(200), nullable=False),  # client address, or topic/partition/offset of a command
+    Column("detail", Text, nullable=True),  # the reason (never a token, never personal data)
+    Index("ix_recon_audit_at", "at"),
+    Index("ix_recon_audit_run", "run_id"),
+)
+
+#: nonces of signed commands: a nonce acts once; a redelivery of the same command is a duplicate
+recon_command_nonces = Table(
+    "recon_command_nonces",
+    metadata,
+    Column("nonce", String(64), primary_key=True),
+    Column("key_id", String(64), nullable=False),
+    Column("command_id", String(80), nullable=False),
+    Column("digest", String(64), nullable=False),  # SHA-256 of the signed bytes
+    Column("state", String(12), nullable=False),  # accepted | done
+    Column("seen_at", ShanghaiDateTime(), nullable=False),
+    Index("ix_recon_command_nonces_seen", "seen_at"),
+)
+
+#: logins to the finance console: the cookie holds a random token, the table its SHA-256
+recon_sessions = Table(
+    "recon_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("actor", String(128), nullable=False),
+    Column("roles", String(64), nullable=False),  # comma-separated
+    Column("method", String(16), nullable=False),  # how they logged in: static | oidc
+    Column("csrf", String(64), nullable=False),
+    Column("source", String(200), nullable=False),
+    Column("created_at", ShanghaiDateTime(), nullable=False),
+    Column("last_seen_at", ShanghaiDateTime(), nullable=False),
+    Column("expires_at", ShanghaiDateTime(), nullable=False),
+    Index("ix_recon_sessions_expires", "expires_at"),
+)

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from e2e.chains.chain_day import ChainRig, bridge_on_stack
+from support.finance_auth import bearer, write_static_tokens
 from yibao.core import clock
 from yibao.core.db.schema import recon_ledger
 from yibao.fakedata.his import INPATIENT_PATHS, OUTPATIENT_PATHS
@@ -31,7 +32,8 @@ def rig(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chai
     tmp = tmp_path_factory.mktemp("reconciled")
     yield from bridge_on_stack(stack, tmp, services=(*CHAIN_SERVICES, "reconciliation"), extra_env={
         "YIBAO_RECONCILIATION_REPORTS_DIR": str(tmp / "reports"),
-        "YIBAO_RECONCILIATION_SCHEDULE_ENABLED": "false"})
+        "YIBAO_RECONCILIATION_SCHEDULE_ENABLED": "false",
+        "YIBAO_RECONCILIATION_AUTH_STATIC_TOKENS_FILE": str(write_static_tokens(tmp))})
 
 
 def _booked(rig: ChainRig) -> set[str]:
@@ -57,8 +59,8 @@ async def test_a_day_with_lost_answers_reconciles_without_a_single_sided_ledger(
         await asyncio.sleep(0.5)
 
     recon = rig.bridge.workers["reconciliation"].url
-    async with httpx.AsyncClient(timeout=30) as client:
-        reply = await client.post(f"{recon}/recon/runs", json={"date": clock.now().date().isoformat(), "by": "e2e"})
+    async with httpx.AsyncClient(timeout=30, headers=bearer("li.clerk")) as client:
+        reply = await client.post(f"{recon}/recon/runs", json={"date": clock.now().date().isoformat()})
         assert reply.status_code == 202, reply.text
         run_id = reply.json()["run_id"]
         deadline = time.monotonic() + 120

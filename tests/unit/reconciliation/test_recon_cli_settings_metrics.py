@@ -10,8 +10,11 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from support.finance_auth import cli_env as finance_cli_env
+from support.finance_auth import write_command_keys
 from unit.reconciliation.recon_fakes import TODAY, FakePlatform, PEntry, entry
 from yibao.reconciliation import cli, metrics
+from yibao.reconciliation.audit import recent
 from yibao.reconciliation.settings import DEFAULT_ROW_CODES, ReconciliationSettings
 
 
@@ -30,13 +33,54 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, sqlite_url: str, tmp_path: Path, pl
     monkeypatch.setenv("YIBAO_RECONCILIATION_CLR_TYPES", '["11"]')
     monkeypatch.setenv("YIBAO_RECONCILIATION_OPTINS_LOOKBACK_DAYS", "0")
     monkeypatch.setattr("yibao.reconciliation.app.make_client", lambda engine, settings=None: platform)
+    monkeypatch.setenv("YIBAO_RECONCILIATION_COMMAND_KEYS_FILE", str(write_command_keys(tmp_path)))
+    monkeypatch.setenv("YIBAO_TEST_SECRETS", str(tmp_path))
+    act_as(monkeypatch, "zhao.both")
     return platform
 
 
-def test_recon_run_reconciles_and_exits_by_state(cli_env, capsys) -> None:
-    assert cli.run(parse("run", "--date", TODAY.isoformat(), "--by", "li")) == 0
+def act_as(monkeypatch: pytest.MonkeyPatch, user: str) -> None:
+    import os
+
+    for name, value in finance_cli_env(user, Path(os.environ["YIBAO_TEST_SECRETS"])).items():
+        monkeypatch.setenv(name, value)
+
+
+def test_recon_run_reconciles_as_the_configured_identity(cli_env, capsys, engine) -> None:
+    assert cli.run(parse("run", "--date", TODAY.isoformat())) == 0
     out = capsys.readouterr().out
     assert "state: balanced" in out
+    with engine.connect() as conn:
+        [row] = recent(conn)
+    assert (row.actor, row.role, row.method, row.action) == ("zhao.both", "clerk", "cli", "trigger")
+
+
+def test_recon_without_an_identity_refuses_to_act(cli_env, monkeypatch, capsys) -> None:
+    monkeypatch.delenv("YIBAO_RECONCILIATION_CLI_USER")
+    assert cli.run(parse("run", "--date", TODAY.isoformat())) == 4
+    assert "YIBAO_RECONCILIATION_CLI_USER" in capsys.readouterr().err
+
+
+def test_recon_has_no_by_option() -> None:
+    with pytest.raises(SystemExit):
+        parse("approve", "R1", "--by", "someone", "--reason", "x")
+
+
+def test_recon_approve_of_ones_own_run_is_refused_four_eyes(cli_env, book, capsys) -> None:
+    book(entry("HO", "40.00"))
+    cli.run(parse("run", "--date", TODAY.isoformat(), "--json"))
+    run_id = json.loads(capsys.readouterr().out)["run_id"]
+    assert cli.run(parse("approve", run_id, "--reason", "mine")) == 4
+    assert "four eyes" in capsys.readouterr().err
+
+
+def test_recon_approve_by_a_clerk_is_refused(cli_env, book, capsys, monkeypatch) -> None:
+    book(entry("HO", "40.00"))
+    cli.run(parse("run", "--date", TODAY.isoformat(), "--json"))
+    run_id = json.loads(capsys.readouterr().out)["run_id"]
+    act_as(monkeypatch, "li.clerk")
+    assert cli.run(parse("approve", run_id, "--reason", "x")) == 4
+    assert "approver" in capsys.readouterr().err
 
 
 def test_recon_run_exits_1_when_differences_remain(cli_env, book, capsys) -> None:
@@ -46,11 +90,12 @@ def test_recon_run_exits_1_when_differences_remain(cli_env, book, capsys) -> Non
     assert data["state"] == "differences_found" and data["differences"][0]["setl_id"] == "HO"
 
 
-def test_recon_approve_then_status_and_report(cli_env, book, capsys, tmp_path) -> None:
+def test_recon_approve_then_status_and_report(cli_env, book, capsys, tmp_path, monkeypatch) -> None:
     book(entry("HO", "40.00"))
     cli.run(parse("run", "--date", TODAY.isoformat(), "--json"))
     run_id = json.loads(capsys.readouterr().out)["run_id"]
-    assert cli.run(parse("approve", run_id, "--by", "li", "--reason", "checked")) == 0
+    act_as(monkeypatch, "wang.approver")
+    assert cli.run(parse("approve", run_id, "--reason", "checked")) == 0
     capsys.readouterr()
     assert cli.run(parse("status", run_id)) == 0
     assert "repaired_and_balanced" in capsys.readouterr().out
