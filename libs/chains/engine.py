@@ -555,7 +555,8 @@ class ChainEngine(Generic[S]):
         """Journal the call (and its call-log row) in this unit; it is sent once the unit commits."""
         step = call.name if purpose == "step" else f"{'query' if purpose == 'query' else REVERSAL}:{call.infno}"
         journal_id = self.store.open_call(u.conn, u.row.key, step=step, infno=infno, msgid=msgid, purpose=purpose)
-        u.log_rows.append({"service": self.service, "platform": "national", "infno": infno, "msgid": msgid,
+        u.log_rows.append({"service": self.service, "platform": getattr(self.client, "platform", "national"),
+                           "infno": infno, "msgid": msgid,
                            "visit_key": u.row.key, "started_at": u.now, "outcome": "sent",
                            "omsgid": pending.msgid if purpose == "reversal" and pending else None,
                            "oinfno": call.infno if purpose == "reversal" else None})
