@@ -54,7 +54,8 @@ import httpx
 from yibao.core import clock
 
 RESULTS = Path(__file__).resolve().parent / "results"
-CODE = "H44010600001"
+BRIDGE_CODE = "H44010600001"  # the bridge's institution
+CODE = "H44010600009"  # the bare loop's: a second institution on the simulator, so its msgids never meet the bridge's
 CALL = "/fsi/api/rsfComIfsService/callService"
 SEED = 7  # of the simulator's persons and of the generated visits
 POPULATION = 600  # people the bursts draw from; the unloaded visits use the ones after them
@@ -150,15 +151,14 @@ class Bare:
         await self.client.aclose()
 
     async def ceiling(self, seconds: float = 3.0, callers: int = 8) -> float:
-        person = self.people[0]
-        body = envelope("1101", {"data": {"mdtrt_cert_type": "02", "mdtrt_cert_no": person["certno"]}}, self.sign_no)
+        query = {"data": {"mdtrt_cert_type": "02", "mdtrt_cert_no": self.people[0]["certno"]}}
         done = 0
         deadline = time.perf_counter() + seconds
 
         async def caller() -> None:
             nonlocal done
             while time.perf_counter() < deadline:
-                await post(self.client, body)
+                await post(self.client, envelope("1101", query, self.sign_no))
                 done += 1
 
         start = time.perf_counter()
@@ -387,7 +387,13 @@ def _parts(db: Any, visits: set[str], produced: float, settled_ts: float
     return entry, handoff, exit_, gaps
 
 
-def with_latency(bridge: Any, ingestor: Any, info: Any, visits: int, in_flight: int, bare: Bare) -> dict[str, Any]:
+async def _bare_at(bridge: Any, concurrency: int, chains: int) -> float:
+    async with Bare(bridge.sim_url, bridge.admin_url) as bare:
+        cps, _ = await bare.run(concurrency, chains)
+    return cps
+
+
+def with_latency(bridge: Any, ingestor: Any, info: Any, visits: int, in_flight: int) -> dict[str, Any]:
     """The platform answering after 150-300 ms: in-flight work is the limit."""
     bridge.set_faults([f"*:latency:1:{LATENCY}"])
     limits = {"YIBAO_REGISTRATION_CHAIN_CONCURRENCY": str(in_flight),
@@ -396,7 +402,7 @@ def with_latency(bridge: Any, ingestor: Any, info: Any, visits: int, in_flight: 
     for name in ("registration", "settlement"):
         bridge.restart_worker(name)
     in_flight_total = 2 * in_flight  # as many visits as the two chain services can have at the platform at once
-    bare_cps, _ = asyncio.run(bare.run(in_flight_total, max(24, 3 * in_flight_total)))
+    bare_cps = asyncio.run(_bare_at(bridge, in_flight_total, max(24, 3 * in_flight_total)))
     one = burst(bridge, ingestor, info, visits, DAY + _dt.timedelta(days=1))
     for name in ("registration#2", "settlement#2"):
         bridge.start_worker(name)
@@ -422,7 +428,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         upgrade(info.database_url)
         mapping = load_mapping("example-oracle-his")
         asyncio.run(create_topics(info.kafka_bootstrap, [(t, 1, {}) for t in mapping.topics()]))
-        bridge = LocalBridge(info, workdir, sim_seed=SEED, sim_population=POPULATION + args.latency_visits).start()
+        bridge = LocalBridge(info, workdir, sim_seed=SEED, sim_population=POPULATION + args.latency_visits,
+                             env={"YIBAO_SIM_FIXMEDINS_CODES": json.dumps([BRIDGE_CODE, CODE])}).start()
         ingestor = Ingestor(mapping)
         out: dict[str, Any] = {"stack": {"broker": info.kafka_kind, "database": info.database_kind,
                                          "database_detail": info.database_detail}}
@@ -445,12 +452,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         out["burst"] = burst(bridge, ingestor, info, args.visits, DAY)
         out["unloaded"] = asyncio.run(unloaded(bridge, ingestor, info, args.latency_visits))
 
-        async def latency_phase() -> dict[str, Any]:
-            async with Bare(bridge.sim_url, bridge.admin_url) as bare:
-                return await asyncio.to_thread(with_latency, bridge, ingestor, info, args.latency_burst,
-                                               args.in_flight, bare)
-
-        out["with_platform_latency"] = asyncio.run(latency_phase())
+        out["with_platform_latency"] = with_latency(bridge, ingestor, info, args.latency_burst, args.in_flight)
         return out
     finally:
         if bridge is not None:
