@@ -18,6 +18,10 @@ __all__ = [
     "OUTBOX_PUBLISHED",
     "OUTBOX_PENDING",
     "WORKER_READY",
+    "OUTAGE",
+    "OUTAGES",
+    "OUTBOX_PARKED",
+    "PURGED",
     "render",
     "CONTENT_TYPE_LATEST",
 ]
@@ -45,6 +49,12 @@ DLQ_DEPTH = Gauge(
     "yibao_dlq_depth", "Dead letters waiting for `yibao replay dlq`: on the DLQ topic, or in the parked_work table "
     "when the topic could not take them (the same figure from every worker: use max)", ["store"])
 WORKER_READY = Gauge("yibao_worker_ready", "1 when the worker is consuming and its database answers", ["service"])
+OUTAGE = Gauge("yibao_outage", "1 while the service waits for an unreachable database or broker (nothing is "
+               "parked meanwhile, no attempt is spent)", ["service", "resource"])
+OUTAGES = Counter("yibao_outages_total", "Outages the service met and waited out, by resource", ["service", "resource"])
+OUTBOX_PARKED = Counter("yibao_outbox_parked_total", "Outbox rows the broker refused for good (too large, invalid), "
+                        "parked in parked_work so the rows behind them flow", ["service", "reason_code"])
+PURGED = Counter("yibao_retention_purged_total", "Rows deleted by the retention policy, by table", ["table"])
 
 
 def render() -> bytes:
