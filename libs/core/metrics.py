@@ -6,6 +6,8 @@ vocabularies (service, topic, outcome, reason code, infno) — never a patient, 
 
 from __future__ import annotations
 
+import re
+
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 __all__ = [
@@ -23,6 +25,7 @@ __all__ = [
     "OUTBOX_PARKED",
     "PURGED",
     "render",
+    "bounded",
     "CONTENT_TYPE_LATEST",
 ]
 
@@ -55,6 +58,18 @@ OUTAGES = Counter("yibao_outages_total", "Outages the service met and waited out
 OUTBOX_PARKED = Counter("yibao_outbox_parked_total", "Outbox rows the broker refused for good (too large, invalid), "
                         "parked in parked_work so the rows behind them flow", ["service", "reason_code"])
 PURGED = Counter("yibao_retention_purged_total", "Rows deleted by the retention policy, by table", ["table"])
+
+_LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]{0,119}$")
+
+
+def bounded(value: object, *, other: str = "other") -> str:
+    """A label value fed from anything but a constant (a reason code, a topic): kept when it is a short machine
+    word with nothing personal-looking in it (no run of 11 or more digits: a phone, an id, a psn_no), else
+    ``other``. Labels are never ids."""
+    text = str(value)
+    if not _LABEL.match(text) or re.search(r"\d{11,}", text):
+        return other
+    return text
 
 
 def render() -> bytes:

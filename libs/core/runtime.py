@@ -132,7 +132,7 @@ class ServiceRuntime:
         once; an outage waits (capped backoff, no attempt spent, nothing parked) and tries the same message again
         when the resource is back; anything else is retried ``retry_attempts`` times with exponential backoff,
         then parked. A cancelled worker (shutdown, rebalance) leaves the message unacknowledged."""
-        metrics.EVENTS_CONSUMED.labels(self.name, ctx.topic).inc()
+        metrics.EVENTS_CONSUMED.labels(self.name, metrics.bounded(ctx.topic)).inc()
         started = time.perf_counter()
         attempts = 0  # attempts spent: outages spend none
         waiter = f"consumer {ctx.topic}[{ctx.partition}]"
@@ -156,7 +156,7 @@ class ServiceRuntime:
                                         reason=f"gave up after {attempts} attempts: {failure.summary}",
                                         attempts=attempts)
                         break
-                    metrics.RETRIES.labels(self.name, type(exc).__name__).inc()
+                    metrics.RETRIES.labels(self.name, metrics.bounded(type(exc).__name__)).inc()
                     log.warning("transient failure, retrying", extra={"fields": {
                         "topic": ctx.topic, "partition": ctx.partition, "offset": ctx.offset,
                         "error": failure.summary, "attempt": attempts}})
@@ -194,7 +194,7 @@ class ServiceRuntime:
                                                    resource="database"))
                 await self.outages.wait("park", failure)
         self.outages.recovered("park")
-        metrics.DEAD_LETTERS.labels(self.name, reason_code).inc()
+        metrics.DEAD_LETTERS.labels(self.name, metrics.bounded(reason_code)).inc()
         log.warning("message parked", extra={"fields": {
             "reason_code": reason_code, "reason": letter.reason, "topic": ctx.topic, "partition": ctx.partition,
             "offset": ctx.offset}})

@@ -38,7 +38,7 @@ from yibao.core.deployment import Deployment
 from yibao.core.failures import Failure, FailureKind, OutageWatch, classify
 from yibao.core.messaging.deadletter import DeadLetter, park_in_table
 from yibao.core.messaging.outbox import OutboxMessage
-from yibao.core.metrics import DEAD_LETTERS, OUTBOX_PARKED, OUTBOX_PENDING, OUTBOX_PUBLISHED
+from yibao.core.metrics import DEAD_LETTERS, OUTBOX_PARKED, OUTBOX_PENDING, OUTBOX_PUBLISHED, bounded
 
 __all__ = ["OutboxRelay", "SendBatch", "BatchPartlySent"]
 
@@ -273,8 +273,8 @@ class OutboxRelay:
             key=message.key if message else None, value=message.value if message else None)
         park_in_table(conn, letter)
         conn.execute(update(outbox).where(outbox.c.id == row_id).values(published_at=now, parked_at=now))
-        OUTBOX_PARKED.labels(self.service, failure.code).inc()
-        DEAD_LETTERS.labels(self.service, failure.code).inc()
+        OUTBOX_PARKED.labels(self.service, bounded(failure.code)).inc()
+        DEAD_LETTERS.labels(self.service, bounded(failure.code)).inc()
         log.error("outbox row refused by the broker; parked, the rows behind it flow", extra={"fields": {
             "producer": self.producer, "row": row_id, "topic": letter.source_topic, "bytes": size,
             "reason_code": failure.code, "error": failure.summary}})
