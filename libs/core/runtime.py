@@ -46,6 +46,7 @@ from yibao.core.messaging.relay import BatchPartlySent, OutboxRelay
 from yibao.core.privacy import mask_text
 from yibao.core.settings import CommonSettings
 from yibao.core.topics import topic
+from yibao.core.web import error_middleware
 
 __all__ = ["ServiceRuntime", "MessageContext"]
 
@@ -93,6 +94,13 @@ class ServiceRuntime:
             web_host=settings.web_host,
             web_port=settings.port,
             web_in_thread=False,
+            # only our endpoints: faust's /router and /table (cluster topology, table keys) are not served
+            web_router_enabled=False,
+            web_tables_enabled=False,
+            web_stats_enabled=False,
+            web_graph_enabled=False,
+            # every error answered as JSON; input never gets a 500 (yibao.core.web)
+            web_application_options={"middlewares": [error_middleware], "client_max_size": 1024 * 1024},
             topic_allow_declare=False,
             topic_disable_leader=True,
             broker_session_timeout=settings.session_timeout_s,
