@@ -140,3 +140,29 @@ def test_yibao_data_reencrypt_reseals_everything_under_the_new_key(engine, monke
 def test_yibao_data_reencrypt_without_a_key_says_so(engine, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
     assert main(["data", "reencrypt"]) == 2
     assert "no data key configured" in capsys.readouterr().out
+
+
+def test_every_worker_applies_the_retention_policy_on_a_timer(stack, kafka_bootstrap: str, prefix: str,  # type: ignore[no-untyped-def]
+                                                              tmp_path) -> None:
+    from support.ingest import IngestDeployment
+    from support.outages import poll
+    from support.stack import new_database
+
+    url = new_database(stack, tmp_path)
+    upgrade(url)
+    engine = bind(make_engine(url), Deployment(prefix=prefix))
+    with engine.begin() as conn:
+        first_time(conn, "ingest", "an-old-event")
+        conn.execute(update(inbox).values(received_at=OLD))
+    deployment = IngestDeployment(prefix, kafka_bootstrap, url)
+    import asyncio
+
+    asyncio.run(deployment.create_cdc_topics())
+    worker = deployment.worker(tmp_path / "ingest.log", YIBAO_RETENTION_INTERVAL_S="1",
+                               YIBAO_RETENTION_DAYS="30").start()
+    try:
+        poll(lambda: _count(engine, inbox) == 0, 60, "the worker's retention timer to purge the old inbox row")
+    finally:
+        worker.stop()
+        engine.dispose()
+    assert "retention purge" in worker.log_path.read_text()
