@@ -11,12 +11,16 @@ Both work on the deployment of the settings (``DATABASE_URL``, ``YIBAO_TOPIC_PRE
 from __future__ import annotations
 
 import argparse
+import importlib
 
 from yibao.core.db import make_engine
 from yibao.core.deployment import Deployment, bind
 from yibao.core.settings import CommonSettings
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["add_arguments", "run", "PARTS"]
+
+#: parts that register their own tables with yibao.core.retention / yibao.core.reseal when imported
+PARTS = ("yibao.chains",)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    for part in PARTS:
+        importlib.import_module(part)
     settings = CommonSettings()
     deployment = Deployment.from_settings(settings)
     engine = bind(make_engine(settings.database_url), deployment)
