@@ -12,6 +12,7 @@ catalog says, backs off, parks, and waits out database outages.
 How to add a transaction to a chain: docs/adding-a-transaction.md.
 """
 
+from yibao.chains import data as _data  # noqa: F401  (registers the chain tables with yibao data)
 from yibao.chains.engine import ChainEngine, EngineSettings
 from yibao.chains.errors import ChainDefinitionError, ConcurrentChange
 from yibao.chains.model import (

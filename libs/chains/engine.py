@@ -190,7 +190,7 @@ class _Unit(Generic[S]):
 class ChainEngine(Generic[S]):
     def __init__(self, chain: Chain[S], *, db: Db[Any], client: PlatformClient | None, catalog: Any,
                  store: StateStore[S] | None = None, settings: EngineSettings | None = None,
-                 topic_prefix: str = "") -> None:
+                 topic_prefix: str = "", outages: Any = None) -> None:
         self.chain = chain
         self.service = chain.service
         self.db = db
@@ -204,6 +204,8 @@ class ChainEngine(Generic[S]):
         self._wake = asyncio.Event()
         self._running: dict[str, asyncio.Task[None]] = {}
         self._outage_since: float | None = None
+        #: the worker's OutageWatch (yibao.core.failures): readiness says what the engine waits for
+        self.outages = outages
         metrics.IN_FLIGHT_LIMIT.labels(self.service).set(self.settings.concurrency)
 
     # ==============================================================================================================
@@ -393,7 +395,6 @@ class ChainEngine(Generic[S]):
 
     async def _unit_with_retries(self, fn: Callable[[Connection], T], *, give_up_s: float | None = None) -> T:
         """Run one unit; through a database outage, wait and run it again (no attempt spent)."""
-        delay = 0.1
         started = time.monotonic()
         conflicts = 0
         while True:
@@ -408,28 +409,35 @@ class ChainEngine(Generic[S]):
                 if not is_outage(exc) or (give_up_s is not None and time.monotonic() - started > give_up_s):
                     raise
                 await self._database_trouble(exc, "a unit of work")
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.settings.outage_backoff_max_s)
                 continue
             self._database_back()
             return result
 
     async def _database_trouble(self, exc: BaseException, what: str) -> None:
-        if self._outage_since is None:
-            self._outage_since = time.monotonic()
-            metrics.DATABASE_OUTAGE.labels(self.service).set(1)
-            log.error("database unreachable; chains wait for it", extra={"fields": {
-                "service": self.service, "during": what, "error": type(exc).__name__}})
+        """Wait out an outage (the worker's OutageWatch backs off and tells readiness); anything else is a bug of
+        the scheduler's own: logged, then a pause."""
         if not is_outage(exc):
             log.exception("chain scheduler failed", extra={"fields": {"service": self.service, "during": what}})
             await asyncio.sleep(self.settings.poll_interval_s * 4)
+            return
+        if self._outage_since is None:
+            self._outage_since = time.monotonic()
+            metrics.DATABASE_OUTAGE.labels(self.service).set(1)
+        if self.outages is not None:
+            from yibao.core.failures import classify
+
+            await self.outages.wait("chains", classify(exc))
+            return
+        self._outage_waits = getattr(self, "_outage_waits", 0) + 1
+        await asyncio.sleep(min(self.settings.outage_backoff_max_s, 0.1 * 2 ** min(self._outage_waits, 10)))
 
     def _database_back(self) -> None:
         if self._outage_since is not None:
-            log.warning("database reachable again; chains resume", extra={"fields": {
-                "service": self.service, "outage_s": round(time.monotonic() - self._outage_since, 1)}})
             self._outage_since = None
+            self._outage_waits = 0
             metrics.DATABASE_OUTAGE.labels(self.service).set(0)
+            if self.outages is not None:
+                self.outages.recovered("chains")
 
     @property
     def database_outage(self) -> bool:

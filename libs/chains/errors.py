@@ -1,5 +1,4 @@
-"""The chain engine's exceptions (leaves of :class:`yibao.core.errors.ChainError`) and the one place that tells a
-database outage from a failure of the work itself.
+"""The chain engine's exceptions (leaves of :class:`yibao.core.errors.ChainError`).
 
     ChainError
     ├── ConcurrentChange        a unit of work met a change it cannot merge (another visit's unit claimed the same
@@ -11,9 +10,8 @@ database outage from a failure of the work itself.
 
 from __future__ import annotations
 
-from sqlalchemy import exc as sa_exc
-
 from yibao.core.errors import ChainError
+from yibao.core.failures import FailureKind, classify
 
 __all__ = ["ConcurrentChange", "ChainDefinitionError", "is_outage"]
 
@@ -27,12 +25,6 @@ class ChainDefinitionError(ChainError):
 
 
 def is_outage(exc: BaseException) -> bool:
-    """Whether ``exc`` means the database is unreachable (not the work's fault): the engine waits and tries again
-    without spending an attempt."""
-    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
-        return True
-    if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)):
-        return True
-    if isinstance(exc, sa_exc.TimeoutError):  # the connection pool's: every connection busy or broken
-        return True
-    return isinstance(exc, (ConnectionError, OSError)) and not isinstance(exc, FileNotFoundError)
+    """Whether ``exc`` means a resource (the database) is unreachable — not the work's fault: the engine waits and
+    tries again without spending an attempt. The classification is the one of :mod:`yibao.core.failures`."""
+    return classify(exc).kind is FailureKind.OUTAGE

@@ -57,7 +57,7 @@ class ChainRuntime:
         self.client_factory = client_factory or self._national_client
         self.engine: ChainEngine[Any] = ChainEngine(chain, db=runtime.db, client=None, catalog=self.catalog,
                                                     settings=settings.engine_settings(),
-                                                    topic_prefix=settings.topic_prefix)
+                                                    topic_prefix=settings.topic_prefix, outages=runtime.outages)
         self._topics_by_name = {spec.full_name(settings.topic_prefix): spec.id for spec in CATALOG}
 
         @runtime.app.task

@@ -1,6 +1,8 @@
 """How a chain's typed state is read from and written to its row: :class:`StateStore`.
 
-The default, :class:`JsonStateStore`, keeps the whole state as JSON in ``chain_visits.state``. A chain whose state
+The default, :class:`JsonStateStore`, keeps the whole state as JSON in ``chain_visits.state`` — sealed with the
+deployment's data key (:mod:`yibao.core.atrest`: a state holds personal data, certno and names among them), opened
+when it is read; a row written before a key was configured reads as it is. A chain whose state
 has parts too large to rewrite at every step (settlement's charge lines: thousands for a long stay) supplies its
 own store, an adapter that also reads and writes those parts in their own table — in the engine's transaction,
 so the state, its parts, the journal and the results still commit together.
@@ -13,6 +15,7 @@ from typing import Generic, Protocol, TypeVar
 from sqlalchemy import Connection
 
 from yibao.chains.model import ChainState
+from yibao.core.deployment import Deployment
 
 __all__ = ["StateStore", "JsonStateStore"]
 
@@ -36,7 +39,7 @@ class JsonStateStore(Generic[S]):
         self.model = model
 
     def load(self, conn: Connection, key: str, kind: str, text: str) -> S:
-        return self.model.model_validate_json(text)
+        return self.model.model_validate_json(Deployment.of(conn).cipher.open(text))
 
     def dump(self, conn: Connection, key: str, state: S) -> str:
-        return state.model_dump_json()
+        return Deployment.of(conn).cipher.seal(state.model_dump_json())

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
 from yibao.core import clock
 from yibao.core.db.schema import chain_calls, chain_visits
+from yibao.core.deployment import Deployment
 from yibao.core.messaging.outbox import enqueue
 from yibao.core.topics import topic
 
@@ -69,19 +70,26 @@ def _row(r: Any) -> VisitRow:
 
 
 class ChainStore:
-    """One service's rows."""
+    """One service's rows — of this deployment: the ``service`` column holds the deployment's scoped name
+    (:meth:`yibao.core.deployment.Deployment.scoped`, from the connection), so deployments sharing a database never
+    see each other's visits or calls."""
 
     def __init__(self, service: str, *, topic_prefix: str = "") -> None:
         self.service = service
         self.topic_prefix = topic_prefix
-        self._mine = chain_visits.c.service == service
+
+    def scoped(self, conn: Connection) -> str:
+        return Deployment.of(conn).scoped(self.service)
+
+    def _mine(self, conn: Connection) -> Any:
+        return chain_visits.c.service == self.scoped(conn)
 
     # --- visits -----------------------------------------------------------------------------------------------
 
     def lock(self, conn: Connection, key: str) -> VisitRow | None:
         """The visit's row, locked for this transaction (PostgreSQL: FOR UPDATE; SQLite's one writer holds the
         database from BEGIN IMMEDIATE)."""
-        stmt = select(*_VISIT_COLUMNS).where(self._mine, chain_visits.c.visit_key == key)
+        stmt = select(*_VISIT_COLUMNS).where(self._mine(conn), chain_visits.c.visit_key == key)
         if conn.dialect.name == "postgresql":
             stmt = stmt.with_for_update()
         r = conn.execute(stmt).first()
@@ -90,7 +98,7 @@ class ChainStore:
     def create(self, conn: Connection, key: str, kind: str, state: str) -> VisitRow:
         now = clock.now()
         conn.execute(insert(chain_visits).values(
-            service=self.service, visit_key=key, visit_kind=kind, status="idle", state=state, version=0, attempts=0,
+            service=self.scoped(conn), visit_key=key, visit_kind=kind, status="idle", state=state, version=0, attempts=0,
             next_attempt_at=None, created_at=now, updated_at=now))
         return VisitRow(key, kind, "idle", state, 0, 0, None, None)
 
@@ -109,7 +117,7 @@ class ChainStore:
             values["last_error"] = last_error[:2000]
         elif clear_error:
             values["last_error"] = None
-        conn.execute(update(chain_visits).where(self._mine, chain_visits.c.visit_key == row.key).values(**values))
+        conn.execute(update(chain_visits).where(self._mine(conn), chain_visits.c.visit_key == row.key).values(**values))
         if state is not None:
             row.state, row.version = state, row.version + 1
         row.status, row.attempts, row.lease_owner, row.lease_until = status, attempts, lease_owner, lease_until
@@ -128,14 +136,15 @@ class ChainStore:
         """Lease up to ``limit`` visits that are due and free, in one statement; their keys."""
         now = clock.now()
         until = now + _dt.timedelta(seconds=lease_s)
-        due = and_(self._mine, chain_visits.c.status.in_(("ready", "waiting")),
+        mine = self._mine(conn)
+        due = and_(mine, chain_visits.c.status.in_(("ready", "waiting")),
                    chain_visits.c.next_attempt_at <= now,
                    or_(chain_visits.c.lease_until.is_(None), chain_visits.c.lease_until < now))
         pick = select(chain_visits.c.visit_key).where(due).order_by(chain_visits.c.next_attempt_at).limit(limit)
         if conn.dialect.name == "postgresql":
             pick = pick.with_for_update(skip_locked=True)
         stmt = (update(chain_visits)
-                .where(self._mine, chain_visits.c.visit_key.in_(pick.scalar_subquery()), due)
+                .where(mine, chain_visits.c.visit_key.in_(pick.scalar_subquery()), due)
                 .values(lease_owner=owner, lease_until=until, status="ready")
                 .returning(chain_visits.c.visit_key))
         return list(conn.execute(stmt).scalars())
@@ -145,25 +154,25 @@ class ChainStore:
             return 0
         until = clock.now() + _dt.timedelta(seconds=lease_s)
         return conn.execute(update(chain_visits)
-                            .where(self._mine, chain_visits.c.visit_key.in_(list(keys)),
+                            .where(self._mine(conn), chain_visits.c.visit_key.in_(list(keys)),
                                    chain_visits.c.lease_owner == owner)
                             .values(lease_until=until)).rowcount
 
     def release(self, conn: Connection, keys: Sequence[str], owner: str) -> None:
         if keys:
             conn.execute(update(chain_visits)
-                         .where(self._mine, chain_visits.c.visit_key.in_(list(keys)),
+                         .where(self._mine(conn), chain_visits.c.visit_key.in_(list(keys)),
                                 chain_visits.c.lease_owner == owner)
                          .values(lease_owner=None, lease_until=None))
 
     def count_by_status(self, conn: Connection) -> dict[str, int]:
-        rows = conn.execute(select(chain_visits.c.status, func.count()).where(self._mine)
+        rows = conn.execute(select(chain_visits.c.status, func.count()).where(self._mine(conn))
                             .group_by(chain_visits.c.status)).all()
         return {status: n for status, n in rows}
 
     def unpark(self, conn: Connection, key: str | None = None) -> int:
         """Make parked visits ready again (``yibao replay chains``); returns how many."""
-        cond = [self._mine, chain_visits.c.status == "parked"]
+        cond = [self._mine(conn), chain_visits.c.status == "parked"]
         if key is not None:
             cond.append(chain_visits.c.visit_key == key)
         return conn.execute(update(chain_visits).where(*cond).values(
@@ -172,7 +181,7 @@ class ChainStore:
     def touch(self, conn: Connection, key: str) -> None:
         """Another visit's unit of work changed what this visit's state is built from (its side tables): bump its
         version, so a driver holding it reloads, and make it due."""
-        conn.execute(update(chain_visits).where(self._mine, chain_visits.c.visit_key == key).values(
+        conn.execute(update(chain_visits).where(self._mine(conn), chain_visits.c.visit_key == key).values(
             version=chain_visits.c.version + 1, updated_at=clock.now()))
 
     # --- the call journal -------------------------------------------------------------------------------------
@@ -180,7 +189,7 @@ class ChainStore:
     def open_call(self, conn: Connection, key: str, *, step: str, infno: str, msgid: str, purpose: str) -> int:
         now = clock.now()
         return int(conn.execute(insert(chain_calls).values(
-            service=self.service, visit_key=key, step=step[:64], infno=infno, msgid=msgid, purpose=purpose,
+            service=self.scoped(conn), visit_key=key, step=step[:64], infno=infno, msgid=msgid, purpose=purpose,
             status="sent", created_at=now, updated_at=now).returning(chain_calls.c.id)).scalar_one())
 
     def close_call(self, conn: Connection, call_id: int, status: str, *, resolution: str | None = None,

@@ -22,6 +22,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("topics", "create"): ("yibao.cli.topics", "create every topic of the catalog (idempotent)"),
     ("topics", "list"): ("yibao.cli.topics_list", "print the topic catalog"),
     ("db", "upgrade"): ("yibao.cli.db", "migrate the database to the newest schema (idempotent)"),
+    ("data",): ("yibao.cli.data", "personal data at rest: purge (retention policy), reencrypt (after a key rotation)"),
     ("stack", "up"): ("yibao.stack.cli", "start a local Kafka + database and print how to reach them"),
     ("settings",): ("yibao.cli.settings_ref", "print every setting of every service with its env variable"),
     ("recon",): ("yibao.reconciliation.cli", "reconcile with the platform (3201/3202), approve repairs, reports"),

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 from collections import Counter
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from yibao.core import clock
 from yibao.core.db import make_engine
 from yibao.core.db.schema import parked_work
-from yibao.core.messaging.deadletter import DeadLetter
+from yibao.core.deployment import Deployment, bind
+from yibao.core.messaging.deadletter import DeadLetter, parked_letters
 from yibao.core.messaging.depth import replay_group
 from yibao.core.settings import CommonSettings
 from yibao.core.topics import topic
@@ -115,13 +115,13 @@ def _wanted(letter: DeadLetter, args: argparse.Namespace) -> bool:
 
 async def _replay_table(settings: CommonSettings, args: argparse.Namespace, producer) -> int:  # type: ignore[no-untyped-def]
     """Letters the dead-letter topic could not take were parked in the table: produce them and mark them."""
-    engine = make_engine(settings.database_url)
+    engine = bind(make_engine(settings.database_url), Deployment.from_settings(settings))
     try:
         def pending() -> list[tuple[int, DeadLetter]]:
             with engine.connect() as conn:
-                rows = conn.execute(select(parked_work.c.id, parked_work.c.payload)
-                                    .where(parked_work.c.replayed_at.is_(None))).all()
-            letters = [(row.id, DeadLetter.model_validate(json.loads(row.payload))) for row in rows]
+                letters, unreadable = parked_letters(conn)
+            if unreadable:
+                print(f"{unreadable} parked row(s) could not be opened: sealed with a data key not configured here")
             return [(i, letter) for i, letter in letters if _wanted(letter, args) and letter.source_topic]
 
         letters = await asyncio.to_thread(pending)

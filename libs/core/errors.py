@@ -6,6 +6,8 @@ Every exception the project raises on purpose derives from :class:`YibaoError`, 
     YibaoError
     ├── ConfigurationError        settings or data files are wrong; fix the deployment, not the input
     ├── StackError                a local broker/database could not be started or reached
+    ├── OutageError               the database or the broker is unreachable: wait for it; never the work's fault
+    ├── PoisonOutputError         the broker refuses one output row for good (too large, invalid): park the row
     ├── InputError                bad input from outside (HIS events, files, requests); parked, never dropped
     │   ├── DecodeError           bytes that are not a change event we can read
     │   └── UnmappableEventError  a readable change event the HIS mapping cannot turn into a canonical event
@@ -19,6 +21,9 @@ Every exception the project raises on purpose derives from :class:`YibaoError`, 
     └── ReconciliationError       a reconciliation run could not complete
 
 Messages name what is wrong (field, rule, value kind) but never carry personal data or secrets.
+
+What happens to work that failed is decided in one place, :mod:`yibao.core.failures`, which sorts any
+exception (ours or a driver's) into bad input, poison output, transient or outage.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ __all__ = [
     "YibaoError",
     "ConfigurationError",
     "StackError",
+    "OutageError",
+    "PoisonOutputError",
     "InputError",
     "DecodeError",
     "UnmappableEventError",
@@ -58,6 +65,24 @@ class ConfigurationError(YibaoError):
 
 class StackError(YibaoError):
     code = "stack"
+
+
+class OutageError(YibaoError):
+    """A resource the work needs is unreachable (``resource``: ``database`` or ``broker``). Work that meets it
+    waits until the resource is back; it spends no attempt and is never parked for it."""
+
+    code = "outage"
+
+    def __init__(self, message: str, *, resource: str, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.resource = resource
+
+
+class PoisonOutputError(YibaoError):
+    """The broker refuses one output message for good (too large, invalid record or topic): the row is parked
+    with this reason and the rows behind it flow."""
+
+    code = "poison_output"
 
 
 class InputError(YibaoError):

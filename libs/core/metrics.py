@@ -6,6 +6,8 @@ vocabularies (service, topic, outcome, reason code, infno) — never a patient, 
 
 from __future__ import annotations
 
+import re
+
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 __all__ = [
@@ -18,7 +20,12 @@ __all__ = [
     "OUTBOX_PUBLISHED",
     "OUTBOX_PENDING",
     "WORKER_READY",
+    "OUTAGE",
+    "OUTAGES",
+    "OUTBOX_PARKED",
+    "PURGED",
     "render",
+    "bounded",
     "CONTENT_TYPE_LATEST",
 ]
 
@@ -45,6 +52,24 @@ DLQ_DEPTH = Gauge(
     "yibao_dlq_depth", "Dead letters waiting for `yibao replay dlq`: on the DLQ topic, or in the parked_work table "
     "when the topic could not take them (the same figure from every worker: use max)", ["store"])
 WORKER_READY = Gauge("yibao_worker_ready", "1 when the worker is consuming and its database answers", ["service"])
+OUTAGE = Gauge("yibao_outage", "1 while the service waits for an unreachable database or broker (nothing is "
+               "parked meanwhile, no attempt is spent)", ["service", "resource"])
+OUTAGES = Counter("yibao_outages_total", "Outages the service met and waited out, by resource", ["service", "resource"])
+OUTBOX_PARKED = Counter("yibao_outbox_parked_total", "Outbox rows the broker refused for good (too large, invalid), "
+                        "parked in parked_work so the rows behind them flow", ["service", "reason_code"])
+PURGED = Counter("yibao_retention_purged_total", "Rows deleted by the retention policy, by table", ["table"])
+
+_LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]{0,119}$")
+
+
+def bounded(value: object, *, other: str = "other") -> str:
+    """A label value fed from anything but a constant (a reason code, a topic): kept when it is a short machine
+    word with nothing personal-looking in it (no run of 11 or more digits: a phone, an id, a psn_no), else
+    ``other``. Labels are never ids."""
+    text = str(value)
+    if not _LABEL.match(text) or re.search(r"\d{11,}", text):
+        return other
+    return text
 
 
 def render() -> bytes:

@@ -1,13 +1,20 @@
 """The worker runtime every service stands on: a faust app plus the things faust does not do for us.
 
-* **Catch, retry, park.** An exception escaping a faust agent acks and drops the message. Every message is
-  therefore handled through :meth:`ServiceRuntime.process`: an :class:`~yibao.core.errors.InputError` is parked
-  at once (retrying cannot fix bad input); anything else is retried with exponential backoff and parked when the
-  attempts are exhausted. Parking goes to the DLQ topic, else to the ``parked_work`` table, else it is retried
-  until one of them works — the message is not acknowledged before it is processed or parked.
+* **Catch, classify, act.** An exception escaping a faust agent acks and drops the message. Every message is
+  therefore handled through :meth:`ServiceRuntime.process`, which acts on the kind
+  :func:`yibao.core.failures.classify` gives the failure: bad input is parked at once (retrying cannot fix it);
+  an **outage** (the database or the broker unreachable) makes the consumer wait with a capped backoff — no
+  attempt is spent, nothing is parked, ``/readyz`` says why, and the same message goes through once the
+  resource is back; anything else is retried with exponential backoff and parked when the attempts are
+  exhausted. Parking goes to the DLQ topic, else to the ``parked_work`` table, else it waits until one of them
+  works — the message is not acknowledged before it is processed or parked.
 * **Database as the state store.** Units of work are synchronous SQLAlchemy transactions run in a thread
-  (:meth:`ServiceRuntime.db`), with the inbox (dedup) and the outbox (results) inside the same transaction.
-* **Outbox relay** as a faust task, woken after every commit.
+  (:meth:`ServiceRuntime.db`), with the inbox (dedup) and the outbox (results) inside the same transaction. The
+  engine is bound to the deployment (topic prefix, data cipher; :mod:`yibao.core.deployment`), so the inbox,
+  the outbox and parked work of deployments sharing a database stay apart and personal data is sealed at rest.
+* **Outbox relay** as a faust task, woken after every commit; a row the broker refuses for good is parked and the
+  rest flow.
+* **Retention**: a timer purges what the retention policy says is old enough (:mod:`yibao.core.retention`).
 * **/metrics, /healthz, /readyz** on the worker's web port (faust's aiohttp server).
 * Topics and schema made sure of at start-up (both idempotent).
 """
@@ -18,6 +25,7 @@ import asyncio
 import logging
 import tempfile
 import time
+from urllib.parse import urlsplit
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,16 +35,18 @@ from sqlalchemy import Connection, text
 
 from yibao.core import metrics
 from yibao.core.db import make_engine
-from yibao.core.db.schema import parked_work
-from yibao.core.errors import InputError, YibaoError
+from yibao.core.deployment import Deployment, bind
+from yibao.core.errors import OutageError
+from yibao.core.failures import BROKER, FailureKind, OutageWatch, classify
 from yibao.core.kafka import TopicRequest, catalog_topics, create_topics
-from yibao.core.messaging.deadletter import DeadLetter
+from yibao.core.messaging.deadletter import DeadLetter, park_in_table
 from yibao.core.messaging.depth import dead_letter_topic_depth, parked_work_waiting
 from yibao.core.messaging.outbox import OutboxMessage
-from yibao.core.messaging.relay import OutboxRelay
+from yibao.core.messaging.relay import BatchPartlySent, OutboxRelay
 from yibao.core.privacy import mask_text
 from yibao.core.settings import CommonSettings
 from yibao.core.topics import topic
+from yibao.core.web import error_middleware
 
 __all__ = ["ServiceRuntime", "MessageContext"]
 
@@ -64,12 +74,17 @@ class ServiceRuntime:
                  migrate: bool = True) -> None:
         self.settings = settings
         self.name = name
-        self.engine = make_engine(settings.database_url)
+        self.deployment = Deployment.from_settings(settings)
+        #: bound to the deployment: inbox/outbox names scoped by the topic prefix, payloads sealed at rest
+        self.engine = bind(make_engine(settings.database_url), self.deployment)
         self.extra_topics = extra_topics or []
         self.migrate = migrate
         self.dlq_topic = topic("dlq", settings.topic_prefix)
         self._ready = False
-        self._park_blocked = False
+        #: what the worker is waiting for (database, broker), for /readyz and yibao_outage
+        self.outages = OutageWatch(name, backoff_s=settings.outage_backoff_s,
+                                   backoff_max_s=settings.outage_backoff_max_s)
+        self._broker_probe: tuple[float, str | None] = (0.0, None)
         datadir = Path(tempfile.gettempdir()) / f"yibao-faust-{name}"
         self.app = faust.App(
             f"{settings.topic_prefix}yibao-{name}",  # the consumer group: hospitals sharing a cluster stay apart
@@ -79,6 +94,13 @@ class ServiceRuntime:
             web_host=settings.web_host,
             web_port=settings.port,
             web_in_thread=False,
+            # only our endpoints: faust's /router and /table (cluster topology, table keys) are not served
+            web_router_enabled=False,
+            web_tables_enabled=False,
+            web_stats_enabled=False,
+            web_graph_enabled=False,
+            # every error answered as JSON; input never gets a 500 (yibao.core.web)
+            web_application_options={"middlewares": [error_middleware], "client_max_size": 1024 * 1024},
             topic_allow_declare=False,
             topic_disable_leader=True,
             broker_session_timeout=settings.session_timeout_s,
@@ -86,11 +108,13 @@ class ServiceRuntime:
             broker_rebalance_timeout=max(30.0, settings.session_timeout_s * 3),
             consumer_auto_offset_reset="earliest",
             producer_acks=-1,
+            producer_request_timeout=settings.broker_request_timeout_s,
             store="memory://",
             datadir=str(datadir),
             broker_commit_interval=1.0,
         )
-        self.relay = OutboxRelay(self.engine, name, self._publish_batch)
+        self.relay = OutboxRelay(self.engine, name, self._publish_batch, outages=self.outages,
+                                 stall_after_s=settings.broker_request_timeout_s)
         self._install_endpoints()
         self._install_lifecycle()
 
@@ -107,69 +131,78 @@ class ServiceRuntime:
         self.relay.wake()
         return result
 
-    # --- catch, retry, park -----------------------------------------------------------------------------------
+    # --- catch, classify, act --------------------------------------------------------------------------------
 
     async def process(self, ctx: MessageContext, handle: Callable[[], Awaitable[str]]) -> str:
-        """Handle one message; returns the outcome (processed/duplicate/skipped/parked). Never raises."""
-        metrics.EVENTS_CONSUMED.labels(self.name, ctx.topic).inc()
+        """Handle one message; returns the outcome (processed/duplicate/skipped/parked). Never raises.
+
+        Failures are classified once (:func:`yibao.core.failures.classify`): bad input and poison are parked at
+        once; an outage waits (capped backoff, no attempt spent, nothing parked) and tries the same message again
+        when the resource is back; anything else is retried ``retry_attempts`` times with exponential backoff,
+        then parked. A cancelled worker (shutdown, rebalance) leaves the message unacknowledged."""
+        metrics.EVENTS_CONSUMED.labels(self.name, metrics.bounded(ctx.topic)).inc()
         started = time.perf_counter()
-        attempts = 0
+        attempts = 0  # attempts spent: outages spend none
+        waiter = f"consumer {ctx.topic}[{ctx.partition}]"
         outcome = "parked"
         try:
             while True:
-                attempts += 1
                 try:
                     outcome = await handle()
                     break
-                except InputError as exc:
-                    await self.park(ctx, reason_code=exc.code, reason=str(exc), attempts=attempts)
-                    break
-                except Exception as exc:  # transient until proven otherwise
-                    kind = type(exc).__name__
+                except Exception as exc:
+                    failure = classify(exc)
+                    if failure.kind is FailureKind.OUTAGE:
+                        await self.outages.wait(waiter, failure)
+                        continue
+                    attempts += 1
+                    if failure.kind in (FailureKind.BAD_INPUT, FailureKind.POISON):
+                        await self.park(ctx, reason_code=failure.code, reason=str(exc), attempts=attempts)
+                        break
                     if attempts >= self.settings.retry_attempts:
-                        code = exc.code if isinstance(exc, YibaoError) else "exhausted"
-                        await self.park(ctx, reason_code=code,
-                                        reason=f"gave up after {attempts} attempts: {kind}: {mask_text(str(exc))}",
+                        await self.park(ctx, reason_code=failure.code,
+                                        reason=f"gave up after {attempts} attempts: {failure.summary}",
                                         attempts=attempts)
                         break
-                    metrics.RETRIES.labels(self.name, kind).inc()
+                    metrics.RETRIES.labels(self.name, metrics.bounded(type(exc).__name__)).inc()
                     log.warning("transient failure, retrying", extra={"fields": {
-                        "topic": ctx.topic, "partition": ctx.partition, "offset": ctx.offset, "error": kind,
-                        "attempt": attempts}})
+                        "topic": ctx.topic, "partition": ctx.partition, "offset": ctx.offset,
+                        "error": failure.summary, "attempt": attempts}})
                     await asyncio.sleep(self.settings.retry_backoff_s * 2 ** (attempts - 1))
         finally:
+            self.outages.recovered(waiter)
             metrics.PROCESSING_SECONDS.labels(self.name).observe(time.perf_counter() - started)
             metrics.EVENTS_HANDLED.labels(self.name, outcome).inc()
         return outcome
 
     async def park(self, ctx: MessageContext, *, reason_code: str, reason: str, attempts: int = 1,
                    event_id: str | None = None) -> None:
-        """Dead-letter a message. Does not return until the dead letter is stored somewhere durable."""
+        """Dead-letter a message. Does not return until the dead letter is stored somewhere durable: the DLQ
+        topic, else the ``parked_work`` table (sealed), else it waits for one of them to come back."""
         letter = DeadLetter.of(service=self.name, reason_code=reason_code, reason=mask_text(reason),
                                topic=ctx.topic, partition=ctx.partition, offset=ctx.offset, key=ctx.key,
                                value=ctx.value, attempts=attempts, event_id=event_id)
-        delay = 0.5
         while True:
             try:
-                await self.app.producer.send_and_wait(self.dlq_topic, ctx.key, letter.to_bytes(), None, None, None)
+                await asyncio.wait_for(
+                    self.app.producer.send_and_wait(self.dlq_topic, ctx.key, letter.to_bytes(), None, None, None),
+                    timeout=self.settings.broker_request_timeout_s)
                 break
             except Exception as exc:
-                log.error("dead-letter topic unavailable, parking in the database", extra={"fields": {"error": type(exc).__name__}})
+                failure = classify(exc)
+                log.error("dead-letter topic unavailable, parking in the database", extra={"fields": {
+                    "error": failure.summary}})
             try:
-                await self.db(lambda conn: conn.execute(parked_work.insert().values(
-                    service=self.name, reason_code=reason_code, reason=letter.reason, source_topic=ctx.topic,
-                    source_partition=ctx.partition, source_offset=ctx.offset,
-                    msg_key=ctx.key.decode(errors="replace") if ctx.key else None,
-                    payload=letter.model_dump_json(), created_at=letter.failed_at)))
+                await self.db(lambda conn: park_in_table(conn, letter))
                 break
             except Exception as exc:
-                self._park_blocked = True
-                log.critical("cannot park a message anywhere; holding it and retrying",
-                             extra={"fields": {"error": type(exc).__name__}})
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30)
-        self._park_blocked = False
-        metrics.DEAD_LETTERS.labels(self.name, reason_code).inc()
+                failure = classify(exc)
+                if failure.kind is not FailureKind.OUTAGE:  # neither store takes it: that is an outage of both
+                    failure = classify(OutageError(f"cannot park a message anywhere: {failure.summary}",
+                                                   resource="database"))
+                await self.outages.wait("park", failure)
+        self.outages.recovered("park")
+        metrics.DEAD_LETTERS.labels(self.name, metrics.bounded(reason_code)).inc()
         log.warning("message parked", extra={"fields": {
             "reason_code": reason_code, "reason": letter.reason, "topic": ctx.topic, "partition": ctx.partition,
             "offset": ctx.offset}})
@@ -177,8 +210,16 @@ class ServiceRuntime:
     # --- publishing -------------------------------------------------------------------------------------------
 
     async def _publish_batch(self, batch: list[OutboxMessage]) -> None:
+        """Send in order; a message refused before it left (too large for the producer) stops the batch there,
+        after the ones before it are acknowledged (:class:`BatchPartlySent` tells the relay how far it got)."""
         producer = self.app.producer
-        futures = [await producer.send(m.topic, m.key, m.value, None, None, m.headers or None) for m in batch]
+        futures = []
+        for index, m in enumerate(batch):
+            try:
+                futures.append(await producer.send(m.topic, m.key, m.value, None, None, m.headers or None))
+            except Exception as exc:
+                await asyncio.gather(*futures)
+                raise BatchPartlySent(index, exc) from exc
         await asyncio.gather(*futures)
 
     # --- lifecycle, endpoints ---------------------------------------------------------------------------------
@@ -190,7 +231,12 @@ class ServiceRuntime:
         async def _start() -> None:
             runtime._ready = True
             metrics.WORKER_READY.labels(runtime.name).set(1)
-            log.info("worker started", extra={"fields": {"service": runtime.name}})
+            log.info("worker started", extra={"fields": {
+                "service": runtime.name, "data_at_rest": runtime.deployment.cipher.describe()}})
+            if not runtime.deployment.cipher.enabled:
+                log.warning("no data key configured: personal data in the outbox and parked work is stored "
+                            "unencrypted (set YIBAO_DATA_KEYS or the secret file yibao_data_keys)",
+                            extra={"fields": {"service": runtime.name}})
 
         @self.app.task
         async def _relay() -> None:
@@ -199,6 +245,23 @@ class ServiceRuntime:
         @self.app.timer(interval=self.settings.dlq_depth_interval_s)
         async def _dlq_depth() -> None:
             await runtime.measure_dlq_depth()
+
+        if self.settings.retention_days > 0:
+            @self.app.timer(interval=self.settings.retention_interval_s)
+            async def _retention() -> None:
+                await runtime.purge_old_data()
+
+    async def purge_old_data(self) -> dict[str, int]:
+        """Apply the retention policy once (the timer calls it); an unreachable database skips the round."""
+        from yibao.core.retention import RetentionPolicy, purge
+
+        policy = RetentionPolicy.from_settings(self.settings)
+        try:
+            return await asyncio.to_thread(purge, self.engine, policy)
+        except Exception as exc:  # a purge must never stop the worker; the next round tries again
+            log.warning("retention purge skipped", extra={"fields": {
+                "service": self.name, "error": classify(exc).summary}})
+            return {}
 
     async def measure_dlq_depth(self) -> None:
         """Set ``yibao_dlq_depth``; a broker or database that does not answer leaves the last figure standing."""
@@ -239,19 +302,51 @@ class ServiceRuntime:
 
         @self.app.page("/readyz")
         async def _ready(web: Any, request: Any) -> Any:
-            problems = []
-            if not runtime._ready:
-                problems.append("not started")
-            if runtime._park_blocked:
-                problems.append("cannot park messages")
-            try:
-                await asyncio.to_thread(runtime._ping_db)
-            except Exception as exc:
-                problems.append(f"database: {type(exc).__name__}")
+            problems = await runtime.readiness_problems()
             ready = not problems
             metrics.WORKER_READY.labels(runtime.name).set(1 if ready else 0)
-            return web.json({"ready": ready, "service": runtime.name, "problems": problems},
+            return web.json({"ready": ready, "service": runtime.name, "problems": problems,
+                             "data_at_rest": runtime.deployment.cipher.describe()},
                             status=200 if ready else 503)
+
+    async def readiness_problems(self) -> list[str]:
+        """Why the worker is not ready (empty: ready): not started, an outage it waits for, a blocked relay, a
+        database that does not answer, a broker nobody can connect to."""
+        problems: list[str] = []
+        if not self._ready:
+            problems.append("not started")
+        problems += self.outages.problems()
+        blocked = self.relay.blocked()
+        if blocked and blocked not in problems:
+            problems.append(blocked)
+        try:
+            await asyncio.wait_for(asyncio.to_thread(self._ping_db), timeout=5)
+        except Exception as exc:
+            problems.append(f"database unreachable: {classify(exc).summary}")
+        broker = await self._probe_broker()
+        if broker:
+            problems.append(broker)
+        return problems
+
+    async def _probe_broker(self, *, ttl_s: float = 3.0) -> str | None:
+        """Whether any bootstrap server accepts a connection (cached ``ttl_s``)."""
+        checked_at, verdict = self._broker_probe
+        if time.monotonic() - checked_at < ttl_s:
+            return verdict
+        addresses = [b.strip() for b in self.settings.kafka_bootstrap.split(",") if b.strip()]
+        verdict = f"{BROKER} unreachable: no bootstrap server accepts connections ({', '.join(addresses)})"
+        for address in addresses:
+            parts = urlsplit(f"//{address}")
+            try:
+                _, writer = await asyncio.wait_for(asyncio.open_connection(parts.hostname, parts.port or 9092),
+                                                   timeout=2)
+            except (OSError, asyncio.TimeoutError, ValueError):
+                continue
+            writer.close()
+            verdict = None
+            break
+        self._broker_probe = (time.monotonic(), verdict)
+        return verdict
 
     def _ping_db(self) -> None:
         with self.engine.connect() as conn:

@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -75,6 +75,22 @@ class CommonSettings(BaseSettings):
     session_timeout_s: float = Field(10.0, description="Kafka consumer group session timeout, seconds")
     retry_attempts: int = Field(5, description="attempts at a transient failure before the work is parked")
     retry_backoff_s: float = Field(0.5, description="first retry delay; doubles each attempt")
+    outage_backoff_s: float = Field(0.5, gt=0, description="while the database or broker is unreachable: first "
+                                                           "wait before looking again; doubles each time")
+    outage_backoff_max_s: float = Field(10.0, gt=0, description="longest wait between two looks at an unreachable "
+                                                                "database or broker")
+    broker_request_timeout_s: float = Field(30.0, gt=0, description="a send the broker has not acknowledged after "
+                                                                    "this long fails (and is retried: an outage)")
+    data_keys: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("YIBAO_DATA_KEYS", "yibao_data_keys"), description="keys sealing personal data at rest (SM4-GCM): '<id>:<32 hex digits>' entries, comma-"
+                          "separated; the first seals, all open (rotation: put a new key first, run `yibao data "
+                          "reencrypt`). One value for every process (secret file yibao_data_keys). Unset: stored unencrypted (the "
+                          "demo), as /readyz says")
+    retention_days: int = Field(30, ge=0, description="personal data older than this is purged: published outbox "
+                                                       "rows, inbox rows, parked work replayed this long ago (0: "
+                                                       "keep everything)")
+    retention_interval_s: float = Field(3600.0, gt=0, description="how often a worker applies the retention "
+                                                                  "policy")
     dlq_depth_interval_s: float = Field(30.0, gt=0, description="how often the worker measures the dead letters "
                                                                "waiting for replay (yibao_dlq_depth)")
 

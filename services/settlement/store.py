@@ -4,6 +4,10 @@ long stay: never rewritten whole), plus — for a 血透 sheet — the inpatient
 The chain engine calls :meth:`SettlementStore.load` and :meth:`SettlementStore.dump` inside its unit of work: the
 lines are read with the visit and only the lines that changed are written back, in the same transaction as the
 state, the journal and the results. This is the only module of the service that speaks SQL.
+
+Rows belong to the deployment (``fee_lines.scope``: its scoped service name, as ``chain_visits.service``); the
+state JSON is sealed with the deployment's data key (it holds mdtrt_cert_no). A line's payload is the canonical
+charge-line event: codes, amounts, staff — no personal data of the patient — and stays readable.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from yibao.chains.errors import ConcurrentChange
 from yibao.core import clock, money
 from yibao.core.db.schema import chain_visits, fee_lines
+from yibao.core.deployment import Deployment
 from yibao.settlement.hemodialysis import SheetView, claim_marker
 from yibao.settlement.lines import FeeLine, FeeLines
 from yibao.settlement.results import SERVICE
@@ -30,8 +35,12 @@ def _line(r: Any) -> FeeLine:
                    setl_id=r.setl_id)
 
 
+def _scope(conn: Connection) -> str:
+    return Deployment.of(conn).scoped(SERVICE)
+
+
 def load_lines(conn: Connection, visit_key: str, *, status: str | None = None) -> list[FeeLine]:
-    stmt = select(fee_lines).where(fee_lines.c.visit_key == visit_key)
+    stmt = select(fee_lines).where(fee_lines.c.scope == _scope(conn), fee_lines.c.visit_key == visit_key)
     if status is not None:
         stmt = stmt.where(fee_lines.c.status == status)
     return [_line(r) for r in conn.execute(stmt.order_by(fee_lines.c.seq))]
@@ -39,7 +48,7 @@ def load_lines(conn: Connection, visit_key: str, *, status: str | None = None) -
 
 class SettlementStore:
     def load(self, conn: Connection, key: str, kind: str, text: str) -> SettlementState:
-        st = SettlementState.model_validate_json(text)
+        st = SettlementState.model_validate_json(Deployment.of(conn).cipher.open(text))
         st._lines = FeeLines(key, load_lines(conn, key))
         accounts = {r.sheet_of for r in st.open_requests() if isinstance(r, SettleRequest) and r.sheet_of}
         for account in sorted(accounts):
@@ -49,23 +58,24 @@ class SettlementStore:
     def dump(self, conn: Connection, key: str, st: SettlementState) -> str:
         self._write_lines(conn, key, st.lines)
         self._move_sheet_lines(conn, key, st)
-        return st.model_dump_json()
+        return Deployment.of(conn).cipher.seal(st.model_dump_json())
 
     # --- lines ------------------------------------------------------------------------------------------------------
 
     @staticmethod
     def _write_lines(conn: Connection, key: str, lines: FeeLines) -> None:
-        now = clock.now()
+        now, scope = clock.now(), _scope(conn)
         if lines.added:
             conn.execute(insert(fee_lines), [
-                {"visit_key": key, "feedetl_sn": line.feedetl_sn, "seq": line.seq,
+                {"scope": scope, "visit_key": key, "feedetl_sn": line.feedetl_sn, "seq": line.seq,
                  "init_feedetl_sn": line.init_feedetl_sn, "amount": line.amount, "payload": line.payload,
                  "status": line.status, "upload_msgid": line.upload_msgid, "setl_id": line.setl_id,
                  "received_at": now, "updated_at": now}
                 for line in lines.all() if line.feedetl_sn in lines.added])
         if lines.changed:
             stmt = (update(fee_lines)
-                    .where(fee_lines.c.visit_key == bindparam("k"), fee_lines.c.feedetl_sn == bindparam("sn"))
+                    .where(fee_lines.c.scope == scope, fee_lines.c.visit_key == bindparam("k"),
+                           fee_lines.c.feedetl_sn == bindparam("sn"))
                     .values(init_feedetl_sn=bindparam("init"), amount=bindparam("amt"), payload=bindparam("pl"),
                             status=bindparam("st"), upload_msgid=bindparam("um"), setl_id=bindparam("sid"),
                             updated_at=bindparam("at")))
@@ -83,11 +93,11 @@ class SettlementStore:
 
     @staticmethod
     def _sheet(conn: Connection, account: str) -> SheetView:
-        row = conn.execute(select(chain_visits.c.state).where(chain_visits.c.service == SERVICE,
+        row = conn.execute(select(chain_visits.c.state).where(chain_visits.c.service == _scope(conn),
                                                               chain_visits.c.visit_key == account)).first()
         insured = False
         if row is not None:
-            state = json.loads(row.state)
+            state = json.loads(Deployment.of(conn).cipher.open(row.state))
             insured = bool((state.get("person") or {}).get("mdtrt_id")) and not state.get("self_pay")
         return SheetView(account, row is not None, insured, load_lines(conn, account, status="pending"))
 
@@ -97,10 +107,11 @@ class SettlementStore:
         there (another sheet may have taken it since it was read: then the unit runs again)."""
         if not st.sheet_moves:
             return
-        marker, now = claim_marker(key), clock.now()
+        marker, now, scope = claim_marker(key), clock.now(), _scope(conn)
         accounts: set[str] = set()
         for move in st.sheet_moves:
-            where = [fee_lines.c.visit_key == move.account, fee_lines.c.feedetl_sn == move.feedetl_sn]
+            where = [fee_lines.c.scope == scope, fee_lines.c.visit_key == move.account,
+                     fee_lines.c.feedetl_sn == move.feedetl_sn]
             if move.kind == "claim":
                 moved = conn.execute(update(fee_lines).where(*where, fee_lines.c.status == "pending").values(
                     status="withdrawn", upload_msgid=marker, updated_at=now)).rowcount
@@ -112,7 +123,7 @@ class SettlementStore:
                              .values(status="pending", upload_msgid=None, updated_at=now))
             accounts.add(move.account)
         for account in sorted(accounts):  # a driver holding the account reloads it
-            conn.execute(update(chain_visits).where(chain_visits.c.service == SERVICE,
+            conn.execute(update(chain_visits).where(chain_visits.c.service == scope,
                                                     chain_visits.c.visit_key == account)
                          .values(version=chain_visits.c.version + 1, updated_at=now))
         st.sheet_moves.clear()

@@ -27,7 +27,7 @@ class WorkerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, *, timeout: float = 90) -> "WorkerProcess":
+    def start(self, *, timeout: float = 90, wait: bool = True) -> "WorkerProcess":
         self.port = self.port or free_port()
         prefix = "YIBAO_" + self.service.upper().replace("-", "_") + "_"
         env = {**os.environ, **self.env, f"{prefix}WEB_PORT": str(self.port), "PYTHONUNBUFFERED": "1"}
@@ -37,7 +37,8 @@ class WorkerProcess:
             env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )
         log.close()
-        self.wait_ready(timeout)
+        if wait:
+            self.wait_ready(timeout)
         return self
 
     def wait_ready(self, timeout: float) -> None:

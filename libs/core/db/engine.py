@@ -59,6 +59,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 5)
     kwargs.setdefault("max_overflow", 10)
+    # an unreachable server fails a connection attempt within seconds (an outage the caller waits out) instead
+    # of holding a thread for the operating system's TCP timeout
+    kwargs.setdefault("connect_args", {"connect_timeout": 10})
+    kwargs.setdefault("pool_timeout", 30)
     return create_engine(url, **kwargs)
 
 

@@ -55,6 +55,7 @@ inbox = Table(
     Column("consumer", String(64), primary_key=True),
     Column("event_id", String(96), primary_key=True),
     Column("received_at", ShanghaiDateTime(), nullable=False),
+    Index("ix_inbox_received_at", "received_at"),
 )
 
 #: transactional outbox: messages written with the state change, published afterwards by the relay
@@ -69,6 +70,8 @@ outbox = Table(
     Column("headers", Text, nullable=True),
     Column("created_at", ShanghaiDateTime(), nullable=False),
     Column("published_at", ShanghaiDateTime(), nullable=True),
+    # the broker refused the row for good: parked in parked_work (published_at is set too, so no relay retries it)
+    Column("parked_at", ShanghaiDateTime(), nullable=True),
     Index("ix_outbox_pending", "producer", "published_at", "id"),
 )
 
@@ -189,6 +192,7 @@ chain_calls = Table(
 fee_lines = Table(
     "fee_lines",
     metadata,
+    Column("scope", String(64), primary_key=True),  # the deployment's scoped service name (as chain_visits.service)
     Column("visit_key", String(80), primary_key=True),
     Column("feedetl_sn", String(30), primary_key=True),
     Column("seq", Integer, nullable=False),  # arrival order within the visit
@@ -200,7 +204,7 @@ fee_lines = Table(
     Column("setl_id", String(30), nullable=True),
     Column("received_at", ShanghaiDateTime(), nullable=False),
     Column("updated_at", ShanghaiDateTime(), nullable=False),
-    Index("ix_fee_lines_status", "visit_key", "status"),
+    Index("ix_fee_lines_status", "scope", "visit_key", "status"),
 )
 
 # --- reconciliation (services/reconciliation) ---------------------------------------------------------------

@@ -4,6 +4,9 @@
 it first inside the unit of work: if it returns False the event was already applied (a CDC replay, a Kafka
 redelivery after a crash) and the transaction should do nothing else. Because the row commits or rolls back
 with the effect, an event is applied exactly once however often it arrives.
+
+The consumer name is scoped by the deployment the connection belongs to (``<topic prefix><consumer>``, see
+:mod:`yibao.core.deployment`): two deployments sharing a database never absorb each other's events.
 """
 
 from __future__ import annotations
@@ -13,12 +16,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from yibao.core import clock
 from yibao.core.db.schema import inbox
+from yibao.core.deployment import Deployment
 
 __all__ = ["first_time"]
 
 
 def first_time(conn: Connection, consumer: str, event_id: str) -> bool:
-    values = {"consumer": consumer, "event_id": event_id, "received_at": clock.now()}
+    values = {"consumer": Deployment.of(conn).scoped(consumer), "event_id": event_id, "received_at": clock.now()}
     dialect = conn.dialect.name
     if dialect == "postgresql":
         stmt = postgresql.insert(inbox).values(**values).on_conflict_do_nothing()

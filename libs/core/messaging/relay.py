@@ -2,7 +2,21 @@
 
 One relay per producer name is active at a time: on PostgreSQL a transaction-scoped advisory lock elects it
 (so replicas never publish the same rows concurrently or out of order); within one process relays of a producer
-take turns on an asyncio lock, which is all SQLite (one process, the embedded default) needs. Published rows are deleted after ``retention``.
+take turns on an asyncio lock, which is all SQLite (one process, the embedded default) needs. Published rows are
+deleted after ``retention``.
+
+The producer name and the payloads are the deployment's (:mod:`yibao.core.deployment`): the relay publishes
+only rows of its own deployment and opens sealed payloads before they go out.
+
+Failures are classified by :func:`yibao.core.failures.classify`:
+
+* **poison** — the broker refuses one row for good (too large, invalid): that row is parked in ``parked_work``
+  with its payload and reason, marked (``parked_at``) so no relay tries it again, and counted in
+  ``yibao_outbox_parked_total``; the rows behind it flow. When a whole batch fails with a poison error the relay
+  sends its rows one by one to find the row at fault.
+* **outage** — the broker or the database is away: the rows stay, the relay waits with a capped backoff, and
+  :meth:`OutboxRelay.blocked` tells readiness why.
+* **transient** — anything else: logged, retried after a pause.
 """
 
 from __future__ import annotations
@@ -11,23 +25,46 @@ import asyncio
 import datetime as _dt
 import json
 import logging
+import time
 import zlib
 from collections.abc import Awaitable, Callable
 
 from sqlalchemy import Connection, Engine, and_, delete, func, select, text, update
 
 from yibao.core import clock
+from yibao.core.atrest import SealedDataError
 from yibao.core.db.schema import outbox
+from yibao.core.deployment import Deployment
+from yibao.core.failures import Failure, FailureKind, OutageWatch, classify
+from yibao.core.messaging.deadletter import DeadLetter, park_in_table
 from yibao.core.messaging.outbox import OutboxMessage
-from yibao.core.metrics import OUTBOX_PENDING, OUTBOX_PUBLISHED
+from yibao.core.metrics import DEAD_LETTERS, OUTBOX_PARKED, OUTBOX_PENDING, OUTBOX_PUBLISHED, bounded
 
-__all__ = ["OutboxRelay", "SendBatch"]
+__all__ = ["OutboxRelay", "SendBatch", "BatchPartlySent"]
 
 log = logging.getLogger(__name__)
 
 SendBatch = Callable[[list[OutboxMessage]], Awaitable[None]]
 
 _IN_PROCESS: dict[tuple[int, str, str], asyncio.Lock] = {}
+
+
+class BatchPartlySent(Exception):
+    """Raised by a sender that knows how far it got: the first ``sent`` messages of the batch are published and
+    message ``sent`` failed with ``__cause__`` (nothing after it was sent)."""
+
+    def __init__(self, sent: int, cause: BaseException) -> None:
+        super().__init__(f"{sent} sent, then {type(cause).__name__}")
+        self.sent = sent
+        self.__cause__ = cause
+
+
+class _Unreadable(Exception):
+    """A row whose sealed payload cannot be opened."""
+
+    def __init__(self, cause: SealedDataError) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 class OutboxRelay:
@@ -40,30 +77,60 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_interval: float = 0.5,
         retention: _dt.timedelta = _dt.timedelta(days=1),
+        outages: OutageWatch | None = None,
+        stall_after_s: float = 30.0,
     ) -> None:
         self.engine = engine
-        self.producer = producer
+        self.deployment = Deployment.of(engine)
+        self.service = producer
+        self.producer = self.deployment.scoped(producer)
         self.send_batch = send_batch
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.retention = retention
+        self.outages = outages or OutageWatch(producer)
+        self.stall_after_s = stall_after_s
         self._wake = asyncio.Event()
-        self._lock_id = zlib.crc32(f"yibao-outbox-{producer}".encode())
+        self._lock_id = zlib.crc32(f"yibao-outbox-{self.producer}".encode())
         self._last_cleanup = 0.0
+        self._sending_since: float | None = None
+        self._last_error: str | None = None
 
     def wake(self) -> None:
         """Publish soon: called after a unit of work committed outbox rows."""
         self._wake.set()
 
+    def blocked(self) -> str | None:
+        """Why the relay cannot publish right now (for readiness), or None."""
+        if self.outages.waiting():
+            return "; ".join(f"outbox relay: {p}" for p in self.outages.problems())
+        if self._sending_since is not None and time.monotonic() - self._sending_since > self.stall_after_s:
+            return (f"outbox relay: a batch has waited {time.monotonic() - self._sending_since:.0f}s for the broker "
+                    "to acknowledge it")
+        if self._last_error is not None:
+            return f"outbox relay: {self._last_error}"
+        return None
+
     async def run(self, stopping: asyncio.Event | None = None) -> None:
         stopping = stopping or asyncio.Event()
+        pause = self.poll_interval
         while not stopping.is_set():
             try:
                 sent = await self.drain_once()
-            except Exception:  # the broker or the database is away: keep the rows, try again later
-                log.exception("outbox relay could not publish; will retry", extra={"fields": {"producer": self.producer}})
-                sent = 0
-                await asyncio.sleep(min(5.0, self.poll_interval * 4))
+            except Exception as exc:
+                failure = classify(exc.cause if isinstance(exc, _Unreadable) else exc)
+                if failure.kind is FailureKind.OUTAGE:  # the rows stay; look again later
+                    await self.outages.wait("relay", failure)
+                    continue
+                self._last_error = failure.summary
+                log.error("outbox relay could not publish; will retry", extra={"fields": {
+                    "producer": self.producer, "error": failure.summary}})
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 30.0)
+                continue
+            self.outages.recovered("relay")
+            self._last_error = None
+            pause = self.poll_interval
             if sent == 0:
                 self._wake.clear()
                 try:
@@ -72,7 +139,7 @@ class OutboxRelay:
                     pass
 
     async def drain_once(self) -> int:
-        """Publish one batch; returns how many were published."""
+        """Publish one batch; returns how many rows left the outbox (published or parked)."""
         key = (id(asyncio.get_running_loop()), str(self.engine.url), self.producer)
         lock = _IN_PROCESS.setdefault(key, asyncio.Lock())
         async with lock:  # relays of one producer in one process take turns (SQLite has no advisory lock)
@@ -85,14 +152,72 @@ class OutboxRelay:
             if not rows:
                 await asyncio.to_thread(conn.rollback)
                 return 0
-            await self.send_batch(rows)
-            await asyncio.to_thread(self._mark, conn, [r.id for r in rows])
-            OUTBOX_PUBLISHED.labels(self.producer).inc(len(rows))
-            return len(rows)
+            published, parked = await self._publish(rows)
+            await asyncio.to_thread(self._mark, conn, published, parked)
+            if published:
+                OUTBOX_PUBLISHED.labels(self.service).inc(len(published))
+            return len(published) + len(parked)
         finally:
             await asyncio.to_thread(conn.close)
 
-    def _claim(self, conn: Connection) -> list[OutboxMessage]:
+    # --- sending ----------------------------------------------------------------------------------------------
+
+    async def _send(self, batch: list[OutboxMessage]) -> None:
+        self._sending_since = time.monotonic()
+        try:
+            await self.send_batch(batch)
+        finally:
+            self._sending_since = None
+
+    async def _publish(self, rows: list[OutboxMessage | _Unreadable]) -> tuple[list[int], list[tuple[OutboxMessage | None, int, Failure]]]:
+        """Send the rows in order. Returns the ids published and the rows to park (row, id, why).
+
+        Stops at the first row that fails for another reason than poison: the rows before it are marked, it and
+        the rest stay pending (the exception propagates when nothing could be marked)."""
+        published: list[int] = []
+        parked: list[tuple[OutboxMessage | None, int, Failure]] = []
+        pending = list(rows)
+        isolate = False
+        while pending:
+            # rows that cannot even be read are parked where they stand (they would stop everything behind them)
+            head = pending[0]
+            if isinstance(head, _Unreadable):  # a key is missing or the row was altered: stop here, say why
+                if published or parked:
+                    return published, parked
+                raise head
+            chunk: list[OutboxMessage] = []
+            for row in pending:
+                if isinstance(row, _Unreadable) or (isolate and chunk):
+                    break
+                chunk.append(row)
+            try:
+                await self._send(chunk)
+            except Exception as exc:
+                sent = exc.sent if isinstance(exc, BatchPartlySent) else 0
+                cause = exc.__cause__ if isinstance(exc, BatchPartlySent) and exc.__cause__ else exc
+                published += [m.id for m in chunk[:sent]]
+                failure = classify(cause)
+                if failure.kind is not FailureKind.POISON:
+                    if published or parked:
+                        log.warning("outbox relay stopped part-way; the rest stays pending", extra={"fields": {
+                            "producer": self.producer, "error": failure.summary}})
+                        return published, parked
+                    raise
+                if isinstance(exc, BatchPartlySent) or len(chunk) == 1:
+                    bad = chunk[sent]
+                    parked.append((bad, bad.id, failure))
+                    pending = pending[pending.index(bad) + 1:]
+                    isolate = False
+                else:  # which row of the batch? send them one at a time
+                    isolate = True
+                continue
+            published += [m.id for m in chunk]
+            pending = pending[len(chunk):]
+        return published, parked
+
+    # --- the database -----------------------------------------------------------------------------------------
+
+    def _claim(self, conn: Connection) -> list[OutboxMessage | _Unreadable]:
         conn.begin()
         if conn.dialect.name == "postgresql":
             got = conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": self._lock_id}).scalar()
@@ -104,23 +229,31 @@ class OutboxRelay:
             .where(pending).order_by(outbox.c.id).limit(self.batch_size)
         ).all()
         if len(result) < self.batch_size:
-            OUTBOX_PENDING.labels(self.producer).set(len(result))
+            OUTBOX_PENDING.labels(self.service).set(len(result))
         else:
-            OUTBOX_PENDING.labels(self.producer).set(conn.execute(select(func.count()).where(pending)).scalar() or 0)
+            OUTBOX_PENDING.labels(self.service).set(conn.execute(select(func.count()).where(pending)).scalar() or 0)
         if conn.dialect.name == "sqlite":  # do not hold SQLite's single write lock while Kafka answers
             conn.commit()
-        return [
-            OutboxMessage(
-                id=r.id, topic=r.topic, key=r.msg_key.encode() if r.msg_key is not None else None,
-                value=r.payload.encode(),
-                headers=[(k, v.encode()) for k, v in json.loads(r.headers).items()] if r.headers else [],
-            )
-            for r in result
-        ]
+        cipher = self.deployment.cipher
+        messages: list[OutboxMessage | _Unreadable] = []
+        for r in result:
+            try:
+                value = cipher.open(r.payload).encode()
+            except SealedDataError as exc:
+                messages.append(_Unreadable(exc))
+                continue
+            messages.append(OutboxMessage(
+                id=r.id, topic=r.topic, key=r.msg_key.encode() if r.msg_key is not None else None, value=value,
+                headers=[(k, str(v).encode()) for k, v in _headers(r.headers).items()],
+            ))
+        return messages
 
-    def _mark(self, conn: Connection, ids: list[int]) -> None:
+    def _mark(self, conn: Connection, ids: list[int], parked: list[tuple[OutboxMessage | None, int, Failure]]) -> None:
         now = clock.now()
-        conn.execute(update(outbox).where(outbox.c.id.in_(ids)).values(published_at=now))
+        if ids:
+            conn.execute(update(outbox).where(outbox.c.id.in_(ids)).values(published_at=now))
+        for message, row_id, failure in parked:
+            self._park(conn, message, row_id, failure, now)
         if now.timestamp() - self._last_cleanup > 300:
             conn.execute(
                 delete(outbox).where(and_(outbox.c.producer == self.producer,
@@ -128,3 +261,30 @@ class OutboxRelay:
             )
             self._last_cleanup = now.timestamp()
         conn.commit()
+
+    def _park(self, conn: Connection, message: OutboxMessage | None, row_id: int, failure: Failure,
+              now: _dt.datetime) -> None:
+        """A row the broker refused: its payload goes to ``parked_work`` (sealed), the row is marked done."""
+        size = len(message.value) if message is not None else 0
+        letter = DeadLetter.of(
+            service=self.service, reason_code=failure.code,
+            reason=f"the broker refused outbox row {row_id} ({size} bytes): {failure.summary}",
+            topic=message.topic if message else None, partition=None, offset=None,
+            key=message.key if message else None, value=message.value if message else None)
+        park_in_table(conn, letter)
+        conn.execute(update(outbox).where(outbox.c.id == row_id).values(published_at=now, parked_at=now))
+        OUTBOX_PARKED.labels(self.service, bounded(failure.code)).inc()
+        DEAD_LETTERS.labels(self.service, bounded(failure.code)).inc()
+        log.error("outbox row refused by the broker; parked, the rows behind it flow", extra={"fields": {
+            "producer": self.producer, "row": row_id, "topic": letter.source_topic, "bytes": size,
+            "reason_code": failure.code, "error": failure.summary}})
+
+
+def _headers(raw: str | None) -> dict[str, object]:
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

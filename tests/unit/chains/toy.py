@@ -146,8 +146,8 @@ class Db:
         def unit() -> Any:
             if self.fail_next:
                 self.fail_next -= 1
-                from sqlalchemy.exc import OperationalError
-                raise OperationalError("SELECT 1", {}, ConnectionRefusedError("the database is down"))
+                from yibao.core.errors import OutageError
+                raise OutageError("the database is down", resource="database")
             with self.engine.begin() as conn:
                 return fn(conn)
 

@@ -151,3 +151,26 @@ def test_human_readable_lines_are_masked_too(captured_log: Callable[[], str], mo
     text = stream.getvalue()
     assert "certno 110" in text and "psn_name=" in text
     assert_nothing_personal(text)
+
+
+def test_secrets_never_reach_the_log(captured_log: Callable[[], str]) -> None:
+    log.error("cannot connect to postgresql+psycopg://yibao:hunter2x@db:5432/yibao",
+              extra={"fields": {"headers": {"Authorization": "Bearer abcdefgh12345678"}, "appSecret": "s3cr3tA"}})
+    log.warning("mobile pay config appSecret=s3cr3tA password=hunter2x sm4 key 0123456789abcdeffedcba9876543210")
+    text = captured_log()
+    for secret in ("hunter2x", "abcdefgh12345678", "s3cr3tA", "0123456789abcdeffedcba9876543210"):
+        assert secret not in text, secret
+    assert len(lines(captured_log)) == 2
+
+
+def test_chinese_labels_nested_json_and_new_personal_keys_are_masked_in_the_log(
+        captured_log: Callable[[], str]) -> None:
+    inner = json.dumps({"psn_name": NAME, "psn_no": "44000012345678901234", "brdy": "1949-12-31"},
+                       ensure_ascii=False)
+    log.info("platform said 姓名：%s 身份证号:%sabc", NAME, CERTNO)
+    log.info("input %s", json.dumps({"input": inner}, ensure_ascii=False))
+    log.info("fields", extra={"fields": {"emp_name": "某某科技有限公司", "payload": inner}})
+    text = captured_log()
+    assert_nothing_personal(text)
+    for value in ("44000012345678901234", "1949-12-31", "某某科技有限公司"):
+        assert value not in text

@@ -125,9 +125,8 @@ def test_mask_obj_masks_personal_keys_at_any_depth() -> None:
     }
     masked = mask_obj(payload)
     text = repr(masked)
-    for personal in ("李四", MOBILE, CERTNO, NAME, CERTNO_X):
+    for personal in ("李四", MOBILE, CERTNO, NAME, CERTNO_X, PSN_NO):
         assert personal not in text
-    assert masked["input"]["mdtrtinfo"]["psn_no"] == PSN_NO
     assert masked["input"]["diseinfo"][0]["diag_name"] == "肺炎"
 
 
@@ -191,6 +190,138 @@ def test_the_shipped_his_mappings_personal_columns_are_masked_by_key() -> None:
         columns |= _personal_columns_of(yaml.safe_load(path.read_text(encoding="utf-8")), PERSONAL_FIELDS)
     assert columns, "the shipped mappings name no personal column: the test reads them wrongly"
     assert sorted(c for c in columns if not is_personal_key(c)) == []
+
+
+# --- issue 11: what the filter used to miss ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", [f"certno{CERTNO}abc", f"{CERTNO_X}abc", f"id:{CERTNO}号码", f"ID{CERTNO}",
+                                  f"patient_{CERTNO}_visit", f"{OLD_CERTNO}abc"])
+def test_a_resident_id_glued_to_letters_is_masked(text: str) -> None:
+    masked = mask_text(text)
+    assert CERTNO not in masked and CERTNO_X not in masked and OLD_CERTNO not in masked
+
+
+@pytest.mark.parametrize("text, name", [
+    ("registration refused for patient Zhang San today", "Zhang San"),
+    ("insured person Li Xiaoming has no active insurance", "Xiaoming"),
+    ("contact: John Smith", "Smith"),
+    ("参保人[张三]不存在", NAME),
+    ("人员姓名【王小明】与证件号码不符", "王小明"),
+])
+def test_a_name_in_free_text_after_a_word_for_a_person_is_masked(text: str, name: str) -> None:
+    assert name not in mask_text(text)
+
+
+@pytest.mark.parametrize("text, value", [
+    (f"姓名：{NAME}，性别：男", NAME),
+    (f"患者姓名: {NAME}", NAME),
+    (f"联系人={NAME}", NAME),
+    (f"身份证号：{CERTNO}", CERTNO),
+    ("证件号码:E12345678", "E12345678"),
+    ("联系电话：020-87654321", "87654321"),
+    ("家庭住址：北京市朝阳区某路1号，邮编100000", "朝阳区某路1号"),
+    ("出生日期：1949-12-31", "1949-12-31"),
+    ("工作单位：某某科技有限公司", "某某科技有限公司"),
+])
+def test_a_value_under_a_chinese_label_is_masked(text: str, value: str) -> None:
+    masked = mask_text(text)
+    assert value not in masked
+    assert masked.startswith(text.split("：")[0].split(":")[0].split("=")[0])
+
+
+def test_a_chinese_platform_message_without_a_value_is_left_readable() -> None:
+    text = "人员姓名与证件号码不符，请核对后重试"
+    assert mask_text(text) == text
+
+
+def _nested_json(levels: int) -> str:
+    """A payload written as JSON text inside a JSON string, ``levels`` deep (each level escapes the quotes again)."""
+    import json
+
+    text = json.dumps({"psn_name": NAME, "certno": "E12345678", "visit": "V1"}, ensure_ascii=False)
+    for n in range(levels):
+        text = json.dumps({f"level{n}": text}, ensure_ascii=False)
+    return text
+
+
+@pytest.mark.parametrize("levels", [1, 2, 3])
+def test_personal_keys_in_json_escaped_inside_a_json_string_are_masked(levels: int) -> None:
+    text = _nested_json(levels)
+    assert '\\"psn_name' in text, "the inner keys are escaped"
+    masked = mask_text(text)
+    assert NAME not in masked and "E12345678" not in masked and "V1" in masked
+
+
+def test_personal_keys_in_a_json_string_value_of_a_structure_are_masked() -> None:
+    import json
+
+    inner = json.dumps({"psn_name": NAME, "certno": "E12345678", "visit": "V1"}, ensure_ascii=False)
+    outer = json.dumps({"input": inner, "n": 1}, ensure_ascii=False)  # JSON inside a JSON string
+    for masked in (mask_text(outer), repr(mask_obj({"payload": outer})), repr(mask_obj(json.loads(outer)))):
+        assert NAME not in masked and "E12345678" not in masked and "V1" in masked
+
+
+@pytest.mark.parametrize("key, value", [
+    ("psn_no", PSN_NO), ("brdy", "1949-12-31"), ("emp_name", "某某科技有限公司"), ("gend", "1"), ("naty", "01"),
+    ("age", "76"), ("coner_tel", "020-87654321"), ("card_sn", "K12345678"), ("psnNo", PSN_NO),
+    ("mdtrt_cert_no", "E12345678"), ("addr", "北京市朝阳区"),
+])
+def test_the_personal_fields_of_the_national_spec_are_masked_by_key(key: str, value: str) -> None:
+    assert f'"{key}": "{value}"' not in mask_text(f'{{"{key}": "{value}", "insutype": "310"}}')
+    assert f"{key}={value} " not in mask_text(f"{key}={value} insutype=310")
+    assert str(mask_obj({key: value})[key]) != value
+
+
+def test_the_spec_catalogs_personal_fields_are_all_personal_keys() -> None:
+    """Every field the transaction catalog labels as a person's (人员编号 证件号码 人员姓名 性别 民族 出生日期 年龄 联系电话
+    联系人姓名 单位名称 卡识别码 就诊凭证编号) is masked by key."""
+    labels = ("人员编号", "证件号码", "人员姓名", "性别", "民族", "出生日期", "年龄", "联系电话", "联系人姓名", "单位名称",
+              "卡识别码", "就诊凭证编号")
+    import re as _re
+
+    import yibao.envelope.catalog as catalog
+
+    data = Path(catalog.__file__).parent / "data"
+    found: set[str] = set()
+    for path in data.rglob("*.yaml"):
+        for m in _re.finditer(r"name: ([a-z_0-9]+),[^}]*label: ([^,}]+)", path.read_text(encoding="utf-8")):
+            if any(m.group(2).strip().startswith(label) for label in labels):
+                found.add(m.group(1))
+    assert {"psn_no", "certno", "psn_name", "brdy", "emp_name"} <= found
+    assert sorted(k for k in found if not is_personal_key(k)) == []
+
+
+@pytest.mark.parametrize("text, secret", [
+    ("appSecret=s3cr3t-Value-1 appId=yibaoMobileApp0001", "s3cr3t-Value-1"),
+    ('{"app_secret": "s3cr3t-Value-1"}', "s3cr3t-Value-1"),
+    ("password=hunter2!x&user=yibao", "hunter2!x"),
+    ("connect with PGPASSWORD='hunter2!x'", "hunter2!x"),
+    ("postgresql+psycopg://yibao:hunter2!x@db.hospital.local:5432/yibao", "hunter2!x"),
+    ("DATABASE_URL=postgres://yibao:hunter2x@10.0.0.5/yibao failed", "hunter2x"),
+    ("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl", "eyJhbGciOiJIUzI1NiJ9"),
+    ("{'authorization': 'Basic eWliYW86aHVudGVyMg=='}", "eWliYW86aHVudGVyMg=="),
+    ("headers: [('Authorization', 'Bearer abcdef1234567890')]", "abcdef1234567890"),
+    ("SM4 key 0123456789abcdeffedcba9876543210 rejected", "0123456789abcdeffedcba9876543210"),
+    ("sm4_key=0123456789ABCDEFFEDCBA9876543210", "0123456789ABCDEFFEDCBA9876543210"),
+    ("密钥：0123456789abcdeffedcba9876543210", "0123456789abcdeffedcba9876543210"),
+    ("x-tif-token: tif-token-for-tests", "tif-token-for-tests"),
+    ("YIBAO_DATA_KEYS=k1:0123456789abcdeffedcba9876543210", "0123456789abcdeffedcba9876543210"),
+])
+def test_a_secret_is_masked(text: str, secret: str) -> None:
+    assert secret not in mask_text(text)
+
+
+def test_a_secret_under_a_secret_key_is_masked_in_a_structure() -> None:
+    masked = mask_obj({"platform": {"api_secret": "s3cr3t", "sm4_key": "0123456789abcdeffedcba9876543210",
+                                    "password": ["a", "b"], "fixmedins_code": "H44010600001"}})
+    assert "s3cr3t" not in repr(masked) and "0123456789abcdef" not in repr(masked)
+    assert masked["platform"]["fixmedins_code"] == "H44010600001"
+
+
+def test_an_event_id_of_32_hex_digits_is_not_mistaken_for_a_key() -> None:
+    text = "event_id=0123456789abcdeffedcba9876543210 duplicate"
+    assert mask_text(text) == text
 
 
 # --- the masker itself --------------------------------------------------------------------------------------
