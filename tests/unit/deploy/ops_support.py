@@ -15,13 +15,16 @@ from __future__ import annotations
 import functools
 import importlib
 import json
+import os
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import yaml
 from prometheus_client.metrics import MetricWrapperBase
+import pytest
 from pydantic import AliasChoices
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -35,7 +38,7 @@ __all__ = [
     "of_kind", "overlay_dirs", "env_prefix_of", "service_settings_class", "other_settings_classes",
     "all_settings_classes", "env_names", "known_env_names", "metric_modules", "code_metrics", "known_metrics",
     "METRIC_NAME", "SELECTOR", "SELECTOR_LABEL", "GROUPING", "dashboard_files", "dashboard_queries",
-    "alert_rules",
+    "alert_rules", "alert_rules_file", "require_tool", "REQUIRE_REAL",
 ]
 
 REPO = Path(__file__).resolve().parents[3]
@@ -310,3 +313,35 @@ def dashboard_queries() -> list[tuple[str, str]]:
 def alert_rules() -> list[dict[str, Any]]:
     doc = load_yaml_documents(ALERTS)[0]
     return [rule for group in doc["spec"]["groups"] for rule in group["rules"]]
+
+
+def alert_rules_file(*, summaries_only: bool = False) -> str:
+    """alerts.yaml as a plain Prometheus rules file (its ``spec``); with ``summaries_only`` each alert keeps only
+    its English summary among the annotations (what the promtool unit tests compare)."""
+    spec = load_yaml_documents(ALERTS)[0]["spec"]
+    if summaries_only:
+        for group in spec["groups"]:
+            for rule in group["rules"]:
+                rule["annotations"] = {"summary": rule["annotations"]["summary"]}
+    return yaml.safe_dump(spec, allow_unicode=True, sort_keys=False)
+
+
+# --- tools from outside Python ------------------------------------------------------------------------------------
+
+#: set by .ci/run: a tool a test needs must be there, never skipped
+REQUIRE_REAL = os.environ.get("YIBAO_REQUIRE_REAL") == "1"
+
+#: where `make deploy-tools` installs the tools that Debian does not package (kustomize, kubeconform)
+TOOLS_BIN = Path(os.environ.get("YIBAO_TOOLS_DIR", Path.home() / ".cache" / "yibao-bridge" / "tools")) / "bin"
+
+
+def require_tool(name: str, how: str) -> str:
+    """The path of a command-line tool a test needs: on PATH or in TOOLS_BIN. Missing: the test is skipped with
+    ``how`` to get it — or fails when YIBAO_REQUIRE_REAL=1 (CI installs every tool first)."""
+    found = shutil.which(name) or shutil.which(name, path=str(TOOLS_BIN))
+    if found:
+        return found
+    message = f"{name} is not installed ({how})"
+    if REQUIRE_REAL:
+        pytest.fail(f"{message}; YIBAO_REQUIRE_REAL=1 needs it", pytrace=False)
+    pytest.skip(message)
