@@ -1,0 +1,41 @@
+"""The running bridge the live ops tests look at: every service that has a worker, on the session's real Kafka and
+a fresh database of the session's PostgreSQL, started once for this folder."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from integration.deploy.live import services_with_a_worker
+from support.stack import new_database
+from yibao.core.db.migrations import upgrade
+from yibao.core.kafka import create_topics
+from yibao.hisevents import load_mapping
+from yibao.stack import Stack
+from yibao.stack.bridge import LocalBridge
+
+MAPPING = "example-oracle-his"
+
+
+@pytest.fixture(scope="session")
+def running_bridge(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBridge]:
+    tmp = tmp_path_factory.mktemp("ops-live")
+    url = new_database(stack, tmp)
+    upgrade(url)
+    prefix = f"ops{uuid.uuid4().hex[:8]}."
+    info = dataclasses.replace(stack.info, database_url=url)
+    cdc = [prefix + t for t in load_mapping(MAPPING).topics()]
+    asyncio.run(create_topics(info.kafka_bootstrap, [(t, 1, {}) for t in cdc]))
+    bridge = LocalBridge(info, tmp, prefix=prefix, services=services_with_a_worker(), env={
+        "YIBAO_RECONCILIATION_REPORTS_DIR": str(tmp / "reports"),
+        "YIBAO_RECONCILIATION_SCHEDULE_ENABLED": "false",
+    })
+    try:
+        bridge.start()
+        yield bridge
+    finally:
+        bridge.stop()
