@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.util
 import json
 import os
 import re
@@ -38,7 +39,8 @@ __all__ = [
     "of_kind", "overlay_dirs", "env_prefix_of", "service_settings_class", "other_settings_classes",
     "all_settings_classes", "env_names", "known_env_names", "metric_modules", "code_metrics", "known_metrics",
     "METRIC_NAME", "SELECTOR", "SELECTOR_LABEL", "GROUPING", "dashboard_files", "dashboard_queries",
-    "alert_rules", "alert_rules_file", "require_tool", "REQUIRE_REAL",
+    "alert_rules", "alert_rules_file", "require_tool", "REQUIRE_REAL", "COMPONENTS", "TEST_OVERLAYS",
+    "WORKER_SERVICES", "component_dirs", "check_overlay_dirs", "deployed_services", "TOOLS_BIN",
 ]
 
 REPO = Path(__file__).resolve().parents[3]
@@ -46,6 +48,10 @@ DEPLOY = REPO / "deploy"
 K8S = DEPLOY / "k8s"
 BASE = K8S / "base"
 OVERLAYS = K8S / "overlays"
+#: opt-in kustomize components: the services that have no worker yet
+COMPONENTS = K8S / "components"
+#: overlays the tests use to render and check the components together with the base
+TEST_OVERLAYS = Path(__file__).resolve().parent / "overlays"
 SECRET_TEMPLATE = K8S / "secret-template.yaml"
 DASHBOARDS = DEPLOY / "grafana" / "dashboards"
 ALERTS = DEPLOY / "prometheus" / "alerts.yaml"
@@ -113,15 +119,9 @@ def kustomization(folder: Path) -> dict[str, Any]:
     return load_yaml_documents(folder / "kustomization.yaml")[0]
 
 
-def config_generator_data(folder: Path, name: str = "yibao-config") -> dict[str, str]:
-    """The data of a generated ConfigMap, with an overlay's ``behavior: merge`` applied over its bases."""
-    spec = kustomization(folder)
-    data: dict[str, str] = {}
-    for resource in spec.get("resources", []):
-        child = (folder / resource).resolve()
-        if child.is_dir():
-            data.update(config_generator_data(child, name))
-    for generator in spec.get("configMapGenerator", []):
+def _generator_data(folder: Path, name: str, data: dict[str, str]) -> dict[str, str]:
+    """``data`` with the folder's own generators of ConfigMap ``name`` applied (create, merge or replace)."""
+    for generator in kustomization(folder).get("configMapGenerator", []):
         if generator["name"] != name:
             continue
         own: dict[str, str] = {}
@@ -131,16 +131,31 @@ def config_generator_data(folder: Path, name: str = "yibao-config") -> dict[str,
             key, _, value = literal.partition("=")
             own[key] = value
         if generator.get("behavior", "create") in ("merge", "create"):
-            data.update(own)
+            data = {**data, **own}
         else:  # replace
             data = own
+    return data
+
+
+def config_generator_data(folder: Path, name: str = "yibao-config") -> dict[str, str]:
+    """The data of a generated ConfigMap, with an overlay's ``behavior: merge`` applied over its bases."""
+    spec = kustomization(folder)
+    data: dict[str, str] = {}
+    for resource in spec.get("resources", []):
+        child = (folder / resource).resolve()
+        if child.is_dir():
+            data.update(config_generator_data(child, name))
+    data = _generator_data(folder, name, data)
+    for component in spec.get("components", []):  # kustomize applies components last, in order
+        data = _generator_data((folder / component).resolve(), name, data)
     return data
 
 
 def resource_documents(folder: Path) -> list[dict[str, Any]]:
     """Every document a kustomization lists (files and, recursively, bases), patches not applied."""
     docs: list[dict[str, Any]] = []
-    for resource in kustomization(folder).get("resources", []):
+    spec = kustomization(folder)
+    for resource in spec.get("resources", []) + spec.get("components", []):
         path = (folder / resource).resolve()
         docs.extend(resource_documents(path) if path.is_dir() else load_yaml_documents(path))
     return docs
@@ -152,6 +167,26 @@ def of_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 
 def overlay_dirs() -> list[Path]:
     return sorted(p for p in OVERLAYS.iterdir() if (p / "kustomization.yaml").is_file())
+
+
+def component_dirs() -> list[Path]:
+    return sorted(p for p in COMPONENTS.iterdir() if (p / "kustomization.yaml").is_file())
+
+
+def check_overlay_dirs() -> list[Path]:
+    return sorted(p for p in TEST_OVERLAYS.iterdir() if (p / "kustomization.yaml").is_file())
+
+
+def deployed_services(folder: Path) -> list[str]:
+    """The services a kustomization runs: the third word of each Deployment's `yibao worker <service>`."""
+    return sorted(d["spec"]["template"]["spec"]["containers"][0]["command"][2]
+                  for d in of_kind(resource_documents(folder), "Deployment"))
+
+
+#: the services this version has a worker for (`yibao worker <service>` finds its ``app`` module): the base runs
+#: exactly these; the others wait as components
+WORKER_SERVICES: tuple[str, ...] = tuple(
+    s for s, package in SERVICES.items() if importlib.util.find_spec(f"{package}.app") is not None)
 
 
 # --- settings ---------------------------------------------------------------------------------------------------
