@@ -19,6 +19,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -40,7 +41,8 @@ __all__ = [
     "all_settings_classes", "env_names", "known_env_names", "metric_modules", "code_metrics", "known_metrics",
     "METRIC_NAME", "SELECTOR", "SELECTOR_LABEL", "GROUPING", "dashboard_files", "dashboard_queries",
     "alert_rules", "alert_rules_file", "require_tool", "REQUIRE_REAL", "COMPONENTS", "TEST_OVERLAYS",
-    "WORKER_SERVICES", "component_dirs", "check_overlay_dirs", "deployed_services", "TOOLS_BIN",
+    "WORKER_SERVICES", "component_dirs", "check_overlay_dirs", "deployed_services", "TOOLS_BIN", "kustomize",
+    "render", "rendered_folders",
 ]
 
 REPO = Path(__file__).resolve().parents[3]
@@ -380,3 +382,34 @@ def require_tool(name: str, how: str) -> str:
     if REQUIRE_REAL:
         pytest.fail(f"{message}; YIBAO_REQUIRE_REAL=1 needs it", pytrace=False)
     pytest.skip(message)
+
+
+def kustomize() -> list[str]:
+    """The kustomize command: `make deploy-tools`'s binary, one on PATH, or kubectl's built-in one."""
+    found = shutil.which("kustomize", path=str(TOOLS_BIN)) or shutil.which("kustomize")
+    if found:
+        return [found, "build", "--load-restrictor", "LoadRestrictionsNone"]
+    kubectl = shutil.which("kubectl")
+    if kubectl:
+        return [kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsNone"]
+    return [require_tool("kustomize", "make deploy-tools")]  # skips, or fails under YIBAO_REQUIRE_REAL
+
+
+@functools.cache
+def _render(folder: Path) -> tuple[str, str, int]:
+    command = kustomize()
+    result = subprocess.run([*command, str(folder)], capture_output=True, text=True, timeout=120, check=False)
+    return result.stdout, result.stderr, result.returncode
+
+
+def render(folder: Path) -> list[dict[str, Any]]:
+    """The objects `kustomize build <folder>` renders (cached per session)."""
+    stdout, stderr, code = _render(folder)
+    assert code == 0, f"kustomize build {folder}: {stderr}"
+    return [doc for doc in yaml.safe_load_all(stdout) if doc]
+
+
+def rendered_folders() -> list[Path]:
+    """Every kustomization a person applies, and the tests' overlays with every opt-in component."""
+    return [BASE, *overlay_dirs(), K8S / "strimzi", DEPLOY / "grafana", DEPLOY / "prometheus",
+            *check_overlay_dirs()]
