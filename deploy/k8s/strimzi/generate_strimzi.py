@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +32,7 @@ from yibao.cli.worker import SERVICES
 from yibao.core.messaging.depth import replay_group
 from yibao.core.topics import CATALOG, DLQ, TopicSpec
 from yibao.hisevents import load_mapping
+from yibao.hisevents.mapping import MAPPINGS_DIR
 
 __all__ = ["CLUSTER", "CONNECT", "MAPPING", "Acl", "worker_services", "topic_resources", "service_acls",
            "service_user", "connect_user", "ops_user", "connector", "generated_files", "write_all", "main"]
@@ -40,8 +43,20 @@ HERE = Path(__file__).resolve().parent
 CLUSTER = "yibao"
 #: the KafkaConnect cluster running Debezium (connect.yaml): its group id, internal topics and user
 CONNECT = "yibao-his-connect"
-#: the HIS mapping whose tables the connector captures (the one the base's settings.env names)
-MAPPING = "example-oracle-his"
+#: the HIS mapping whose tables the connector captures: the one ingest decodes with (the base's settings.env)
+MAPPING = next(line.split("=", 1)[1].strip() for line in
+               (HERE.parent / "base" / "settings.env").read_text(encoding="utf-8").splitlines()
+               if line.startswith("YIBAO_INGEST_MAPPING="))
+#: what the ${env:…} placeholders of a shipped <mapping>.connector.json become in the cluster
+CONNECTOR_VALUES = {
+    "HIS_DB_HOST": "his-db.his.svc",
+    "HIS_DB_PORT": "5432",
+    "HIS_DB_NAME": "his",
+    "HIS_DB_USER": "${secrets:kafka/yibao-his-database:username}",
+    "HIS_DB_PASSWORD": "${secrets:kafka/yibao-his-database:password}",
+    "HIS_SLOT_NAME": "yibao_his",
+    "HIS_TOPIC_REPLICATION_FACTOR": "-1",
+}
 #: Debezium's heartbeat topic is <this>.<topic.prefix>; the connector writes it every heartbeat.interval.ms
 HEARTBEAT_TOPIC_PREFIX = "__debezium-heartbeat"
 #: the group every consumer of a service joins: the faust app id, "<prefix>yibao-<service>" (yibao.core.runtime)
@@ -198,11 +213,36 @@ def ops_user() -> dict[str, Any]:
 # --- the Debezium connector -------------------------------------------------------------------------------------
 
 
+def _shipped_connector(mapping_name: str, topic_prefix: str) -> dict[str, Any] | None:
+    """The connector configuration shipped with the mapping (``<mapping>.connector.json`` next to it, the one the
+    CDC tests run), with its placeholders resolved for the cluster; None when the mapping ships none."""
+    path = MAPPINGS_DIR / f"{mapping_name}.connector.json"
+    if not path.is_file():
+        return None
+    values = {**CONNECTOR_VALUES, "HIS_TOPIC_PREFIX": topic_prefix}
+    config = {}
+    for key, value in json.loads(path.read_text(encoding="utf-8")).items():
+        if key.startswith("//"):
+            continue
+        config[key] = re.sub(r"\$\{env:([A-Z_]+)\}", lambda m: values[m.group(1)], str(value))
+    return config
+
+
 def connector() -> dict[str, Any]:
-    """The Debezium PostgreSQL connector capturing the mapping's tables, configured for what ingest decodes:
-    JSON with schemas (the schema tells decimals and timestamps apart), decimals as text (never base64), one
-    partition per CDC topic (each table's rows in commit order), tombstones after deletes (ingest skips them)."""
+    """The Debezium PostgreSQL connector capturing the mapping's tables. The configuration the mapping ships with
+    (``<mapping>.connector.json``) when there is one, so the cluster runs what the CDC tests run; else one for
+    what ingest decodes: JSON with schemas (the schema tells decimals and timestamps apart), decimals as text
+    (never base64), one partition per CDC topic (each table's rows in commit order)."""
     mapping = load_mapping(MAPPING)
+    shipped = _shipped_connector(MAPPING, mapping.topic_prefix or "")
+    if shipped is not None:
+        spec = {"class": shipped.pop("connector.class"), "tasksMax": int(shipped.pop("tasks.max", "1")),
+                "state": "running", "autoRestart": {"enabled": True}, "config": shipped}
+        return {"apiVersion": "kafka.strimzi.io/v1", "kind": "KafkaConnector",
+                "metadata": {"name": "his-postgres", "labels": {"strimzi.io/cluster": CONNECT,
+                                                                "app.kubernetes.io/part-of": "yibao-bridge",
+                                                                "app.kubernetes.io/component": "cdc"}},
+                "spec": spec}
     tables = sorted(t.name for t in mapping.tables)
     schemas = sorted({name.split(".", 1)[0] for name in tables})
     config: dict[str, Any] = {
