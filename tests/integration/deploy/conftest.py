@@ -1,5 +1,6 @@
 """The running bridge the live ops tests look at: every service that has a worker, on the session's real Kafka and
-a fresh database of the session's PostgreSQL, started once for this folder."""
+a fresh database of the session's PostgreSQL, started once for this folder and stopped when its last test is done
+(not at the end of the session: idle workers would share the machine's two cores with the rest of the suite)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import dataclasses
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +21,14 @@ from yibao.stack import Stack
 from yibao.stack.bridge import LocalBridge
 
 MAPPING = "example-oracle-his"
+HERE = Path(__file__).resolve().parent
+_RUNNING: list[LocalBridge] = []
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """After the folder's last test, stop the bridge."""
+    if _RUNNING and (nextitem is None or HERE not in Path(nextitem.path).resolve().parents):
+        _RUNNING.pop().stop()
 
 
 @pytest.fixture(scope="session")
@@ -34,8 +44,11 @@ def running_bridge(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> It
         "YIBAO_RECONCILIATION_REPORTS_DIR": str(tmp / "reports"),
         "YIBAO_RECONCILIATION_SCHEDULE_ENABLED": "false",
     })
+    _RUNNING.append(bridge)
     try:
         bridge.start()
         yield bridge
     finally:
-        bridge.stop()
+        bridge.stop()  # a no-op when the hook above stopped it already
+        if bridge in _RUNNING:
+            _RUNNING.remove(bridge)
