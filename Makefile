@@ -3,8 +3,11 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# tools of the deploy tests that Debian does not package, built once from the Go module proxy and cached
+TOOLS_DIR         ?= $(HOME)/.cache/yibao-bridge/tools
+KUSTOMIZE_VERSION ?= v5.7.1
 
-.PHONY: install demo test test-unit test-integration bench sim stack clean readme
+.PHONY: install demo test test-unit test-integration bench sim stack clean readme deploy-tools
 
 $(STAMP): pyproject.toml setup.py
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11+ is needed (set PYTHON=...)"; exit 1; }
@@ -38,6 +41,13 @@ stack: $(STAMP) ## a local Kafka + PostgreSQL for manual work; prints the export
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info
+
+deploy-tools: ## kustomize for the deploy tests (go install, cached in TOOLS_DIR); promtool/prometheus: apt-get install prometheus
+	@if [ "$$($(TOOLS_DIR)/bin/kustomize version 2>/dev/null)" != "$(KUSTOMIZE_VERSION)" ]; then \
+	  command -v go >/dev/null 2>&1 || { echo "deploy-tools needs Go (it builds kustomize with go install)"; exit 1; }; \
+	  echo "building kustomize $(KUSTOMIZE_VERSION) into $(TOOLS_DIR)/bin"; \
+	  GOBIN=$(TOOLS_DIR)/bin GOTOOLCHAIN=local go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION); \
+	fi
 
 readme: $(STAMP) ## regenerate the README's settings and topics tables from the code
 	$(PY) tools/update_readme.py

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Panel", "Row", "DASHBOARDS", "build_overview", "render", "write_all", "main"]
+__all__ = ["Panel", "Row", "DASHBOARDS", "ROWS", "build_overview", "panel_queries", "render", "write_all", "main"]
 
 HERE = Path(__file__).resolve().parent
 OUT_DIR = HERE / "dashboards"
@@ -105,9 +105,16 @@ class Panel:
 
 @dataclass(frozen=True)
 class Row:
+    """A row of panels. ``services``: the workers whose own metrics the row shows (each of them must export every
+    metric its panels query); empty for rows of the metrics every worker has. A new service (mobilepay,
+    workinjury-sync, upload-scheduler) gets a row naming it when it ships: tests/integration/deploy checks the
+    row's queries against that worker's live /metrics, and asks for a row once a worker exports metrics of its
+    own."""
+
     title: str
     panels: tuple[Panel, ...]
     collapsed: bool = False
+    services: tuple[str, ...] = ()
 
 
 def _quantiles(metric: str, by: str, selector: str) -> tuple[tuple[str, str], ...]:
@@ -205,7 +212,7 @@ def _rows() -> tuple[Row, ...]:
         Panel("Chains parked, open", (
             (f"max by (service) (yibao_parked_open{{{SVC}}})", "{{service}}"),
         ), width=12, thresholds=((None, "green"), (1, "orange"))),
-    ))  # metrics of the chain services (registration, settlement)
+    ), services=("registration", "settlement"))
     recon = Row("Reconciliation", (
         Panel("Runs by result (per day)", (
             (f"sum by (result) (increase(yibao_recon_runs_total{{{NS}}}[1d]))", "{{result}}"),
@@ -220,7 +227,7 @@ def _rows() -> tuple[Row, ...]:
         Panel("Oldest open single-sided entry", (
             (f"max(yibao_single_sided_oldest_age_seconds{{{NS}}})", "age"),
         ), kind="stat", unit="s", width=6, thresholds=((None, "green"), (43200, "orange"), (86400, "red"))),
-    ))  # metrics of the reconciliation service
+    ), services=("reconciliation",))
     return (workers, events, parked, platform, chains, recon)
 
 
@@ -241,6 +248,12 @@ def _templating() -> dict[str, Any]:
         query_var("platform", "Platform", 'label_values(yibao_platform_calls_total{namespace=~"$namespace"}, '
                                          'platform)'),
     ]}
+
+
+def panel_queries(rows: tuple[Row, ...]) -> list[tuple[str, str, tuple[str, ...]]]:
+    """(row/panel title, PromQL, services of the row) of every panel query."""
+    return [(f"{row.title} / {panel.title}", expr, row.services)
+            for row in rows for panel in row.panels for expr, _ in panel.queries]
 
 
 def _layout(rows: tuple[Row, ...]) -> list[dict[str, Any]]:
@@ -284,12 +297,14 @@ def build_overview() -> dict[str, Any]:
         "annotations": {"list": []},
         "links": [],
         "templating": _templating(),
-        "panels": _layout(_rows()),
+        "panels": _layout(ROWS["yibao-bridge-overview.json"]()),
     }
 
 
 #: file name → builder
 DASHBOARDS = {"yibao-bridge-overview.json": build_overview}
+#: file name → its rows (what the tests check the queries of)
+ROWS = {"yibao-bridge-overview.json": _rows}
 
 
 def render(dashboard: dict[str, Any]) -> str:

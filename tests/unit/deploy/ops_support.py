@@ -14,14 +14,19 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.util
 import json
+import os
 import re
+import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import yaml
 from prometheus_client.metrics import MetricWrapperBase
+import pytest
 from pydantic import AliasChoices
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -35,7 +40,9 @@ __all__ = [
     "of_kind", "overlay_dirs", "env_prefix_of", "service_settings_class", "other_settings_classes",
     "all_settings_classes", "env_names", "known_env_names", "metric_modules", "code_metrics", "known_metrics",
     "METRIC_NAME", "SELECTOR", "SELECTOR_LABEL", "GROUPING", "dashboard_files", "dashboard_queries",
-    "alert_rules",
+    "alert_rules", "alert_rules_file", "require_tool", "REQUIRE_REAL", "COMPONENTS", "TEST_OVERLAYS",
+    "WORKER_SERVICES", "component_dirs", "check_overlay_dirs", "deployed_services", "TOOLS_BIN", "kustomize",
+    "render", "rendered_folders",
 ]
 
 REPO = Path(__file__).resolve().parents[3]
@@ -43,6 +50,10 @@ DEPLOY = REPO / "deploy"
 K8S = DEPLOY / "k8s"
 BASE = K8S / "base"
 OVERLAYS = K8S / "overlays"
+#: opt-in kustomize components: the services that have no worker yet
+COMPONENTS = K8S / "components"
+#: overlays the tests use to render and check the components together with the base
+TEST_OVERLAYS = Path(__file__).resolve().parent / "overlays"
 SECRET_TEMPLATE = K8S / "secret-template.yaml"
 DASHBOARDS = DEPLOY / "grafana" / "dashboards"
 ALERTS = DEPLOY / "prometheus" / "alerts.yaml"
@@ -110,15 +121,9 @@ def kustomization(folder: Path) -> dict[str, Any]:
     return load_yaml_documents(folder / "kustomization.yaml")[0]
 
 
-def config_generator_data(folder: Path, name: str = "yibao-config") -> dict[str, str]:
-    """The data of a generated ConfigMap, with an overlay's ``behavior: merge`` applied over its bases."""
-    spec = kustomization(folder)
-    data: dict[str, str] = {}
-    for resource in spec.get("resources", []):
-        child = (folder / resource).resolve()
-        if child.is_dir():
-            data.update(config_generator_data(child, name))
-    for generator in spec.get("configMapGenerator", []):
+def _generator_data(folder: Path, name: str, data: dict[str, str]) -> dict[str, str]:
+    """``data`` with the folder's own generators of ConfigMap ``name`` applied (create, merge or replace)."""
+    for generator in kustomization(folder).get("configMapGenerator", []):
         if generator["name"] != name:
             continue
         own: dict[str, str] = {}
@@ -128,16 +133,31 @@ def config_generator_data(folder: Path, name: str = "yibao-config") -> dict[str,
             key, _, value = literal.partition("=")
             own[key] = value
         if generator.get("behavior", "create") in ("merge", "create"):
-            data.update(own)
+            data = {**data, **own}
         else:  # replace
             data = own
+    return data
+
+
+def config_generator_data(folder: Path, name: str = "yibao-config") -> dict[str, str]:
+    """The data of a generated ConfigMap, with an overlay's ``behavior: merge`` applied over its bases."""
+    spec = kustomization(folder)
+    data: dict[str, str] = {}
+    for resource in spec.get("resources", []):
+        child = (folder / resource).resolve()
+        if child.is_dir():
+            data.update(config_generator_data(child, name))
+    data = _generator_data(folder, name, data)
+    for component in spec.get("components", []):  # kustomize applies components last, in order
+        data = _generator_data((folder / component).resolve(), name, data)
     return data
 
 
 def resource_documents(folder: Path) -> list[dict[str, Any]]:
     """Every document a kustomization lists (files and, recursively, bases), patches not applied."""
     docs: list[dict[str, Any]] = []
-    for resource in kustomization(folder).get("resources", []):
+    spec = kustomization(folder)
+    for resource in spec.get("resources", []) + spec.get("components", []):
         path = (folder / resource).resolve()
         docs.extend(resource_documents(path) if path.is_dir() else load_yaml_documents(path))
     return docs
@@ -149,6 +169,26 @@ def of_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 
 def overlay_dirs() -> list[Path]:
     return sorted(p for p in OVERLAYS.iterdir() if (p / "kustomization.yaml").is_file())
+
+
+def component_dirs() -> list[Path]:
+    return sorted(p for p in COMPONENTS.iterdir() if (p / "kustomization.yaml").is_file())
+
+
+def check_overlay_dirs() -> list[Path]:
+    return sorted(p for p in TEST_OVERLAYS.iterdir() if (p / "kustomization.yaml").is_file())
+
+
+def deployed_services(folder: Path) -> list[str]:
+    """The services a kustomization runs: the third word of each Deployment's `yibao worker <service>`."""
+    return sorted(d["spec"]["template"]["spec"]["containers"][0]["command"][2]
+                  for d in of_kind(resource_documents(folder), "Deployment"))
+
+
+#: the services this version has a worker for (`yibao worker <service>` finds its ``app`` module): the base runs
+#: exactly these; the others wait as components
+WORKER_SERVICES: tuple[str, ...] = tuple(
+    s for s, package in SERVICES.items() if importlib.util.find_spec(f"{package}.app") is not None)
 
 
 # --- settings ---------------------------------------------------------------------------------------------------
@@ -310,3 +350,66 @@ def dashboard_queries() -> list[tuple[str, str]]:
 def alert_rules() -> list[dict[str, Any]]:
     doc = load_yaml_documents(ALERTS)[0]
     return [rule for group in doc["spec"]["groups"] for rule in group["rules"]]
+
+
+def alert_rules_file(*, summaries_only: bool = False) -> str:
+    """alerts.yaml as a plain Prometheus rules file (its ``spec``); with ``summaries_only`` each alert keeps only
+    its English summary among the annotations (what the promtool unit tests compare)."""
+    spec = load_yaml_documents(ALERTS)[0]["spec"]
+    if summaries_only:
+        for group in spec["groups"]:
+            for rule in group["rules"]:
+                rule["annotations"] = {"summary": rule["annotations"]["summary"]}
+    return yaml.safe_dump(spec, allow_unicode=True, sort_keys=False)
+
+
+# --- tools from outside Python ------------------------------------------------------------------------------------
+
+#: set by .ci/run: a tool a test needs must be there, never skipped
+REQUIRE_REAL = os.environ.get("YIBAO_REQUIRE_REAL") == "1"
+
+#: where `make deploy-tools` installs the tools that Debian does not package (kustomize, kubeconform)
+TOOLS_BIN = Path(os.environ.get("YIBAO_TOOLS_DIR", Path.home() / ".cache" / "yibao-bridge" / "tools")) / "bin"
+
+
+def require_tool(name: str, how: str) -> str:
+    """The path of a command-line tool a test needs: on PATH or in TOOLS_BIN. Missing: the test is skipped with
+    ``how`` to get it — or fails when YIBAO_REQUIRE_REAL=1 (CI installs every tool first)."""
+    found = shutil.which(name) or shutil.which(name, path=str(TOOLS_BIN))
+    if found:
+        return found
+    message = f"{name} is not installed ({how})"
+    if REQUIRE_REAL:
+        pytest.fail(f"{message}; YIBAO_REQUIRE_REAL=1 needs it", pytrace=False)
+    pytest.skip(message)
+
+
+def kustomize() -> list[str]:
+    """The kustomize command: `make deploy-tools`'s binary, one on PATH, or kubectl's built-in one."""
+    found = shutil.which("kustomize", path=str(TOOLS_BIN)) or shutil.which("kustomize")
+    if found:
+        return [found, "build", "--load-restrictor", "LoadRestrictionsNone"]
+    kubectl = shutil.which("kubectl")
+    if kubectl:
+        return [kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsNone"]
+    return [require_tool("kustomize", "make deploy-tools")]  # skips, or fails under YIBAO_REQUIRE_REAL
+
+
+@functools.cache
+def _render(folder: Path) -> tuple[str, str, int]:
+    command = kustomize()
+    result = subprocess.run([*command, str(folder)], capture_output=True, text=True, timeout=120, check=False)
+    return result.stdout, result.stderr, result.returncode
+
+
+def render(folder: Path) -> list[dict[str, Any]]:
+    """The objects `kustomize build <folder>` renders (cached per session)."""
+    stdout, stderr, code = _render(folder)
+    assert code == 0, f"kustomize build {folder}: {stderr}"
+    return [doc for doc in yaml.safe_load_all(stdout) if doc]
+
+
+def rendered_folders() -> list[Path]:
+    """Every kustomization a person applies, and the tests' overlays with every opt-in component."""
+    return [BASE, *overlay_dirs(), K8S / "strimzi", DEPLOY / "grafana", DEPLOY / "prometheus",
+            *check_overlay_dirs()]

@@ -40,7 +40,7 @@ def test_every_json_file_parses(path: Path) -> None:
 def test_every_kustomization_names_only_existing_files(path: Path) -> None:
     spec = load_yaml_documents(path)[0]
     folder = path.parent
-    named = list(spec.get("resources", []))
+    named = list(spec.get("resources", [])) + list(spec.get("components", []))
     named += [patch["path"] for patch in spec.get("patches", []) if "path" in patch]
     for generator in spec.get("configMapGenerator", []) + spec.get("secretGenerator", []):
         named += generator.get("envs", []) + [f.split("=", 1)[-1] for f in generator.get("files", [])]
@@ -53,7 +53,7 @@ def test_every_kustomization_names_only_existing_files(path: Path) -> None:
 @pytest.mark.parametrize("path", [p for p in YAML_FILES if {"k8s", "prometheus"} & set(p.parts)], ids=_id)
 def test_every_kubernetes_object_has_api_version_kind_and_name(path: Path) -> None:
     for doc in load_yaml_documents(path):
-        if doc.get("kind") == "Kustomization":
+        if doc.get("kind") in ("Kustomization", "Component"):
             continue
         assert doc.get("apiVersion") and doc.get("kind"), f"{_id(path)}: apiVersion/kind missing"
         assert doc.get("metadata", {}).get("name"), f"{_id(path)}: {doc['kind']} without a name"

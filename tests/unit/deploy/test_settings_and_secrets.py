@@ -13,7 +13,9 @@ from unit.deploy.ops_support import (
     SECRETS_DIR,
     SERVICES,
     all_settings_classes,
+    check_overlay_dirs,
     config_generator_data,
+    deployed_services,
     env_names,
     env_prefix_of,
     known_env_names,
@@ -23,7 +25,8 @@ from unit.deploy.ops_support import (
     service_settings_class,
 )
 
-FOLDERS = [BASE, *overlay_dirs()]
+#: the base, the hospital overlays, and the tests' overlay with every opt-in component
+FOLDERS = [BASE, *overlay_dirs(), *check_overlay_dirs()]
 #: settings that hold credentials although typed str: they belong in a Secret, never in the ConfigMap
 SECRET_ENV_NAMES = frozenset({"DATABASE_URL"})
 
@@ -84,7 +87,7 @@ def test_every_worker_listens_beyond_loopback_on_its_default_port(
     # the default web_host, 127.0.0.1, cannot be reached by the kubelet's probes nor by Prometheus
     for key, value in config_generator_data(folder).items():
         clean_env.setenv(key, value)
-    for service in SERVICES:
+    for service in deployed_services(folder):
         cls = service_settings_class(service)
         settings = cls()
         assert settings.web_host == "0.0.0.0", f"{folder.name}: {env_prefix_of(service)}WEB_HOST"

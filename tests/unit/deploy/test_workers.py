@@ -9,8 +9,13 @@ import pytest
 
 from unit.deploy.ops_support import (
     BASE,
+    COMPONENTS,
     SECRETS_DIR,
     SERVICES,
+    WORKER_SERVICES,
+    check_overlay_dirs,
+    component_dirs,
+    deployed_services,
     config_generator_data,
     env_prefix_of,
     kustomization,
@@ -179,7 +184,7 @@ def _replicas(folder: Path, deployments: dict[str, dict[str, Any]]) -> dict[str,
     return counts
 
 
-@pytest.mark.parametrize("folder", [BASE, *overlay_dirs()], ids=lambda p: p.name)
+@pytest.mark.parametrize("folder", [BASE, *overlay_dirs(), *check_overlay_dirs()], ids=lambda p: p.name)
 def test_replicas_do_not_exceed_the_partitions_they_can_use(
         folder: Path, deployments: dict[str, dict[str, Any]]) -> None:
     settings = config_generator_data(folder)
@@ -212,6 +217,21 @@ def test_overlays_patch_only_existing_workers(deployments: dict[str, dict[str, A
                     assert doc["metadata"]["name"] in deployments
 
 
-def test_base_lists_every_worker_file() -> None:
-    docs = resource_documents(BASE)
-    assert len(of_kind(docs, "Deployment")) == len(SERVICES)
+def test_the_base_runs_exactly_the_services_that_have_a_worker() -> None:
+    # a Deployment without a worker restarts in a loop; a worker without a Deployment never runs
+    assert deployed_services(BASE) == sorted(WORKER_SERVICES)
+
+
+def test_every_service_without_a_worker_waits_as_an_opt_in_component() -> None:
+    waiting = sorted(set(SERVICES) - set(WORKER_SERVICES))
+    assert [p.name for p in component_dirs()] == waiting, \
+        f"{COMPONENTS}: one component per service not shipped yet ({waiting}); a service that ships moves to base/"
+    for folder in component_dirs():
+        assert kustomization(folder)["kind"] == "Component", folder.name
+        assert deployed_services(folder) == [folder.name]
+
+
+@pytest.mark.parametrize("folder", overlay_dirs(), ids=lambda p: p.name)
+def test_hospital_overlays_enable_only_services_that_have_a_worker(folder: Path) -> None:
+    missing = sorted(set(deployed_services(folder)) - set(WORKER_SERVICES))
+    assert not missing, f"{folder.name} deploys {missing}, which have no worker in this version"
