@@ -197,10 +197,16 @@ def _p50_p99(values: list[float]) -> dict[str, Any]:
     return {"n": len(values), "p50_ms": _ms(_pct(values, 0.5)), "p99_ms": _ms(_pct(values, 0.99))}
 
 
-def _cpu_by_process() -> dict[str, float]:
-    """CPU seconds (user + system) spent so far by each kind of process of the run."""
+def _cpu_by_process(bridge: Any, folders: list[str]) -> dict[str, float]:
+    """CPU seconds (user + system) spent so far by each process of this run: the bridge's workers and simulator, and
+    the broker and PostgreSQL of its stack (found by the stack's work folder, PostgreSQL's backends by their parent)
+    — never another run's processes on the same machine."""
     tick = os.sysconf("SC_CLK_TCK")
-    out: dict[str, float] = defaultdict(float)
+    named = {h.proc.pid: "worker:" + n.split("#")[0] for n, h in bridge.workers.items() if h.proc is not None}
+    if bridge.simulator is not None and bridge.simulator.proc is not None:
+        named[bridge.simulator.proc.pid] = "simulator"
+    named[os.getpid()] = "bench"
+    stats: dict[int, tuple[int, str, float]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -209,17 +215,19 @@ def _cpu_by_process() -> dict[str, float]:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        seconds = (int(fields[11]) + int(fields[12])) / tick
-        if "yibao.cli.main worker" in cmd:
-            out["worker:" + cmd.split("worker", 1)[1].split()[0]] += seconds
-        elif "yibao.cli.main sim" in cmd:
-            out["simulator"] += seconds
-        elif "kafka.Kafka" in cmd:
-            out["kafka"] += seconds
-        elif cmd.startswith("postgres") or "/postgres " in cmd or "bin/postgres" in cmd:
-            out["postgresql"] += seconds
-        elif entry.name == str(os.getpid()):
-            out["bench"] += seconds
+        stats[int(entry.name)] = (int(fields[1]), cmd, (int(fields[11]) + int(fields[12])) / tick)
+    ours = [f for f in folders if f]
+    postmasters = {pid for pid, (_, cmd, _) in stats.items()
+                   if "postgres" in cmd and any(f in cmd for f in ours)}
+    for pid, (ppid, cmd, _) in stats.items():
+        if "kafka.Kafka" in cmd and any(f in cmd for f in ours):
+            named[pid] = "kafka"
+        elif pid in postmasters or ppid in postmasters:
+            named[pid] = "postgresql"
+    out: dict[str, float] = defaultdict(float)
+    for pid, name in named.items():
+        if pid in stats:
+            out[name] += stats[pid][2]
     return dict(out)
 
 
@@ -265,17 +273,20 @@ def _stamp(results: list[Any], kind: str | None = None) -> float | None:
 class Counters:
     """What a phase spent: platform calls, commits, engine transactions, CPU by process."""
 
+    #: the folders of this run's broker and database (set by run())
+    folders: list[str] = []
+
     def __init__(self, bridge: Any, database_url: str) -> None:
         self.bridge, self.url = bridge, database_url
         self.calls, self.commits = _calls(bridge), _commits(database_url)
         self.engine_tx = _metric_sum(bridge, "yibao_chain_transactions_total")
-        self.cpu = _cpu_by_process()
+        self.cpu = _cpu_by_process(bridge, Counters.folders)
 
     def since(self, settled: int) -> dict[str, Any]:
         calls = _calls(self.bridge) - self.calls
         commits = _commits(self.url) - self.commits
         engine_tx = _metric_sum(self.bridge, "yibao_chain_transactions_total") - self.engine_tx
-        cpu = _cpu_by_process()
+        cpu = _cpu_by_process(self.bridge, Counters.folders)
         per_chain = {k: round((v - self.cpu.get(k, 0.0)) * 1000 / max(1, settled), 1) for k, v in cpu.items()
                      if v - self.cpu.get(k, 0.0) > 0.005}
         return {"platform_calls": calls, "calls_per_chain": round(calls / max(1, settled), 2),
@@ -425,6 +436,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     bridge = None
     try:
         info = stack.info
+        server = getattr(stack, "postgres_server", None)
+        Counters.folders = [str(workdir), str(getattr(server, "workdir", "") or "")]
         upgrade(info.database_url)
         mapping = load_mapping("example-oracle-his")
         asyncio.run(create_topics(info.kafka_bootstrap, [(t, 1, {}) for t in mapping.topics()]))

@@ -219,8 +219,6 @@ class ChainEngine(Generic[S]):
         metrics.TRANSACTIONS.labels(self.service, "absorb").inc()
         for fn in after:
             fn()
-        if any(flags):
-            self.wake()
         return flags
 
     def absorb_in(self, conn: Connection, absorptions: Sequence[Absorption[S]]
@@ -255,6 +253,8 @@ class ChainEngine(Generic[S]):
                 self._decide(unit)
             self._finish(unit)
             after.extend(unit.fx.after)
+            if unit.status == "ready" and not held_elsewhere:
+                after.append(self.wake)  # a driver has work: wake the scheduler once this commits
         return flags, after
 
     def wake(self) -> None:

@@ -37,6 +37,10 @@ class ChainSettings(CommonSettings):
     chain_max_attempts: int = Field(8, description="transient failures before a visit is parked")
     chain_backoff_s: float = Field(0.5, description="first retry delay of a visit; doubles each attempt")
     chain_backoff_max_s: float = Field(300.0, description="longest retry delay of a visit")
+    absorb_batch: int = Field(200, ge=1, description="messages absorbed in one transaction at most (a burst is taken "
+                                                     "in batches; one message at a time adds no delay)")
+    absorb_wait_s: float = Field(0.003, ge=0.0, description="how long a batch waits for more messages before it is "
+                                                            "absorbed (the latency a message can gain)")
 
     def engine_settings(self) -> EngineSettings:
         return EngineSettings(concurrency=self.chain_concurrency, lease_s=self.chain_lease_s,
@@ -88,18 +92,23 @@ class ChainRuntime:
 
         @runtime.app.agent(source, name=name)
         async def absorb(stream):  # type: ignore[no-untyped-def]
-            async for event in stream.events():
-                ctx = MessageContext.of(event)
-                await runtime.process(ctx, lambda ctx=ctx: self._absorb(ctx, router))
+            async for events in stream.take_events(self.settings.absorb_batch, within=self.settings.absorb_wait_s):
+                ctxs = [MessageContext.of(event) for event in events]
+                await runtime.process_batch(ctxs, lambda batch: self._absorb_many(batch, router),
+                                            lambda ctx: self._absorb_many([ctx], router, single=True))
 
-    async def _absorb(self, ctx: MessageContext, router: Router) -> str:
+    def _route(self, ctx: MessageContext, router: Router) -> Absorption[Any] | None:
         if ctx.value is None:
-            return "skipped"
+            return None
         topic_id = self._topics_by_name.get(ctx.topic)
         if topic_id is None:
             raise InputError(f"topic {ctx.topic} is not one this service reads")
-        absorption = router(topic_id, ctx.value)
-        if absorption is None:
-            return "skipped"
-        fresh = await self.engine.absorb([absorption])
-        return "processed" if fresh[0] else "duplicate"
+        return router(topic_id, ctx.value)
+
+    async def _absorb_many(self, ctxs: list[MessageContext], router: Router, *, single: bool = False) -> Any:
+        """Absorb messages in one transaction; an outcome per message (one when ``single``)."""
+        routed = [self._route(ctx, router) for ctx in ctxs]
+        absorptions = [a for a in routed if a is not None]
+        fresh = iter(await self.engine.absorb(absorptions) if absorptions else [])
+        outcomes = ["skipped" if a is None else ("processed" if next(fresh) else "duplicate") for a in routed]
+        return outcomes[0] if single else outcomes

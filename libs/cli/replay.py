@@ -52,7 +52,9 @@ def _replay_chains(settings: CommonSettings, args: argparse.Namespace) -> int:
     if args.service not in CHAIN_SERVICES:
         print(f"--service must be one of {', '.join(CHAIN_SERVICES)}")
         return 2
-    engine = make_engine(settings.database_url)
+    from yibao.core.deployment import Deployment, bind
+
+    engine = bind(make_engine(settings.database_url), Deployment.from_settings(settings))  # this deployment's visits
     store = ChainStore(args.service)
     try:
         with engine.begin() as conn:

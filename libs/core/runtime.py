@@ -175,6 +175,40 @@ class ServiceRuntime:
             metrics.EVENTS_HANDLED.labels(self.name, outcome).inc()
         return outcome
 
+    async def process_batch(self, ctxs: list[MessageContext],
+                            handle_batch: Callable[[list[MessageContext]], Awaitable[list[str]]],
+                            handle_one: Callable[[MessageContext], Awaitable[str]]) -> list[str]:
+        """Handle messages together, in one unit of work (``handle_batch``: an outcome per message); never raises.
+
+        An outage waits (no attempt spent) and tries the batch again. Any other failure of the batch sends each of
+        its messages alone through :meth:`process`, so the one at fault is retried and parked with its own
+        reason while the others flow. Under a burst this makes one transaction of many messages; one message at a
+        time it is :meth:`process` with nothing added."""
+        if len(ctxs) == 1:
+            return [await self.process(ctxs[0], lambda: handle_one(ctxs[0]))]
+        waiter = "consumer batch"
+        started = time.perf_counter()
+        try:
+            while True:
+                try:
+                    outcomes = await handle_batch(ctxs)
+                    break
+                except Exception as exc:
+                    failure = classify(exc)
+                    if failure.kind is not FailureKind.OUTAGE:
+                        log.warning("a batch failed; its messages go one by one", extra={"fields": {
+                            "messages": len(ctxs), "error": failure.summary}})
+                        return [await self.process(ctx, lambda ctx=ctx: handle_one(ctx)) for ctx in ctxs]
+                    await self.outages.wait(waiter, failure)
+        finally:
+            self.outages.recovered(waiter)
+        per_message = (time.perf_counter() - started) / len(ctxs)
+        for ctx, outcome in zip(ctxs, outcomes):
+            metrics.EVENTS_CONSUMED.labels(self.name, metrics.bounded(ctx.topic)).inc()
+            metrics.PROCESSING_SECONDS.labels(self.name).observe(per_message)
+            metrics.EVENTS_HANDLED.labels(self.name, outcome).inc()
+        return outcomes
+
     async def park(self, ctx: MessageContext, *, reason_code: str, reason: str, attempts: int = 1,
                    event_id: str | None = None) -> None:
         """Dead-letter a message. Does not return until the dead letter is stored somewhere durable: the DLQ

@@ -21,8 +21,10 @@ __all__ = ["SERVICE", "ANNOUNCED_KINDS", "emit_result", "emit_fact", "close_requ
 SERVICE = "registration"
 
 #: request kinds settlement also reads from the HIS events and queues in HIS order, waiting for registration's
-#: request (unwind_requested / discharge_requested) — so it must hear when one is finished, however it ended
-ANNOUNCED_KINDS = frozenset({"cancel", "discharge"})
+#: request (unwind_requested / discharge_requested) — so it must hear when one is finished, however it ended; and
+#: an admission change that asked settlement to let the discharge be cancelled (settlement holds its final
+#: settlement meanwhile)
+ANNOUNCED_KINDS = frozenset({"cancel", "discharge", "admission_change"})
 
 
 def _observe(fx: Effects, outcome: str, request: str, since: _dt.datetime | None) -> None:

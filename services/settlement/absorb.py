@@ -147,6 +147,8 @@ def _closed(st: SettlementState, fact: VisitFact) -> None:
             st.closing = False  # the rollback did not happen: the visit goes on
     if st.discharge_pending == fact.his_request_id:
         st.discharge_pending = None
+    if st.discharge_unwinding == fact.his_request_id:
+        st.discharge_unwinding = None  # the discharge was not cancelled after all
 
 
 # --- VisitFacts (registration) -------------------------------------------------------------------------------------
@@ -189,6 +191,7 @@ def _fact(fact: VisitFact) -> Apply:
             st.discharged = False
             st.endtime = None
             st.discharge_pending = None
+            st.discharge_unwinding = None  # done: "not discharged" holds the final settlement back from here
         elif kind == "request_closed":
             _closed(st, fact)
         elif kind == "discharge_requested":  # queued in HIS order (occurred_at: the HIS discharge's own time)

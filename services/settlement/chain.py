@@ -202,6 +202,9 @@ class SettlementChain:
             return "the visit information (2203) is not uploaded yet"
         if st.kind == "inpatient" and r.mid_setl_flag == "0" and not st.discharged:
             return "the patient is not discharged (2402) yet; a settlement before discharge needs mid_setl_flag=1"
+        if st.kind == "inpatient" and r.mid_setl_flag == "0" and st.discharge_unwinding:
+            return "registration is cancelling the discharge (2405) to send what comes before it; the final " \
+                   "settlement follows the discharge sent again"
         return None
 
     def _settle_action(self, st: SettlementState, book: LineBook, r: SettleRequest, now: _dt.datetime) -> Action:
@@ -487,6 +490,8 @@ def _answer(r: UnwindRequest, refused: str | None, *, closing: bool = True) -> C
         if refused is None and closing:
             st.closing = True
             hemodialysis.release_sheet(st, [line for line in st.lines.all() if line.status == "pending"])
+        if refused is None and x.target == "discharge":
+            st.discharge_unwinding = x.id
         unwind_answer(fx, x, refused=refused)
 
     return Change(f"answer:{r.tag}", apply)

@@ -223,6 +223,10 @@ class SettlementState(ChainState):
     closing: bool = False  #: an unwind withdrew the details: nothing more is uploaded
     #: ready_for_discharge answered (request id): no upload until registration says discharged (or not)
     discharge_pending: str | None = None
+    #: an unwind of the discharge was agreed (request id): registration is cancelling the discharge (2405) to send
+    #: what the platform takes only in the ward — no final settlement until that is done (discharge_cancelled,
+    #: then discharged again) or registration closes the request
+    discharge_unwinding: str | None = None
     #: discharges and cancellations registration finished (request_closed), kept so that their HIS event,
     #: should it arrive after that, holds no place in the queue
     closed_requests: list[str] = Field(default_factory=list)

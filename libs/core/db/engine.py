@@ -56,7 +56,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             dbapi_conn.isolation_level = None
 
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
+    # no pre-ping: it costs a round trip per transaction. A connection the server dropped fails its first use;
+    # SQLAlchemy invalidates it (the pool opens a new one), the failure is classified an outage
+    # (yibao.core.failures) and the unit of work runs again. Connections are recycled before servers and proxies
+    # drop idle ones.
+    kwargs.setdefault("pool_pre_ping", False)
+    kwargs.setdefault("pool_recycle", 1800)
     kwargs.setdefault("pool_size", 5)
     kwargs.setdefault("max_overflow", 10)
     # an unreachable server fails a connection attempt within seconds (an outage the caller waits out) instead

@@ -163,7 +163,8 @@ class ChainRig:
         """(visit, status, resolution) of every journalled call of ``infno`` by ``service``."""
         with self.db.connect() as conn:
             rows = conn.execute(select(chain_calls.c.visit_key, chain_calls.c.status, chain_calls.c.resolution)
-                                .where(chain_calls.c.service == service, chain_calls.c.infno == infno)
+                                .where(chain_calls.c.service == self.bridge.prefix + service,  # the deployment's
+                                       chain_calls.c.infno == infno)
                                 .order_by(chain_calls.c.id)).all()
         return [tuple(r) for r in rows]  # type: ignore[misc]
 

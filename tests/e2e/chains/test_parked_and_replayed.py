@@ -31,7 +31,7 @@ def rig(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chai
 def _parked(rig: ChainRig) -> set[str]:
     with rig.db.connect() as conn:
         return set(conn.execute(select(chain_visits.c.visit_key).where(
-            chain_visits.c.service == "settlement", chain_visits.c.status == "parked")).scalars())
+            chain_visits.c.service == rig.bridge.prefix + "settlement", chain_visits.c.status == "parked")).scalars())
 
 
 def _replay(rig: ChainRig, *args: str) -> subprocess.CompletedProcess[str]:

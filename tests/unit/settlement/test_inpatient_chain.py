@@ -194,6 +194,22 @@ async def test_unwinding_a_discharge_is_refused_while_the_final_settlement_is_ac
     assert len(h.facts(p, "unwound")) == 1
 
 
+async def test_an_agreed_unwind_of_the_discharge_holds_the_final_settlement_until_it_is_discharged_again(
+        h: Harness) -> None:
+    p = await _admitted_with_lines(h, "100.00")
+    await h.discharge(p)
+    h.fact(p, "unwind_requested", unwind="discharge", his_request_id="C1")  # a late admission change, say
+    await h.drain()
+    assert len(h.facts(p, "unwound")) == 1
+    h.settle(p, "S1", "100.00")  # HIS settles while registration is cancelling the discharge (2405)
+    await h.drain()
+    assert h.results(p, "settled") == [] and "2303" not in h.client.infnos(), "never racing the 2405"
+    await h.cancel_discharge(p)  # registration's 2405 … 2403 … then the discharge again
+    await h.discharge(p)
+    await h.drain()
+    assert [r.his_request_id for r in h.results(p, "settled")] == ["S1"]
+
+
 async def test_unwinding_an_admission_revokes_its_details_with_2302(make_h) -> None:  # type: ignore[no-untyped-def]
     h = make_h(prerequisite_wait_s=0.0)  # past the wait for HIS requests before a cancellation
     p = await _admitted_with_lines(h, "100.00", "20.00")
