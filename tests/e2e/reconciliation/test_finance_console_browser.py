@@ -180,10 +180,19 @@ def test_finance_console_walk_through(worker, kafka_bootstrap, database, idp, br
     def text(selector: str) -> str:
         return driver.find_element(By.CSS_SELECTOR, selector).text
 
+    def follow(by: str, what: str) -> None:
+        """Click a link or a submit button and wait for the page it leads to (never read the old one)."""
+        from selenium.webdriver.support import expected_conditions
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        page = driver.find_element(By.TAG_NAME, "html")
+        driver.find_element(by, what).click()
+        WebDriverWait(driver, 30).until(expected_conditions.staleness_of(page))
+
     def log_in(secret: str) -> None:
         driver.get(f"{worker.url}/console/login")
         driver.find_element(By.ID, "token").send_keys(secret)
-        driver.find_element(By.ID, "login").click()
+        follow(By.ID, "login")
 
     # anonymous: the console sends you to the login page; a wrong token is refused there
     driver.get(f"{worker.url}/console")
@@ -199,7 +208,7 @@ def test_finance_console_walk_through(worker, kafka_bootstrap, database, idp, br
     shot("runs")
     date_input = driver.find_element(By.ID, "date")
     assert date_input.get_attribute("value") == day.isoformat()
-    driver.find_element(By.ID, "trigger").click()
+    follow(By.ID, "trigger")
     run_id = text("#run-id")
 
     def verdict() -> str | None:
@@ -212,19 +221,19 @@ def test_finance_console_walk_through(worker, kafka_bootstrap, database, idp, br
     shot("run-with-pending-repair")
 
     # drill-down to the settlement: both sides, the ledger entry, psn_no whole for a clerk
-    driver.find_element(By.CSS_SELECTOR, "a.difference-link").click()
+    follow(By.CSS_SELECTOR, "a.difference-link")
     assert "HX1" in text("h1") and "88.50" in text("#amounts") and "V-HX1" in text("#settlement")
     assert text("#psn-no") == "P44HX10001"
     shot("difference-drill-down")
-    driver.find_element(By.ID, "back-to-run").click()
+    follow(By.ID, "back-to-run")
 
     # four eyes: approving one's own run is refused with the reason
     assert driver.find_element(By.ID, "four-eyes-note").is_displayed()
     driver.find_element(By.ID, "reason").send_keys("I checked it myself")
-    driver.find_element(By.ID, "approve").click()
+    follow(By.ID, "approve")
     assert "four eyes" in text("#error") and "another approver" in text("#error")
     shot("self-approval-refused")
-    driver.find_element(By.ID, "logout").click()
+    follow(By.ID, "logout")
     assert driver.current_url.split("?")[0].endswith("/console/login")
 
     # a second approver logs in with the identity provider's token (JWT) and approves
@@ -233,7 +242,7 @@ def test_finance_console_walk_through(worker, kafka_bootstrap, database, idp, br
     driver.get(f"{worker.url}/console/runs/{run_id}")
     assert "P44HX10001" not in driver.page_source  # masked in lists
     driver.find_element(By.ID, "reason").send_keys("5203: the platform never had HX1; void it")
-    driver.find_element(By.ID, "approve").click()
+    follow(By.ID, "approve")
     assert "approved" in text("#flash").lower()
     assert "repaired and balanced" in _poll(verdict, "the run after approval")
     shot("approved-by-second-user")
