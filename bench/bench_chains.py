@@ -311,7 +311,8 @@ def burst(bridge: Any, ingestor: Any, info: Any, visits: int, day: _dt.date) -> 
     started = time.monotonic()
     asyncio.run(_produce(info.kafka_bootstrap, [(m.topic, m.key, m.value) for m in messages]))
     results, elapsed = asyncio.run(_wait_for_answers(info.kafka_bootstrap, requests, started, 900, quiet=True))
-    settled = sum(1 for r in results if r.kind == "settled")
+    mine = {visit for pairs in requests.values() for visit, _ in pairs}
+    settled = sum(1 for r in results if r.kind == "settled" and r.his_visit_id in mine)
     return {"visits": visits, "settled": settled, "seconds": round(elapsed, 2),
             "chains_per_s": round(settled / elapsed, 2), **counters.since(settled)}
 
@@ -344,7 +345,9 @@ async def unloaded(bridge: Any, ingestor: Any, info: Any, count: int) -> dict[st
             if settled is None:  # a rare path (self-pay, cancelled, refused): no chain to time
                 continue
             chain.append(settled - produced)
-            parts = _parts(db, visits, produced, settled)
+            event_ids = [f"his:{e.event_id}" for m in messages if m.value is not None
+                         for e in ingestor.ingest(m.topic, 0, 0, m.key, m.value).events]
+            parts = _parts(db, visits, event_ids, produced, settled)
             for bucket, value in zip((entry, handoff, exit_), parts[:3]):
                 if value is not None:
                     bucket.append(value)
@@ -356,7 +359,7 @@ async def unloaded(bridge: Any, ingestor: Any, info: Any, count: int) -> dict[st
             "handoff": _p50_p99(handoff), "exit_hop": _p50_p99(exit_), "added_per_platform_call": _p50_p99(added)}
 
 
-def _parts(db: Any, visits: set[str], produced: float, settled_ts: float
+def _parts(db: Any, visits: set[str], event_ids: list[str], produced: float, settled_ts: float
            ) -> tuple[float | None, float | None, float | None, list[float]]:
     """One visit's entry hop, handoff, exit hop (seconds) and the gaps between its calls."""
     from sqlalchemy import and_, select
@@ -366,8 +369,8 @@ def _parts(db: Any, visits: set[str], produced: float, settled_ts: float
     since = _dt.datetime.fromtimestamp(produced, tz=clock.SHANGHAI) - _dt.timedelta(seconds=1)
     with db.connect() as conn:
         first_in = conn.execute(select(inbox.c.received_at).where(and_(
-            inbox.c.consumer == "registration", inbox.c.received_at >= since,
-            inbox.c.event_id.like("his:%"))).order_by(inbox.c.received_at).limit(1)).scalar()
+            inbox.c.consumer == "registration", inbox.c.event_id.in_(event_ids)))
+            .order_by(inbox.c.received_at).limit(1)).scalar()
         facts = conn.execute(select(outbox.c.created_at, outbox.c.headers).where(and_(
             outbox.c.producer == "registration", outbox.c.topic.like("%visits%"), outbox.c.created_at >= since,
             outbox.c.msg_key.in_(visits))).order_by(outbox.c.id)).all()

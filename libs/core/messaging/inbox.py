@@ -11,7 +11,9 @@ The consumer name is scoped by the deployment the connection belongs to (``<topi
 
 from __future__ import annotations
 
-from sqlalchemy import Connection
+from typing import Any
+
+from sqlalchemy import Connection, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 
 from yibao.core import clock
@@ -21,14 +23,23 @@ from yibao.core.deployment import Deployment
 __all__ = ["first_time"]
 
 
+_INSERT: dict[str, Any] = {}
+
+
+def _insert(dialect: str) -> Any:
+    """The statement, built once per dialect (its compiled form is cached by SQLAlchemy)."""
+    stmt = _INSERT.get(dialect)
+    if stmt is None:
+        module = {"postgresql": postgresql, "sqlite": sqlite}.get(dialect)
+        if module is None:  # pragma: no cover - only the two supported databases
+            raise NotImplementedError(dialect)
+        # RETURNING, not rowcount: drivers disagree on rowcount for INSERT … ON CONFLICT DO NOTHING
+        stmt = _INSERT[dialect] = (module.insert(inbox).values(
+            consumer=bindparam("c"), event_id=bindparam("e"), received_at=bindparam("t"))
+            .on_conflict_do_nothing().returning(inbox.c.event_id))
+    return stmt
+
+
 def first_time(conn: Connection, consumer: str, event_id: str) -> bool:
-    values = {"consumer": Deployment.of(conn).scoped(consumer), "event_id": event_id, "received_at": clock.now()}
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        stmt = postgresql.insert(inbox).values(**values).on_conflict_do_nothing()
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(inbox).values(**values).on_conflict_do_nothing()
-    else:  # pragma: no cover - only the two supported databases
-        raise NotImplementedError(dialect)
-    # RETURNING, not rowcount: drivers disagree on rowcount for INSERT … ON CONFLICT DO NOTHING
-    return conn.execute(stmt.returning(inbox.c.event_id)).first() is not None
+    params = {"c": Deployment.of(conn).scoped(consumer), "e": event_id, "t": clock.now()}
+    return conn.execute(_insert(conn.dialect.name), params).first() is not None

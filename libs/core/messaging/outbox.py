@@ -13,13 +13,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, bindparam
 
 from yibao.core import clock
 from yibao.core.db.schema import outbox
 from yibao.core.deployment import Deployment
 
-__all__ = ["OutboxMessage", "enqueue"]
+__all__ = ["OutboxMessage", "enqueue", "enqueue_many", "Outgoing"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,25 @@ class OutboxMessage:
     key: bytes | None
     value: bytes
     headers: list[tuple[str, bytes]]
+
+
+#: one message for :func:`enqueue_many`: (topic, key, value, headers)
+Outgoing = tuple[str, "str | None", "bytes | str", "dict[str, str] | None"]
+
+_INSERT = outbox.insert().values(producer=bindparam("p"), topic=bindparam("t"), msg_key=bindparam("k"),
+                                 payload=bindparam("v"), headers=bindparam("h"), created_at=bindparam("at"))
+
+
+def enqueue_many(conn: Connection, producer: str, messages: list[Outgoing]) -> None:
+    """Add messages to the outbox inside the caller's transaction, in this order, in one statement."""
+    if not messages:
+        return
+    deployment = Deployment.of(conn)
+    scoped, seal, now = deployment.scoped(producer), deployment.cipher.seal, clock.now()
+    conn.execute(_INSERT, [
+        {"p": scoped, "t": topic, "k": key, "v": seal(value.decode() if isinstance(value, bytes) else value),
+         "h": json.dumps(headers) if headers else None, "at": now}
+        for topic, key, value, headers in messages])
 
 
 def enqueue(
@@ -41,11 +60,4 @@ def enqueue(
     headers: dict[str, str] | None = None,
 ) -> None:
     """Add a message to the outbox inside the caller's transaction."""
-    payload = value.decode() if isinstance(value, bytes) else value
-    deployment = Deployment.of(conn)
-    conn.execute(
-        outbox.insert().values(
-            producer=deployment.scoped(producer), topic=topic, msg_key=key, payload=deployment.cipher.seal(payload),
-            headers=json.dumps(headers) if headers else None, created_at=clock.now(),
-        )
-    )
+    enqueue_many(conn, producer, [(topic, key, value, headers)])
