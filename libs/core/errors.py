@@ -63,6 +63,10 @@ class StackError(YibaoError):
 class InputError(YibaoError):
     code = "bad_input"
 
+    #: the key its dead letter goes out under when the raiser could read a better one than the message's own
+    #: (ingest: the HIS visit id of an unmappable CDC row, instead of Debezium's key JSON)
+    dlq_key: str | None = None
+
 
 class DecodeError(InputError):
     code = "undecodable"

@@ -122,7 +122,8 @@ class ServiceRuntime:
                     outcome = await handle()
                     break
                 except InputError as exc:
-                    await self.park(ctx, reason_code=exc.code, reason=str(exc), attempts=attempts)
+                    await self.park(ctx, reason_code=exc.code, reason=str(exc), attempts=attempts,
+                                    dlq_key=exc.dlq_key)
                     break
                 except Exception as exc:  # transient until proven otherwise
                     kind = type(exc).__name__
@@ -143,15 +144,17 @@ class ServiceRuntime:
         return outcome
 
     async def park(self, ctx: MessageContext, *, reason_code: str, reason: str, attempts: int = 1,
-                   event_id: str | None = None) -> None:
-        """Dead-letter a message. Does not return until the dead letter is stored somewhere durable."""
+                   event_id: str | None = None, dlq_key: str | None = None) -> None:
+        """Dead-letter a message. Does not return until the dead letter is stored somewhere durable. The dead
+        letter keeps the original key; ``dlq_key`` (the HIS visit id, when known) keys the DLQ record."""
         letter = DeadLetter.of(service=self.name, reason_code=reason_code, reason=mask_text(reason),
                                topic=ctx.topic, partition=ctx.partition, offset=ctx.offset, key=ctx.key,
                                value=ctx.value, attempts=attempts, event_id=event_id)
         delay = 0.5
         while True:
             try:
-                await self.app.producer.send_and_wait(self.dlq_topic, ctx.key, letter.to_bytes(), None, None, None)
+                key = dlq_key.encode() if dlq_key else ctx.key
+                await self.app.producer.send_and_wait(self.dlq_topic, key, letter.to_bytes(), None, None, None)
                 break
             except Exception as exc:
                 log.error("dead-letter topic unavailable, parking in the database", extra={"fields": {"error": type(exc).__name__}})

@@ -30,6 +30,8 @@ class CompiledField:
 
     target: str
     kind: str
+    #: the kind the raw value is read as before it becomes ``kind`` (``decimal`` for a NUMERIC id in a text field)
+    read_as: str | None = None
     column: str | None = None
     constant: Any = None
     has_constant: bool = False
@@ -68,21 +70,50 @@ class Condition:
 
 @dataclass(frozen=True)
 class CompiledRule:
+    """One rule of a table: ``event`` is what a matching change becomes; a rule with ``refusal`` instead makes
+    no event, and a change it matches is parked with that reason."""
+
     table: str
     name: str
-    event: str
+    event: str | None
     ops: frozenset[str]
     conditions: tuple[Condition, ...]
     changed: tuple[str, ...]
     fields: tuple[CompiledField, ...]
     decimal_mode: DecimalMode = "auto"
+    refusal: str | None = None
+
+    @property
+    def columns(self) -> frozenset[str]:
+        """Every column the rule reads (conditions and fields, templates and items included), as the mapping
+        spells them."""
+        out = {c.column for c in self.conditions}
+
+        def walk(fields: tuple[CompiledField, ...]) -> None:
+            for f in fields:
+                if f.column:
+                    out.add(f.column)
+                if f.template:
+                    out.update(TEMPLATE_REF.findall(f.template))
+                for when_present, sub in f.items:
+                    if when_present:
+                        out.add(when_present)
+                    walk(sub)
+
+        walk(self.fields)
+        return frozenset(out)
+
+    def cannot_see_change(self, change: ChangeEvent) -> bool:
+        """An update this rule would match but whose ``changed`` columns cannot be compared: no before image."""
+        return bool(self.changed) and change.op == "u" and change.before is None
 
     # -- matching ------------------------------------------------------------------------------------------------
 
     def matches(self, change: ChangeEvent) -> bool:
         if change.op is None:
-            # unwrapped without __op: insert and update look alike; let the conditions decide
-            if not (self.ops & {"c", "r", "u"}):
+            # unwrapped without __op: insert and update look alike; let the conditions decide. A refusal needs
+            # to know the change is an update or a delete: it never matches a record that does not say.
+            if self.refusal is not None or not (self.ops & {"c", "r", "u"}):
                 return False
         elif change.op not in self.ops:
             return False
@@ -138,9 +169,11 @@ class CompiledRule:
             else:
                 raw = spec.code_map[code]
         try:
+            if spec.read_as is not None:
+                raw = convert(raw, spec.read_as, scale=spec.scale, decimal_mode=self.decimal_mode)
             value = convert(
-                raw, spec.kind if spec.kind != "items" else "str", scale=spec.scale, unit=spec.unit,
-                separator=spec.separator, decimal_mode=self.decimal_mode,
+                raw, spec.kind if spec.kind != "items" else "str", scale=spec.scale if spec.read_as is None else None,
+                unit=spec.unit, separator=spec.separator, decimal_mode=self.decimal_mode,
             )
         except TransformError as exc:
             raise self._fail(spec, f"bad value: {exc}") from None
@@ -213,6 +246,27 @@ class TableMapping:
 
     def match(self, change: ChangeEvent) -> list[CompiledRule]:
         return [r for r in self.rules if r.matches(change)]
+
+    def key_columns(self, change: ChangeEvent) -> frozenset[str]:
+        """The row's key columns, case-folded: the mapping's primary key and the record key's columns."""
+        cols = {c.casefold() for c in self.primary_key}
+        if change.key is not None:
+            cols.update(k.casefold() for k in change.key)
+        return frozenset(cols)
+
+    def visit_id_of(self, change: ChangeEvent) -> str | None:
+        """The HIS visit id of the change's row, when a rule maps it and the row holds it (else None)."""
+        for rule in self.rules:
+            for spec in rule.fields:
+                if spec.target != "his_visit_id":
+                    continue
+                try:
+                    value = rule._value(spec, change.row, change)
+                except Exception:  # unreadable here is simply unknown: the caller falls back to the record key
+                    continue
+                if isinstance(value, str) and value:
+                    return value
+        return None
 
     def primary_key_of(self, change: ChangeEvent) -> dict[str, str]:
         """The row's primary key (mapping columns first, the record key as fallback), as text."""

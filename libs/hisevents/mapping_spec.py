@@ -67,8 +67,12 @@ class ItemSpec(_Spec):
 
 
 class RuleSpec(_Spec):
+    """Either ``event`` (the change becomes that canonical event) or ``refuse`` (the change is parked with this
+    reason: a change the bridge must not guess the meaning of, e.g. a billed charge line edited in place)."""
+
     name: str | None = None
-    event: str
+    event: str | None = None
+    refuse: str | None = Field(default=None, min_length=1)
     ops: list[OpName] = Field(min_length=1)
     when: dict[str, Any] = Field(default_factory=dict)
     changed: list[str] = Field(default_factory=list)
