@@ -9,7 +9,9 @@ no rule wants) has ``result.skipped`` set and no events.
 
 from __future__ import annotations
 
+import datetime as _dt
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
@@ -135,20 +137,39 @@ def _before_image_fix(table: TableMapping, change: ChangeEvent) -> str:
             f"Fix: ALTER TABLE {name} REPLICA IDENTITY FULL, then replay the dead letter.")
 
 
+_EPOCH_DATE = _dt.date(1970, 1, 1)
+
+
+def _blank(value: Any) -> bool:
+    """What Debezium puts in the columns a key-only before image lacks: null, or the type's zero value for NOT
+    NULL columns ("", 0, base64 "AA==" of a zero decimal, the epoch for a date or time)."""
+    if value is None or value is False or value == "" or value == "AA==":
+        return True
+    if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+        return value == 0
+    if isinstance(value, _dt.datetime):
+        return value.replace(tzinfo=None) == _dt.datetime(1970, 1, 1)
+    if isinstance(value, _dt.date):
+        return value == _EPOCH_DATE
+    return False
+
+
 def _refuse_partial_images(table: TableMapping, change: ChangeEvent) -> None:
-    """A delete whose before image holds only the key (PostgreSQL's default REPLICA IDENTITY) cannot feed a rule
-    that reads other columns; refuse to guess them, naming the columns and the fix."""
+    """A delete whose before image holds only the key (PostgreSQL's default REPLICA IDENTITY: the other columns
+    are null or zero) cannot feed a rule that reads other columns; refuse to guess them, naming the columns and
+    the fix. A real old row never has every non-key column empty."""
     if change.op != "d" or change.before is None:
         return
     key = table.key_columns(change)
     before = change.before
-    if any(before[col] is not None for col in before if col.casefold() not in key):
+    if not any(col.casefold() in key for col in before) or \
+            any(not _blank(before[col]) for col in before if col.casefold() not in key):
         return  # a whole old row
     wanted: dict[str, str] = {}
     for rule in table.rules:
         if "d" in rule.ops:
             wanted.update((c.casefold(), c) for c in rule.columns if c.casefold() not in key)
-    missing = sorted(name for folded, name in wanted.items() if folded not in before or before[folded] is None)
+    missing = sorted(name for folded, name in wanted.items() if folded not in before or _blank(before[folded]))
     if not missing:
         return
     raise UnmappableEventError(

@@ -366,7 +366,8 @@ class _Compiler:
         return CompiledField(
             target=target, kind=kind, read_as=source_kind if source_kind != kind else None, column=spec.column, constant=spec.constant,
             has_constant="constant" in spec.model_fields_set, template=spec.template, items=items,
-            scale=spec.scale, unit=spec.unit, code_map_name=code_map_name, code_map=code_map,
+            scale=spec.scale, unit=spec.unit or (self.data.datetime_unit if kind == "datetime" else None),
+            code_map_name=code_map_name, code_map=code_map,
             default=spec.default, has_default="default" in spec.model_fields_set, required=bool(required),
             separator=spec.separator,
         )

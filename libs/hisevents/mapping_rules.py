@@ -20,8 +20,9 @@ from yibao.hisevents.transforms import DecimalMode, TransformError, convert, nor
 
 __all__ = ["TEMPLATE_REF", "CompiledField", "Condition", "CompiledRule", "TableMapping"]
 
-#: a ``{COLUMN}`` reference in a template (Oracle column names may contain $ and #)
-TEMPLATE_REF = re.compile(r"\{([A-Za-z_][A-Za-z0-9_$#]*)\}")
+#: a ``{COLUMN}`` reference in a template (Oracle column names may contain $ and #); ``{COLUMN:decimal}`` reads
+#: a NUMERIC id (base64 without schemas under decimal.handling.mode=precise) as a whole number
+TEMPLATE_REF = re.compile(r"\{([A-Za-z_][A-Za-z0-9_$#]*)(?::(decimal))?\}")
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ class CompiledRule:
                 if f.column:
                     out.add(f.column)
                 if f.template:
-                    out.update(TEMPLATE_REF.findall(f.template))
+                    out.update(m.group(1) for m in TEMPLATE_REF.finditer(f.template))
                 for when_present, sub in f.items:
                     if when_present:
                         out.add(when_present)
@@ -190,7 +191,10 @@ class CompiledRule:
 
         def sub(m: re.Match[str]) -> str:
             col = m.group(1)
-            text = convert(row.get(col), "str") if col in row else None
+            value = row.get(col) if col in row else None
+            if m.group(2) == "decimal" and value is not None:
+                value = convert(value, "decimal", scale=0, decimal_mode=self.decimal_mode)
+            text = convert(value, "str")
             if text is None:
                 missing.append(col)
                 return ""

@@ -92,6 +92,8 @@ class MappingFile(_Spec):
     version: int = 1
     topic_prefix: str | None = Field(default=None, min_length=1)
     decimal_handling_mode: DecimalMode = "auto"
+    #: the epoch unit of date-time columns in records without a schema, unless a field says ``unit``
+    datetime_unit: Literal["ms", "us", "ns"] = "ms"
     code_maps: dict[str, dict[str, str]] = Field(default_factory=dict)
     ignore_tables: list[str] = Field(default_factory=list)
     tables: dict[str, TableSpec] = Field(min_length=1)

@@ -27,7 +27,8 @@ class IngestSettings(CommonSettings):
                           "they are matched case-insensitively against the broker's topics"
     )
     cdc_topic_check_s: float = Field(
-        60.0, description="how often the worker checks that its CDC topics exist (yibao_ingest_cdc_topics_missing)"
+        30.0, description="how often the worker checks that its CDC topics exist (yibao_ingest_cdc_topics_missing) "
+                          "and, while one is missing, how soon a topic the connector creates is consumed"
     )
     cdc_partitions: int = Field(
         1,
