@@ -223,9 +223,19 @@ class _Compiler:
                 raise self.fail(f"{entry}.rules[{i}].name", f"duplicate rule name {compiled.name}")
             seen.add(compiled.name)
             rules.append(compiled)
+        primary_key: list[str] = []
+        numeric_keys: set[str] = set()
+        for i, entry_text in enumerate(spec.primary_key):
+            column, _, kind = entry_text.partition(":")
+            if kind not in ("", "decimal") or not column:
+                raise self.fail(f"{entry}.primary_key[{i}]", "a key column is COLUMN or COLUMN:decimal")
+            primary_key.append(column)
+            if kind:
+                numeric_keys.add(column.casefold())
         return TableMapping(
             name=name, schema=schema or None, table_name=table_name, topics=tuple(spec.topics),
-            primary_key=tuple(spec.primary_key), rules=tuple(rules),
+            primary_key=tuple(primary_key), rules=tuple(rules),
+            key_scales={**_key_scales(primary_key, rules), **{c: 0 for c in numeric_keys}},
         )
 
     def _rule(
@@ -371,6 +381,21 @@ class _Compiler:
             default=spec.default, has_default="default" in spec.model_fields_set, required=bool(required),
             separator=spec.separator,
         )
+
+
+def _key_scales(primary_key: list[str], rules: list[CompiledRule]) -> dict[str, int]:
+    """Primary-key columns some field reads as a decimal (``type: decimal``), with that field's scale: the key
+    is then decoded the same way, so a NUMERIC key has the same event id with or without schemas."""
+    wanted = {c.casefold() for c in primary_key}
+    out: dict[str, int] = {}
+    for rule in rules:
+        for f in rule.fields:
+            if f.column and f.column.casefold() in wanted and f.read_as == "decimal" and f.scale is not None:
+                out.setdefault(f.column.casefold(), f.scale)
+            for m in TEMPLATE_REF.finditer(f.template or ""):
+                if m.group(2) == "decimal" and m.group(1).casefold() in wanted:
+                    out.setdefault(m.group(1).casefold(), 0)
+    return out
 
 
 def _entry_of(loc: tuple[Any, ...]) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from yibao.core.errors import UnmappableEventError
@@ -247,9 +247,20 @@ class TableMapping:
     topics: tuple[str, ...]
     primary_key: tuple[str, ...]
     rules: tuple[CompiledRule, ...]
+    #: primary-key column (case-folded) → scale, for NUMERIC keys read as decimals (see primary_key_of)
+    key_scales: Mapping[str, int] = field(default_factory=dict)
 
     def match(self, change: ChangeEvent) -> list[CompiledRule]:
         return [r for r in self.rules if r.matches(change)]
+
+    def _key_text(self, column: str, value: Any) -> str:
+        scale = self.key_scales.get(column.casefold())
+        if scale is not None and isinstance(value, str) and self.rules:
+            try:  # a base64 NUMERIC key (precise decimals without schemas) as the number it is
+                value = convert(value, "decimal", scale=scale, decimal_mode=self.rules[0].decimal_mode)
+            except TransformError:
+                pass
+        return normalise_code(value) or ""
 
     def key_columns(self, change: ChangeEvent) -> frozenset[str]:
         """The row's key columns, case-folded: the mapping's primary key and the record key's columns."""
@@ -276,7 +287,7 @@ class TableMapping:
         """The row's primary key (mapping columns first, the record key as fallback), as text."""
         row = change.row
         if all(col in row and row[col] is not None for col in self.primary_key):
-            return {col: normalise_code(row[col]) or "" for col in self.primary_key}
+            return {col: self._key_text(col, row[col]) for col in self.primary_key}
         if change.key is not None and len(change.key):
             return {k: normalise_code(change.key[k]) or "" for k in sorted(change.key, key=str.casefold)}
         missing = next(col for col in self.primary_key if col not in row or row[col] is None)

@@ -29,6 +29,10 @@ def build(settings: IngestSettings | None = None) -> ServiceRuntime:
     out_topic = topic("his_events", settings.topic_prefix)
     source = runtime.app.topic(*subscription.topics, value_type=bytes, key_type=bytes)
 
+    @runtime.app.task
+    async def _cdc_topics_at_start() -> None:
+        subscription.report_start()
+
     @runtime.app.timer(interval=settings.cdc_topic_check_s)
     async def _cdc_topics() -> None:
         await subscription.check()

@@ -60,20 +60,18 @@ class CdcSubscription:
         wanted = tuple(explicit) if explicit else tuple(mapping.topics())
         try:
             existing = _run(list_topics(bootstrap))
-        except StackError as exc:
+        except StackError:
             # the broker does not answer yet: consume the names as given; the periodic check will tell
-            log.warning("CDC topics not checked at start; subscribing to the names as given",
-                        extra={"fields": {"error": str(exc)}})
             return cls(bootstrap, wanted, TopicResolution(tuple(sorted(set(wanted)))))
-        sub = cls(bootstrap, wanted, resolve_topics(wanted, existing))
-        sub._report_start()
-        return sub
+        return cls(bootstrap, wanted, resolve_topics(wanted, existing))
 
     @property
     def topics(self) -> tuple[str, ...]:
         return self.resolution.topics
 
-    def _report_start(self) -> None:
+    def report_start(self) -> None:
+        """Log what was resolved at start (once logging is set up) and publish the gauge."""
+        logging.getLogger("aiokafka.cluster").addFilter(_MissingTopicFilter(self))
         for wanted, actual in self.resolution.respelled:
             log.info("CDC topic found under the connector's spelling", extra={"fields": {
                 "wanted": wanted, "topic": actual}})
@@ -111,6 +109,19 @@ class CdcSubscription:
         self._problems = problems
         CDC_TOPICS_MISSING.set(problems)
         return problems
+
+
+class _MissingTopicFilter(logging.Filter):
+    """aiokafka logs an ERROR for a subscribed topic missing from the metadata at every metadata refresh; the
+    worker reports its missing CDC topics itself (warning once, the gauge always), so those lines are dropped."""
+
+    def __init__(self, subscription: CdcSubscription) -> None:
+        super().__init__()
+        self.topics = frozenset(subscription.topics)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.msg == "Topic %s not found in cluster metadata" and record.args
+                    and record.args[0] in self.topics)  # type: ignore[index]
 
 
 def _run(coro):  # type: ignore[no-untyped-def]

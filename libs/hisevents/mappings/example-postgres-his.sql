@@ -41,6 +41,25 @@ CREATE TABLE his.outp_register (
     operator_name   VARCHAR(50)
 );
 
+-- 门诊诊断 (one row per diagnosis, written by the doctor station)
+CREATE TABLE his.outp_diagnosis (
+    diag_id         NUMERIC(14, 0) PRIMARY KEY,
+    reg_id          NUMERIC(12, 0) NOT NULL,
+    patient_id      VARCHAR(20)  NOT NULL,
+    diag_seq        INTEGER      NOT NULL,
+    diag_class      VARCHAR(2)   NOT NULL,
+    icd_code        VARCHAR(20)  NOT NULL,
+    diag_name       VARCHAR(100) NOT NULL,
+    main_flag       VARCHAR(1)   NOT NULL,
+    med_type        VARCHAR(4),
+    chief_complaint VARCHAR(200),
+    dept_code       VARCHAR(10),
+    doctor_code     VARCHAR(20),
+    doctor_name     VARCHAR(50),
+    diag_time       TIMESTAMP    NOT NULL,
+    valid_flag      VARCHAR(1)   NOT NULL DEFAULT '1'
+);
+
 -- 门诊收费明细 (reversal lines carry init_detail_id and negative qty/amount)
 CREATE TABLE his.outp_fee_detail (
     detail_id       NUMERIC(14, 0) PRIMARY KEY,
@@ -180,6 +199,7 @@ CREATE TABLE his.yb_cancel_request (
 );
 
 ALTER TABLE his.outp_register REPLICA IDENTITY FULL;
+ALTER TABLE his.outp_diagnosis REPLICA IDENTITY FULL;
 ALTER TABLE his.outp_fee_detail REPLICA IDENTITY FULL;
 ALTER TABLE his.inp_admission REPLICA IDENTITY FULL;
 ALTER TABLE his.inp_fee_detail REPLICA IDENTITY FULL;

@@ -154,3 +154,29 @@ def test_a_reversal_line_with_a_negative_precise_amount_under_a_schema_is_a_reve
     (event,) = ingestor.ingest("hisdb.his.outp_fee_detail", 0, 0, None, value).events
     assert isinstance(event, ChargeLineReversed)
     assert event.det_item_fee_sumamt == Decimal("-5326.11") and event.cnt == Decimal("-1.0000")
+
+
+def test_a_numeric_key_gives_the_same_event_id_with_or_without_schemas():
+    mapping = mapping_from_dict({**_REQUEST_MAPPING, "tables": {"his.yb_settle_request": {
+        **_REQUEST_MAPPING["tables"]["his.yb_settle_request"], "primary_key": ["req_id:decimal"]}}})
+    ingestor = Ingestor(mapping)
+    row = {"req_id": 880001, "visit_id": 25030300001, "patient_id": "P01", "total_amt": Decimal("88.00")}
+    decimal = {"type": "bytes", "name": DECIMAL}
+    fields = [{"field": "req_id", **decimal, "parameters": {"scale": "0"}},
+              {"field": "visit_id", **decimal, "parameters": {"scale": "0"}},
+              {"field": "patient_id", "type": "string"},
+              {"field": "total_amt", **decimal, "parameters": {"scale": "2"}}]
+    typed = json.dumps({
+        "schema": {"type": "struct", "fields": [{"field": "after", "type": "struct", "fields": fields}]},
+        "payload": {"before": None, "op": "c", "after": {
+            "req_id": _b64(880001), "visit_id": _b64(25030300001), "patient_id": "P01", "total_amt": _b64(8800)},
+            "source": {"connector": "postgresql", "schema": "his", "table": "yb_settle_request", "lsn": 77,
+                       "ts_ms": 1741314000000}},
+    }).encode()
+    plain = _envelope("yb_settle_request", "c", after={
+        "req_id": _b64(880001), "visit_id": _b64(25030300001), "patient_id": "P01", "total_amt": _b64(8800)})
+    plain = plain.replace(b'"lsn": 24023376', b'"lsn": 77')
+    (a,) = ingestor.ingest("hisdb.his.yb_settle_request", 0, 0, None, typed).events
+    (b,) = ingestor.ingest("hisdb.his.yb_settle_request", 0, 0, None, plain).events
+    assert a.event_id == b.event_id and a.model_dump(exclude={"source"}) == b.model_dump(exclude={"source"})
+    assert row["req_id"] == int(a.his_request_id)
