@@ -38,6 +38,7 @@ __all__ = [
     "connect_version",
     "debezium_version",
     "connector_config",
+    "shipped_connectors",
     "CONNECTORS_DIR",
 ]
 
@@ -52,6 +53,11 @@ def _mappings_dir() -> Path:
 
 
 CONNECTORS_DIR = _mappings_dir()
+
+
+def shipped_connectors() -> list[str]:
+    """Names of the connector configurations shipped beside the mapping files."""
+    return sorted(p.name.removesuffix(".connector.json") for p in CONNECTORS_DIR.glob("*.connector.json"))
 
 
 def connect_version() -> str:
@@ -80,11 +86,12 @@ def ensure_jars() -> Path:
 
 
 def connector_config(source: str | Path, values: Mapping[str, str] | None = None) -> dict[str, str]:
-    """A shipped connector configuration (``"example-postgres-his"`` → ``mappings/<name>.connector.json``) or a
-    file. With ``values``, every ``${env:NAME}`` placeholder is replaced from them (a missing one is an error);
-    without, the placeholders stay for Connect's EnvVarConfigProvider to fill."""
+    """A shipped connector configuration (``"example-postgres-his"`` → ``mappings/<name>.connector.json``,
+    ``"example-oracle-his.mysql"`` → ``mappings/example-oracle-his.mysql.connector.json``) or a file. With
+    ``values``, every ``${env:NAME}`` placeholder is replaced from them (a missing one is an error); without,
+    the placeholders stay for Connect's EnvVarConfigProvider to fill."""
     path = Path(source)
-    if not path.suffix and path.parent == Path("."):
+    if path.suffix != ".json" and path.parent == Path("."):
         path = CONNECTORS_DIR / f"{source}.connector.json"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
