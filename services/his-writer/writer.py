@@ -10,7 +10,6 @@ as Shanghai wall-clock times without a zone, as HIS databases keep them.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 from decimal import Decimal
 
 from sqlalchemy import (
@@ -84,7 +83,7 @@ def _row(result: HisResult) -> dict[str, object]:
         "insutype": result.insutype, "setl_time": _wall(result.setl_time), **amounts, "target": result.target,
         "reason_code": result.reason_code, "reason": result.reason[:2000] if result.reason else None,
         "occurred_at": _wall(result.occurred_at), "written_at": _wall(clock.now()),
-        "payload": json.dumps(json.loads(result.to_json()), ensure_ascii=False),
+        "payload": result.to_json().decode("utf-8"),
     }
 
 
