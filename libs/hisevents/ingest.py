@@ -63,8 +63,10 @@ class Ingestor:
         try:
             return self._map(table, change)
         except UnmappableEventError as exc:
-            # the dead letter goes out under the HIS visit id when the row holds it, like the visit's events
-            exc.dlq_key = table.visit_id_of(change)
+            # the dead letter goes out under the HIS visit id when the row holds it, like the visit's events (a
+            # key-only before image holds none: its zeros are no visit id)
+            if not _key_only_delete(table, change):
+                exc.dlq_key = table.visit_id_of(change)
             raise
 
     def _map(self, table: TableMapping, change: ChangeEvent) -> IngestResult:
@@ -154,17 +156,25 @@ def _blank(value: Any) -> bool:
     return False
 
 
+def _key_only_delete(table: TableMapping, change: ChangeEvent) -> bool:
+    """A delete whose before image has the key columns and nothing else but empty values."""
+    if change.op != "d" or change.before is None:
+        return False
+    key = table.key_columns(change)
+    before = change.before
+    return any(col.casefold() in key for col in before) and \
+        all(_blank(before[col]) for col in before if col.casefold() not in key)
+
+
 def _refuse_partial_images(table: TableMapping, change: ChangeEvent) -> None:
     """A delete whose before image holds only the key (PostgreSQL's default REPLICA IDENTITY: the other columns
     are null or zero) cannot feed a rule that reads other columns; refuse to guess them, naming the columns and
     the fix. A real old row never has every non-key column empty."""
-    if change.op != "d" or change.before is None:
+    if not _key_only_delete(table, change):
         return
     key = table.key_columns(change)
     before = change.before
-    if not any(col.casefold() in key for col in before) or \
-            any(not _blank(before[col]) for col in before if col.casefold() not in key):
-        return  # a whole old row
+    assert before is not None
     wanted: dict[str, str] = {}
     for rule in table.rules:
         if "d" in rule.ops:

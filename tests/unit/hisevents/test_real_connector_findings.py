@@ -83,6 +83,7 @@ def test_a_delete_whose_before_image_holds_only_the_key_is_parked_naming_replica
     assert err.value.code == "replica_identity"
     assert "only the key" in str(err.value) and "ADM_ID" in str(err.value)
     assert "ALTER TABLE his.inp_discharge REPLICA IDENTITY FULL" in str(err.value)
+    assert err.value.dlq_key is None  # its zeros are no visit id: the record's own key stays
 
 
 def test_a_delete_with_the_whole_old_row_still_cancels_the_discharge(ingestor, raw):
