@@ -24,6 +24,7 @@ ROOTS = {
     "yibao.workinjury_sync": "services/workinjury-sync",
     "yibao.mobilepay": "services/mobilepay",
     "yibao.reconciliation": "services/reconciliation",
+    "yibao.his_writer": "services/his-writer",
 }
 
 

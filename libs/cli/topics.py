@@ -14,7 +14,9 @@ __all__ = ["add_arguments", "run"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bootstrap", help="Kafka bootstrap (default: KAFKA_BOOTSTRAP)")
     parser.add_argument("--with-cdc", action="store_true",
-                        help="also create the CDC source topics named by the ingest service's HIS mapping")
+                        help="also create the CDC source topics named by the ingest service's HIS mapping, spelled "
+                             "as the mapping spells them (normally the connector creates them, in its own spelling; "
+                             "use this only where it cannot)")
 
 
 def run(args: argparse.Namespace) -> int:

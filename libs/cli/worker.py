@@ -16,6 +16,7 @@ SERVICES: dict[str, str] = {
     "workinjury-sync": "yibao.workinjury_sync",
     "mobilepay": "yibao.mobilepay",
     "reconciliation": "yibao.reconciliation",
+    "his-writer": "yibao.his_writer",
 }
 
 

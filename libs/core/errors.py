@@ -88,6 +88,10 @@ class PoisonOutputError(YibaoError):
 class InputError(YibaoError):
     code = "bad_input"
 
+    #: the key its dead letter goes out under when the raiser could read a better one than the message's own
+    #: (ingest: the HIS visit id of an unmappable CDC row, instead of Debezium's key JSON)
+    dlq_key: str | None = None
+
 
 class DecodeError(InputError):
     code = "undecodable"

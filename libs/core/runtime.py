@@ -157,7 +157,8 @@ class ServiceRuntime:
                         continue
                     attempts += 1
                     if failure.kind in (FailureKind.BAD_INPUT, FailureKind.POISON):
-                        await self.park(ctx, reason_code=failure.code, reason=str(exc), attempts=attempts)
+                        await self.park(ctx, reason_code=failure.code, reason=str(exc), attempts=attempts,
+                                        dlq_key=getattr(exc, "dlq_key", None))
                         break
                     if attempts >= self.settings.retry_attempts:
                         await self.park(ctx, reason_code=failure.code,
@@ -210,16 +211,18 @@ class ServiceRuntime:
         return outcomes
 
     async def park(self, ctx: MessageContext, *, reason_code: str, reason: str, attempts: int = 1,
-                   event_id: str | None = None) -> None:
+                   event_id: str | None = None, dlq_key: str | None = None) -> None:
         """Dead-letter a message. Does not return until the dead letter is stored somewhere durable: the DLQ
-        topic, else the ``parked_work`` table (sealed), else it waits for one of them to come back."""
+        topic, else the ``parked_work`` table (sealed), else it waits for one of them to come back. The dead
+        letter keeps the original key; ``dlq_key`` (the HIS visit id, when known) keys the DLQ record."""
         letter = DeadLetter.of(service=self.name, reason_code=reason_code, reason=mask_text(reason),
                                topic=ctx.topic, partition=ctx.partition, offset=ctx.offset, key=ctx.key,
                                value=ctx.value, attempts=attempts, event_id=event_id)
         while True:
             try:
+                key = dlq_key.encode() if dlq_key else ctx.key
                 await asyncio.wait_for(
-                    self.app.producer.send_and_wait(self.dlq_topic, ctx.key, letter.to_bytes(), None, None, None),
+                    self.app.producer.send_and_wait(self.dlq_topic, key, letter.to_bytes(), None, None, None),
                     timeout=self.settings.broker_request_timeout_s)
                 break
             except Exception as exc:

@@ -48,7 +48,7 @@ HIS_EVENTS = TopicSpec(
 HIS_RESULTS = TopicSpec(
     id="his_results", name="yibao.his.results.v1", partitions=6, key="HIS visit id",
     value_model="yibao.core.results:HisResult", producers=("registration", "settlement", "reconciliation"),
-    consumers=("HIS", "reconciliation"),
+    consumers=("his-writer", "reconciliation", "HIS"),
     description="what HIS gets back: registered (mdtrt_id), settled (setl_id and the split), cancelled, "
                 "rejected with the platform's reason, parked with ours",
 )

@@ -179,12 +179,14 @@ def _typed_value(value: Any, fschema: Mapping[str, Any] | None, where: str) -> A
     name = fschema.get("name") if fschema else None
     try:
         if name == ct.CONNECT_DECIMAL:
-            if isinstance(value, str) and not ct.looks_like_plain_decimal(value):
+            if isinstance(value, str):
+                # Under a Decimal schema a string is always base64 (JsonConverter decimal.format=BASE64, the
+                # default): "9999" is the bytes f7 df 7d, i.e. -5326.11 at scale 2, never the number 9999.
                 params = fschema.get("parameters") or {}  # type: ignore[union-attr]
                 if "scale" not in params:
                     raise ct.ConversionError("Decimal schema without parameters.scale")
                 return ct.decimal_from_base64(value, int(params["scale"]))
-            return ct.plain_decimal(value)  # JsonConverter decimal.format=NUMERIC
+            return ct.plain_decimal(value)  # JsonConverter decimal.format=NUMERIC: a JSON number
         if name == ct.VARIABLE_SCALE_DECIMAL:
             return ct.decimal_from_variable_scale(value)
         if name in ct.SEMANTIC_TEMPORAL:

@@ -17,7 +17,7 @@ import datetime as _dt
 import json
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from importlib import resources
@@ -44,6 +44,8 @@ __all__ = [
     "CompiledRule",
     "TableMapping",
     "HisMapping",
+    "TopicResolution",
+    "resolve_topics",
     "load_mapping",
     "mapping_from_dict",
     "available_mappings",
@@ -79,6 +81,12 @@ class HisMapping:
                 out.append(f"{topic_prefix}.{t.name}")
         return sorted(set(out))
 
+    def resolve_topics(self, existing: Iterable[str], topic_prefix: str | None = None,
+                       wanted: Iterable[str] | None = None) -> TopicResolution:
+        """Which CDC topics to subscribe to, given the topics the broker has (``wanted``: an explicit list that
+        replaces :meth:`topics`). See :func:`resolve_topics`."""
+        return resolve_topics(list(wanted) if wanted is not None else self.topics(topic_prefix), existing)
+
     def is_ignored(self, change: ChangeEvent) -> bool:
         return change.table.casefold() in self.ignore_tables or change.table_name.casefold() in self.ignore_tables
 
@@ -96,6 +104,43 @@ class HisMapping:
         if len(bare) == 1:
             return bare[0]
         return None
+
+
+@dataclass(frozen=True)
+class TopicResolution:
+    """The CDC subscription: ``topics`` to consume; ``missing`` — wanted topics no topic on the broker answers
+    to yet (subscribed under the wanted name; the connector creates a table's topic with its first row);
+    ``respelled`` — wanted name → the spelling the broker has (PostgreSQL folds unquoted names to lower case)."""
+
+    topics: tuple[str, ...]
+    missing: tuple[str, ...] = ()
+    respelled: tuple[tuple[str, str], ...] = ()
+
+
+def resolve_topics(wanted: Iterable[str], existing: Iterable[str]) -> TopicResolution:
+    """Match the wanted CDC topics against the broker's, case-insensitively: the connector, not the mapping,
+    decides the case (Oracle upper, PostgreSQL lower unless quoted). A wanted ``<prefix>.<SCHEMA>.<TABLE>`` also
+    finds ``<prefix>.<database>.<SCHEMA>.<TABLE>`` (Debezium's SQL Server naming). Several spellings of one
+    topic on the broker are all consumed (an empty one costs nothing)."""
+    have = sorted(set(existing))
+    topics: list[str] = []
+    missing: list[str] = []
+    respelled: list[tuple[str, str]] = []
+    for name in sorted(set(wanted)):
+        folded = name.casefold()
+        found = [t for t in have if t.casefold() == folded]
+        if not found:
+            head, _, tail = folded.partition(".")
+            found = [t for t in have
+                     if t.casefold().startswith(head + ".") and t.casefold().endswith("." + tail)
+                     and t.count(".") == name.count(".") + 1] if tail else []
+        if not found:
+            topics.append(name)
+            missing.append(name)
+            continue
+        topics.extend(found)
+        respelled.extend((name, t) for t in found if t != name)
+    return TopicResolution(tuple(dict.fromkeys(topics)), tuple(missing), tuple(respelled))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -178,14 +223,28 @@ class _Compiler:
                 raise self.fail(f"{entry}.rules[{i}].name", f"duplicate rule name {compiled.name}")
             seen.add(compiled.name)
             rules.append(compiled)
+        primary_key: list[str] = []
+        numeric_keys: set[str] = set()
+        for i, entry_text in enumerate(spec.primary_key):
+            column, _, kind = entry_text.partition(":")
+            if kind not in ("", "decimal") or not column:
+                raise self.fail(f"{entry}.primary_key[{i}]", "a key column is COLUMN or COLUMN:decimal")
+            primary_key.append(column)
+            if kind:
+                numeric_keys.add(column.casefold())
         return TableMapping(
             name=name, schema=schema or None, table_name=table_name, topics=tuple(spec.topics),
-            primary_key=tuple(spec.primary_key), rules=tuple(rules),
+            primary_key=tuple(primary_key), rules=tuple(rules),
+            key_scales={**_key_scales(primary_key, rules), **{c: 0 for c in numeric_keys}},
         )
 
     def _rule(
         self, table: str, entry: str, index: int, rule: RuleSpec, common: dict[str, FieldSpec]
     ) -> CompiledRule:
+        if (rule.event is None) == (rule.refuse is None):
+            raise self.fail(entry, "give one of event (what the change becomes) or refuse (why it is parked)")
+        if rule.refuse is not None:
+            return self._refusal(table, entry, index, rule)
         model = EVENT_MODELS.get(rule.event)
         if model is None:
             raise self.fail(f"{entry}.event", f"unknown event type {rule.event!r} (known: {', '.join(EVENT_MODELS)})")
@@ -206,6 +265,18 @@ class _Compiler:
         return CompiledRule(
             table=table, name=name, event=rule.event, ops=frozenset(rule.ops), conditions=conditions,
             changed=tuple(rule.changed), fields=fields, decimal_mode=self.data.decimal_handling_mode,
+        )
+
+    def _refusal(self, table: str, entry: str, index: int, rule: RuleSpec) -> CompiledRule:
+        if rule.fields:
+            raise self.fail(f"{entry}.fields", "a refuse rule makes no event: it has no fields")
+        if rule.changed and "u" not in rule.ops:
+            raise self.fail(f"{entry}.changed", "changed applies to updates only: add u to ops")
+        conditions = tuple(self._condition(f"{entry}.when.{col}", col, cond) for col, cond in rule.when.items())
+        return CompiledRule(
+            table=table, name=rule.name or f"refuse#{index}", event=None, ops=frozenset(rule.ops),
+            conditions=conditions, changed=tuple(rule.changed), fields=(),
+            decimal_mode=self.data.decimal_handling_mode, refusal=" ".join(str(rule.refuse).split()),
         )
 
     def _condition(self, entry: str, column: str, cond: Any) -> Condition:
@@ -251,11 +322,16 @@ class _Compiler:
         if spec.type is not None:
             if spec.type not in KINDS:
                 raise self.fail(f"{entry}.type", f"unknown type {spec.type!r} (known: {', '.join(KINDS)})")
-            compatible = spec.type == kind or (kind == "str" and spec.type in ("str", "int"))
+            # a text field may be read as a number: a NUMERIC id (``type: decimal, scale: 0``) arrives as base64
+            # of its unscaled value when the connector runs decimal.handling.mode=precise without schemas
+            compatible = spec.type == kind or (kind == "str" and spec.type in ("str", "int", "decimal")) or (
+                kind == "int" and spec.type == "decimal")
             if not compatible:
                 raise self.fail(f"{entry}.type", f"type {spec.type} does not fit field {target} ({kind})")
-        if spec.scale is not None and kind != "decimal":
-            raise self.fail(f"{entry}.scale", f"scale applies to decimal fields only; {target} is {kind}")
+        source_kind = spec.type if spec.type in ("decimal",) else kind
+        if spec.scale is not None and source_kind != "decimal":
+            raise self.fail(f"{entry}.scale",
+                            f"scale applies to decimal fields (or `type: decimal`) only; {target} is {kind}")
         if spec.unit is not None and kind not in ("datetime", "date"):
             raise self.fail(f"{entry}.unit", f"unit applies to date/datetime fields only; {target} is {kind}")
         if spec.separator is not None and kind != "list":
@@ -298,12 +374,28 @@ class _Compiler:
             finfo.is_required() and "default" not in spec.model_fields_set
         )
         return CompiledField(
-            target=target, kind=kind, column=spec.column, constant=spec.constant,
+            target=target, kind=kind, read_as=source_kind if source_kind != kind else None, column=spec.column, constant=spec.constant,
             has_constant="constant" in spec.model_fields_set, template=spec.template, items=items,
-            scale=spec.scale, unit=spec.unit, code_map_name=code_map_name, code_map=code_map,
+            scale=spec.scale, unit=spec.unit or (self.data.datetime_unit if kind == "datetime" else None),
+            code_map_name=code_map_name, code_map=code_map,
             default=spec.default, has_default="default" in spec.model_fields_set, required=bool(required),
             separator=spec.separator,
         )
+
+
+def _key_scales(primary_key: list[str], rules: list[CompiledRule]) -> dict[str, int]:
+    """Primary-key columns some field reads as a decimal (``type: decimal``), with that field's scale: the key
+    is then decoded the same way, so a NUMERIC key has the same event id with or without schemas."""
+    wanted = {c.casefold() for c in primary_key}
+    out: dict[str, int] = {}
+    for rule in rules:
+        for f in rule.fields:
+            if f.column and f.column.casefold() in wanted and f.read_as == "decimal" and f.scale is not None:
+                out.setdefault(f.column.casefold(), f.scale)
+            for m in TEMPLATE_REF.finditer(f.template or ""):
+                if m.group(2) == "decimal" and m.group(1).casefold() in wanted:
+                    out.setdefault(m.group(1).casefold(), 0)
+    return out
 
 
 def _entry_of(loc: tuple[Any, ...]) -> str:

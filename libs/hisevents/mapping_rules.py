@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from yibao.core.errors import UnmappableEventError
@@ -20,8 +20,9 @@ from yibao.hisevents.transforms import DecimalMode, TransformError, convert, nor
 
 __all__ = ["TEMPLATE_REF", "CompiledField", "Condition", "CompiledRule", "TableMapping"]
 
-#: a ``{COLUMN}`` reference in a template (Oracle column names may contain $ and #)
-TEMPLATE_REF = re.compile(r"\{([A-Za-z_][A-Za-z0-9_$#]*)\}")
+#: a ``{COLUMN}`` reference in a template (Oracle column names may contain $ and #); ``{COLUMN:decimal}`` reads
+#: a NUMERIC id (base64 without schemas under decimal.handling.mode=precise) as a whole number
+TEMPLATE_REF = re.compile(r"\{([A-Za-z_][A-Za-z0-9_$#]*)(?::(decimal))?\}")
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class CompiledField:
 
     target: str
     kind: str
+    #: the kind the raw value is read as before it becomes ``kind`` (``decimal`` for a NUMERIC id in a text field)
+    read_as: str | None = None
     column: str | None = None
     constant: Any = None
     has_constant: bool = False
@@ -68,21 +71,50 @@ class Condition:
 
 @dataclass(frozen=True)
 class CompiledRule:
+    """One rule of a table: ``event`` is what a matching change becomes; a rule with ``refusal`` instead makes
+    no event, and a change it matches is parked with that reason."""
+
     table: str
     name: str
-    event: str
+    event: str | None
     ops: frozenset[str]
     conditions: tuple[Condition, ...]
     changed: tuple[str, ...]
     fields: tuple[CompiledField, ...]
     decimal_mode: DecimalMode = "auto"
+    refusal: str | None = None
+
+    @property
+    def columns(self) -> frozenset[str]:
+        """Every column the rule reads (conditions and fields, templates and items included), as the mapping
+        spells them."""
+        out = {c.column for c in self.conditions}
+
+        def walk(fields: tuple[CompiledField, ...]) -> None:
+            for f in fields:
+                if f.column:
+                    out.add(f.column)
+                if f.template:
+                    out.update(m.group(1) for m in TEMPLATE_REF.finditer(f.template))
+                for when_present, sub in f.items:
+                    if when_present:
+                        out.add(when_present)
+                    walk(sub)
+
+        walk(self.fields)
+        return frozenset(out)
+
+    def cannot_see_change(self, change: ChangeEvent) -> bool:
+        """An update this rule would match but whose ``changed`` columns cannot be compared: no before image."""
+        return bool(self.changed) and change.op == "u" and change.before is None
 
     # -- matching ------------------------------------------------------------------------------------------------
 
     def matches(self, change: ChangeEvent) -> bool:
         if change.op is None:
-            # unwrapped without __op: insert and update look alike; let the conditions decide
-            if not (self.ops & {"c", "r", "u"}):
+            # unwrapped without __op: insert and update look alike; let the conditions decide. A refusal needs
+            # to know the change is an update or a delete: it never matches a record that does not say.
+            if self.refusal is not None or not (self.ops & {"c", "r", "u"}):
                 return False
         elif change.op not in self.ops:
             return False
@@ -138,9 +170,11 @@ class CompiledRule:
             else:
                 raw = spec.code_map[code]
         try:
+            if spec.read_as is not None:
+                raw = convert(raw, spec.read_as, scale=spec.scale, decimal_mode=self.decimal_mode)
             value = convert(
-                raw, spec.kind if spec.kind != "items" else "str", scale=spec.scale, unit=spec.unit,
-                separator=spec.separator, decimal_mode=self.decimal_mode,
+                raw, spec.kind if spec.kind != "items" else "str", scale=spec.scale if spec.read_as is None else None,
+                unit=spec.unit, separator=spec.separator, decimal_mode=self.decimal_mode,
             )
         except TransformError as exc:
             raise self._fail(spec, f"bad value: {exc}") from None
@@ -157,7 +191,10 @@ class CompiledRule:
 
         def sub(m: re.Match[str]) -> str:
             col = m.group(1)
-            text = convert(row.get(col), "str") if col in row else None
+            value = row.get(col) if col in row else None
+            if m.group(2) == "decimal" and value is not None:
+                value = convert(value, "decimal", scale=0, decimal_mode=self.decimal_mode)
+            text = convert(value, "str")
             if text is None:
                 missing.append(col)
                 return ""
@@ -210,15 +247,47 @@ class TableMapping:
     topics: tuple[str, ...]
     primary_key: tuple[str, ...]
     rules: tuple[CompiledRule, ...]
+    #: primary-key column (case-folded) → scale, for NUMERIC keys read as decimals (see primary_key_of)
+    key_scales: Mapping[str, int] = field(default_factory=dict)
 
     def match(self, change: ChangeEvent) -> list[CompiledRule]:
         return [r for r in self.rules if r.matches(change)]
+
+    def _key_text(self, column: str, value: Any) -> str:
+        scale = self.key_scales.get(column.casefold())
+        if scale is not None and isinstance(value, str) and self.rules:
+            try:  # a base64 NUMERIC key (precise decimals without schemas) as the number it is
+                value = convert(value, "decimal", scale=scale, decimal_mode=self.rules[0].decimal_mode)
+            except TransformError:
+                pass
+        return normalise_code(value) or ""
+
+    def key_columns(self, change: ChangeEvent) -> frozenset[str]:
+        """The row's key columns, case-folded: the mapping's primary key and the record key's columns."""
+        cols = {c.casefold() for c in self.primary_key}
+        if change.key is not None:
+            cols.update(k.casefold() for k in change.key)
+        return frozenset(cols)
+
+    def visit_id_of(self, change: ChangeEvent) -> str | None:
+        """The HIS visit id of the change's row, when a rule maps it and the row holds it (else None)."""
+        for rule in self.rules:
+            for spec in rule.fields:
+                if spec.target != "his_visit_id":
+                    continue
+                try:
+                    value = rule._value(spec, change.row, change)
+                except Exception:  # unreadable here is simply unknown: the caller falls back to the record key
+                    continue
+                if isinstance(value, str) and value:
+                    return value
+        return None
 
     def primary_key_of(self, change: ChangeEvent) -> dict[str, str]:
         """The row's primary key (mapping columns first, the record key as fallback), as text."""
         row = change.row
         if all(col in row and row[col] is not None for col in self.primary_key):
-            return {col: normalise_code(row[col]) or "" for col in self.primary_key}
+            return {col: self._key_text(col, row[col]) for col in self.primary_key}
         if change.key is not None and len(change.key):
             return {k: normalise_code(change.key[k]) or "" for k in sorted(change.key, key=str.casefold)}
         missing = next(col for col in self.primary_key if col not in row or row[col] is None)

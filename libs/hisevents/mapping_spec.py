@@ -67,8 +67,12 @@ class ItemSpec(_Spec):
 
 
 class RuleSpec(_Spec):
+    """Either ``event`` (the change becomes that canonical event) or ``refuse`` (the change is parked with this
+    reason: a change the bridge must not guess the meaning of, e.g. a billed charge line edited in place)."""
+
     name: str | None = None
-    event: str
+    event: str | None = None
+    refuse: str | None = Field(default=None, min_length=1)
     ops: list[OpName] = Field(min_length=1)
     when: dict[str, Any] = Field(default_factory=dict)
     changed: list[str] = Field(default_factory=list)
@@ -88,6 +92,8 @@ class MappingFile(_Spec):
     version: int = 1
     topic_prefix: str | None = Field(default=None, min_length=1)
     decimal_handling_mode: DecimalMode = "auto"
+    #: the epoch unit of date-time columns in records without a schema, unless a field says ``unit``
+    datetime_unit: Literal["ms", "us", "ns"] = "ms"
     code_maps: dict[str, dict[str, str]] = Field(default_factory=dict)
     ignore_tables: list[str] = Field(default_factory=list)
     tables: dict[str, TableSpec] = Field(min_length=1)

@@ -33,6 +33,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     TypeAdapter,
     ValidationError,
     model_validator,
@@ -83,10 +84,55 @@ def _decimal_in(value: Any) -> Any:
     return value
 
 
-Money = Annotated[Decimal, BeforeValidator(_decimal_in), AfterValidator(_money.money)]
-Count = Annotated[Decimal, BeforeValidator(_decimal_in), AfterValidator(_money.count)]
-Price = Annotated[Decimal, BeforeValidator(_decimal_in), AfterValidator(_money.price)]
-ShanghaiDatetime = Annotated[_dt.datetime, AfterValidator(as_shanghai)]
+def _exact(what: str, digits: int, quantum: Decimal) -> Any:
+    """An after-validator: the value fits the platform's (digits, scale) exactly and is returned at that scale.
+
+    More decimals than the scale are refused, never rounded (0.00001 is not a 0.00 charge line), and so is a
+    value beyond the precision (1E+400 is bad input, not a transient failure of the decimal context)."""
+    scale = -quantum.as_tuple().exponent  # type: ignore[operator]
+    integer_digits = digits - scale
+
+    def check(value: Decimal) -> Decimal:
+        if not value.is_finite():
+            raise ValueError(f"{what} must be a finite number")
+        if not value.is_zero() and value.adjusted() >= integer_digits:
+            raise ValueError(f"{what} has more than {integer_digits} integer digits (the platform's "
+                             f"({digits},{scale}))")
+        exact = value.quantize(quantum)
+        if exact != value:
+            raise ValueError(f"{what} has more than {scale} decimals; it is refused, never rounded")
+        return exact
+
+    return check
+
+
+def _wall_time_in(value: Any) -> Any:
+    """ISO-8601 text with a seconds offset (``+08:05:43``: Shanghai's local mean time before 1901), which
+    pydantic's own parser refuses, is read with the standard library; everything else goes to pydantic."""
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+    return value
+
+
+def _wall_time_out(value: _dt.datetime) -> str:
+    """ISO-8601 with the full offset. pydantic writes offsets in whole minutes, which moved 1900-01-01 00:00
+    Shanghai (+08:05:43) by 43 seconds on the way through JSON; ``isoformat`` keeps the seconds."""
+    return as_shanghai(value).isoformat()
+
+
+Money = Annotated[Decimal, BeforeValidator(_decimal_in), AfterValidator(_exact("an amount", 16, _money.MONEY))]
+Count = Annotated[Decimal, BeforeValidator(_decimal_in), AfterValidator(_exact("a count", 16, _money.COUNT))]
+Price = Annotated[Decimal, BeforeValidator(_decimal_in), AfterValidator(_exact("a price", 16, _money.PRICE))]
+ShanghaiDatetime = Annotated[
+    _dt.datetime, BeforeValidator(_wall_time_in), AfterValidator(as_shanghai),
+    PlainSerializer(_wall_time_out, return_type=str, when_used="json"),
+]
+
+_CENT = Decimal("0.01")
 
 VisitKind = Literal["outpatient", "inpatient"]
 Flag = Literal["0", "1"]
@@ -242,11 +288,28 @@ class _ChargeLine(HisEventBase):
     memo: str | None = None
     trace_codes: list[str] = Field(default_factory=list, description="药品追溯码, one per dispensed package")
 
+    @model_validator(mode="after")
+    def _amount_is_cnt_times_pric(self) -> _ChargeLine:
+        # the platform's own rule (2204/2301): det_item_fee_sumamt equals cnt × pric within a cent
+        if self.pric < 0:
+            raise ValueError("pric must not be negative (a reversal has a negative cnt, not a negative price)")
+        if abs(_money.money(self.cnt * self.pric) - self.det_item_fee_sumamt) > _CENT:
+            raise ValueError("det_item_fee_sumamt differs from cnt × pric by more than 0.01")
+        return self
+
 
 class ChargeLineAdded(_ChargeLine):
-    """A charge line (费用明细) the HIS billed."""
+    """A charge line (费用明细) the HIS billed. Its cnt and amount are not negative: a negative line takes back
+    an earlier one and must name it (a :class:`ChargeLineReversed` with ``init_feedetl_sn``)."""
 
     type: Literal["charge_line_added"] = "charge_line_added"
+
+    @model_validator(mode="after")
+    def _not_negative(self) -> ChargeLineAdded:
+        if self.cnt < 0 or self.det_item_fee_sumamt < 0:
+            raise ValueError("a negative cnt or det_item_fee_sumamt needs the line it reverses (init_feedetl_sn): "
+                             "map such rows as charge_line_reversed")
+        return self
 
 
 class ChargeLineReversed(_ChargeLine):

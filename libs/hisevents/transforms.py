@@ -7,7 +7,8 @@ Kinds (inferred from the target field, or stated with ``type:`` in the mapping):
 * ``int``      — integers (also integral Decimals and digit strings).
 * ``decimal``  — Decimal, never float: JSON numbers (already Decimal), decimal text, or base64 of the unscaled
   integer (``decimal.handling.mode=precise`` without a schema; then the mapping's ``scale`` is required).
-  ``scale`` also quantizes (ROUND_HALF_UP).
+  ``scale`` also states how many decimals the value may have: a value with more is refused, never rounded.
+  More than 20 integer digits (1E+400) is refused too.
 * ``datetime`` — aware, Asia/Shanghai. Epoch numbers are the wall-time encoding of zone-less columns (``unit``
   ms by default, us, ns, or days); text in ``yyyy-MM-dd HH:mm:ss``, ISO-8601 or ``yyyyMMddHHmmss``.
 * ``date``     — epoch days or epoch ms (told apart by magnitude unless ``unit`` says), a datetime's date, or
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any, Literal
 
 from yibao.core.clock import SHANGHAI, as_shanghai, format_date, format_datetime
@@ -34,6 +35,8 @@ KINDS: tuple[str, ...] = ("str", "int", "decimal", "datetime", "date", "list")
 DecimalMode = Literal["auto", "string", "precise", "double"]
 
 _DAYS_LIMIT = 1_000_000  # |n| below this is a day count (year ±4707), above it epoch milliseconds
+#: no HIS amount, count, price or id needs more; beyond it a value is bad input (1E+400), not a transient fault
+_MAX_INTEGER_DIGITS = 20
 
 
 class TransformError(ValueError):
@@ -114,8 +117,19 @@ def _to_decimal(value: Any, scale: int | None, mode: DecimalMode) -> Decimal:
             result = ct.plain_decimal(value)
         except ct.ConversionError as exc:
             raise TransformError(str(exc)) from None
+    if not result.is_finite():
+        raise TransformError("not a finite decimal")
     if scale is not None:
-        result = result.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP)
+        if result.is_zero():
+            return result.quantize(Decimal(1).scaleb(-scale))
+        if result.adjusted() >= _MAX_INTEGER_DIGITS:
+            raise TransformError(f"more than {_MAX_INTEGER_DIGITS} integer digits")
+        exact = result.quantize(Decimal(1).scaleb(-scale))
+        if exact != result:
+            raise TransformError(f"more than {scale} decimals; refused, never rounded")
+        result = exact
+    elif not result.is_zero() and result.adjusted() >= _MAX_INTEGER_DIGITS:
+        raise TransformError(f"more than {_MAX_INTEGER_DIGITS} integer digits")
     return result
 
 

@@ -9,17 +9,15 @@ broker+controller on loopback-only ports with replication factor 1, -Xmx512m.
 from __future__ import annotations
 
 import base64
-import hashlib
 import re
-import shutil
 import subprocess
-import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from yibao.core.errors import StackError
-from yibao.stack._proc import cache_dir, free_port, stop_process, tail, wait_for_port, which
+from yibao.stack._proc import free_port, stop_process, tail, wait_for_port, which
+from yibao.stack.maven_jars import ensure_lib, lib_dir, pom_property
 
 __all__ = ["KafkaBroker", "available", "java_major", "ensure_jars", "kafka_version"]
 
@@ -51,38 +49,16 @@ def available() -> tuple[bool, str]:
 
 
 def kafka_version() -> str:
-    m = re.search(r"<kafka.version>([^<]+)</kafka.version>", POM.read_text())
-    return m.group(1) if m else "unknown"
+    return pom_property(POM, "kafka.version")
 
 
 def _lib_dir() -> Path:
-    digest = hashlib.sha256(POM.read_bytes()).hexdigest()[:12]
-    return cache_dir() / f"kafka-{kafka_version()}-{digest}" / "lib"
+    return lib_dir(POM, "kafka", kafka_version())
 
 
 def ensure_jars() -> Path:
     """Resolve the broker jars with Maven once; later calls are offline and instant."""
-    lib = _lib_dir()
-    if (lib / ".complete").exists():
-        return lib
-    mvn = which("mvn")
-    if mvn is None:
-        raise StackError("Maven (mvn) is needed once to fetch the Kafka broker jars from Maven Central")
-    staging = Path(tempfile.mkdtemp(prefix="kafka-lib-", dir=lib.parent.parent))
-    proc = subprocess.run(
-        [mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies", f"-DoutputDirectory={staging}"],
-        capture_output=True, text=True,
-    )
-    if proc.returncode != 0 or not any(staging.glob("kafka_2.13-*.jar")):
-        shutil.rmtree(staging, ignore_errors=True)
-        raise StackError("Maven could not fetch the Kafka broker jars:\n" + (proc.stdout + proc.stderr)[-2000:])
-    (staging / ".complete").write_text(kafka_version())
-    lib.parent.mkdir(parents=True, exist_ok=True)
-    if lib.exists():
-        shutil.rmtree(staging, ignore_errors=True)
-    else:
-        staging.rename(lib)
-    return lib
+    return ensure_lib(POM, "kafka", kafka_version(), must_have="kafka_2.13-*.jar", what="Kafka broker")
 
 
 def _cluster_id() -> str:

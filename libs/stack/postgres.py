@@ -1,7 +1,8 @@
 """A private PostgreSQL server for tests and local runs, from the distribution's binaries (no Docker).
 
 ``initdb`` a fresh cluster in a temporary directory (trust auth, loopback only, durability switched off — it is
-throw-away), start it with ``pg_ctl`` on a free port, create database ``yibao``. When running as root (CI),
+throw-away, ``wal_level=logical`` so that Debezium can capture a HIS database on it), start it with ``pg_ctl`` on
+a free port, create database ``yibao``. When running as root (CI),
 the server runs as the ``postgres`` system user, which Debian's package creates.
 """
 
@@ -85,8 +86,9 @@ class PostgresServer:
         self.port = self.port or free_port()
         durability = ("-c fsync=on -c synchronous_commit=on -c full_page_writes=on" if self.durable
                       else "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
+        # wal_level=logical: the same cluster stands in for a HIS database that Debezium captures (pgoutput)
         options = (f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 {durability} "
-                   "-c max_connections=200")
+                   "-c max_connections=200 -c wal_level=logical -c max_replication_slots=16 -c max_wal_senders=16")
         started = self._run([str(directory / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(self.log),
                              "-w", "-t", str(int(timeout)), "start"])
         if started.returncode != 0:

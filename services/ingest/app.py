@@ -8,6 +8,7 @@ from yibao.core.runtime import MessageContext, ServiceRuntime
 from yibao.core.topics import topic
 from yibao.ingest.handler import store_events
 from yibao.ingest.settings import IngestSettings
+from yibao.ingest.subscription import CdcSubscription
 
 __all__ = ["build", "main"]
 
@@ -20,9 +21,21 @@ def build(settings: IngestSettings | None = None) -> ServiceRuntime:
     settings = settings or IngestSettings()
     mapping = settings.load_mapping()
     ingestor = Ingestor(mapping)
-    runtime = ServiceRuntime(settings, name="ingest", extra_topics=settings.cdc_topic_requests())
+    # the connector creates the CDC topics (in its own spelling); the worker finds them, never creates them
+    subscription = CdcSubscription.resolve(settings.kafka_bootstrap, mapping, settings.cdc_topics)
+    runtime = ServiceRuntime(settings, name="ingest")
+    if subscription.resolution.missing:  # consume a table's topic soon after the connector creates it
+        runtime.app.conf.consumer_metadata_max_age_ms = int(settings.cdc_topic_check_s * 1000)
     out_topic = topic("his_events", settings.topic_prefix)
-    source = runtime.app.topic(*settings.source_topics(), value_type=bytes, key_type=bytes)
+    source = runtime.app.topic(*subscription.topics, value_type=bytes, key_type=bytes)
+
+    @runtime.app.task
+    async def _cdc_topics_at_start() -> None:
+        subscription.report_start()
+
+    @runtime.app.timer(interval=settings.cdc_topic_check_s)
+    async def _cdc_topics() -> None:
+        await subscription.check()
 
     @runtime.app.agent(source, name="ingest-cdc")
     async def ingest(stream):  # type: ignore[no-untyped-def]

@@ -23,7 +23,12 @@ class IngestSettings(CommonSettings):
         description="HIS mapping: the name of a shipped mapping (libs/hisevents/mappings/<name>.yaml) or a path",
     )
     cdc_topics: list[str] | None = Field(
-        None, description="CDC topics to consume (JSON list); default: the topics the mapping names"
+        None, description="CDC topics to consume (JSON list); default: the topics the mapping names. Either way "
+                          "they are matched case-insensitively against the broker's topics"
+    )
+    cdc_topic_check_s: float = Field(
+        30.0, description="how often the worker checks that its CDC topics exist (yibao_ingest_cdc_topics_missing) "
+                          "and, while one is missing, how soon a topic the connector creates is consumed"
     )
     cdc_partitions: int = Field(
         1,

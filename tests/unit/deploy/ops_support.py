@@ -64,7 +64,7 @@ SECRETS_DIR = "/run/secrets/yibao"
 #: the web port of each worker as the design fixes it; a service's settings class, once it exists, must agree
 DESIGN_PORTS = {
     "ingest": 6060, "registration": 6061, "settlement": 6062, "upload-scheduler": 6063,
-    "workinjury-sync": 6064, "mobilepay": 6065, "reconciliation": 6066,
+    "workinjury-sync": 6064, "mobilepay": 6065, "reconciliation": 6066, "his-writer": 6067,
 }
 
 

@@ -61,7 +61,7 @@ BAD: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("type_does_not_fit", lambda d: _fields(d).update(reg_fee={"column": "REG_FEE", "type": "date"}),
      f"{ENTRY}.fields.reg_fee.type: type date does not fit field reg_fee (decimal)"),
     ("scale_on_text", lambda d: _fields(d).update(reg_type={"column": "REG_TYPE", "scale": 2}),
-     f"{ENTRY}.fields.reg_type.scale: scale applies to decimal fields only"),
+     f"{ENTRY}.fields.reg_type.scale: scale applies to decimal fields (or `type: decimal`) only"),
     ("unit_on_text", lambda d: _fields(d).update(reg_type={"column": "REG_TYPE", "unit": "ms"}),
      f"{ENTRY}.fields.reg_type.unit: unit applies to date/datetime fields only"),
     ("unknown_code_map", lambda d: _fields(d).update(med_type={"column": "MED_TYPE", "code_map": "nope"}),
@@ -90,7 +90,7 @@ BAD: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
 
 
 def test_the_example_mapping_loads_and_covers_every_event_type(example_mapping):
-    events = {rule.event for table in example_mapping.tables for rule in table.rules}
+    events = {rule.event for table in example_mapping.tables for rule in table.rules if rule.event}
     from yibao.hisevents.models import EVENT_TYPES
 
     assert events == set(EVENT_TYPES)
