@@ -1,4 +1,5 @@
-"""Regenerate the generated blocks of README.md (settings reference, topic catalog) from the code.
+"""Regenerate the generated blocks of README.md (settings reference, topic catalog, performance figures) from the
+code and from bench/results.
 
     make readme        # or: .venv/bin/python tools/update_readme.py
 Tests fail when the README's blocks differ from what this writes, so the README cannot go stale.
@@ -15,10 +16,27 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 BLOCKS = {
     "settings": ["settings", "--markdown"],
     "topics": ["topics", "list", "--markdown"],
+    "performance": [],
 }
 
 
+ROOT = README.parent
+
+
+def performance() -> str:
+    """The performance table, from bench/results (bench/report.py)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_report", ROOT / "bench" / "report.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return str(module.table())
+
+
 def generated(block: str) -> str:
+    if block == "performance":
+        return performance()
     out = subprocess.run([sys.executable, "-m", "yibao.cli.main", *BLOCKS[block]], capture_output=True,
                          text=True, check=True, env={"PATH": "/usr/bin:/bin"}).stdout
     return out.strip()

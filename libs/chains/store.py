@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
 
 from yibao.core import clock
 from yibao.core.db.schema import chain_calls, chain_visits
 from yibao.core.deployment import Deployment
-from yibao.core.messaging.outbox import enqueue
+from yibao.core.messaging.outbox import enqueue_many
 from yibao.core.topics import topic
 
 __all__ = ["VisitRow", "CallRow", "ChainStore", "dumps_state"]
@@ -69,6 +69,36 @@ def _row(r: Any) -> VisitRow:
     return VisitRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8])
 
 
+# The statements a unit of work runs each time, built once: SQLAlchemy then only looks up their compiled form.
+_V, _C = chain_visits.c, chain_calls.c
+_LOCK = select(*_VISIT_COLUMNS).where(_V.service == bindparam("svc"), _V.visit_key == bindparam("key"))
+_LOCK_FOR_UPDATE = _LOCK.with_for_update()
+_OPEN_CALL = insert(chain_calls).values(
+    service=bindparam("svc"), visit_key=bindparam("key"), step=bindparam("step"), infno=bindparam("infno"),
+    msgid=bindparam("msgid"), purpose=bindparam("purpose"), status="sent", created_at=bindparam("at"),
+    updated_at=bindparam("at")).returning(_C.id)
+_CLOSE_CALL = update(chain_calls).where(_C.id == bindparam("call_id")).values(
+    status=bindparam("status"), resolution=bindparam("resolution"), err_msg=bindparam("err"),
+    updated_at=bindparam("at"))
+_CALL = select(_C.id, _C.step, _C.infno, _C.msgid, _C.status, _C.resolution).where(_C.id == bindparam("call_id"))
+_WRITES: dict[tuple[bool, str], Any] = {}
+
+
+def _write_statement(with_state: bool, error: str) -> Any:
+    """The UPDATE of a unit's visit row: with or without a new state; the last error set, cleared or kept."""
+    stmt = _WRITES.get((with_state, error))
+    if stmt is None:
+        values: dict[str, Any] = {c: bindparam(c) for c in ("status", "next_attempt_at", "attempts", "lease_owner",
+                                                             "lease_until", "open_call", "updated_at")}
+        if with_state:
+            values.update(state=bindparam("state"), version=bindparam("version"))
+        if error != "keep":
+            values["last_error"] = bindparam("last_error")
+        stmt = _WRITES[(with_state, error)] = update(chain_visits).where(
+            _V.service == bindparam("svc"), _V.visit_key == bindparam("key")).values(**values)
+    return stmt
+
+
 class ChainStore:
     """One service's rows — of this deployment: the ``service`` column holds the deployment's scoped name
     (:meth:`yibao.core.deployment.Deployment.scoped`, from the connection), so deployments sharing a database never
@@ -89,10 +119,8 @@ class ChainStore:
     def lock(self, conn: Connection, key: str) -> VisitRow | None:
         """The visit's row, locked for this transaction (PostgreSQL: FOR UPDATE; SQLite's one writer holds the
         database from BEGIN IMMEDIATE)."""
-        stmt = select(*_VISIT_COLUMNS).where(self._mine(conn), chain_visits.c.visit_key == key)
-        if conn.dialect.name == "postgresql":
-            stmt = stmt.with_for_update()
-        r = conn.execute(stmt).first()
+        stmt = _LOCK_FOR_UPDATE if conn.dialect.name == "postgresql" else _LOCK
+        r = conn.execute(stmt, {"svc": self.scoped(conn), "key": key}).first()
         return _row(r) if r is not None else None
 
     def create(self, conn: Connection, key: str, kind: str, state: str) -> VisitRow:
@@ -107,17 +135,15 @@ class ChainStore:
               lease_until: _dt.datetime | None, open_call: int | None, last_error: str | None = None,
               clear_error: bool = False) -> None:
         """Write what a unit of work decided; ``state`` None: unchanged (the version stays)."""
-        values: dict[str, Any] = {"status": status, "next_attempt_at": next_attempt_at, "attempts": attempts,
-                                  "lease_owner": lease_owner, "lease_until": lease_until, "open_call": open_call,
-                                  "updated_at": clock.now()}
+        params: dict[str, Any] = {"svc": self.scoped(conn), "key": row.key, "status": status,
+                                  "next_attempt_at": next_attempt_at, "attempts": attempts, "lease_owner": lease_owner,
+                                  "lease_until": lease_until, "open_call": open_call, "updated_at": clock.now()}
         if state is not None:
-            values["state"] = state
-            values["version"] = row.version + 1
-        if last_error is not None:
-            values["last_error"] = last_error[:2000]
-        elif clear_error:
-            values["last_error"] = None
-        conn.execute(update(chain_visits).where(self._mine(conn), chain_visits.c.visit_key == row.key).values(**values))
+            params.update(state=state, version=row.version + 1)
+        error = "set" if last_error is not None else ("clear" if clear_error else "keep")
+        if error != "keep":
+            params["last_error"] = last_error[:2000] if last_error is not None else None
+        conn.execute(_write_statement(state is not None, error), params)
         if state is not None:
             row.state, row.version = state, row.version + 1
         row.status, row.attempts, row.lease_owner, row.lease_until = status, attempts, lease_owner, lease_until
@@ -125,10 +151,9 @@ class ChainStore:
 
     def emit(self, conn: Connection, emissions: Iterable[Any]) -> None:
         """Queue a unit of work's messages on the outbox (published once it commits)."""
-        for e in emissions:
-            message = e.message
-            enqueue(conn, producer=self.service, topic=topic(e.topic_id, self.topic_prefix), key=e.key,
-                    value=message.to_json(), headers={"message_id": message.message_id, "type": type(message).__name__})
+        enqueue_many(conn, self.service, [
+            (topic(e.topic_id, self.topic_prefix), e.key, e.message.to_json(),
+             {"message_id": e.message.message_id, "type": type(e.message).__name__}) for e in emissions])
 
     # --- scheduling and leases -------------------------------------------------------------------------------
 
@@ -187,19 +212,14 @@ class ChainStore:
     # --- the call journal -------------------------------------------------------------------------------------
 
     def open_call(self, conn: Connection, key: str, *, step: str, infno: str, msgid: str, purpose: str) -> int:
-        now = clock.now()
-        return int(conn.execute(insert(chain_calls).values(
-            service=self.scoped(conn), visit_key=key, step=step[:64], infno=infno, msgid=msgid, purpose=purpose,
-            status="sent", created_at=now, updated_at=now).returning(chain_calls.c.id)).scalar_one())
+        return int(conn.execute(_OPEN_CALL, {"svc": self.scoped(conn), "key": key, "step": step[:64], "infno": infno,
+                                             "msgid": msgid, "purpose": purpose, "at": clock.now()}).scalar_one())
 
     def close_call(self, conn: Connection, call_id: int, status: str, *, resolution: str | None = None,
                    err_msg: str | None = None) -> None:
-        conn.execute(update(chain_calls).where(chain_calls.c.id == call_id).values(
-            status=status, resolution=resolution, err_msg=(err_msg or None) and err_msg[:2000],
-            updated_at=clock.now()))
+        conn.execute(_CLOSE_CALL, {"call_id": call_id, "status": status, "resolution": resolution,
+                                   "err": (err_msg or None) and err_msg[:2000], "at": clock.now()})
 
     def call(self, conn: Connection, call_id: int) -> CallRow | None:
-        c = chain_calls.c
-        r = conn.execute(select(c.id, c.step, c.infno, c.msgid, c.status, c.resolution)
-                         .where(c.id == call_id)).first()
+        r = conn.execute(_CALL, {"call_id": call_id}).first()
         return CallRow(*r) if r is not None else None

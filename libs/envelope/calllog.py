@@ -18,7 +18,7 @@ from typing import Any
 
 from prometheus_client import Counter
 from pydantic import BaseModel
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -78,6 +78,22 @@ def row_values(record: CallRecord, *, input_obj: Any = None, output_obj: Any = N
     return values
 
 
+_COLUMNS = tuple(CallRecord.model_fields)
+_UPSERTS: dict[str, Any] = {}
+
+
+def _upsert(dialect: str) -> Any:
+    """INSERT … ON CONFLICT (msgid) DO UPDATE, keeping a column the new row leaves empty; built once per dialect."""
+    stmt = _UPSERTS.get(dialect)
+    if stmt is None:
+        ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(platform_calls).values(
+            {c: bindparam(c) for c in _COLUMNS})
+        stmt = _UPSERTS[dialect] = ins.on_conflict_do_update(
+            index_elements=[platform_calls.c.msgid],
+            set_={c: func.coalesce(ins.excluded[c], platform_calls.c[c]) for c in _COLUMNS if c != "msgid"})
+    return stmt
+
+
 def write_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Insert rows in the caller's transaction; a row whose msgid is logged already (the chain engine logs a call
     as ``sent`` before sending it) is updated to the last attempt, keeping what the new row leaves empty."""
@@ -86,9 +102,7 @@ def write_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
         if values.get("msgid") is None or dialect not in ("postgresql", "sqlite"):
             conn.execute(insert(platform_calls).values(**values))
             continue
-        ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(platform_calls).values(**values)
-        keep = {k: v for k, v in values.items() if k not in ("msgid", "id") and v is not None}
-        conn.execute(ins.on_conflict_do_update(index_elements=[platform_calls.c.msgid], set_=keep))
+        conn.execute(_upsert(dialect), {c: values.get(c) for c in _COLUMNS})
 
 
 class CallLog:
