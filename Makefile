@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 TOOLS_DIR         ?= $(HOME)/.cache/yibao-bridge/tools
 KUSTOMIZE_VERSION ?= v5.7.1
 
-.PHONY: install demo test test-unit test-integration bench sim stack clean readme deploy-tools
+.PHONY: install demo test test-unit test-integration bench chaos sim stack clean readme deploy-tools
 
 $(STAMP): pyproject.toml setup.py
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11+ is needed (set PYTHON=...)"; exit 1; }
@@ -32,6 +32,10 @@ test-integration: $(STAMP)
 
 bench: $(STAMP) ## speed and memory figures, written to bench/results/*.json
 	$(PY) bench/run_all.py
+
+CHAOS_VISITS ?= 10000
+chaos: $(STAMP) ## the long chaos soak: workers killed, database and broker restarted, platform faults; then the audit
+	$(VENV)/bin/yibao chaos --visits $(CHAOS_VISITS) --script database:60 --script broker --out bench/results/chaos.json
 
 sim: $(STAMP) ## the platform simulator on 127.0.0.1:7070 (admin :7071)
 	$(VENV)/bin/yibao sim

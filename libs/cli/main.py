@@ -18,6 +18,8 @@ __all__ = ["main", "COMMANDS"]
 COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("worker",): ("yibao.cli.worker", "run one service's worker: yibao worker <service>"),
     ("demo",): ("yibao.cli.demo", "run the whole bridge on the embedded stack with generated HIS activity"),
+    ("chaos",): ("yibao.cli.chaos", "the bridge under killed workers, database and broker outages and platform "
+                                     "faults, then the audit (every request answered once, the day reconciled)"),
     ("sim",): ("yibao.simulator.cli", "run the platform simulator (national, mobile pay) on loopback"),
     ("topics", "create"): ("yibao.cli.topics", "create every topic of the catalog (idempotent)"),
     ("topics", "list"): ("yibao.cli.topics_list", "print the topic catalog"),

@@ -8,7 +8,10 @@ Shanghai time, never as UTC or as the machine's zone.
 from __future__ import annotations
 
 import datetime as _dt
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
+
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer
 
 __all__ = [
     "SHANGHAI",
@@ -20,6 +23,7 @@ __all__ = [
     "format_date",
     "format_compact",
     "parse_datetime",
+    "ShanghaiTime",
 ]
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -69,3 +73,27 @@ def parse_datetime(text: str) -> _dt.datetime:
     else:
         value = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     return as_shanghai(value)
+
+
+def _iso_in(value: Any) -> Any:
+    """ISO-8601 text with a seconds offset (``+08:05:43``: Shanghai's local mean time before 1901), which
+    pydantic's own parser refuses, is read with the standard library; everything else goes to pydantic."""
+    if isinstance(value, str):
+        try:
+            return _dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return value
+    return value
+
+
+def _iso_out(value: _dt.datetime) -> str:
+    """ISO-8601 with the full offset. pydantic writes offsets in whole minutes, which moved 1900-01-01 00:00
+    Shanghai (+08:05:43) by 43 seconds on the way through JSON; ``isoformat`` keeps the seconds."""
+    return as_shanghai(value).isoformat()
+
+
+#: a datetime field of a message: read as Shanghai wall time when naive, written to JSON with its exact offset
+ShanghaiTime = Annotated[
+    _dt.datetime, BeforeValidator(_iso_in), AfterValidator(as_shanghai),
+    PlainSerializer(_iso_out, return_type=str, when_used="json"),
+]

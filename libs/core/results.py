@@ -21,7 +21,6 @@ retried unit of work — carries the same id.
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -49,7 +48,7 @@ def _no_float(value: Any) -> Any:
 
 
 Money = Annotated[Decimal, BeforeValidator(_no_float), AfterValidator(money.money)]
-Time = Annotated[_dt.datetime, AfterValidator(clock.as_shanghai)]
+Time = clock.ShanghaiTime
 
 
 def stable_id(*parts: object) -> str:

@@ -33,14 +33,13 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    PlainSerializer,
     TypeAdapter,
     ValidationError,
     model_validator,
 )
 
 from yibao.core import money as _money
-from yibao.core.clock import as_shanghai
+from yibao.core.clock import ShanghaiTime
 from yibao.core.errors import DecodeError
 
 __all__ = [
@@ -50,7 +49,6 @@ __all__ = [
     "Money",
     "Count",
     "Price",
-    "ShanghaiDatetime",
     "EventSource",
     "Diagnosis",
     "HisEventBase",
@@ -106,32 +104,9 @@ def _exact(what: str, digits: int, quantum: Decimal) -> Any:
     return check
 
 
-def _wall_time_in(value: Any) -> Any:
-    """ISO-8601 text with a seconds offset (``+08:05:43``: Shanghai's local mean time before 1901), which
-    pydantic's own parser refuses, is read with the standard library; everything else goes to pydantic."""
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            return _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            return value
-    return value
-
-
-def _wall_time_out(value: _dt.datetime) -> str:
-    """ISO-8601 with the full offset. pydantic writes offsets in whole minutes, which moved 1900-01-01 00:00
-    Shanghai (+08:05:43) by 43 seconds on the way through JSON; ``isoformat`` keeps the seconds."""
-    return as_shanghai(value).isoformat()
-
-
 Money = Annotated[Decimal, BeforeValidator(_decimal_in), AfterValidator(_exact("an amount", 16, _money.MONEY))]
 Count = Annotated[Decimal, BeforeValidator(_decimal_in), AfterValidator(_exact("a count", 16, _money.COUNT))]
 Price = Annotated[Decimal, BeforeValidator(_decimal_in), AfterValidator(_exact("a price", 16, _money.PRICE))]
-ShanghaiDatetime = Annotated[
-    _dt.datetime, BeforeValidator(_wall_time_in), AfterValidator(as_shanghai),
-    PlainSerializer(_wall_time_out, return_type=str, when_used="json"),
-]
-
 _CENT = Decimal("0.01")
 
 VisitKind = Literal["outpatient", "inpatient"]
@@ -174,7 +149,7 @@ class Diagnosis(_Frozen):
     diag_dept: str | None = None
     dise_dor_no: str | None = None
     dise_dor_name: str | None = None
-    diag_time: ShanghaiDatetime | None = None
+    diag_time: ShanghaiTime | None = None
     vali_flag: Flag = "1"
     maindiag_flag: Flag = "0"
     adm_cond: str | None = None
@@ -191,7 +166,7 @@ class HisEventBase(_Frozen):
     his_visit_id: str = Field(min_length=1, max_length=64)
     visit_kind: VisitKind
     his_patient_id: str = Field(min_length=1, max_length=64)
-    occurred_at: ShanghaiDatetime
+    occurred_at: ShanghaiTime
     source: EventSource
     #: the HIS operator who caused the change (cashier, doctor), when the HIS records one (envelope opter)
     opter: str | None = None
@@ -220,7 +195,7 @@ class PatientRegistered(HisEventBase):
     psn_name: str | None = _personal()
     insutype: str | None = None
     med_type: str
-    begntime: ShanghaiDatetime
+    begntime: ShanghaiTime
     dept_code: str
     dept_name: str
     caty: str | None = None
@@ -237,7 +212,7 @@ class VisitInfo(HisEventBase):
 
     type: Literal["visit_info"] = "visit_info"
     med_type: str | None = None
-    begntime: ShanghaiDatetime | None = None
+    begntime: ShanghaiTime | None = None
     main_cond_dscr: str | None = None
     dise_codg: str | None = None
     dise_name: str | None = None
@@ -260,7 +235,7 @@ class _ChargeLine(HisEventBase):
     drord_no: str | None = None
     med_type: str | None = None
     dise_codg: str | None = None
-    fee_ocur_time: ShanghaiDatetime
+    fee_ocur_time: ShanghaiTime
     med_list_codg: str = Field(min_length=1, max_length=50)
     medins_list_codg: str = Field(min_length=1, max_length=150)
     medins_list_name: str | None = None
@@ -348,7 +323,7 @@ class _AdmissionFacts(HisEventBase):
     insutype: str | None = None
     coner_name: str | None = _personal()
     tel: str | None = _personal()
-    begntime: ShanghaiDatetime | None = None
+    begntime: ShanghaiTime | None = None
     med_type: str | None = None
     atddr_no: str | None = None
     chfpdr_name: str | None = None
@@ -383,7 +358,7 @@ class Admission(_AdmissionFacts):
     ipt_no: str = Field(min_length=1)
     mdtrt_cert_type: str
     med_type: str
-    begntime: ShanghaiDatetime
+    begntime: ShanghaiTime
     adm_dept_codg: str
     adm_dept_name: str
     settle_choice: Literal["insurance", "self_pay"] = "insurance"
@@ -393,7 +368,7 @@ class AdmissionChanged(_AdmissionFacts):
     """入院信息变更 (2403): only the fields that changed need be set; ``endtime`` when the HIS corrects it."""
 
     type: Literal["admission_changed"] = "admission_changed"
-    endtime: ShanghaiDatetime | None = None
+    endtime: ShanghaiTime | None = None
     change_reason: str | None = None
 
 
@@ -402,7 +377,7 @@ class Discharge(HisEventBase):
 
     type: Literal["discharge"] = "discharge"
     visit_kind: Literal["inpatient"] = "inpatient"
-    endtime: ShanghaiDatetime
+    endtime: ShanghaiTime
     insutype: str | None = None
     dise_codg: str | None = None
     dise_name: str | None = None

@@ -130,24 +130,40 @@ class KafkaBroker:
         if fmt.returncode != 0:
             raise StackError(f"Kafka storage format failed (exit {fmt.returncode}, cluster id {cluster_id}):\n"
                              + (fmt.stdout + fmt.stderr)[-2000:])
+        self._launch(timeout)
+        return self
+
+    def _launch(self, timeout: float) -> None:
+        java = which("java")
+        assert java is not None
+        started_before = self.log.read_text(errors="replace").count("Kafka Server started") if self.log.exists() else 0
         log = self.log.open("ab")
         self.proc = subprocess.Popen(
-            [java, f"-Xmx{self.heap}", "-Xms128m", "-XX:+UseSerialGC", "-cp", classpath, "kafka.Kafka", str(props)],
+            [java, f"-Xmx{self.heap}", "-Xms128m", "-XX:+UseSerialGC", "-cp", f"{ensure_jars()}/*", "kafka.Kafka",
+             str(self.workdir / "server.properties")],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )
         log.close()
         wait_for_port(self.port, proc=self.proc, timeout=timeout, what="Kafka broker", log=self.log)
-        self._wait_ready(timeout)
-        return self
+        self._wait_ready(timeout, started_before)
 
-    def _wait_ready(self, timeout: float) -> None:
+    def stop_now(self) -> None:
+        """A restart, first half: the broker stopped (SIGTERM, then SIGKILL if it lingers)."""
+        stop_process(self.proc, timeout=30)
+        self.proc = None
+
+    def start_again(self, timeout: float = 90) -> None:
+        """…and the second: the same broker (ports, data) started again."""
+        self._launch(timeout)
+
+    def _wait_ready(self, timeout: float, started_before: int = 0) -> None:
         import time
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
                 raise StackError("Kafka broker exited during start-up" + tail(self.log))
-            if "Kafka Server started" in self.log.read_text(errors="replace"):
+            if self.log.read_text(errors="replace").count("Kafka Server started") > started_before:
                 return
             time.sleep(0.1)
         raise StackError("Kafka broker did not report 'started'" + tail(self.log))

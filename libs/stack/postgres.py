@@ -84,13 +84,7 @@ class PostgresServer:
         if init.returncode != 0:
             raise StackError("initdb failed:\n" + (init.stdout + init.stderr)[-2000:])
         self.port = self.port or free_port()
-        durability = ("-c fsync=on -c synchronous_commit=on -c full_page_writes=on" if self.durable
-                      else "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
-        # wal_level=logical: the same cluster stands in for a HIS database that Debezium captures (pgoutput)
-        options = (f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 {durability} "
-                   "-c max_connections=200 -c wal_level=logical -c max_replication_slots=16 -c max_wal_senders=16")
-        started = self._run([str(directory / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(self.log),
-                             "-w", "-t", str(int(timeout)), "start"])
+        started = self._pg_ctl("-o", self._options(), "-l", str(self.log), "-w", "-t", str(int(timeout)), "start")
         if started.returncode != 0:
             raise StackError("pg_ctl start failed:\n" + (started.stdout + started.stderr)[-1000:] + tail(self.log))
         self._started = True
@@ -101,6 +95,31 @@ class PostgresServer:
                              autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{self.database}"')
         return self
+
+    def _options(self) -> str:
+        durability = ("-c fsync=on -c synchronous_commit=on -c full_page_writes=on" if self.durable
+                      else "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
+        # wal_level=logical: the same cluster stands in for a HIS database that Debezium captures (pgoutput)
+        return (f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 {durability} "
+                "-c max_connections=200 -c wal_level=logical -c max_replication_slots=16 -c max_wal_senders=16")
+
+    def _pg_ctl(self, *args: str) -> subprocess.CompletedProcess:
+        directory = bin_dir()
+        assert directory is not None and self.workdir is not None
+        return self._run([str(directory / "pg_ctl"), "-D", str(self.workdir / "data"), *args])
+
+    def stop_fast(self) -> None:
+        """An administrator's restart, first half: ``pg_ctl stop -m fast`` (sessions ended, the server away)."""
+        done = self._pg_ctl("-m", "fast", "-w", "stop")
+        if done.returncode != 0:
+            raise StackError("pg_ctl stop failed: " + done.stderr[-500:])
+
+    def start_again(self, timeout: float = 60) -> None:
+        """…and the second: the same cluster started again on the same port."""
+        done = self._pg_ctl("-o", self._options(), "-l", str(self.log), "-w", "-t", str(int(timeout)), "start")
+        if done.returncode != 0:
+            raise StackError("pg_ctl start failed: " + done.stderr[-500:])
+        wait_for_port(self.port, proc=None, timeout=timeout, what="PostgreSQL", log=self.log)
 
     def create_database(self, name: str) -> str:
         """A further empty database on the same server (for tests that need isolation); returns its URL."""

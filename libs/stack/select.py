@@ -78,6 +78,8 @@ class Stack:
     info: StackInfo
     _stoppers: list[Callable[[], None]] = field(default_factory=list, repr=False)
     postgres_server: postgres.PostgresServer | None = field(default=None, repr=False)
+    #: the broker this stack started (kafka-kraft), for a run that restarts it
+    kafka_broker: kafka_kraft.KafkaBroker | None = field(default=None, repr=False)
 
     def stop(self) -> None:
         while self._stoppers:
@@ -154,6 +156,7 @@ def _choose_kafka(stack: Stack, prefer: Prefer, workdir: Path, env: dict[str, st
                 info.notes.append(f"real Kafka failed to start: {str(exc).splitlines()[0]}")
                 continue
             stack._stoppers.append(broker.stop)
+            stack.kafka_broker = broker
             info.kafka_bootstrap, info.kafka_kind = broker.bootstrap, "kafka-kraft"
             info.kafka_detail = f"Apache Kafka {kafka_kraft.kafka_version()}, KRaft, {why}"
             return

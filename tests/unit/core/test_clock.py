@@ -71,3 +71,13 @@ def test_format_and_parse_round_trip_to_the_second(naive: dt.datetime) -> None:
     value = clock.as_shanghai(naive.replace(microsecond=0))
     assert clock.parse_datetime(clock.format_datetime(value)) == value
     assert clock.parse_datetime(clock.format_compact(value)) == value
+
+
+def test_a_result_for_his_keeps_a_pre_1901_time_to_the_second_through_json() -> None:
+    from yibao.core.results import HisResult
+
+    old = dt.datetime(1900, 1, 1, 0, 0, tzinfo=clock.SHANGHAI)  # local mean time, +08:05:43
+    result = HisResult(message_id="m1", kind="settled", service="settlement", his_visit_id="V1",
+                       visit_kind="outpatient", setl_time=old)
+    back = HisResult.model_validate_json(result.model_dump_json())
+    assert back.setl_time == old and back.setl_time.replace(tzinfo=None) == dt.datetime(1900, 1, 1)
