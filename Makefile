@@ -35,7 +35,8 @@ bench: $(STAMP) ## speed and memory figures, written to bench/results/*.json
 
 CHAOS_VISITS ?= 10000
 chaos: $(STAMP) ## the long chaos soak: workers killed, database and broker restarted, platform faults; then the audit
-	$(VENV)/bin/yibao chaos --visits $(CHAOS_VISITS) --script database:60 --script broker --out bench/results/chaos.json
+	$(VENV)/bin/yibao chaos --visits $(CHAOS_VISITS) --every 15 40 --script database:60 --script broker \
+	  --timeout 10800 --out bench/results/chaos.json
 
 sim: $(STAMP) ## the platform simulator on 127.0.0.1:7070 (admin :7071)
 	$(VENV)/bin/yibao sim

@@ -74,9 +74,9 @@ async def _replay_dlq(settings: CommonSettings, args: argparse.Namespace) -> int
 
     dlq = topic("dlq", settings.topic_prefix)
     consumer = AIOKafkaConsumer(
-        dlq, bootstrap_servers=settings.kafka_bootstrap, group_id=replay_group(settings.topic_prefix),
+        dlq, **settings.kafka_access.client_options(), group_id=replay_group(settings.topic_prefix),
         auto_offset_reset="earliest", enable_auto_commit=False)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(**settings.kafka_access.client_options(), acks="all")
     await consumer.start()
     await producer.start()
     replayed: Counter[str] = Counter()

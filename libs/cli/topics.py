@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 
 from yibao.core.kafka import catalog_topics, create_topics
 from yibao.core.settings import CommonSettings
@@ -21,13 +22,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = CommonSettings()
-    bootstrap = args.bootstrap or settings.kafka_bootstrap
+    access = settings.kafka_access
+    if args.bootstrap:
+        access = dataclasses.replace(access, bootstrap=args.bootstrap)
     wanted = catalog_topics(settings.topic_prefix)
     if args.with_cdc:
         from yibao.ingest.settings import IngestSettings
 
         wanted += IngestSettings().cdc_topic_requests()
-    created = asyncio.run(create_topics(bootstrap, wanted, replication_factor=settings.topic_replication_factor))
+    created = asyncio.run(create_topics(access, wanted, replication_factor=settings.topic_replication_factor))
     for name, partitions, _ in wanted:
         state = "created" if name in created else "exists"
         print(f"{state:8} {name} ({partitions} partitions)")

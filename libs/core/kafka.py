@@ -1,4 +1,9 @@
-"""Kafka plumbing shared by the workers and the CLI: topic creation and a plain producer.
+"""Kafka plumbing shared by the workers and the CLI: how to reach the broker, topic creation, a plain producer.
+
+How to reach the broker is one value, :class:`KafkaAccess`: the bootstrap servers and the security of the
+connection (plain, or SASL SCRAM as the Strimzi ``KafkaUser`` of each service has it, optionally over TLS). Every
+client the project makes — faust's, the admin clients, producers and consumers of the CLI — takes its options from
+it (``client_options()``); a bare ``"host:port"`` string means a plain connection (the demo, the tests).
 
 Topics are created up front and idempotently (an existing topic is left alone): the embedded broker would
 otherwise auto-create them with 4 partitions, and production clusters usually forbid auto-creation.
@@ -8,7 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -17,9 +25,92 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from yibao.core.errors import StackError
 from yibao.core.topics import CATALOG, TopicSpec
 
-__all__ = ["create_topics", "catalog_topics", "make_producer", "TopicRequest"]
+__all__ = ["KafkaSecurity", "KafkaAccess", "Reach", "create_topics", "catalog_topics", "make_producer",
+           "TopicRequest"]
 
 log = logging.getLogger(__name__)
+
+Protocol = Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"]
+Mechanism = Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"]
+
+
+@dataclass(frozen=True)
+class KafkaSecurity:
+    """The security of a connection to the broker. ``password`` never appears in repr, logs or errors."""
+
+    protocol: Protocol = "PLAINTEXT"
+    mechanism: Mechanism = "SCRAM-SHA-512"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    #: CA bundle that signed the broker's certificate (SSL, SASL_SSL); unset: the system's
+    cafile: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.sasl and not (self.username and self.password):
+            raise ValueError(f"Kafka security protocol {self.protocol} needs a SASL user name and password "
+                             "(kafka_sasl_username, kafka_sasl_password)")
+
+    @property
+    def sasl(self) -> bool:
+        return self.protocol.startswith("SASL_")
+
+    @property
+    def tls(self) -> bool:
+        return self.protocol in ("SSL", "SASL_SSL")
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        return ssl.create_default_context(cafile=self.cafile) if self.tls else None
+
+    def client_options(self) -> dict[str, Any]:
+        """Keyword arguments for aiokafka's producer, consumer and admin client."""
+        options: dict[str, Any] = {"security_protocol": self.protocol}
+        if self.tls:
+            options["ssl_context"] = self.ssl_context()
+        if self.sasl:
+            options.update(sasl_mechanism=self.mechanism, sasl_plain_username=self.username,
+                           sasl_plain_password=self.password)
+        return options
+
+    def faust_credentials(self) -> Any:
+        """The same for faust (its ``broker_credentials``), None for a plain connection."""
+        import faust
+
+        if self.sasl:
+            return faust.SASLCredentials(username=self.username, password=self.password, mechanism=self.mechanism,
+                                         ssl_context=self.ssl_context())
+        if self.tls:
+            return faust.SSLCredentials(self.ssl_context())
+        return None
+
+    def describe(self) -> str:
+        return self.protocol + (f" {self.mechanism} as {self.username}" if self.sasl else "")
+
+
+@dataclass(frozen=True)
+class KafkaAccess:
+    """Where the broker is and how to connect to it."""
+
+    bootstrap: str
+    security: KafkaSecurity = KafkaSecurity()
+
+    @classmethod
+    def of(cls, reach: "Reach") -> "KafkaAccess":
+        return reach if isinstance(reach, KafkaAccess) else cls(reach)
+
+    @property
+    def servers(self) -> list[str]:
+        return [b.strip() for b in self.bootstrap.split(",") if b.strip()]
+
+    def client_options(self) -> dict[str, Any]:
+        """``bootstrap_servers`` and the security options, for any aiokafka client."""
+        return {"bootstrap_servers": self.bootstrap, **self.security.client_options()}
+
+    def describe(self) -> str:
+        return f"{self.bootstrap} ({self.security.describe()})"
+
+
+#: a broker to reach: a KafkaAccess, or a bare "host:port[,host:port]" (a plain connection)
+Reach = KafkaAccess | str
 
 TopicRequest = tuple[str, int, dict[str, str]]
 
@@ -36,15 +127,16 @@ def catalog_topics(prefix: str = "", specs: Iterable[TopicSpec] = CATALOG) -> li
     return requests
 
 
-async def create_topics(bootstrap: str, topics: Iterable[TopicRequest], *, timeout: float = 30,
+async def create_topics(reach: Reach, topics: Iterable[TopicRequest], *, timeout: float = 30,
                         replication_factor: int = 1) -> list[str]:
     """Create the topics that do not exist yet; returns the names created. Safe to run again and again."""
+    access = KafkaAccess.of(reach)
     wanted = list(topics)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    admin = AIOKafkaAdminClient(**access.client_options(), request_timeout_ms=int(timeout * 1000))
     try:
         await asyncio.wait_for(admin.start(), timeout)
     except (KafkaError, asyncio.TimeoutError, OSError) as exc:
-        raise StackError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+        raise StackError(f"cannot reach Kafka at {access.describe()}: {type(exc).__name__}: {exc}") from exc
     created: list[str] = []
     try:
         existing = set(await admin.list_topics())
@@ -67,8 +159,8 @@ async def create_topics(bootstrap: str, topics: Iterable[TopicRequest], *, timeo
     return created
 
 
-def make_producer(bootstrap: str, *, idempotent: bool = False) -> AIOKafkaProducer:
+def make_producer(reach: Reach, *, idempotent: bool = False, **options: Any) -> AIOKafkaProducer:
     return AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=idempotent, linger_ms=5,
-        request_timeout_ms=30000,
+        **KafkaAccess.of(reach).client_options(), acks="all", enable_idempotence=idempotent,
+        **{"linger_ms": 5, "request_timeout_ms": 30000, **options},
     )

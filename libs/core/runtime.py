@@ -88,7 +88,8 @@ class ServiceRuntime:
         datadir = Path(tempfile.gettempdir()) / f"yibao-faust-{name}"
         self.app = faust.App(
             f"{settings.topic_prefix}yibao-{name}",  # the consumer group: hospitals sharing a cluster stay apart
-            broker=[f"kafka://{b.strip()}" for b in settings.kafka_bootstrap.split(",")],
+            broker=[f"kafka://{b}" for b in settings.kafka_access.servers],
+            broker_credentials=settings.kafka_access.security.faust_credentials(),
             value_serializer="raw",
             key_serializer="raw",
             web_host=settings.web_host,
@@ -303,7 +304,7 @@ class ServiceRuntime:
     async def measure_dlq_depth(self) -> None:
         """Set ``yibao_dlq_depth``; a broker or database that does not answer leaves the last figure standing."""
         try:
-            on_topic = await dead_letter_topic_depth(self.settings.kafka_bootstrap, self.settings.topic_prefix)
+            on_topic = await dead_letter_topic_depth(self.settings.kafka_access, self.settings.topic_prefix)
             in_table = await asyncio.to_thread(self._parked_waiting)
         except Exception as exc:  # a metric must never stop the worker
             log.warning("dead-letter depth not measured", extra={"fields": {
@@ -322,7 +323,7 @@ class ServiceRuntime:
             from yibao.core.db.migrations import upgrade
 
             await asyncio.to_thread(upgrade, self.settings.database_url)
-        await create_topics(self.settings.kafka_bootstrap,
+        await create_topics(self.settings.kafka_access,
                             catalog_topics(self.settings.topic_prefix) + self.extra_topics,
                             replication_factor=self.settings.topic_replication_factor)
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -25,6 +25,9 @@ from pydantic_settings import (
     SecretsSettingsSource,
     SettingsConfigDict,
 )
+
+if TYPE_CHECKING:
+    from yibao.core.kafka import KafkaAccess
 
 __all__ = ["CommonSettings", "DEFAULT_DATABASE_URL", "secrets_dir"]
 
@@ -59,6 +62,17 @@ class CommonSettings(BaseSettings):
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP", "kafka_bootstrap"),
         description="Kafka bootstrap servers, host:port[,host:port]",
     )
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = Field(
+        "PLAINTEXT", description="how the worker connects to Kafka: PLAINTEXT, SASL_PLAINTEXT, SASL_SSL (SCRAM "
+                                 "user of the service, as its Strimzi KafkaUser), SSL")
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism (Strimzi's scram-sha-512 users: SCRAM-SHA-512)")
+    kafka_sasl_username: str | None = Field(None, description="SASL user of this service (e.g. yibao-settlement)")
+    kafka_sasl_password: SecretStr | None = Field(
+        None, description="its password (secret file kafka_sasl_password, or the Strimzi user Secret's "
+                          "'password' key mapped to YIBAO_<SERVICE>_KAFKA_SASL_PASSWORD)")
+    kafka_ssl_cafile: str | None = Field(None, description="CA bundle of the broker's certificate (SSL, SASL_SSL; "
+                                                           "unset: the system's)")
     database_url: str = Field(
         DEFAULT_DATABASE_URL,
         validation_alias=AliasChoices("DATABASE_URL", "database_url"),
@@ -97,6 +111,24 @@ class CommonSettings(BaseSettings):
     @property
     def port(self) -> int:
         return self.web_port if self.web_port is not None else self.default_web_port
+
+    @model_validator(mode="after")
+    def _sasl_needs_a_user(self) -> "CommonSettings":
+        if self.kafka_security_protocol.startswith("SASL_") and not (self.kafka_sasl_username
+                                                                    and self.kafka_sasl_password):
+            raise ValueError(f"kafka_security_protocol {self.kafka_security_protocol} needs kafka_sasl_username and "
+                             "kafka_sasl_password (the service's Kafka user and its password)")
+        return self
+
+    @property
+    def kafka_access(self) -> "KafkaAccess":
+        """Where the broker is and how this service connects to it (yibao.core.kafka)."""
+        from yibao.core.kafka import KafkaAccess, KafkaSecurity
+
+        password = self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
+        return KafkaAccess(self.kafka_bootstrap, KafkaSecurity(
+            protocol=self.kafka_security_protocol, mechanism=self.kafka_sasl_mechanism,
+            username=self.kafka_sasl_username, password=password, cafile=self.kafka_ssl_cafile))
 
     @classmethod
     def settings_customise_sources(

@@ -78,6 +78,9 @@ class KafkaBroker:
     port: int = 0
     controller_port: int = 0
     heap: str = "512m"
+    #: SCRAM-SHA-512 users (name → password): when given, a second listener takes SASL_PLAINTEXT with them
+    scram_users: dict[str, str] = field(default_factory=dict, repr=False)
+    sasl_port: int = 0
     proc: subprocess.Popen | None = field(default=None, repr=False)
 
     @property
@@ -85,18 +88,38 @@ class KafkaBroker:
         return f"127.0.0.1:{self.port}"
 
     @property
+    def sasl_bootstrap(self) -> str:
+        """The SASL listener (SCRAM-SHA-512), when ``scram_users`` were given."""
+        if not self.scram_users:
+            raise StackError("this broker has no SASL listener (no scram_users)")
+        return f"127.0.0.1:{self.sasl_port}"
+
+    @property
     def log(self) -> Path:
         return self.workdir / "kafka.log"
+
+    def _listeners(self) -> list[str]:
+        listeners = [f"PLAINTEXT://127.0.0.1:{self.port}", f"CONTROLLER://127.0.0.1:{self.controller_port}"]
+        advertised = [f"PLAINTEXT://127.0.0.1:{self.port}"]
+        protocols = ["PLAINTEXT:PLAINTEXT", "CONTROLLER:PLAINTEXT"]
+        extra: list[str] = []
+        if self.scram_users:
+            listeners.append(f"SASL://127.0.0.1:{self.sasl_port}")
+            advertised.append(f"SASL://127.0.0.1:{self.sasl_port}")
+            protocols.append("SASL:SASL_PLAINTEXT")
+            extra = ["inter.broker.listener.name=PLAINTEXT", "sasl.enabled.mechanisms=SCRAM-SHA-512",
+                     "listener.name.sasl.scram-sha-512.sasl.jaas.config="
+                     "org.apache.kafka.common.security.scram.ScramLoginModule required;"]
+        return [f"listeners={','.join(listeners)}", f"advertised.listeners={','.join(advertised)}",
+                f"listener.security.protocol.map={','.join(protocols)}", *extra]
 
     def _properties(self) -> str:
         return "\n".join([
             "process.roles=broker,controller",
             "node.id=1",
             f"controller.quorum.bootstrap.servers=127.0.0.1:{self.controller_port}",
-            f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+            *self._listeners(),
             "controller.listener.names=CONTROLLER",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             f"log.dirs={self.workdir / 'data'}",
             "offsets.topic.replication.factor=1",
             "offsets.topic.num.partitions=10",
@@ -118,13 +141,18 @@ class KafkaBroker:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
         self.controller_port = self.controller_port or free_port()
+        if self.scram_users:
+            self.sasl_port = self.sasl_port or free_port()
         props = self.workdir / "server.properties"
         props.write_text(self._properties())
         cluster_id = _cluster_id()
         classpath = f"{lib}/*"
+        # SCRAM credentials of a KRaft cluster are written into its metadata when the storage is formatted
+        scram = [arg for name, password in self.scram_users.items()
+                 for arg in ("--add-scram", f"SCRAM-SHA-512=[name={name},password={password}]")]
         fmt = subprocess.run(
             [java, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props),
-             "--standalone"],
+             "--standalone", *scram],
             capture_output=True, text=True,
         )
         if fmt.returncode != 0:

@@ -22,7 +22,7 @@ def build(settings: IngestSettings | None = None) -> ServiceRuntime:
     mapping = settings.load_mapping()
     ingestor = Ingestor(mapping)
     # the connector creates the CDC topics (in its own spelling); the worker finds them, never creates them
-    subscription = CdcSubscription.resolve(settings.kafka_bootstrap, mapping, settings.cdc_topics)
+    subscription = CdcSubscription.resolve(settings.kafka_access, mapping, settings.cdc_topics)
     runtime = ServiceRuntime(settings, name="ingest")
     if subscription.resolution.missing:  # consume a table's topic soon after the connector creates it
         runtime.app.conf.consumer_metadata_max_age_ms = int(settings.cdc_topic_check_s * 1000)

@@ -20,6 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import Gauge
 
 from yibao.core.errors import StackError
+from yibao.core.kafka import KafkaAccess, Reach
 from yibao.hisevents.mapping import HisMapping, TopicResolution, resolve_topics
 
 __all__ = ["CDC_TOPICS_MISSING", "CdcSubscription", "list_topics"]
@@ -33,12 +34,14 @@ CDC_TOPICS_MISSING = Gauge(
 )
 
 
-async def list_topics(bootstrap: str, *, timeout: float = 30) -> set[str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+async def list_topics(reach: Reach, *, timeout: float = 30) -> set[str]:
+    access = KafkaAccess.of(reach)
+    admin = AIOKafkaAdminClient(**access.client_options(), request_timeout_ms=int(timeout * 1000))
     try:
         await asyncio.wait_for(admin.start(), timeout)
     except Exception as exc:
-        raise StackError(f"cannot reach Kafka at {bootstrap} to list the CDC topics: {type(exc).__name__}") from exc
+        raise StackError(f"cannot reach Kafka at {access.describe()} to list the CDC topics: "
+                         f"{type(exc).__name__}") from exc
     try:
         return set(await admin.list_topics())
     finally:
@@ -49,14 +52,14 @@ async def list_topics(bootstrap: str, *, timeout: float = 30) -> set[str]:
 class CdcSubscription:
     """The resolved subscription of one ingest worker (fixed for its lifetime) and its periodic check."""
 
-    bootstrap: str
+    bootstrap: Reach
     wanted: tuple[str, ...]
     resolution: TopicResolution
     _reported: set[str] = field(default_factory=set)
     _problems: int = 0
 
     @classmethod
-    def resolve(cls, bootstrap: str, mapping: HisMapping, explicit: list[str] | None = None) -> CdcSubscription:
+    def resolve(cls, bootstrap: Reach, mapping: HisMapping, explicit: list[str] | None = None) -> CdcSubscription:
         wanted = tuple(explicit) if explicit else tuple(mapping.topics())
         try:
             existing = _run(list_topics(bootstrap))

@@ -177,7 +177,7 @@ def _send(kind: str, args: argparse.Namespace) -> int:
     key = (command.run_id or (command.date_from.isoformat() if command.date_from else "")).encode()
 
     async def publish() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
+        producer = AIOKafkaProducer(**settings.kafka_access.client_options(), acks="all",
                                     enable_idempotence=False)
         await producer.start()
         try:

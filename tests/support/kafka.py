@@ -9,9 +9,11 @@ from collections.abc import Callable, Iterable
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
+from yibao.core.kafka import KafkaAccess, Reach
 
-async def produce(bootstrap: str, messages: Iterable[tuple[str, bytes | None, bytes | None]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
+
+async def produce(bootstrap: Reach, messages: Iterable[tuple[str, bytes | None, bytes | None]]) -> None:
+    producer = AIOKafkaProducer(**KafkaAccess.of(bootstrap).client_options(), acks="all", linger_ms=2)
     await producer.start()
     try:
         futures = [await producer.send(t, value=v, key=k) for t, k, v in messages]
@@ -20,13 +22,13 @@ async def produce(bootstrap: str, messages: Iterable[tuple[str, bytes | None, by
         await producer.stop()
 
 
-async def consume(bootstrap: str, topics: list[str], *, count: int | None = None, timeout: float = 60,
+async def consume(bootstrap: Reach, topics: list[str], *, count: int | None = None, timeout: float = 60,
                   idle: float | None = None,
                   until: Callable[[list[ConsumerRecord]], bool] | None = None) -> list[ConsumerRecord]:
     """Read from the beginning until ``count`` records arrived, ``until(records)`` holds, ``idle`` seconds pass
     without a record, or the timeout."""
     consumer = AIOKafkaConsumer(
-        *topics, bootstrap_servers=bootstrap, group_id=f"test-{uuid.uuid4().hex[:8]}",
+        *topics, **KafkaAccess.of(bootstrap).client_options(), group_id=f"test-{uuid.uuid4().hex[:8]}",
         auto_offset_reset="earliest", enable_auto_commit=False, session_timeout_ms=6000,
     )
     await consumer.start()

@@ -17,6 +17,7 @@ from aiokafka.errors import GroupCoordinatorNotAvailableError
 from sqlalchemy import Connection, func, select
 
 from yibao.core.db.schema import parked_work
+from yibao.core.kafka import KafkaAccess, Reach
 from yibao.core.topics import topic
 
 __all__ = ["replay_group", "dead_letter_topic_depth", "parked_work_waiting"]
@@ -27,12 +28,13 @@ def replay_group(prefix: str = "") -> str:
     return f"{prefix}yibao-replay"
 
 
-async def dead_letter_topic_depth(bootstrap: str, prefix: str = "", *, timeout_s: float = 10) -> int:
+async def dead_letter_topic_depth(reach: Reach, prefix: str = "", *, timeout_s: float = 10) -> int:
     """Dead letters on the DLQ topic that ``yibao replay dlq`` has not read yet (0 when the topic is missing)."""
     dlq = topic("dlq", prefix)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+    options = KafkaAccess.of(reach).client_options()
+    consumer = AIOKafkaConsumer(**options, group_id=None, enable_auto_commit=False,
                                 request_timeout_ms=int(timeout_s * 1000))
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+    admin = AIOKafkaAdminClient(**options, request_timeout_ms=int(timeout_s * 1000))
     await consumer.start()
     try:
         await admin.start()
