@@ -315,7 +315,9 @@ def generated_files() -> dict[Path, str]:
             "the topic catalog's producers and consumers (libs/core/topics.py)",
             "# One KafkaUser per service that has a worker, for Kafka Connect and for the ops commands. Each may read\n"
             "# the topics it consumes, write those it produces, use its own consumer group, and see (Describe) the\n"
-            "# other yibao topics' metadata. Enforced once the client authenticates (SCRAM-SHA-512, README.md).\n"),
+            "# other yibao topics' metadata. Enforced on the SCRAM-SHA-512 listener: Kafka Connect, and the\n"
+            "# workers and ops commands with deploy/k8s/options/authenticated-workers (deploy/k8s/README.md,\n"
+            "# \"Kafka users\").\n"),
         HERE / "kafka-connector-his-postgres.yaml": _dump(
             [connector()], f"the HIS mapping {MAPPING}.yaml (libs/hisevents/mappings)",
             "# The Debezium PostgreSQL connector of the HIS: adapt database.* to your HIS database; the tables and\n"

@@ -42,7 +42,7 @@ __all__ = [
     "METRIC_NAME", "SELECTOR", "SELECTOR_LABEL", "GROUPING", "dashboard_files", "dashboard_queries",
     "alert_rules", "alert_rules_file", "require_tool", "REQUIRE_REAL", "COMPONENTS", "TEST_OVERLAYS",
     "WORKER_SERVICES", "component_dirs", "check_overlay_dirs", "deployed_services", "TOOLS_BIN", "kustomize",
-    "render", "rendered_folders",
+    "render", "rendered_folders", "OPTIONS", "option_dirs", "pod_templates",
 ]
 
 REPO = Path(__file__).resolve().parents[3]
@@ -52,6 +52,8 @@ BASE = K8S / "base"
 OVERLAYS = K8S / "overlays"
 #: opt-in kustomize components: the services that have no worker yet
 COMPONENTS = K8S / "components"
+#: opt-in kustomize components that change how every worker runs (not a service): authenticated-workers
+OPTIONS = K8S / "options"
 #: overlays the tests use to render and check the components together with the base
 TEST_OVERLAYS = Path(__file__).resolve().parent / "overlays"
 SECRET_TEMPLATE = K8S / "secret-template.yaml"
@@ -139,8 +141,40 @@ def _generator_data(folder: Path, name: str, data: dict[str, str]) -> dict[str, 
     return data
 
 
+def _patched_data(folder: Path, name: str, data: dict[str, str]) -> dict[str, str]:
+    """``data`` with the folder's JSON 6902 patches of ConfigMap ``name`` applied (add, replace, remove of
+    ``/data/<KEY>``); a patch of it in any other form fails, so the tests never check settings kustomize would
+    not render."""
+    data = dict(data)
+    for entry in kustomization(folder).get("patches", []):
+        if "path" in entry:
+            for doc in load_yaml_documents(folder / entry["path"]):
+                assert not (doc.get("kind") == "ConfigMap" and doc["metadata"]["name"] == name), \
+                    f"{folder.name}/{entry['path']}: patch {name} inline as JSON 6902 operations on /data/<KEY>"
+            continue
+        target = entry.get("target", {})
+        if target.get("kind") != "ConfigMap" or target.get("name") != name:
+            continue
+        operations = yaml.safe_load(entry["patch"])
+        assert isinstance(operations, list), f"{folder.name}: patch {name} as JSON 6902 operations on /data/<KEY>"
+        for operation in operations:
+            path = operation["path"]
+            assert path.startswith("/data/"), f"{folder.name}: {name} patched outside /data: {path}"
+            key = path.removeprefix("/data/").replace("~1", "/").replace("~0", "~")
+            if operation["op"] in ("add", "replace"):
+                assert operation["op"] == "add" or key in data, f"{folder.name}: replaces {key}, which is not set"
+                data[key] = str(operation["value"])
+            elif operation["op"] == "remove":
+                del data[key]
+            else:
+                raise AssertionError(f"{folder.name}: {operation['op']} of {name} is not understood here")
+    return data
+
+
 def config_generator_data(folder: Path, name: str = "yibao-config") -> dict[str, str]:
-    """The data of a generated ConfigMap, with an overlay's ``behavior: merge`` applied over its bases."""
+    """The data of a generated ConfigMap as kustomize renders it: the bases' data, the folder's own generators
+    (``behavior: merge``), its components' generators and patches in order, then its own patches (kustomize runs
+    a kustomization's components after its generators and before its patches)."""
     spec = kustomization(folder)
     data: dict[str, str] = {}
     for resource in spec.get("resources", []):
@@ -148,9 +182,10 @@ def config_generator_data(folder: Path, name: str = "yibao-config") -> dict[str,
         if child.is_dir():
             data.update(config_generator_data(child, name))
     data = _generator_data(folder, name, data)
-    for component in spec.get("components", []):  # kustomize applies components last, in order
-        data = _generator_data((folder / component).resolve(), name, data)
-    return data
+    for component in spec.get("components", []):
+        component_folder = (folder / component).resolve()
+        data = _patched_data(component_folder, name, _generator_data(component_folder, name, data))
+    return _patched_data(folder, name, data)
 
 
 def resource_documents(folder: Path) -> list[dict[str, Any]]:
@@ -173,6 +208,21 @@ def overlay_dirs() -> list[Path]:
 
 def component_dirs() -> list[Path]:
     return sorted(p for p in COMPONENTS.iterdir() if (p / "kustomization.yaml").is_file())
+
+
+def option_dirs() -> list[Path]:
+    return sorted(p for p in OPTIONS.iterdir() if (p / "kustomization.yaml").is_file())
+
+
+def pod_templates(docs: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """(kind/name, pod spec) of every pod the documents make: Deployments, Jobs and the Jobs of CronJobs."""
+    pods = []
+    for doc in docs:
+        if doc.get("kind") in ("Deployment", "Job"):
+            pods.append((f"{doc['kind']}/{doc['metadata']['name']}", doc["spec"]["template"]["spec"]))
+        elif doc.get("kind") == "CronJob":
+            pods.append((f"CronJob/{doc['metadata']['name']}", doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]))
+    return pods
 
 
 def check_overlay_dirs() -> list[Path]:

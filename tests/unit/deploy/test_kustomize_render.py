@@ -20,6 +20,7 @@ from unit.deploy.ops_support import (
     config_generator_data,
     of_kind,
     overlay_dirs,
+    pod_templates,
     render,
 )
 
@@ -32,8 +33,7 @@ def test_kustomization_renders_with_the_settings_the_tests_checked(folder: Path)
     (config,) = of_kind(docs, "ConfigMap")
     assert config["data"] == config_generator_data(folder)
     generated = config["metadata"]["name"]
-    for doc in of_kind(docs, "Deployment") + of_kind(docs, "Job"):
-        pod = doc["spec"]["template"]["spec"]
+    for _, pod in pod_templates(docs):
         for container in pod.get("initContainers", []) + pod["containers"]:
             assert [s["configMapRef"]["name"] for s in container["envFrom"]] == [generated]
     assert {doc["metadata"].get("namespace") for doc in docs if doc["kind"] != "Namespace"} == {"yibao-bridge"}
@@ -42,8 +42,7 @@ def test_kustomization_renders_with_the_settings_the_tests_checked(folder: Path)
 @pytest.mark.parametrize("folder", overlay_dirs(), ids=lambda p: p.name)
 def test_overlay_points_every_pod_at_the_hospital_registry(folder: Path) -> None:
     docs = render(folder)
-    for doc in of_kind(docs, "Deployment") + of_kind(docs, "Job"):
-        pod = doc["spec"]["template"]["spec"]
+    for _, pod in pod_templates(docs):
         for container in pod.get("initContainers", []) + pod["containers"]:
             assert "/" in container["image"] and ":" in container["image"], container["image"]
 

@@ -21,6 +21,7 @@ from unit.deploy.ops_support import (
     known_env_names,
     of_kind,
     overlay_dirs,
+    pod_templates,
     resource_documents,
     service_settings_class,
 )
@@ -49,13 +50,18 @@ def _secret_env_names() -> set[str]:
 
 
 @pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
-    """No yibao setting from the machine running the tests, and an empty secrets directory."""
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+              secret_template: list[dict[str, Any]]) -> pytest.MonkeyPatch:
+    """No yibao setting from the machine running the tests, and a secrets directory holding the Kafka passwords a
+    hospital puts into yibao-kafka (a folder whose workers authenticate needs them to be valid settings)."""
     import os
 
     for key in list(os.environ):
         if key.upper().startswith(("YIBAO_", "KAFKA_BOOTSTRAP", "DATABASE_URL")):
             monkeypatch.delenv(key)
+    (kafka,) = [s for s in secret_template if s["metadata"]["name"] == "yibao-kafka"]
+    for key in kafka["stringData"]:
+        (tmp_path / key).write_text(f"password-of-{key}", encoding="utf-8")
     monkeypatch.setenv("YIBAO_SECRETS_DIR", str(tmp_path))
     return monkeypatch
 
@@ -141,9 +147,15 @@ def test_secrets_are_not_part_of_any_kustomization() -> None:
 
 def test_every_secret_a_pod_mounts_is_in_the_template(
         base_docs: list[dict[str, Any]], secret_template: list[dict[str, Any]]) -> None:
-    templated = {secret["metadata"]["name"] for secret in secret_template}
-    for doc in of_kind(base_docs, "Deployment") + of_kind(base_docs, "Job"):
-        for volume in doc["spec"]["template"]["spec"]["volumes"]:
+    templated = {secret["metadata"]["name"]: secret["stringData"] for secret in secret_template}
+    for name, pod in pod_templates(base_docs):
+        for volume in pod["volumes"]:
             for source in volume.get("projected", {}).get("sources", []):
                 if "secret" in source:
-                    assert source["secret"]["name"] in templated, doc["metadata"]["name"]
+                    secret = source["secret"]
+                    assert secret["name"] in templated, name
+                    # a key the template lacks is missing in the hospital's Secret too: an optional source then
+                    # mounts nothing, and the setting silently keeps its default
+                    for item in secret.get("items", []):
+                        assert item["key"] in templated[secret["name"]], f"{name}: {secret['name']} {item['key']}"
+                        assert item["path"] == item["key"], f"{name}: the file name is the key (the setting)"

@@ -21,7 +21,9 @@ from unit.deploy.ops_support import (
     kustomization,
     load_yaml_documents,
     of_kind,
+    option_dirs,
     overlay_dirs,
+    pod_templates,
     resource_documents,
     service_settings_class,
 )
@@ -110,14 +112,8 @@ def test_prometheus_annotations_point_at_the_metrics_port(deployments: dict[str,
         assert int(annotations["prometheus.io/port"]) == service_settings_class(service).default_web_port, name
 
 
-def _pod_specs(docs: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
-    specs = [(d["metadata"]["name"], d["spec"]["template"]["spec"]) for d in of_kind(docs, "Deployment")]
-    specs += [(j["metadata"]["name"], j["spec"]["template"]["spec"]) for j in of_kind(docs, "Job")]
-    return specs
-
-
 def test_pods_run_non_root_with_a_read_only_root_and_a_writable_tmp(base_docs: list[dict[str, Any]]) -> None:
-    for name, pod in _pod_specs(base_docs):
+    for name, pod in pod_templates(base_docs):
         assert pod["securityContext"]["runAsNonRoot"] is True, name
         assert pod["securityContext"]["runAsUser"] != 0, name
         assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault", name
@@ -133,7 +129,7 @@ def test_pods_run_non_root_with_a_read_only_root_and_a_writable_tmp(base_docs: l
 
 
 def test_secrets_are_mounted_read_only_at_the_secrets_dir(base_docs: list[dict[str, Any]]) -> None:
-    for name, pod in _pod_specs(base_docs):
+    for name, pod in pod_templates(base_docs):
         volumes = {v["name"]: v for v in pod["volumes"]}
         for container in pod.get("initContainers", []) + pod["containers"]:
             mount = next(m for m in container["volumeMounts"] if m["mountPath"] == SECRETS_DIR)
@@ -148,7 +144,7 @@ def test_every_container_has_requests_and_limits(base_docs: list[dict[str, Any]]
     def memory(text: str) -> int:
         return int(text[:-2]) * units[text[-2:]]
 
-    for name, pod in _pod_specs(base_docs):
+    for name, pod in pod_templates(base_docs):
         for container in pod.get("initContainers", []) + pod["containers"]:
             resources = container["resources"]
             assert {"cpu", "memory"} <= set(resources["requests"]) and {"cpu", "memory"} <= set(resources["limits"])
@@ -229,6 +225,15 @@ def test_every_service_without_a_worker_waits_as_an_opt_in_component() -> None:
     for folder in component_dirs():
         assert kustomization(folder)["kind"] == "Component", folder.name
         assert deployed_services(folder) == [folder.name]
+
+
+def test_options_change_how_the_workers_run_and_deploy_no_service() -> None:
+    # components/ holds services (one each, while not shipped); options/ ways of running all of them
+    assert option_dirs()
+    for folder in option_dirs():
+        assert kustomization(folder)["kind"] == "Component", folder.name
+        assert not deployed_services(folder), f"{folder.name}: a service belongs in base/ or components/"
+        assert folder.name not in SERVICES
 
 
 @pytest.mark.parametrize("folder", overlay_dirs(), ids=lambda p: p.name)
