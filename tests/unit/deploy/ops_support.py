@@ -42,7 +42,7 @@ __all__ = [
     "METRIC_NAME", "SELECTOR", "SELECTOR_LABEL", "GROUPING", "dashboard_files", "dashboard_queries",
     "alert_rules", "alert_rules_file", "require_tool", "REQUIRE_REAL", "COMPONENTS", "TEST_OVERLAYS",
     "WORKER_SERVICES", "component_dirs", "check_overlay_dirs", "deployed_services", "TOOLS_BIN", "kustomize",
-    "render", "rendered_folders", "OPTIONS", "option_dirs", "pod_templates",
+    "render", "rendered_folders", "OPTIONS", "option_dirs", "pod_templates", "projected_secret_files",
 ]
 
 REPO = Path(__file__).resolve().parents[3]
@@ -223,6 +223,30 @@ def pod_templates(docs: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]
         elif doc.get("kind") == "CronJob":
             pods.append((f"CronJob/{doc['metadata']['name']}", doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]))
     return pods
+
+
+def projected_secret_files(pod: dict[str, Any], container: dict[str, Any],
+                           secrets: dict[str, dict[str, str]]) -> dict[str, str]:
+    """The files the kubelet puts under the secrets dir of ``container`` (file name → content), from ``secrets``
+    (Secret name → its data; a name missing there is a Secret the cluster does not have): a projected source with
+    ``items`` gives those keys only, one without gives every key; an ``optional`` source may lack its Secret or
+    keys, any other fails the test (the pod would not start)."""
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == SECRETS_DIR]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    files: dict[str, str] = {}
+    for source in volume["projected"]["sources"]:
+        secret = source["secret"]
+        data = secrets.get(secret["name"])
+        if data is None:
+            assert secret.get("optional"), f"the pod would not start without the Secret {secret['name']}"
+            continue
+        items = secret.get("items") or [{"key": key, "path": key} for key in data]
+        for item in items:
+            if item["key"] in data:
+                files[item["path"]] = data[item["key"]]
+            else:
+                assert secret.get("optional"), f"the pod would not start without {secret['name']} {item['key']}"
+    return files
 
 
 def check_overlay_dirs() -> list[Path]:

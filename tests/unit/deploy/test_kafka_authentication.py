@@ -25,7 +25,6 @@ from unit.deploy.ops_support import (
     BASE,
     K8S,
     OPTIONS,
-    SECRETS_DIR,
     SERVICES,
     check_overlay_dirs,
     config_generator_data,
@@ -33,6 +32,7 @@ from unit.deploy.ops_support import (
     of_kind,
     overlay_dirs,
     pod_templates,
+    projected_secret_files,
     render,
     resource_documents,
     service_settings_class,
@@ -67,28 +67,6 @@ def _kafka_secret(secret_template: list[dict[str, Any]]) -> dict[str, str]:
     """yibao-kafka as a hospital fills it: every key of the template, each with a password of its own."""
     (secret,) = [s for s in secret_template if s["metadata"]["name"] == "yibao-kafka"]
     return {key: f"password-of-{key}" for key in secret["stringData"]}
-
-
-def _projected_files(pod: dict[str, Any], container: dict[str, Any],
-                     secrets: dict[str, dict[str, str]]) -> dict[str, str]:
-    """The files the kubelet puts under the secrets dir of ``container`` from ``secrets`` (name → data; a name
-    missing there is a Secret the cluster does not have)."""
-    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == SECRETS_DIR]
-    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
-    files: dict[str, str] = {}
-    for source in volume["projected"]["sources"]:
-        secret = source["secret"]
-        data = secrets.get(secret["name"])
-        if data is None:
-            assert secret.get("optional"), f"the pod would not start without the Secret {secret['name']}"
-            continue
-        items = secret.get("items") or [{"key": key, "path": key} for key in data]
-        for item in items:
-            if item["key"] in data:
-                files[item["path"]] = data[item["key"]]
-            else:
-                assert secret.get("optional"), f"the pod would not start without {secret['name']} {item['key']}"
-    return files
 
 
 def _settings(cls: type[CommonSettings], env: dict[str, str], files: dict[str, str],
@@ -149,7 +127,7 @@ def test_every_worker_connects_as_its_own_kafka_user_with_its_own_password(
         pod = deployment["spec"]["template"]["spec"]
         (worker,) = pod["containers"]
         service = worker["command"][2]
-        files = _projected_files(pod, worker, secrets)
+        files = projected_secret_files(pod, worker, secrets)
         settings = _settings(service_settings_class(service), _env(config["data"], worker), files, monkeypatch,
                              tmp_path / service)
         security = settings.kafka_access.security
@@ -178,7 +156,7 @@ def test_the_prepare_job_and_the_ops_commands_connect_as_yibao_ops(
         for container in _containers(pod):
             # every yibao command reads CommonSettings; `yibao db upgrade` too, so it needs the user as well
             settings = _settings(CommonSettings, _env(config["data"], container),
-                                 _projected_files(pod, container, secrets), monkeypatch,
+                                 projected_secret_files(pod, container, secrets), monkeypatch,
                                  tmp_path / f"{name}-{container['name']}".replace("/", "-"))
             security = settings.kafka_access.security
             assert security.username == OPS_USER and OPS_USER in _users(), f"{name} {container['name']}"
@@ -212,7 +190,7 @@ def test_without_the_option_the_workers_connect_plainly_even_with_yibao_kafka_fi
         for container in _containers(pod):
             command = container["command"]
             cls = service_settings_class(command[2]) if command[1] == "worker" else CommonSettings
-            files = _projected_files(pod, container, _present_secrets(secret_template))
+            files = projected_secret_files(pod, container, _present_secrets(secret_template))
             settings = _settings(cls, _env(config, container), files, monkeypatch, tmp_path / name.replace("/", "-"))
             assert settings.kafka_access.security.protocol == "PLAINTEXT", name
             assert not settings.kafka_access.security.sasl, name
@@ -226,7 +204,7 @@ def test_a_worker_without_its_password_is_refused_before_it_starts(
                       if d["metadata"]["name"] == "yibao-settlement")
     pod = deployment["spec"]["template"]["spec"]
     secrets = {name: data for name, data in _present_secrets(secret_template).items() if name != "yibao-kafka"}
-    files = _projected_files(pod, pod["containers"][0], secrets)
+    files = projected_secret_files(pod, pod["containers"][0], secrets)
     with pytest.raises(ValueError, match="needs kafka_sasl_username and kafka_sasl_password"):
         _settings(service_settings_class("settlement"), config_generator_data(folder), files, monkeypatch, tmp_path)
 
