@@ -228,7 +228,22 @@ def _rows() -> tuple[Row, ...]:
             (f"max(yibao_single_sided_oldest_age_seconds{{{NS}}})", "age"),
         ), kind="stat", unit="s", width=6, thresholds=((None, "green"), (43200, "orange"), (86400, "red"))),
     ), services=("reconciliation",))
-    return (workers, events, parked, platform, chains, recon)
+    cdc = Row("CDC in (ingest)", (
+        Panel("CDC topics missing", (
+            (f"max(yibao_ingest_cdc_topics_missing{{{NS}}})", "missing"),
+        ), kind="stat", width=6, height=5, thresholds=((None, "green"), (1, "red")),
+            description="CDC topics ingest subscribes to that the broker does not have (yet), or that turned up "
+                        "under another spelling: the HIS's changes on them are not read. Check the connector and "
+                        "the mapping's topic names; restart ingest for a new spelling."),
+    ), services=("ingest",))
+    his_writer = Row("Results into HIS (his-writer)", (
+        Panel("Results taken to the HIS database", (
+            (f"sum by (outcome) (rate(yibao_his_results_written_total{{{NS}}}[$__rate_interval]))", "{{outcome}}"),
+        ), unit="ops", width=12, height=5,
+            description="written: a new row of the results table; duplicate: that answer was there already "
+                        "(a redelivery, harmless)."),
+    ), services=("his-writer",))
+    return (workers, events, parked, platform, chains, recon, cdc, his_writer)
 
 
 def _templating() -> dict[str, Any]:

@@ -40,9 +40,12 @@ def running_bridge(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> It
     info = dataclasses.replace(stack.info, database_url=url)
     cdc = [prefix + t for t in load_mapping(MAPPING).topics()]
     asyncio.run(create_topics(info.kafka_bootstrap, [(t, 1, {}) for t in cdc]))
+    (tmp / "his").mkdir()
     bridge = LocalBridge(info, tmp, prefix=prefix, services=services_with_a_worker(), env={
         "YIBAO_RECONCILIATION_REPORTS_DIR": str(tmp / "reports"),
         "YIBAO_RECONCILIATION_SCHEDULE_ENABLED": "false",
+        # the his-writer refuses to start without the HIS database it writes the answers into: a database of its own
+        "YIBAO_HIS_WRITER_HIS_DATABASE_URL": new_database(stack, tmp / "his"),
     })
     _RUNNING.append(bridge)
     try:

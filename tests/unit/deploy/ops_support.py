@@ -88,7 +88,9 @@ TARGET_LABELS = frozenset({"namespace", "pod", "job", "instance", "container", "
 
 #: modules whose prometheus collectors are the code's metrics; services' own ``metrics`` modules are added when
 #: they exist
-METRIC_MODULES = ("yibao.core.metrics", "yibao.envelope.metrics", "yibao.chains.metrics")
+METRIC_MODULES = ("yibao.core.metrics", "yibao.envelope.metrics", "yibao.chains.metrics",
+                  # ingest's one metric of its own lives beside the subscription it measures
+                  "yibao.ingest.subscription")
 
 #: exposed series names per metric kind
 _SUFFIXES = {
