@@ -60,6 +60,16 @@ def _chains(c: dict[str, Any]) -> list[str]:
     ]
 
 
+def _chaos(s: dict[str, Any]) -> str:
+    disruptions = ", ".join(f"{n} {kind}" for kind, n in sorted(s["disruptions"].items()))
+    return (f"| `make chaos`: {_n(s['chains'], 0)} chains ({_n(s['visits'], 0)} visits) under {disruptions} and "
+            f"{_n(s['faults_fired'], 0)} platform faults | {'held' if s['ok'] else 'FAILED'}: "
+            f"{s['lost']} lost, {s['answered_wrongly_or_twice']} answered wrongly or twice, "
+            f"{s['ledger_disagreements (double settlements, single-sided)']} ledger disagreements, "
+            f"{s['parked_visits']} parked, reconciliation {s['reconciliation'].get('state')}, "
+            f"{_n(s['seconds'] / 60, 0)} min | chaos.json |")
+
+
 def table() -> str:
     rows = ["| what | figure | file |", "|---|---|---|"]
     chains = _load("chains.json")
@@ -80,6 +90,9 @@ def table() -> str:
     if recon:
         rows.append(f"| reconciliation of {_n(recon['entries'], 0)} settlements ({recon.get('method', '3201, detail file, diff, classification')}) "
                     f"| {recon['total_seconds']:.1f} s, peak RSS {recon['peak_rss_mb']:.0f} MB | reconciliation.json |")
+    chaos = _load("chaos.json")
+    if chaos:
+        rows.append(_chaos(chaos["summary"]))
     mobile = _load("mobilepay.json")
     if mobile and isinstance(mobile.get("readme"), list):
         rows += [str(r) for r in mobile["readme"]]

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
+
+from yibao.core.errors import StackError
 
 __all__ = ["add_arguments", "run", "SERVICES"]
 
@@ -32,4 +35,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"service '{args.service}' has no worker yet in this version", flush=True)
             return 2
         raise
-    return int(module.main() or 0)
+    try:
+        return int(module.main() or 0)
+    except (StackError, ValueError) as exc:  # settings refused, the broker or the database refused us at start
+        from yibao.core.logs import configure_logging
+
+        configure_logging(args.service)
+        logging.getLogger("yibao.worker").error("cannot start: %s", exc)
+        return 1

@@ -47,8 +47,8 @@ class KafkaSecurity:
 
     def __post_init__(self) -> None:
         if self.sasl and not (self.username and self.password):
-            raise ValueError(f"Kafka security protocol {self.protocol} needs a SASL user name and password "
-                             "(kafka_sasl_username, kafka_sasl_password)")
+            raise ValueError(f"kafka_security_protocol {self.protocol} needs kafka_sasl_username and "
+                             "kafka_sasl_password (the service's Kafka user and its password)")
 
     @property
     def sasl(self) -> bool:

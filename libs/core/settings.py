@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -112,17 +112,10 @@ class CommonSettings(BaseSettings):
     def port(self) -> int:
         return self.web_port if self.web_port is not None else self.default_web_port
 
-    @model_validator(mode="after")
-    def _sasl_needs_a_user(self) -> "CommonSettings":
-        if self.kafka_security_protocol.startswith("SASL_") and not (self.kafka_sasl_username
-                                                                    and self.kafka_sasl_password):
-            raise ValueError(f"kafka_security_protocol {self.kafka_security_protocol} needs kafka_sasl_username and "
-                             "kafka_sasl_password (the service's Kafka user and its password)")
-        return self
-
     @property
     def kafka_access(self) -> "KafkaAccess":
-        """Where the broker is and how this service connects to it (yibao.core.kafka)."""
+        """Where the broker is and how this service connects to it (yibao.core.kafka). Checked when asked for, not
+        when the settings load: ``yibao db upgrade`` never talks to Kafka and needs no Kafka user."""
         from yibao.core.kafka import KafkaAccess, KafkaSecurity
 
         password = self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
@@ -147,6 +140,9 @@ class CommonSettings(BaseSettings):
         directory = secrets_dir()
         if directory is not None:
             sources.append(SecretsSettingsSource(settings_cls, secrets_dir=directory))
+            if prefix and prefix.upper() != GLOBAL_PREFIX:
+                # as with the environment: the file yibao_<field> serves every service without its own file
+                sources.append(SecretsSettingsSource(settings_cls, secrets_dir=directory, env_prefix=GLOBAL_PREFIX))
         return tuple(sources)
 
     def __repr_args__(self):  # type: ignore[no-untyped-def]

@@ -67,10 +67,25 @@ async def test_a_wrong_password_is_refused_naming_the_user_and_never_the_passwor
     assert wrong not in repr(_access(broker, wrong))
 
 
-def test_settings_asking_for_sasl_without_a_user_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_settings_asking_for_sasl_without_a_user_are_refused_when_kafka_is_reached(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("YIBAO_KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    settings = CommonSettings()  # yibao db upgrade needs no Kafka user
     with pytest.raises(ValueError, match="kafka_sasl_username and kafka_sasl_password"):
-        CommonSettings()
+        settings.kafka_access
+
+
+def test_the_common_password_file_serves_a_service_without_its_own(monkeypatch: pytest.MonkeyPatch,
+                                                                    tmp_path: Path) -> None:
+    from yibao.settlement.settings import SettlementSettings
+
+    (tmp_path / "yibao_kafka_sasl_password").write_text("common-secret\n")
+    monkeypatch.setenv("YIBAO_SECRETS_DIR", str(tmp_path))
+    monkeypatch.setenv("YIBAO_KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    monkeypatch.setenv("YIBAO_KAFKA_SASL_USERNAME", "yibao-common")
+    assert SettlementSettings().kafka_access.security.password == "common-secret"
+    (tmp_path / "yibao_settlement_kafka_sasl_password").write_text("own-secret")
+    assert SettlementSettings().kafka_access.security.password == "own-secret"
 
 
 def test_a_services_own_user_wins_over_the_common_one(monkeypatch: pytest.MonkeyPatch) -> None:

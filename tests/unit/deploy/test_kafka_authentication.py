@@ -206,7 +206,8 @@ def test_a_worker_without_its_password_is_refused_before_it_starts(
     secrets = {name: data for name, data in _present_secrets(secret_template).items() if name != "yibao-kafka"}
     files = projected_secret_files(pod, pod["containers"][0], secrets)
     with pytest.raises(ValueError, match="needs kafka_sasl_username and kafka_sasl_password"):
-        _settings(service_settings_class("settlement"), config_generator_data(folder), files, monkeypatch, tmp_path)
+        _settings(service_settings_class("settlement"), config_generator_data(folder), files, monkeypatch,
+                  tmp_path).kafka_access
 
 
 # --- the README's pipeline that fills yibao-kafka -------------------------------------------------------------------
