@@ -17,7 +17,7 @@ from aiohttp import web
 from . import wire
 from .errors import GatewayRefusal, MobilePayRefusal
 from .faults import Decision
-from .mobilepay import MP_PATHS, mp_timestamp
+from .mobilepay import MP_PATHS, mp_timestamp, version_of
 from .settings import GatewayKind
 
 if TYPE_CHECKING:
@@ -150,7 +150,8 @@ def build_platform_app(sim: Simulator) -> web.Application:
         if decision.before == "business_error":
             return refusal(SIMULATED_BUSINESS_ERROR)
         try:
-            answer = sim.mobile.handle(infno, data)
+            answer = sim.mobile.handle(infno, data, version=version_of(envelope.get("version")),
+                                       expire=decision.expire)
         except MobilePayRefusal as exc:
             return refusal(str(exc))
         while sim.mobile.settled:

@@ -84,6 +84,9 @@ class SimulatorSettings(BaseSettings):
     mp_version: str = Field("2.0.1", description="mobile pay envelope version")
     mp_timestamp_ms: bool = Field(True, description="timestamps in epoch ms (False: yyyyMMddHHmmss)")
     mp_verify_requests: bool = Field(True, description="verify the hospital's signData on every request")
+    mp_refund_requires_auth: bool = Field(
+        False, description="a 6203 needs payAuthNo or ecToken (some provinces): hospital-initiated refunds then "
+                           "go through the counter (2208)")
     callback_url: str = Field("", description="hospital URL receiving settlement-result callbacks")
     callback_retry_initial_s: float = Field(0.2, description="first retry delay of an unacknowledged callback")
     callback_retry_max_s: float = Field(30.0, description="longest delay between callback attempts")
