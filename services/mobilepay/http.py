@@ -36,6 +36,8 @@ order, how it ended — a money-moving one in the transaction that decides it.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import datetime as _dt
 import hashlib
 import json
@@ -172,6 +174,16 @@ class CallbackEnvelope(BaseModel):
     version: str | None = None
 
 
+def _signature_key(sign_data: str) -> str:
+    """The replay key of a message: its signature's bytes (a re-encoding of the same Base64 — other padding bits,
+    whitespace — is the same message)."""
+    try:
+        raw = base64.b64decode(sign_data.strip(), validate=False)
+    except (ValueError, binascii.Error):
+        raw = sign_data.encode()
+    return hashlib.sha256(raw).hexdigest()[:40]
+
+
 def _signed_time(value: str | int) -> _dt.datetime | None:
     text = str(value).strip()
     if not text.isdigit():
@@ -287,9 +299,16 @@ class MobilePayApi:
         channel = self._channel(request, "pay")
         body: OrderBody = _body(OrderBody, request.body)
         order_id = order_id_for(channel.name, body.channel_order_id)
-        existing = await self.db(lambda conn: store.order_row(conn, order_id))
+
+        def look(conn: Any) -> tuple[store.OrderRow | None, MobilePayState | None]:
+            return store.order_row(conn, order_id), store.load_state(conn, body.his_visit_id)
+
+        existing, visit = await self.db(look)
         if existing is not None and existing.his_visit_id != body.his_visit_id:
             raise _Refused(_error(409, "order_id_reused", "channel_order_id names another visit's order"))
+        if visit is None or not visit.known:
+            raise _Refused(_error(404, "unknown_visit", "no such outpatient visit (HIS has not registered it, or "
+                                                        "not yet): ask again in a moment"))
         now = clock.now()
         order = Order(id=order_id, channel=channel.name, channel_kind=channel.kind,
                       channel_order_id=body.channel_order_id, his_patient_id=body.his_patient_id,
@@ -416,7 +435,7 @@ class MobilePayApi:
             return refuse(400, "stale", "timestamp: unreadable or older than the callback window (stale)"
                           if age is None else f"timestamp: {age:.0f} s away from now (stale; at most "
                                               f"{self.settings.callback_max_age_s:g} s)")
-        signature = "cbsig:" + hashlib.sha256(envelope.signData.encode()).hexdigest()[:40]
+        signature = "cbsig:" + _signature_key(envelope.signData)
         received = CallbackReceived(
             message_id=absorb.callback_message_id(notice.payOrdId, notice.ordStas, notice.traceTime),
             pay_ord_id=notice.payOrdId, ord_stas=notice.ordStas, trace_time=notice.traceTime,

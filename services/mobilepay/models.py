@@ -13,7 +13,7 @@ import datetime as _dt
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from yibao.core import clock
 
@@ -29,14 +29,17 @@ def _exact(value: Any) -> Any:
 
 
 def _cents(value: Decimal) -> Decimal:
-    if not value.is_finite() or value != value.quantize(Decimal("0.01")):
+    if not value.is_finite() or abs(value) >= Decimal("1e14"):
+        raise ValueError("not an amount (at most 14 digits before the point)")
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -2 and value != value.quantize(Decimal("0.01")):
         raise ValueError("an amount has at most two decimal places")
     if value < 0:
         raise ValueError("an amount is not negative")
     return value
 
 
-Amount = Annotated[Decimal, BeforeValidator(_exact)]
+Amount = Annotated[Decimal, BeforeValidator(_exact), AfterValidator(_cents)]
 
 
 class CallbackReceived(BaseModel):
@@ -88,8 +91,6 @@ class OrderBody(_Body):
 
     @model_validator(mode="after")
     def _rules(self) -> "OrderBody":
-        if self.total is not None:
-            _cents(self.total)
         if self.pay_type == "insurance" and not (self.pay_auth_no or self.ec_token):
             raise ValueError("pay_auth_no or ec_token: one is required for a 医保 payment (the 电子凭证 "
                              "authorisation, or WeChat's 免密授权)")
