@@ -40,7 +40,7 @@ from typing import Any
 from yibao.chains.model import Action, Change, Effects, Idle, Park, Wait
 from yibao.core.money import ZERO, money
 from yibao.mobilepay.config import ChainConfig
-from yibao.mobilepay.results import SERVICE, emit_refund_refused
+from yibao.mobilepay.results import SERVICE, emit_refund_refused, emit_result
 from yibao.mobilepay.state import MobilePayState, Order, Parked
 from yibao.mobilepay.steps import pay, refund, revoke, upload, wechat
 from yibao.mobilepay.steps.common import end_order, settle_order, parse_time
@@ -63,8 +63,15 @@ class MobilePayChain:
         return MobilePayState()
 
     def on_parked(self, st: MobilePayState, fx: Effects, reason_code: str, reason: str) -> None:
+        """A person must look: HIS is told of every order whose payment is in doubt (the patient confirmed it, the
+        platform may have settled it) — the daily mobile reconciliation finds it if the platform did."""
         st.parked = Parked(reason_code=reason_code, reason=reason)
         st.hold = None
+        for o in st.orders:
+            if not o.final and (o.pay_requested or o.phase in ("paid", "confirming")):
+                emit_result(fx, st, o, kind="parked", request_id=o.channel_order_id,
+                            id_parts=("parked", fx.version), reason_code=reason_code,
+                            reason=f"mobile-pay order {o.id}: {reason}"[:1000])
 
     # --- wording (the catalog's, never a phrase of ours) ---------------------------------------------------------
 

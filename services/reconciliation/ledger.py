@@ -11,7 +11,9 @@ entry time from occurred_at. A settlement without setl_id, insutype, split or å
 parked (an InputError) for ops to look at.
 
 Channel: results of the mobile-pay service (or any result whose ``detail.channel`` names one) are kept apart so
-reports can show mobile-pay and 1.0/2.0 orders separately; everything else is ``national``.
+reports can show mobile-pay and 1.0/2.0 orders separately; everything else is ``national``. A mobile-pay settlement
+is a national settlement too (3201 counts it); a cash-only mobile refund (``detail.cash_only``) moves no fund money
+and is kept with status ``cash``: the mobile-pay reconciliation reads it, 3201/3202 do not.
 """
 
 from __future__ import annotations
@@ -132,6 +134,7 @@ def entry_from_result(result: HisResult) -> LedgerEntry | None:
         acct_pay=amount(split.acct_pay), psn_cash_pay=amount(split.psn_cash_pay), mdtrt_id=result.mdtrt_id,
         psn_no=result.psn_no, orig_setl_id=result.orig_setl_id, msgid=result.msgid,
         split=json.loads(split.model_dump_json()), producer=result.service, message_id=result.message_id,
+        status="cash" if (result.detail or {}).get("cash_only") else "booked",
     )
 
 

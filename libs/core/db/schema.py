@@ -253,6 +253,7 @@ recon_runs = Table(
     Column("date_to", Date, nullable=False),
     Column("insutype", String(6), nullable=True),
     Column("clr_type", String(6), nullable=True),
+    Column("scope", String(12), nullable=False, server_default="national"),  # national (3201/3202) | mobile
     Column("state", String(24), nullable=False),
     Column("step", String(40), nullable=True),
     Column("done", Integer, nullable=False),

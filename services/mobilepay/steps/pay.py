@@ -108,6 +108,16 @@ def apply_view(cfg: ChainConfig, fx: Effects, s: MobilePayState, o: Order, view:
     meaning = cfg.meaning(view.ordStas)
     o.ord_stas = view.ordStas
     o.updated_at = fx.now
+    ours = {r.id for r in o.refunds}
+    elsewhere = [r for r in view.refdList if str(r.refStatus) == "SUCC" and str(r.appRefdSn or "") not in ours]
+    if meaning == "refunded" and elsewhere and not o.settled:
+        # paid, then refunded by someone else before we ever booked it — reconciliation's repair of this very
+        # 单边账 (it told HIS of the payment and the refund): the order is over; HIS hears nothing more from us
+        end_order(fx, s, o, "revoked", reason_code="refunded_elsewhere",
+                  reason=f"paid on the platform and refunded outside this order (refund "
+                         f"{elsewhere[0].appRefdSn or elsewhere[0].model_extra.get('via', '?')}); reconciliation "
+                         "told HIS")
+        return
     if meaning in ("settled", "refunded"):
         settle_order(cfg, fx, s, o, fee=view.feeSumamt, cash=view.ownPayAmt, acct=view.psnAcctPay,
                      fund=view.fundPay, hi_doc_sn=view.hiDocSn, hi_rgst_sn=view.hiRgstSn,

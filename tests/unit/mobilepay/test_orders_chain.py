@@ -261,3 +261,39 @@ async def test_money_is_never_a_float_and_adds_up(make_h) -> None:  # type: igno
     order = h.get(v, order_id)
     assert order.total == Decimal("0.30")
     assert money(order.own_pay_amt + order.psn_acct_pay + order.fund_pay) == order.fee_sumamt
+
+
+async def test_an_order_in_doubt_is_parked_and_his_is_told(make_h) -> None:  # type: ignore[no-untyped-def]
+    h = make_h(callback_wait=_dt.timedelta(0))
+    h.engine.settings.max_attempts = 3
+    v = h.visit("25.00")
+    order_id = h.order(v, "C1", pay_now=True)
+    h.client.fail("6202", "lose")
+    h.client.fail("6301", "transport", "transport", "transport", "transport")
+    await h.drain()
+    assert h.status(v) == "parked"
+    [parked] = h.results(v)
+    assert parked.kind == "parked" and order_id in (parked.reason or "")
+
+
+async def test_an_order_refunded_by_reconciliation_ends_without_telling_his_again(make_h) -> None:  # type: ignore[no-untyped-def]
+    h = make_h(callback_wait=_dt.timedelta(0))
+    h.engine.settings.max_attempts = 3
+    v = h.visit("25.00")
+    order_id = h.order(v, "C1", pay_now=True)
+    h.client.fail("6202", "lose")
+    h.client.fail("6301", "transport", "transport", "transport", "transport")
+    await h.drain()
+    platform = h.platform_order(h.get(v, order_id))
+    amounts = platform.amounts
+    refund = h.sim.mobile.handle("6203", {  # reconciliation's repair: the patient gets the money back
+        "payOrdId": platform.pay_ord_id, "appRefdSn": "RC-1", "appRefdTime": "20261201090000", "refdType": "ALL",
+        "totlRefdAmt": amounts["feeSumamt"], "cashRefdAmt": amounts["ownPayAmt"],
+        "psnAcctRefdAmt": amounts["psnAcctPay"], "fundRefdAmt": amounts["fundPay"]})
+    assert refund["refStatus"] == "SUCC"
+    with h.db.begin() as conn:
+        assert h.engine.store.unpark(conn, v.key) == 1
+    await h.drain()
+    order = h.get(v, order_id)
+    assert (order.phase, order.reason_code) == ("revoked", "refunded_elsewhere")
+    assert [r.kind for r in h.results(v)] == ["parked"]

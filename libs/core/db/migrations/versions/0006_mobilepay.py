@@ -1,5 +1,5 @@
 """mobile pay: the order index (channel order → platform order, payOrdId → visit), the visits by patient with
-their pending fees, and the audit of channel requests
+their pending fees, the audit of channel requests, and the scope of reconciliation runs (national | mobile)
 
 Revision ID: 0006_mobilepay
 Revises: 0005_finance_auth
@@ -68,9 +68,13 @@ def upgrade() -> None:
     )
     op.create_index("ix_mobilepay_audit_at", "mobilepay_audit", ["at"])
     op.create_index("ix_mobilepay_audit_order", "mobilepay_audit", ["order_id"])
+    with op.batch_alter_table("recon_runs") as batch:  # the daily mobile-pay reconciliation's runs beside 3201/3202
+        batch.add_column(sa.Column("scope", sa.String(12), nullable=False, server_default="national"))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("recon_runs") as batch:
+        batch.drop_column("scope")
     op.drop_index("ix_mobilepay_audit_order", table_name="mobilepay_audit")
     op.drop_index("ix_mobilepay_audit_at", table_name="mobilepay_audit")
     op.drop_table("mobilepay_audit")
