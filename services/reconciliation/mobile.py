@@ -90,6 +90,7 @@ class OrderRef:
     visit_key: str | None
     version: str
     med_org_ord: str | None = None
+    insu_code: str | None = None  #: the patient's 参保地 (6201's insuCode): 5203 needs it
 
 
 @dataclass
@@ -158,13 +159,17 @@ def orders_of_period(conn: Connection, start: _dt.datetime, end: _dt.datetime) -
         if infno == "6201":
             out = _json(output_text)
             pay_ord_id, token = out.get("payOrdId"), out.get("payToken")
-            med_org_ord = data_in.get("medOrgOrd")
+            med_org_ord, insu = data_in.get("medOrgOrd"), data_in.get("insuCode")
         else:
-            pay_ord_id, token, med_org_ord = data_in.get("payOrdId"), data_in.get("payToken"), None
-        if not pay_ord_id or not token or pay_ord_id in found:
+            pay_ord_id, token, med_org_ord, insu = data_in.get("payOrdId"), data_in.get("payToken"), None, None
+        if not pay_ord_id or not token:
             continue
-        found[str(pay_ord_id)] = OrderRef(str(pay_ord_id), str(token), visit_key, version_of_platform(platform),
-                                          med_org_ord)
+        known = found.get(str(pay_ord_id))
+        if known is None:
+            found[str(pay_ord_id)] = OrderRef(str(pay_ord_id), str(token), visit_key, version_of_platform(platform),
+                                              med_org_ord, insu)
+        elif insu and not known.insu_code:
+            found[str(pay_ord_id)] = replace(known, insu_code=insu, med_org_ord=med_org_ord or known.med_org_ord)
     return list(found.values())
 
 
@@ -175,13 +180,16 @@ def order_ref(conn: Connection, pay_ord_id: str) -> OrderRef | None:
                         .where(or_(c.platform == "mobilepay", c.platform.like("mobilepay-%")),
                                or_(c.output_masked.like(f"%{pay_ord_id}%"), c.input_masked.like(f"%{pay_ord_id}%")))
                         .order_by(c.id)).all()
+    ref: OrderRef | None = None
     for infno, platform, visit_key, input_text, output_text in rows:
         out, data_in = _json(output_text), _json(input_text)
         for source in (out, data_in):
-            if source.get("payOrdId") == pay_ord_id and source.get("payToken"):
-                return OrderRef(pay_ord_id, str(source["payToken"]), visit_key, version_of_platform(platform),
-                                data_in.get("medOrgOrd"))
-    return None
+            if source.get("payOrdId") == pay_ord_id and source.get("payToken") and ref is None:
+                ref = OrderRef(pay_ord_id, str(source["payToken"]), visit_key, version_of_platform(platform),
+                               data_in.get("medOrgOrd"), data_in.get("insuCode"))
+        if ref is not None and infno == "6201" and data_in.get("insuCode"):
+            ref = replace(ref, insu_code=data_in.get("insuCode"), med_org_ord=data_in.get("medOrgOrd"))
+    return ref
 
 
 def mobile_entries(conn: Connection) -> list[LedgerEntry]:
@@ -318,11 +326,14 @@ async def _truth(deps: Any, mobile: MobileDeps, diff: DifferenceRecord) -> tuple
     return await deps.platform(mobile.view(ref)), ref
 
 
-async def _entry(deps: Any, view: MobileView, setl_id: str) -> PlatformEntry | None:
+async def _entry(deps: Any, view: MobileView, setl_id: str, ref: OrderRef | None) -> PlatformEntry | None:
     if not (view.psn_no and view.hi_rgst_sn):
         raise ReconciliationError("6301 does not name the settlement's person and visit: 5203 cannot be asked")
+    if ref is None or not ref.insu_code:
+        raise ReconciliationError("the order's 参保地 is unknown (no 6201 in our call log): 5203 cannot be asked")
     return await deps.platform(query_entry(deps.client, setl_id=setl_id, mdtrt_id=view.hi_rgst_sn,
-                                           psn_no=view.psn_no, insuplc_admdvs="", markers=deps.absent_markers))
+                                           psn_no=view.psn_no, insuplc_admdvs=ref.insu_code,
+                                           markers=deps.absent_markers))
 
 
 async def plan_mobile(deps: Any, diff: DifferenceRecord) -> MobilePlan:
@@ -339,7 +350,7 @@ async def plan_mobile(deps: Any, diff: DifferenceRecord) -> MobilePlan:
             return MobilePlan("none", "HIS booked the settlement since")
         if view is None or view.meaning not in PAID_MEANINGS:
             return MobilePlan("none", "the platform no longer holds the order as paid")
-        entry = await _entry(deps, view, view.hi_doc_sn or diff.setl_id)
+        entry = await _entry(deps, view, view.hi_doc_sn or diff.setl_id, ref)
         if entry is None:
             return MobilePlan("manual", "6301 shows the order paid, but 5203 has no such settlement", view=view)
         cash, acct, fund = view.refundable()
@@ -359,7 +370,7 @@ async def plan_mobile(deps: Any, diff: DifferenceRecord) -> MobilePlan:
     if cls == "mp_amount_mismatch":
         if local is None:
             return MobilePlan("manual", "the entry is no longer in the hospital ledger")
-        entry = await _entry(deps, view, diff.setl_id)
+        entry = await _entry(deps, view, diff.setl_id, ref)
         if entry is None:
             return MobilePlan("manual", "5203 has no such settlement")
         if (entry.medfee_sumamt, entry.fund_pay_sumamt, entry.acct_pay) == (
@@ -379,7 +390,7 @@ async def plan_mobile(deps: Any, diff: DifferenceRecord) -> MobilePlan:
                                                                           "fundRefdAmt")), ZERO))
         cancellation = None
         if refund.get("hiDocSn"):
-            cancellation = await _entry(deps, view, str(refund["hiDocSn"]))
+            cancellation = await _entry(deps, view, str(refund["hiDocSn"]), ref)
         return MobilePlan("mp_adopt_refund", f"the platform refunded ({refund.get('refdType')}): HIS books it",
                           amount=amount, view=view, cancellation=cancellation)
     return MobilePlan("manual", "HIS booked a refund the platform does not list: check with the platform", view=view)
@@ -542,13 +553,13 @@ async def _refund_on_platform(deps: Any, mobile: MobileDeps, diff: DifferenceRec
 async def _book_all(deps: Any, mobile: MobileDeps, diff: DifferenceRecord, ref: OrderRef) -> str:
     """HIS books the platform's settlement and every refund of it (what the platform holds now)."""
     view = await deps.platform(mobile.view(ref))
-    entry = await _entry(deps, view, view.hi_doc_sn or diff.setl_id)
+    entry = await _entry(deps, view, view.hi_doc_sn or diff.setl_id, ref)
     if entry is None:
         raise ReconciliationError("5203 has no such settlement")
     cancellations: dict[str, PlatformEntry | None] = {}
     for r in view.succeeded_refunds():
         if r.get("hiDocSn"):
-            cancellations[str(r["hiDocSn"])] = await _entry(deps, view, str(r["hiDocSn"]))
+            cancellations[str(r["hiDocSn"])] = await _entry(deps, view, str(r["hiDocSn"]), ref)
 
     def finish(conn: Connection) -> str:
         if not update_difference(conn, diff.id, expect={"approved", "applying"}, status="repaired",

@@ -103,6 +103,7 @@ class MobileRig:
         self._visits = itertools.count(1)
         self.run_tag = uuid.uuid4().hex[:6].upper()
         self._engine: Engine | None = None
+        self.keys: dict[str, str] = {}
 
     @property
     def url(self) -> str:
@@ -328,6 +329,7 @@ def rig_on_stack(stack: Stack, tmp: Path, *, extra_env: dict[str, str] | None = 
     }
     bridge.start()
     rig = MobileRig(bridge, url, people_offset=people_offset)
+    rig.keys = {"hospital_private": hospital_private, "platform_public": platform_public}
     try:
         yield rig
     finally:

@@ -1,0 +1,150 @@
+"""The mobile 单边账, found by the daily mobile-pay reconciliation and repaired with finance's approval, on the real
+broker and database through the simulator:
+
+* an order the platform settled while every answer to the hospital was lost (the 6202 answer, its callback, and
+  6301 until the order was parked): paid on the platform, not in HIS — refunded by 6203 once approved, and HIS books
+  both the payment and its refund; the parked order, replayed, ends without telling HIS again;
+* a settlement HIS holds that no platform order is paid with — voided in HIS once approved;
+
+and afterwards the national 3201 of the day balances (a mobile-pay settlement is a national settlement too)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from e2e.mobilepay.mobile_rig import MobileRig, rig_on_stack
+from support.kafka import consume
+from yibao.chains.store import ChainStore
+from yibao.core import clock
+from yibao.core.db.schema import outbox
+from yibao.core.results import HisResult, SettlementSplit
+from yibao.core.topics import topic
+from yibao.envelope.client import NationalClient
+from yibao.envelope.mobilepay.client import MobilePayClient
+from yibao.envelope.mobilepay.settings import MobilePaySettings
+from yibao.envelope.settings import PlatformSettings
+from yibao.reconciliation.audit import Actor
+from yibao.reconciliation.ledger import record_result
+from yibao.reconciliation.mobile import MobileDeps
+from yibao.reconciliation.models import RunRequest
+from yibao.reconciliation.reconciler import Reconciler
+from yibao.reconciliation.settings import ReconciliationSettings
+from yibao.stack import Stack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def rig(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MobileRig]:
+    yield from rig_on_stack(stack, tmp_path_factory.mktemp("mobile-recon"), people_offset=420,
+                            extra_env={"YIBAO_MOBILEPAY_CHAIN_MAX_ATTEMPTS": "3",
+                                       "YIBAO_MOBILEPAY_CALLBACK_WAIT_S": "1"})
+
+
+async def _ledger(rig: MobileRig) -> list[HisResult]:
+    """HIS's side: every result on yibao.his.results.v1 booked into the hospital ledger (the reconciliation
+    worker's consumer, run here)."""
+    records = await consume(rig.bridge.info.kafka_bootstrap, [topic("his_results", rig.bridge.prefix)], idle=1.5,
+                            timeout=15)
+    results = [HisResult.model_validate_json(r.value) for r in records]
+    with rig.db.begin() as conn:
+        for r in results:
+            record_result(conn, r)
+    return results
+
+
+def _reconciler(rig: MobileRig, tmp: Path) -> tuple[Reconciler, Any, Any]:
+    national = NationalClient(PlatformSettings(base_url=rig.bridge.sim_url, retry_backoff_s=0.05),
+                              engine=rig.db, service="reconciliation")
+    mp = MobilePaySettings(base_url=rig.bridge.sim_url, private_key=rig.keys["hospital_private"],
+                           platform_public_key=rig.keys["platform_public"], retry_backoff_s=0.05)
+    mobile = MobileDeps(MobilePayClient(mp, engine=rig.db, service="reconciliation"), mp.meaning, org_codg=mp.org_codg)
+    settings = ReconciliationSettings(database_url=rig.database_url, reports_dir=tmp / "reports",
+                                      topic_prefix=rig.bridge.prefix, setl_optins=["440100", "440106", "440300"])
+    return Reconciler(rig.db, national, settings, default_optins="440100", mobile=mobile), national, mobile
+
+
+async def test_mobile_single_sided_orders_are_found_and_repaired_with_approval(
+        rig: MobileRig, tmp_path: Path) -> None:
+    # two orders paid as they should be
+    good = [await rig.visit("26.00"), await rig.visit("14.00", "3.00")]
+    for i, v in enumerate(good):
+        await rig.pending(v)
+        order_id = (await rig.order(v, f"G-{i}")).json()["order"]["order_id"]
+        await rig.until(order_id, "paid")
+    # paid on the platform, every answer lost: parked
+    lost = await rig.visit("58.00")
+    await rig.pending(lost)
+    rig.bridge.set_faults(["6202:commit_then_timeout:1", "6301:http_5xx:1:500", "callback:lose:1"])
+    lost_order = (await rig.order(lost, "L-1")).json()["order"]
+    await rig.results(until=lambda rs: any(r.his_visit_id == lost.key and r.kind == "parked" for r in rs),
+                      timeout=120)
+    rig.bridge.set_faults([])
+    platform = next(o for o in rig.orders().values() if o["med_org_ord"].startswith(lost_order["order_id"]))
+    assert platform["status"] == "4"  # the platform has it; HIS does not
+
+    results = await _ledger(rig)
+    assert not [r for r in results if r.his_visit_id == lost.key and r.kind == "settled"]
+    # a settlement HIS holds that no platform order is paid with
+    ghost = good[0]
+    zero, amount = clock.now(), SettlementSplit(medfee_sumamt="19.00", fund_pay_sumamt="9.50", psn_part_amt="9.50",
+                                                acct_pay="0", psn_cash_pay="9.50")
+    with rig.db.begin() as conn:
+        record_result(conn, HisResult(
+            message_id="ghost-1", his_visit_id=ghost.key, visit_kind="outpatient", kind="settled", service="mobilepay",
+            psn_no=ghost.person.psn_no, insutype=ghost.person.insutype, insuplc_admdvs=ghost.person.insuplc_admdvs,
+            setl_id="GHOST0000001", setl_time=zero, clr_type="11", clr_optins=ghost.person.insuplc_admdvs,
+            split=amount, detail={"channel": "mobilepay-2.0", "pay_ord_id": "ORD-NONE"}))
+
+    reconciler, national, mobile = _reconciler(rig, tmp_path)
+    try:
+        today = clock.today()
+        clerk = Actor("clerk.li", "clerk", "cli", "test")
+        run = await reconciler.run(RunRequest.for_day(today, scope="mobile", requested_by="clerk.li",
+                                                      trigger="cli"), actor=clerk)
+        status = await reconciler.status(run.run_id)
+        diffs = {d["diff_class"]: d for d in status["differences"]}
+        assert run.state == "differences_found", status
+        assert set(diffs) == {"mp_paid_not_in_his", "mp_in_his_not_paid"}, diffs
+        assert {d["status"] for d in diffs.values()} == {"pending_approval"}, [(d["diff_class"], d["outcome"]) for d in diffs.values()]
+        assert diffs["mp_paid_not_in_his"]["channel"] == "mobilepay-2.0"
+        assert diffs["mp_paid_not_in_his"]["action"] == "mp_refund"
+
+        approver = Actor("approver.wang", "approver", "cli", "test")
+        done = await reconciler.approve(run.run_id, by="approver.wang", reason="refund the patient; void the ghost",
+                                        actor=approver)
+        assert done.state == "repaired_and_balanced", await reconciler.status(run.run_id)
+        platform = next(o for o in rig.orders().values() if o["med_org_ord"].startswith(lost_order["order_id"]))
+        assert platform["status"] == "9" and platform["refunds"][0]["refStatus"] == "SUCC"
+
+        with rig.db.connect() as conn:  # the repairs' results, in the outbox (the worker's relay would publish them)
+            payloads = conn.execute(select(outbox.c.payload).where(
+                outbox.c.producer == "reconciliation", outbox.c.topic == topic("his_results", rig.bridge.prefix))
+            ).scalars().all()
+        repairs = [HisResult.model_validate_json(p) for p in payloads]
+        kinds = sorted((r.his_visit_id, r.kind) for r in repairs)
+        assert kinds == sorted([(lost.key, "settled"), (lost.key, "refunded"), (ghost.key, "refunded")]), kinds
+
+        again = await reconciler.run(RunRequest.for_day(today, scope="mobile", requested_by="clerk.li",
+                                                        trigger="cli"), actor=clerk)
+        assert again.state == "balanced", await reconciler.status(again.run_id)
+        whole = await reconciler.run(RunRequest.for_day(today, requested_by="clerk.li", trigger="cli"), actor=clerk)
+        assert whole.state == "balanced", await reconciler.status(whole.run_id)
+    finally:
+        await national.aclose()
+        await mobile.client.aclose()
+
+    # the parked order, replayed, learns it was refunded and ends without telling HIS again
+    with rig.db.begin() as conn:
+        assert ChainStore("mobilepay").unpark(conn, lost.key) == 1
+    order = await rig.until(lost_order["order_id"], "cancelled", timeout=90)
+    assert order["reason_code"] == "refunded_elsewhere"
+    await asyncio.sleep(1)
+    mine = [r for r in await rig.results() if r.his_visit_id == lost.key]
+    assert [r.kind for r in mine] == ["parked"]
