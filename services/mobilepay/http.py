@@ -299,16 +299,6 @@ class MobilePayApi:
         channel = self._channel(request, "pay")
         body: OrderBody = _body(OrderBody, request.body)
         order_id = order_id_for(channel.name, body.channel_order_id)
-
-        def look(conn: Any) -> tuple[store.OrderRow | None, MobilePayState | None]:
-            return store.order_row(conn, order_id), store.load_state(conn, body.his_visit_id)
-
-        existing, visit = await self.db(look)
-        if existing is not None and existing.his_visit_id != body.his_visit_id:
-            raise _Refused(_error(409, "order_id_reused", "channel_order_id names another visit's order"))
-        if visit is None or not visit.known:
-            raise _Refused(_error(404, "unknown_visit", "no such outpatient visit (HIS has not registered it, or "
-                                                        "not yet): ask again in a moment"))
         now = clock.now()
         order = Order(id=order_id, channel=channel.name, channel_kind=channel.kind,
                       channel_order_id=body.channel_order_id, his_patient_id=body.his_patient_id,
@@ -316,10 +306,34 @@ class MobilePayApi:
                       pay_type=body.pay_type, asked_sns=body.feedetl_sns, asked_total=body.total,
                       acct_used_flag=body.acct_used_flag, pay_auth_no=body.pay_auth_no, ec_token=body.ec_token,
                       auto_pay=body.pay_now, operator=body.operator, created_at=now, updated_at=now)
-        fresh = await self._absorb(absorb.order_requested(visit_key=body.his_visit_id, order=order), dict(
-            actor=channel.name, operator=body.operator, role="pay", action="order", order_id=order_id,
-            outcome="ok", source=request.remote, detail=f"{body.pay_type}, {channel.version}"))
-        _, st, stored = await self._load(order_id, channel)
+        absorption = absorb.order_requested(visit_key=body.his_visit_id, order=order)
+
+        def unit(conn: Any) -> tuple[Answer | None, bool, MobilePayState | None, list[Callable[[], None]]]:
+            """One transaction: the checks, the order absorbed (and decided), its audit row, the order read back."""
+            existing = store.order_row(conn, order_id)
+            if existing is not None and existing.his_visit_id != body.his_visit_id:
+                return _error(409, "order_id_reused", "channel_order_id names another visit's order"), False, None, []
+            if existing is None:
+                visit = store.load_state(conn, body.his_visit_id)
+                if visit is None or not visit.known:
+                    return _error(404, "unknown_visit", "no such outpatient visit (HIS has not registered it, or "
+                                                        "not yet): ask again in a moment"), False, None, []
+            flags, after = self.engine.absorb_in(conn, [absorption])
+            store.audit(conn, actor=channel.name, operator=body.operator, role="pay", action="order",
+                        order_id=order_id, outcome="ok", source=request.remote,
+                        detail=f"{body.pay_type}, {channel.version}")
+            return None, flags[0], store.load_state(conn, body.his_visit_id), after
+
+        refused, fresh, st, after = await self.db(unit)
+        if refused is not None:
+            return refused
+        for fn in after:
+            fn()
+        if fresh:
+            self.engine.wake()
+        stored = st.order(order_id) if st is not None else None
+        if st is None or stored is None:
+            raise _Refused(_error(503, "unavailable", "the order could not be read back; ask for it again"))
         view = order_view(st, stored)
         view["his_visit_id"] = body.his_visit_id
         if stored.phase == "refused":
