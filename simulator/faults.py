@@ -13,6 +13,8 @@ A rule is ``TARGET:KIND:PROBABILITY[:PARAM]`` (CLI ``--fault``, setting ``faults
   for ``callback``: ``duplicate`` (delivered twice), ``late`` (PARAM: seconds before the first attempt),
   ``lose`` (never delivered) and ``partial`` (delivered without the final status: ordStas 2, no amounts);
   for ``6203``: ``expire`` (the refund answers refStatus EXP, nothing moved);
+  for ``wechat``: ``abandon`` (the patient never pays the cash part of a WeChat order) and ``partial_notify`` (the
+  payment notification comes without mix_pay_status: the hospital must query);
 * PROBABILITY — 0..1.
 
 Each rule draws from its own ``random.Random`` seeded by (run seed, rule text), one draw per matching call, so
@@ -35,7 +37,7 @@ BEFORE_KINDS = ("business_error", "http_5xx", "reset")
 AFTER_KINDS = ("commit_then_timeout", "drop_reply")
 CALLBACK_KINDS = ("duplicate", "late", "lose", "partial")
 #: mobile-pay faults of one transaction: the kind and the transaction it applies to
-MOBILE_KINDS = {"expire": "6203"}
+MOBILE_KINDS = {"expire": "6203", "abandon": "wechat", "partial_notify": "wechat"}
 KINDS = ("latency", *BEFORE_KINDS, *AFTER_KINDS, *CALLBACK_KINDS, *MOBILE_KINDS)
 
 
@@ -106,6 +108,8 @@ class Decision:
     lose: bool = False  #: callback: never delivered
     partial: bool = False  #: callback: without the final status
     expire: bool = False  #: 6203: refStatus EXP
+    abandon: bool = False  #: wechat: the cash part is never paid
+    partial_notify: bool = False  #: wechat: the notification lacks mix_pay_status
     fired: list[str] = field(default_factory=list)
 
 
@@ -154,7 +158,7 @@ class FaultPlan:
                     if decision.after:
                         continue
                     decision.after = rule.kind
-                elif rule.kind in ("duplicate", "lose", "partial", "expire"):
+                elif rule.kind in ("duplicate", "lose", "partial", "expire", "abandon", "partial_notify"):
                     setattr(decision, rule.kind, True)
                 decision.fired.append(rule.kind)
                 self.counters[f"{target}:{rule.kind}"] += 1

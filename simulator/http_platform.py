@@ -8,6 +8,7 @@ reply) once the work is committed.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -159,8 +160,19 @@ def build_platform_app(sim: Simulator) -> web.Application:
         await after(request, decision)
         return _json(codec.seal({**fields, "code": 0, "message": "成功", "success": True, "type": "SUCCESS"}, answer))
 
+    async def wechat(request: web.Request) -> web.StreamResponse:
+        """WeChat Pay's API v3 (simulator/wechat.py): signed JSON answers; the bill download as text."""
+        if request.path == "/v3/billdownload/file":
+            return web.Response(text=sim.wechat.bill(request.query.get("bill_date", "")), content_type="text/plain")
+        body = (await request.read()).decode("utf-8", "replace")
+        status, answer = sim.wechat.handle(request.method, request.path_qs, request.headers, body)
+        text = json.dumps(answer, ensure_ascii=False, default=str)
+        return web.Response(body=text.encode(), status=status, headers=sim.wechat.signed_headers(text))
+
     async def dispatch(request: web.Request) -> web.StreamResponse:
         path = request.path
+        if path.startswith("/v3/"):
+            return await wechat(request)
         if path.startswith(settings.mobilepay_prefix):
             infno = MP_PATHS.get(path[len(settings.mobilepay_prefix):])
             if infno is None:
@@ -173,4 +185,5 @@ def build_platform_app(sim: Simulator) -> web.Application:
 
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app.router.add_post("/{tail:.*}", dispatch)
+    app.router.add_get("/v3/{tail:.*}", wechat)
     return app

@@ -37,7 +37,7 @@ from yibao.core import clock
 from yibao.core.results import HisResult
 from yibao.core.topics import topic
 
-__all__ = ["prepare", "run", "Channels", "MobileDay", "TOKENS"]
+__all__ = ["prepare", "run", "Channels", "MobileDay", "TOKENS", "wechat_env"]
 
 #: the demo's channel tokens (a channels file written next to the bridge's logs)
 TOKENS = {"wechat": "demo-wechat-oa-token-0001", "app": "demo-app-channel-token-01", "legacy": "demo-legacy-app-token-01",
@@ -54,10 +54,12 @@ _CHANNELS = [
 ]
 
 
-def prepare(bridge: Any, workdir: Path, *, order_ttl_s: float = 8.0, extra: dict[str, str] | None = None) -> None:
+def prepare(bridge: Any, workdir: Path, *, order_ttl_s: float = 8.0, wechat: bool = True,
+            extra: dict[str, str] | None = None) -> None:
     """Configure a :class:`~yibao.stack.bridge.LocalBridge` (not started yet) for mobile pay: key pairs for the
-    hospital and the platform, the simulator's callback URL (the mobile-pay worker's port), the channels file, and
-    short waits (an unconfirmed order is revoked after ``order_ttl_s``)."""
+    hospital and the platform, the simulator's callback URL (the mobile-pay worker's port), the channels file, short
+    waits (an unconfirmed order is revoked after ``order_ttl_s``) and, with ``wechat``, WeChat Pay for the WeChat
+    channel's cash parts."""
     from yibao.envelope.crypto import generate_keypair
 
     hospital_private, hospital_public = generate_keypair()
@@ -77,8 +79,33 @@ def prepare(bridge: Any, workdir: Path, *, order_ttl_s: float = 8.0, extra: dict
         "YIBAO_MOBILEPAY_ORDER_TTL_S": str(order_ttl_s), "YIBAO_MOBILEPAY_CALLBACK_WAIT_S": "3",
         "YIBAO_MOBILEPAY_CONFIRM_POLL_S": "0.5", "YIBAO_MOBILEPAY_CHAIN_BACKOFF_S": "0.1",
         "YIBAO_MOBILEPAY_CHAIN_BACKOFF_MAX_S": "2",
+        **(wechat_env(bridge.sim_url, port) if wechat else {}),
         **(extra or {}),
     }
+
+
+def wechat_env(bridge_sim_url: str, worker_port: int) -> dict[str, str]:
+    """WeChat Pay for the WeChat channels: the merchant's and WeChat's RSA keys, the APIv3 key, the notify URL."""
+    from yibao.simulator.wechat import rsa_keypair_pem
+
+    merchant_private, merchant_public = rsa_keypair_pem()
+    wechat_private, _ = rsa_keypair_pem()
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_private_key(wechat_private.encode(), password=None)
+    wechat_public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                  serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    api_v3_key = "yibao-demo-apiv3-key-00000000001"
+    return {
+        "YIBAO_SIM_WX_MERCHANT_PUBLIC_KEY_PEM": merchant_public, "YIBAO_SIM_WX_PLATFORM_PRIVATE_KEY_PEM": wechat_private,
+        "YIBAO_SIM_WX_API_V3_KEY": api_v3_key, "YIBAO_SIM_WX_AUTOPAY_S": "0.3",
+        "YIBAO_MOBILEPAY_WECHAT_ENABLED": "true", "YIBAO_WECHAT_BASE_URL": bridge_sim_url,
+        "YIBAO_WECHAT_MERCHANT_PRIVATE_KEY": merchant_private, "YIBAO_WECHAT_MERCHANT_SERIAL_NO": "DEMO-SERIAL",
+        "YIBAO_WECHAT_PLATFORM_PUBLIC_KEY": wechat_public, "YIBAO_WECHAT_API_V3_KEY": api_v3_key,
+        "YIBAO_WECHAT_NOTIFY_URL": f"http://127.0.0.1:{worker_port}/mobilepay/wechat/notify",
+        "YIBAO_MOBILEPAY_WECHAT_CASH_WAIT_S": "30",
+    }
+
 
 
 def _free_port() -> int:

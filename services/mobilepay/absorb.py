@@ -37,10 +37,10 @@ from yibao.hisevents.models import (
     validation_reason,
 )
 from yibao.mobilepay.models import CallbackReceived
-from yibao.mobilepay.state import Callback, Line, MobilePayState, Order, Refund
+from yibao.mobilepay.state import Callback, Line, MobilePayState, Order, Refund, WeChatNotice
 
 __all__ = ["route", "absorb_his_event", "absorb_visit_fact", "order_requested", "pay_requested",
-           "cancel_requested", "refund_requested", "callback_received", "callback_message_id"]
+           "cancel_requested", "refund_requested", "callback_received", "callback_message_id", "wechat_notified"]
 
 Apply = Callable[[MobilePayState, Effects], None]
 KIND = "outpatient"
@@ -205,6 +205,23 @@ def refund_requested(*, visit_key: str, order_id: str, refund: Refund) -> Absorp
             o.updated_at = fx.now
 
     return Absorption(message_id=f"refund:{refund.id}", visit_key=visit_key, visit_kind=KIND, apply=apply)
+
+
+# --- WeChat Pay's notification --------------------------------------------------------------------------------------
+
+
+def wechat_notified(*, visit_key: str, order_id: str, notification_id: str, mix_pay_status: str | None,
+                    self_pay_status: str | None) -> Absorption[MobilePayState]:
+    """A verified WeChat Pay notification (one event per notification id, however often WeChat sends it)."""
+
+    def apply(st: MobilePayState, fx: Effects) -> None:
+        o = st.order(order_id)
+        if o is not None and o.wechat is not None:
+            o.wechat.notices.append(WeChatNotice(mix_pay_status=mix_pay_status, self_pay_status=self_pay_status,
+                                                 received_at=fx.now, applied=o.final))
+
+    return Absorption(message_id="wx:" + stable_id("wechat-notification", notification_id)[:40], visit_key=visit_key,
+                      visit_kind=KIND, apply=apply)
 
 
 # --- the platform's callback ----------------------------------------------------------------------------------------

@@ -47,7 +47,16 @@ def build(settings: MobilepaySettings | None = None, *, platform: Any = None) ->
                            version=platform.version, timestamp_format=platform.timestamp_format,
                            backend=platform.sm2_backend, nested_numbers=platform.nested_numbers)
     catalog = load_catalog()
-    config = ChainConfig.from_settings(settings, platform)
+    wechat_settings = None
+    if settings.wechat_enabled:
+        from yibao.envelope.mobilepay.wechat import WeChatSettings
+
+        wechat_settings = WeChatSettings()
+        if not wechat_settings.configured:
+            raise ConfigurationError("WeChat channels are enabled (YIBAO_MOBILEPAY_WECHAT_ENABLED) but WeChat Pay is "
+                                     "not configured: YIBAO_WECHAT_MERCHANT_PRIVATE_KEY, _PLATFORM_PUBLIC_KEY, "
+                                     "_API_V3_KEY …")
+    config = ChainConfig.from_settings(settings, platform, wechat_settings)
     channels = Channels(settings.channels_file)
     if not channels.enabled:
         log.warning("no channels file is configured: every channel request is refused "
@@ -55,14 +64,26 @@ def build(settings: MobilepaySettings | None = None, *, platform: Any = None) ->
     runtime = ServiceRuntime(settings, name=SERVICE)
 
     def client() -> Any:
-        return MobilePayClient(platform, engine=runtime.engine, service=SERVICE, catalog=catalog)
+        mobile = MobilePayClient(platform, engine=runtime.engine, service=SERVICE, catalog=catalog)
+        if wechat_settings is None:
+            return mobile
+        from yibao.envelope.mobilepay.client import MobileAndWeChatClient
+        from yibao.envelope.mobilepay.wechat import WeChatPayClient
+
+        return MobileAndWeChatClient(mobile, WeChatPayClient(wechat_settings, engine=runtime.engine, service=SERVICE))
+
+    wechat_client = None
+    if wechat_settings is not None:
+        from yibao.envelope.mobilepay.wechat import WeChatPayClient
+
+        wechat_client = WeChatPayClient(wechat_settings, engine=runtime.engine, service=SERVICE)
 
     chains = ChainRuntime(runtime, MobilePayChain(config, catalog=catalog), settings, client_factory=client,
                           catalog=catalog)
     chains.subscribe(["his_events", "visits"], route, name="mobilepay-absorb")
     identity = _identity(settings, runtime)
     api = http.MobilePayApi(db=runtime.db, engine=chains.engine, channels=channels, codec=codec, settings=settings,
-                            identity=identity)
+                            identity=identity, wechat=wechat_client)
     http.install(runtime.app, api)
     runtime.mobilepay = api  # type: ignore[attr-defined]  (tests and operators reach it here)
 

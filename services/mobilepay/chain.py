@@ -142,7 +142,7 @@ class MobilePayChain:
         if phase.startswith("wechat_"):
             return wechat.wechat_action(cfg, st, o, now)
         if phase == "settled":
-            return self._refunds(st, o)
+            return self._refunds(st, o, now)
         return None
 
     def _new(self, st: MobilePayState, o: Order, now: _dt.datetime) -> Action:
@@ -189,14 +189,14 @@ class MobilePayChain:
                 return cb
         return None
 
-    def _refunds(self, st: MobilePayState, o: Order) -> Action | None:
+    def _refunds(self, st: MobilePayState, o: Order, now: _dt.datetime) -> Action | None:
         for r in o.refunds:
             if r.phase == "asked":
                 return Change(f"check refund {r.id}", _check_refund(o.id, r.id))
             if r.phase == "requested":
                 return refund.refund_call(self.config, st, o, r)
             if r.phase == "wechat":
-                return wechat.refund_action(self.config, st, o, r)
+                return wechat.refund_action(self.config, st, o, r, now)
         return None
 
 
@@ -336,7 +336,9 @@ def _check_refund(order_id: str, refund_id: str) -> Any:
             r.phase, r.reason, r.done_at = "failed", "the insurance part is refunded already", fx.now
             emit_refund_refused(fx, st, o, r)
             return
-        r.phase = "wechat" if (o.wechat is not None and r.cash > ZERO and o.wechat.status == "paid") else "requested"
+        # the insurance part by 6203 first (its cash part excluded when WeChat collected the cash); a cash-only refund
+        # of a WeChat order straight to WeChat Pay (8804)
+        r.phase = "wechat" if (wechat.uses_wechat_cash(o) and not (r.acct or r.fund)) else "requested"
         o.updated_at = fx.now
 
     return apply

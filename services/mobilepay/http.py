@@ -19,6 +19,10 @@ Channels (``Authorization: Bearer <channel token>``, see :mod:`yibao.mobilepay.c
 ``GET  /mobilepay/admdvs``                      identity 医保区划 from the 1901 dictionary (``?parent=440000``)
 ==============================================  =======  ===========================================================
 
+WeChat Pay (``wechat_enabled``): ``POST /mobilepay/wechat/notify`` — the payment notification, verified with WeChat
+Pay's key and decrypted with the APIv3 key before it is believed; ``POST /mobilepay/wechat/authorize`` (right
+``pay``) — 免密授权: the patient's authorisation code → pay_auth_no.
+
 The platform: ``POST /mobilepay/callback`` (setting ``callback_path``) — the signature is verified and encData
 decrypted before anything is believed; a forged or tampered message (``bad_signature``, ``undecryptable``), a
 replay of a message received before (``replayed``), a stale one (``stale``, its signed timestamp more than
@@ -55,7 +59,7 @@ from yibao.core import clock
 from yibao.core.messaging.inbox import first_time
 from yibao.core.money import ZERO
 from yibao.envelope.crypto.canonical import loads_exact
-from yibao.envelope.errors import CryptoError, SignatureError
+from yibao.envelope.errors import BusinessRejection, CryptoError, SignatureError
 from yibao.envelope.mobilepay.models import SettlementNotice
 from yibao.hisevents.models import validation_reason
 from yibao.mobilepay import absorb, store
@@ -153,7 +157,7 @@ def order_view(st: MobilePayState, o: Order) -> dict[str, Any]:
         w = o.wechat
         view["wechat"] = {"mix_pay_type": w.mix_pay_type, "out_trade_no": w.out_trade_no, "status": w.status,
                           "cash_fee": _money(w.cash_fee), "insurance_fee": _money(w.insurance_fee),
-                          "prepay_id": w.prepay_id}
+                          "mix_trade_no": w.mix_trade_no}
     view["refunds"] = [{"refund_request_id": r.request_id, "refund_id": r.id, "refd_type": r.refd_type,
                         "status": r.phase, "cash": _money(r.cash), "acct": _money(r.acct), "fund": _money(r.fund),
                         "reason": r.reason} for r in o.refunds]
@@ -203,13 +207,14 @@ class MobilePayApi:
     """The handlers. ``db`` runs one transaction; ``engine`` is the chain engine (absorbing in that transaction)."""
 
     def __init__(self, *, db: Db, engine: Any, channels: Channels, codec: Any, settings: Any,
-                 identity: Any = None) -> None:
+                 identity: Any = None, wechat: Any = None) -> None:
         self.db = db
         self.engine = engine
         self.channels = channels
         self.codec = codec
         self.settings = settings
         self.identity = identity
+        self.wechat = wechat  #: a WeChatPayClient (notifications, 免密授权) when WeChat channels are enabled
 
     # --- plumbing ------------------------------------------------------------------------------------------
 
@@ -488,6 +493,71 @@ class MobilePayApi:
         return Answer(200, {"code": 0, "success": True,
                             "message": "success" if outcome == "accepted" else "already received"})
 
+    # --- WeChat Pay ---------------------------------------------------------------------------------------------
+
+    async def wechat_notify(self, request: Request) -> Answer:
+        """WeChat Pay's payment notification: verified (Wechatpay-Signature) and decrypted (APIv3 key) before
+        anything is believed; answered as WeChat expects (200 SUCCESS, else FAIL with the reason)."""
+
+        def refuse(status: int, outcome: str, message: str) -> Answer:
+            CALLBACKS.labels(f"wechat_{outcome}").inc()
+            return Answer(status, {"code": "FAIL", "message": message})
+
+        if self.wechat is None:
+            return refuse(404, "unknown_order", "WeChat Pay is not configured here")
+        try:
+            data = self.wechat.verify_notification(request.headers, request.body)
+        except SignatureError as exc:
+            return refuse(401, "bad_signature", f"not believed: {exc}")
+        except CryptoError as exc:
+            return refuse(400, "undecryptable", f"not believed: {exc}")
+        out_trade_no = str(data.get("out_trade_no") or "") if isinstance(data, dict) else ""
+        order_id = out_trade_no[:-1] if out_trade_no.endswith("W") else out_trade_no
+        try:
+            envelope = json.loads(request.body)
+        except ValueError:
+            envelope = {}
+        notification_id = str(envelope.get("id") or out_trade_no + str(data.get("mix_pay_status")))
+
+        def unit(conn: Any) -> tuple[str, list[Callable[[], None]]]:
+            row = store.order_row(conn, order_id)
+            if row is None:
+                return "unknown_order", []
+            flags, after = self.engine.absorb_in(conn, [absorb.wechat_notified(
+                visit_key=row.his_visit_id, order_id=order_id, notification_id=notification_id,
+                mix_pay_status=data.get("mix_pay_status"), self_pay_status=data.get("self_pay_status"))])
+            store.audit(conn, actor="wechat", role="notify", action="wechat_notify", order_id=order_id, outcome="ok",
+                        source=request.remote, status=200, detail=str(data.get("mix_pay_status") or "no status"))
+            return ("accepted" if flags[0] else "duplicate"), after
+
+        outcome, after = await self.db(unit)
+        if outcome == "unknown_order":
+            return refuse(404, "unknown_order", "out_trade_no: not an order of this hospital")
+        for fn in after:
+            fn()
+        self.engine.wake()
+        CALLBACKS.labels(f"wechat_{outcome}").inc()
+        return Answer(200, {"code": "SUCCESS", "message": "成功"})
+
+    async def wechat_authorize(self, request: Request) -> Answer:
+        """免密授权: the patient's authorisation code (from the channel's 医保 authorisation page) → pay_auth_no."""
+        channel = self._channel(request, "pay")
+        if self.wechat is None:
+            raise _Refused(_error(404, "not_configured", "WeChat Pay is not configured here"))
+        body = _json_object(request.body)
+        code = body.get("auth_code")
+        if not isinstance(code, str) or not code.strip() or len(code) > 256:
+            raise _Refused(_error(400, "bad_request", "auth_code: the authorisation code (text) is required"))
+        try:
+            reply = await self.wechat.call("8801", {"data": {"auth_code": code.strip(), "appid": body.get("appid")}})
+        except BusinessRejection as exc:
+            await self._audit(actor=channel.name, role="pay", action="authorize", outcome="refused",
+                              source=request.remote, status=409, detail=exc.err_msg[:200])
+            raise _Refused(_error(409, "not_authorized", exc.err_msg[:200])) from None
+        await self._audit(actor=channel.name, role="pay", action="authorize", outcome="ok", source=request.remote,
+                          status=200)
+        return Answer(200, {"pay_auth_no": reply.output.get("pay_auth_no"), "city_id": reply.output.get("city_id")})
+
     # --- identity -------------------------------------------------------------------------------------------------
 
     async def check_identity(self, request: Request) -> Answer:
@@ -562,3 +632,5 @@ def install(app: Any, api: MobilePayApi) -> None:
     mount("/mobilepay/identity", "mp_identity", "identity", post=api.check_identity)
     mount("/mobilepay/admdvs", "mp_admdvs", "admdvs", get=api.admdvs)
     mount(api.settings.callback_path, "mp_callback", "callback", post=api.callback)
+    mount("/mobilepay/wechat/notify", "mp_wechat_notify", "wechat_notify", post=api.wechat_notify)
+    mount("/mobilepay/wechat/authorize", "mp_wechat_authorize", "authorize", post=api.wechat_authorize)

@@ -73,11 +73,17 @@ def emit_result(fx: Effects, st: MobilePayState, order: Order, *, kind: str, req
 
 def emit_settled(fx: Effects, st: MobilePayState, order: Order) -> None:
     """HIS: the order is paid (its lines, the national settlement, the split)."""
-    emit_result(fx, st, order, kind="settled", request_id=order.channel_order_id, step_infno="6202",
-                msgid=order.pay_msgid, setl_id=order.hi_doc_sn, setl_time=order.setl_time, clr_type="11",
+    cash_only = not order.hi_doc_sn  # a CASH_ONLY WeChat order: no 医保 settlement, the WeChat order names it
+    emit_result(fx, st, order, kind="settled", request_id=order.channel_order_id,
+                step_infno="8802" if cash_only else "6202", msgid=order.pay_msgid,
+                setl_id=order.hi_doc_sn or (order.wechat.out_trade_no if order.wechat else order.id),
+                setl_time=order.setl_time or fx.now, clr_type="11",
                 clr_optins=st.patient.insuplc_admdvs, refd_setl_flag="0", split=split_of(order),
                 detail=_detail(order, lines=list(order.sns), settled_by=order.settled_by,
-                               wechat_out_trade_no=order.wechat.out_trade_no if order.wechat else None))
+                               wechat_out_trade_no=order.wechat.out_trade_no if order.wechat else None,
+                               wechat_mix_pay_type=order.wechat.mix_pay_type if order.wechat else None,
+                               cash_unpaid=True if order.wechat and order.wechat.status == "unpaid" else None,
+                               cash_only=True if not order.hi_doc_sn else None))
     count_order(fx, order, "settled")
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "Callback",
     "Refund",
     "WeChatOrder",
+    "WeChatNotice",
     "Order",
     "Parked",
     "MobilePayState",
@@ -150,6 +151,7 @@ class Refund(_Model):
     ec_token: str | None = Field(None, repr=False)
     asked_at: _dt.datetime
     phase: Literal["asked", "requested", "wechat", "succeeded", "failed", "expired"] = "asked"
+    internal: bool = False  #: the bridge's own (a WeChat cash part never paid: the insurance part returned)
     hi_doc_sn: str | None = None  #: the national cancellation's setl_id (ALL, HI)
     wechat_refund_id: str | None = None
     reason: str | None = None
@@ -160,18 +162,27 @@ class Refund(_Model):
         return money(self.cash + self.acct + self.fund)
 
 
-class WeChatOrder(_Model):
-    """The WeChat side of an order (统一支付下单 for the cash part; see steps/wechat.py)."""
+class WeChatNotice(_Model):
+    """A verified WeChat Pay notification recorded on its order (what it says; the chain decides)."""
 
-    mix_pay_type: Literal["CASH_ONLY", "INSURANCE_ONLY", "CASH_AND_INSURANCE"]
+    mix_pay_status: str | None = None
+    self_pay_status: str | None = None
+    received_at: _dt.datetime
+    applied: bool = False
+
+
+class WeChatOrder(_Model):
+    """The WeChat side of an order: 统一支付下单 for the cash part (see steps/wechat.py)."""
+
+    mix_pay_type: Literal["CASH_ONLY", "INSURANCE_ONLY", "CASH_AND_INSURANCE"] = "CASH_AND_INSURANCE"
     out_trade_no: str
-    cash_fee: Decimal
-    insurance_fee: Decimal
-    prepay_id: str | None = None
-    med_trans_id: str | None = None
-    status: Literal["new", "created", "paid", "closed", "failed"] = "new"
+    cash_fee: Decimal = ZERO
+    insurance_fee: Decimal = ZERO
+    mix_trade_no: str | None = None
+    status: Literal["new", "created", "paid", "unpaid"] = "new"
     deadline: _dt.datetime | None = None
-    notified: bool = False
+    queries: int = 0
+    notices: list[WeChatNotice] = Field(default_factory=list)
 
 
 class Order(_Model):

@@ -61,7 +61,8 @@ from yibao.envelope.national.outcomes import (
     outcome_label,
 )
 
-__all__ = ["MobilePayClient", "MobilePayReply", "NoReversal", "PLATFORM", "VERSIONS", "platform_name"]
+__all__ = ["MobilePayClient", "MobilePayReply", "NoReversal", "PLATFORM", "VERSIONS", "platform_name",
+           "MobileAndWeChatClient"]
 
 PLATFORM = "mobilepay"
 #: order versions a channel may be configured for
@@ -209,6 +210,7 @@ class MobilePayClient:
             self._closed = True
             await self._http.aclose()
 
+
     # --- the pipeline -----------------------------------------------------------------------------------------
 
     def _path(self, infno: str, version: str, catalogued: str) -> str:
@@ -281,3 +283,32 @@ class MobilePayClient:
             call_log.add(record, input_obj=masked_in, output_obj=output_obj)
         elif self.call_log is not None:
             await self.call_log.write(record, input_obj=masked_in, output_obj=output_obj)
+
+
+class MobileAndWeChatClient:
+    """One PlatformClient for a mobile-pay chain whose WeChat channels pay the cash part through WeChat Pay: WeChat's
+    operations (88xx, :mod:`.wechat`) go to its client, the rest to the mobile-pay client."""
+
+    platform = PLATFORM
+
+    def __init__(self, mobile: MobilePayClient, wechat: Any) -> None:
+        self.mobile = mobile
+        self.wechat = wechat
+
+    async def allocate_msgid(self) -> str:
+        return await self.mobile.allocate_msgid()
+
+    async def call(self, infno: str, input: Mapping[str, Any], **kw: Any) -> Any:  # noqa: A002
+        from yibao.envelope.mobilepay.wechat import WECHAT_INFNOS
+
+        client = self.wechat if infno in WECHAT_INFNOS else self.mobile
+        return await client.call(infno, input, **kw)
+
+    async def reverse(self, psn_no: str, omsgid: str, oinfno: str, **kw: Any) -> Any:
+        return await self.mobile.reverse(psn_no, omsgid, oinfno, **kw)
+
+    async def aclose(self) -> None:
+        try:
+            await self.mobile.aclose()
+        finally:
+            await self.wechat.aclose()

@@ -80,8 +80,8 @@ def settle_order(cfg: ChainConfig, fx: Effects, st: MobilePayState, order: Order
     order.updated_at = fx.now
     for cb in order.callbacks:
         cb.applied = True
-    if order.wechat is not None and order.wechat.status != "paid" and (order.own_pay_amt or ZERO) > ZERO:
-        order.phase = "wechat_ordering"  # the cash part next (steps/wechat.py)
+    if order.wechat is not None and order.wechat.status == "new":
+        order.phase = "wechat_ordering"  # WeChat's order next: the cash part, or the record of an insurance-only one
         return
     finish_settled(fx, st, order)
 

@@ -25,10 +25,19 @@ from yibao.mobilepay.steps.common import envelope_input, lookup_6301
 __all__ = ["refund_call", "refund_data"]
 
 
+def _wechat_cash(order: Order) -> bool:
+    return order.wechat is not None and order.wechat.status == "paid" and order.wechat.cash_fee > 0
+
+
 def refund_data(cfg: ChainConfig, order: Order, refund: Refund) -> dict[str, Any]:
+    """6203's input. The cash part of a WeChat order went through WeChat Pay: 6203 returns the insurance part only
+    (HI), WeChat the cash (steps/wechat.py)."""
+    cash, kind = refund.cash, refund.refd_type
+    if _wechat_cash(order):
+        cash, kind = refund.cash * 0, "HI"
     data = {"payOrdId": order.pay_ord_id, "appRefdSn": refund.id, "appRefdTime": clock.format_compact(refund.asked_at),
-            "totlRefdAmt": refund.total, "cashRefdAmt": refund.cash, "psnAcctRefdAmt": refund.acct,
-            "fundRefdAmt": refund.fund, "refdType": refund.refd_type, "orgCodg": cfg.org_codg,
+            "totlRefdAmt": cash + refund.acct + refund.fund, "cashRefdAmt": cash, "psnAcctRefdAmt": refund.acct,
+            "fundRefdAmt": refund.fund, "refdType": kind, "orgCodg": cfg.org_codg,
             "payAuthNo": refund.pay_auth_no, "ecToken": refund.ec_token}
     return {k: v for k, v in data.items() if v is not None}
 
@@ -38,7 +47,11 @@ def _end(fx: Effects, s: MobilePayState, o: Order, r: Refund, status: str, *, hi
     r.done_at = fx.now
     o.updated_at = fx.now
     if status == "SUCC":
-        r.phase, r.hi_doc_sn = "succeeded", hi_doc_sn
+        r.hi_doc_sn = hi_doc_sn
+        if _wechat_cash(o) and r.cash > 0:
+            r.phase = "wechat"  # the cash part next, through WeChat Pay (8804)
+            return
+        r.phase = "succeeded"
         emit_refunded(fx, s, o, r)
         return
     r.phase = "expired" if status == "EXP" else "failed"

@@ -42,6 +42,7 @@ from yibao.hisevents.models import (
     PatientRegistered,
     SettlementRequested,
 )
+from yibao.cli.mobilepay_demo import wechat_env
 from yibao.stack import Stack
 from yibao.stack.bridge import LocalBridge
 
@@ -195,6 +196,7 @@ class MobileRig:
                     **extra: Any) -> httpx.Response:
         body = {"channel_order_id": channel_order_id, "his_visit_id": v.key, "his_patient_id": v.patient,
                 "pay_auth_no": f"AUTH-{channel_order_id}", "pay_now": pay_now, **extra}
+        body = {k: val for k, val in body.items() if val is not None}
         return await self.api("POST", "/mobilepay/orders", body, who=who)
 
     async def get(self, order_id: str, *, who: str = "app") -> dict[str, Any]:
@@ -240,6 +242,8 @@ class MobileRig:
             if r.kind not in ("settled", "refunded"):
                 continue
             seen[r.message_id] = seen.get(r.message_id, 0) + 1
+            if r.kind == "settled" and (r.detail or {}).get("cash_only"):
+                continue  # a CASH_ONLY WeChat order: no 医保 order behind it (checked against WeChat's ledger)
             pay_ord_id = (r.detail or {}).get("pay_ord_id")
             order = orders.get(pay_ord_id)
             if order is None:
@@ -325,6 +329,7 @@ def rig_on_stack(stack: Stack, tmp: Path, *, extra_env: dict[str, str] | None = 
         "YIBAO_MP_BASE_URL": bridge.sim_url, "YIBAO_MP_PRIVATE_KEY": hospital_private,
         "YIBAO_MP_PLATFORM_PUBLIC_KEY": platform_public,
         "YIBAO_MOBILEPAY_CHANNELS_FILE": str(write_channels(tmp / "channels.json")),
+        **wechat_env(bridge.sim_url, port),
         **(extra_env or {}),
     }
     bridge.start()

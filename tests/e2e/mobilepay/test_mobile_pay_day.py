@@ -84,3 +84,31 @@ async def test_a_day_of_mobile_pay_visits(rig: MobileRig) -> None:
     statuses = sorted(o["status"] for o in platform.values())
     assert statuses.count("4") == 4 and statuses.count("9") == 2 and statuses.count("7") == 3, statuses
     await asyncio.sleep(0)
+
+
+async def test_wechat_channel_orders_pay_their_cash_part_in_wechat(rig: MobileRig) -> None:
+    mixed, cash_only = await rig.visits(("80.00", "45.00"), ("33.00",))
+    for v in (mixed, cash_only):
+        await rig.pending(v, who="wechat")
+    r1 = await rig.order(mixed, "WX-1", who="wechat")
+    r2 = await rig.order(cash_only, "WX-2", who="wechat", pay_type="self_pay", pay_auth_no=None)
+    assert r1.status_code in (200, 201, 202) and r2.status_code in (200, 201, 202), (r1.text, r2.text, rig.explain())
+    m, c = r1.json()["order"], r2.json()["order"]
+    m = await rig.until(m["order_id"], "paid", who="wechat")
+    c = await rig.until(c["order_id"], "paid", who="wechat")
+    assert m["wechat"]["mix_pay_type"] in ("CASH_AND_INSURANCE", "INSURANCE_ONLY") and m["wechat"]["status"] == "paid"
+    assert c["wechat"]["mix_pay_type"] == "CASH_ONLY" and c["pay_ord_id"] is None
+    refund = await rig.api("POST", f"/mobilepay/orders/{m['order_id']}/refunds",
+                           {"refund_request_id": "WX-R1", "refd_type": "ALL"}, who="wechat")
+    assert refund.status_code == 202, refund.text
+    await rig.until(m["order_id"], "paid", who="wechat", check=lambda o: o["refunds"][0]["status"] == "succeeded")
+    wechat = rig.bridge.admin("wechat")
+    assert {o["out_trade_no"] for o in wechat["orders"]} >= {m["wechat"]["out_trade_no"], c["wechat"]["out_trade_no"]}
+    assert all(n["acknowledged"] for n in wechat["notifications"] if n["out_trade_no"] in (
+        m["wechat"]["out_trade_no"], c["wechat"]["out_trade_no"]))
+    if m["wechat"]["mix_pay_type"] == "CASH_AND_INSURANCE":
+        assert any(r["out_trade_no"] == m["wechat"]["out_trade_no"] for r in wechat["refunds"])
+    results = await rig.results(until=lambda rs: any(r.his_visit_id == mixed.key and r.kind == "refunded"
+                                                     for r in rs))
+    problems = rig.audit(results)
+    assert not problems, "\n".join(problems) + rig.explain()

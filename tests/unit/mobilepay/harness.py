@@ -102,6 +102,10 @@ class Harness:
 
     # --- the channel ----------------------------------------------------------------------------------------------
 
+    def wechat_notice(self, v: Visit, order_id: str, status: str | None, n: int = 1) -> None:
+        self.absorb(absorb.wechat_notified(visit_key=v.key, order_id=order_id, notification_id=f"{order_id}-{n}",
+                                           mix_pay_status=status, self_pay_status=None))
+
     def order(self, v: Visit, channel_order_id: str, *, channel: str = "app", kind: str = "app", version: str = "2.0",
               sns: list[str] | None = None, total: str | None = None, pay_now: bool = False,
               pay_type: str = "insurance", acct: str = "0", patient: str | None = None) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 from collections import defaultdict
 from typing import Any
 
@@ -51,6 +52,8 @@ class SimMobileClient:
                    insuplc_admdvs: str | None = None, read_timeout_s: float | None = None, call_log: Any = None
                    ) -> Reply:
         msgid = msgid or await self.allocate_msgid()
+        if infno.startswith("88"):
+            return self._wechat(infno, dict(input["data"]), msgid)
         raw = dict(input["data"])
         if infno == "6202" and not raw.get("orgBizSer"):
             raw["orgBizSer"] = msgid
@@ -71,6 +74,26 @@ class SimMobileClient:
         if fault == "crash":
             raise asyncio.CancelledError()
         return Reply(output)
+
+    def _wechat(self, infno: str, data: dict[str, Any], msgid: str) -> Reply:
+        """WeChat Pay's operations, straight to the simulator's WeChat side (its signatures are checked over HTTP
+        elsewhere)."""
+        fault = self.faults[infno].pop(0) if self.faults.get(infno) else None
+        if fault == "reset":
+            raise UnknownOutcome(infno, msgid, "connection reset (scripted)")
+        self.calls.append((infno, msgid))
+        method, path, body = {
+            "8802": ("POST", "/v3/med-ins/orders", data),
+            "8803": ("GET", f"/v3/med-ins/orders/out-trade-no/{data.get('out_trade_no')}", None),
+            "8804": ("POST", "/v3/refund/domestic/refunds", data),
+            "8805": ("GET", f"/v3/refund/domestic/refunds/{data.get('out_refund_no')}", None),
+        }[infno]
+        status, answer = self.sim.wechat.handle(method, path, {}, json.dumps(body, default=str) if body else "")
+        if fault == "lose":
+            raise UnknownOutcome(infno, msgid, "read timeout (scripted)")
+        if status != 200:
+            raise BusinessRejection(infno, f"{answer.get('code')}: {answer.get('message')}", msgid=msgid)
+        return Reply(answer)
 
     async def reverse(self, *args: Any, **kwargs: Any) -> Reply:
         raise NoReversal("mobile pay has no 2601")

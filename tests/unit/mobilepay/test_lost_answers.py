@@ -20,13 +20,18 @@ NOW = clock.now()
 
 
 def test_the_mobile_pay_catalog_is_read_by_the_national_loader() -> None:
+    from yibao.envelope.mobilepay.wechat import WECHAT_INFNOS
+
     data = load_base(DATA_DIR)
-    assert set(data.transactions) == set(INFNOS)
+    assert set(data.transactions) == set(INFNOS) | set(WECHAT_INFNOS)
     catalog = load_catalog()
-    assert {i: catalog.transaction(i).resolution for i in INFNOS} == {
-        "6201": "retry", "6202": "query", "6203": "query", "6301": "retry", "6401": "query"}
-    assert not any(catalog.transaction(i).reversible for i in INFNOS)
+    assert {i: catalog.transaction(i).resolution for i in (*INFNOS, *WECHAT_INFNOS)} == {
+        "6201": "retry", "6202": "query", "6203": "query", "6301": "retry", "6401": "query",
+        "8801": "retry", "8802": "query", "8803": "retry", "8804": "query", "8805": "retry", "8806": "retry"}
+    assert not any(catalog.transaction(i).reversible for i in catalog.infnos)
     assert {catalog.transaction(i).lost_answer.query for i in ("6202", "6203", "6401")} == {"6301"}
+    assert (catalog.transaction("8802").lost_answer.query, catalog.transaction("8804").lost_answer.query) == (
+        "8803", "8805")
 
 
 @pytest.mark.parametrize("name, text", [
