@@ -291,10 +291,9 @@ class WeChatPlatform:
             record["mix_pay_status"], record["self_pay_status"] = "MIX_PAY_SUCCESS", "SELF_PAY_SUCCESS"
         await self._notify(record, partial=partial)
 
-    async def _notify(self, record: dict[str, Any], *, partial: bool) -> None:
-        url = record["callback_url"]
-        if not url:
-            return
+    def notification(self, record: dict[str, Any], *, partial: bool = False) -> tuple[str, dict[str, str]]:
+        """The payment notification of an order as WeChat posts it: its body (the resource AES-GCM encrypted with
+        the APIv3 key) and its signed headers."""
         resource = dict(self.view(record))
         if partial:
             resource.pop("mix_pay_status")
@@ -307,13 +306,20 @@ class WeChatPlatform:
                                "algorithm": "AEAD_AES_256_GCM", "ciphertext": base64.b64encode(cipher).decode(),
                                "associated_data": "medical_insurance", "original_type": "mix_order",
                                "nonce": nonce}}, ensure_ascii=False)
+        return body, self.signed_headers(body)
+
+    async def _notify(self, record: dict[str, Any], *, partial: bool) -> None:
+        url = record["callback_url"]
+        if not url:
+            return
+        body, headers = self.notification(record, partial=partial)
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=5.0)
         delay = self.settings.callback_retry_initial_s
         for attempt in range(1, self.settings.callback_max_attempts + 1):
             entry: dict[str, Any] = {"out_trade_no": record["out_trade_no"], "attempt": attempt, "partial": partial}
             try:
-                r = await self._client.post(url, content=body.encode(), headers=self.signed_headers(body))
+                r = await self._client.post(url, content=body.encode(), headers=headers)
                 entry["http_status"] = r.status_code
                 ok = r.status_code in (200, 204)
             except httpx.HTTPError as exc:

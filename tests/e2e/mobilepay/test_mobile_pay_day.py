@@ -112,3 +112,32 @@ async def test_wechat_channel_orders_pay_their_cash_part_in_wechat(rig: MobileRi
                                                      for r in rs))
     problems = rig.audit(results)
     assert not problems, "\n".join(problems) + rig.explain()
+
+
+async def test_patient_identity_is_checked_against_1101_and_the_admdvs_dictionary(rig: MobileRig) -> None:
+    from yibao.mobilepay.identity import load_rules
+
+    rules = load_rules()
+    person = rig.new_visit().person
+    fitting = rules.suggest(person.insuplc_admdvs)
+    wrong = "out_of_province" if fitting != "out_of_province" else "local"
+    ok = await rig.api("POST", "/mobilepay/identity", {"his_patient_id": "PAT-ID-1", "settle_type": fitting,
+                                                        "mdtrt_cert_no": person.certno}, who="window")
+    assert ok.status_code == 200 and ok.json()["verified"] is True, ok.text
+    assert ok.json()["insuplc_admdvs"] == person.insuplc_admdvs and ok.json()["insuplc_name"]
+    refused = await rig.api("POST", "/mobilepay/identity", {"his_patient_id": "PAT-ID-1", "settle_type": wrong,
+                                                             "mdtrt_cert_no": person.certno}, who="window")
+    assert refused.status_code == 200 and refused.json()["verified"] is False
+    assert refused.json()["suggested"] == fitting and person.certno not in refused.text
+    unknown = await rig.api("POST", "/mobilepay/identity", {"his_patient_id": "PAT-ID-2", "settle_type": "local",
+                                                             "mdtrt_cert_no": "110101190001010000"}, who="window")
+    assert unknown.status_code == 200 and unknown.json()["reason_code"] == "not_insured", unknown.text
+    bad = await rig.api("POST", "/mobilepay/identity", {"his_patient_id": "PAT-ID-1", "settle_type": "local"},
+                        who="window")
+    assert bad.status_code == 400 and "mdtrt_cert_no" in bad.text
+    tree = await rig.api("GET", "/mobilepay/admdvs", params={"parent": "440000"}, who="window")
+    assert tree.status_code == 200 and {"440100", "449900"} <= {i["code"] for i in tree.json()["items"]}
+    assert (await rig.api("GET", "/mobilepay/admdvs", params={"parent": "44"}, who="window")).status_code == 400
+    denied = await rig.api("POST", "/mobilepay/identity", {"his_patient_id": "PAT-ID-1", "settle_type": "self_pay"},
+                           who="kiosk")
+    assert denied.status_code == 403
