@@ -59,7 +59,17 @@ def make_mobile(engine: Any, settings: ReconciliationSettings, mobile_settings: 
     if not mp.private_key.get_secret_value() or not mp.platform_public_key:
         return None
     client = MobilePayClient(mp, engine=engine, service="reconciliation")
-    return MobileDeps(client, mp.meaning, refund_via=settings.mobile_refund_via, org_codg=mp.org_codg)
+    return MobileDeps(client, mp.meaning, refund_via=settings.mobile_refund_via, org_codg=mp.org_codg,
+                      wechat=make_wechat(engine))
+
+
+def make_wechat(engine: Any, wechat_settings: Any = None) -> Any:
+    """WeChat Pay's client (settings ``YIBAO_WECHAT_*``) for the daily bill, or None when WeChat Pay is not
+    configured (the mobile runs then compare no bill)."""
+    from yibao.envelope.mobilepay.wechat import WeChatPayClient, WeChatSettings
+
+    ws = wechat_settings or WeChatSettings()
+    return WeChatPayClient(ws, engine=engine, service="reconciliation") if ws.configured else None
 
 
 async def _read_body(request: Any, limit: int) -> bytes | None:

@@ -27,7 +27,17 @@ mp_amount_mismatch         both hold it, the amounts differ                ``cor
 mp_refund_not_in_his       the platform refunded (SUCC), HIS never booked  ``mp_adopt_refund``: HIS books it
                            that refund
 mp_refund_not_on_platform  HIS booked a refund the platform does not list  manual
+mp_cash_not_in_his         WeChat Pay's daily bill (8806) shows a cash     manual: refund it in WeChat Pay (8804)
+                           part collected for an order HIS holds no        or book it in HIS, by hand
+                           settlement of
+mp_cash_mismatch           the bill's cash part differs from the cash HIS  manual
+                           booked for that order
 =========================  ==============================================  ========================================
+
+**WeChat Pay's bill.** When WeChat channels are enabled (``YIBAO_WECHAT_*`` configured), each day of the period's
+bill is downloaded (8806 下载账单) and its payments (type PAY) are compared with HIS's ledger: an order with an
+insurance part by the settlement 6301 names (the bill's 医保订单号 = payOrdId), a CASH_ONLY order by its
+out_trade_no (the setl_id HIS got). The bill's refunds are not compared yet.
 
 A refund is stored (its appRefdSn, ``repair_msgid``) before it is sent; the platform treats appRefdSn as the
 refund's identity, so an attempt after a lost answer asks 6301 and never refunds twice.
@@ -63,12 +73,13 @@ from .truth import PlatformEntry, query_entry
 
 __all__ = ["MOBILE_CLASSES", "OrderRef", "MobileView", "MobileDeps", "is_mobile", "orders_of_period", "order_ref",
            "mobile_entries", "classify_orders", "views_of", "plan_mobile", "plan_mobile_difference",
-           "apply_mobile_difference", "refund_sn"]
+           "apply_mobile_difference", "refund_sn", "BillRow", "parse_bill", "classify_bill", "bills_of"]
 
 log = logging.getLogger(__name__)
 
 MOBILE_CLASSES: tuple[str, ...] = ("mp_paid_not_in_his", "mp_in_his_not_paid", "mp_amount_mismatch",
-                                   "mp_refund_not_in_his", "mp_refund_not_on_platform")
+                                   "mp_refund_not_in_his", "mp_refund_not_on_platform", "mp_cash_not_in_his",
+                                   "mp_cash_mismatch")
 #: what 6301's ordStas means (the same table as the mobile-pay service's, YIBAO_MP_ORD_STAS)
 PAID_MEANINGS = frozenset({"settled", "refunded"})
 
@@ -268,6 +279,90 @@ def classify_orders(refs: Sequence[OrderRef], views: dict[str, MobileView], entr
     return out
 
 
+# --- WeChat Pay's daily bill ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BillRow:
+    """One trade of WeChat Pay's daily bill (8806)."""
+
+    day: str
+    out_trade_no: str
+    kind: str  #: PAY or REFUND
+    mix_pay_type: str
+    cash: Decimal  #: yuan
+    pay_ord_id: str | None  #: 医保订单号: the mobile-pay order of the insurance part (none for CASH_ONLY)
+
+
+#: the bill's columns, by the names its header gives them (WeChat prefixes values with a backtick: stripped)
+_BILL_COLUMNS = {"out_trade_no": "商户订单号", "kind": "类型", "mix_pay_type": "混合支付类型", "cash": "现金金额(分)",
+                 "pay_ord_id": "医保订单号", "time": "交易时间"}
+
+
+def parse_bill(text: str, day: str) -> list[BillRow]:
+    """The bill's trades; a bill whose header lacks a column this needs is an error naming it."""
+    lines = [line for line in (text or "").splitlines() if line.strip()]
+    if not lines:
+        return []
+    header = [h.strip().lstrip("`") for h in lines[0].split(",")]
+    where: dict[str, int] = {}
+    for key, name in _BILL_COLUMNS.items():
+        if name not in header:
+            raise ReconciliationError(f"WeChat bill of {day}: no column {name} in its header")
+        where[key] = header.index(name)
+    out: list[BillRow] = []
+    for n, line in enumerate(lines[1:], start=2):
+        cells = [c.strip().lstrip("`") for c in line.split(",")]
+        if len(cells) < len(header):
+            raise ReconciliationError(f"WeChat bill of {day}, line {n}: {len(cells)} columns, {len(header)} expected")
+        try:
+            cash = money(Decimal(int(cells[where["cash"]])) / 100)
+        except (ValueError, ArithmeticError):
+            raise ReconciliationError(f"WeChat bill of {day}, line {n}: {_BILL_COLUMNS['cash']} is not fen") from None
+        out.append(BillRow(day=day, out_trade_no=cells[where["out_trade_no"]], kind=cells[where["kind"]].upper(),
+                           mix_pay_type=cells[where["mix_pay_type"]], cash=cash,
+                           pay_ord_id=cells[where["pay_ord_id"]] or None))
+    return out
+
+
+async def bills_of(wechat: Any, date_from: _dt.date, date_to: _dt.date) -> list[BillRow]:
+    """Every day's bill of the period (8806)."""
+    rows: list[BillRow] = []
+    day = date_from
+    while day <= date_to:
+        text = clock.format_date(day)
+        reply = await wechat.call("8806", {"data": {"bill_date": text}})
+        output = getattr(reply, "output", reply)
+        rows.extend(parse_bill(str((output or {}).get("bill") or ""), text))
+        day += _dt.timedelta(days=1)
+    return rows
+
+
+def classify_bill(rows: Sequence[BillRow], views: dict[str, MobileView], entries: Sequence[LedgerEntry]
+                  ) -> list[Difference]:
+    """The bill's payments against HIS's ledger: mp_cash_not_in_his, mp_cash_mismatch."""
+    by_setl = {e.setl_id: e for e in entries if e.refd_setl_flag == "0"}
+    out: list[Difference] = []
+    for row in rows:
+        if row.kind != "PAY":
+            continue
+        view = views.get(row.pay_ord_id) if row.pay_ord_id else None
+        setl_id = (view.hi_doc_sn if view is not None else None) if row.pay_ord_id else row.out_trade_no
+        local = by_setl.get(setl_id) if setl_id else None
+        ref = OrderRef(row.pay_ord_id, "", None, "2.0") if row.pay_ord_id else None
+        what = f"WeChat order {row.out_trade_no} ({row.mix_pay_type}"
+        what += f", payOrdId {row.pay_ord_id})" if row.pay_ord_id else ")"
+        if local is None:
+            out.append(replace(_diff("mp_cash_not_in_his", ref, view, setl_id=row.out_trade_no,
+                                     memo=f"{what}: WeChat collected {row.cash} on {row.day}; HIS holds no "
+                                          "settlement of this order"), msgid=row.out_trade_no[:40]))
+        elif money(local.psn_cash_pay) != row.cash:
+            out.append(replace(_diff("mp_cash_mismatch", ref, view, setl_id=row.out_trade_no, local=local,
+                                     memo=f"{what}: WeChat collected {row.cash}, HIS booked {local.psn_cash_pay} "
+                                          f"cash (settlement {local.setl_id})"), msgid=row.out_trade_no[:40]))
+    return out
+
+
 # --- repairs ---------------------------------------------------------------------------------------------------
 
 
@@ -290,11 +385,13 @@ class MobileDeps:
     """What mobile repairs need besides the national repairs' deps: the mobile-pay client, how it reads ordStas
     and how the province refunds a 单边账."""
 
-    def __init__(self, client: Any, meaning: Any, *, refund_via: str = "6203", org_codg: str = "") -> None:
+    def __init__(self, client: Any, meaning: Any, *, refund_via: str = "6203", org_codg: str = "",
+                 wechat: Any = None) -> None:
         self.client = client
         self.meaning = meaning
         self.refund_via = refund_via
         self.org_codg = org_codg
+        self.wechat = wechat  #: WeChat Pay's client (8806, the daily bill) when WeChat channels are enabled
 
     async def view(self, ref: OrderRef) -> MobileView:
         reply = await self.client.call("6301", {"data": {"payOrdId": ref.pay_ord_id, "payToken": ref.pay_token,
@@ -345,6 +442,12 @@ async def plan_mobile(deps: Any, diff: DifferenceRecord) -> MobilePlan:
     if local is not None and local.status not in ("booked", "cash"):
         local = None
     cls = diff.diff_class
+    if cls == "mp_cash_not_in_his":
+        return MobilePlan("manual", "WeChat Pay collected this cash part and HIS holds no settlement of the order: "
+                                    "refund it in WeChat Pay (申请退款) or book it in HIS", view=view)
+    if cls == "mp_cash_mismatch":
+        return MobilePlan("manual", "the cash WeChat Pay collected differs from the cash HIS booked: check the order "
+                                    "with WeChat Pay's merchant platform", view=view)
     if cls == "mp_paid_not_in_his":
         if local is not None:
             return MobilePlan("none", "HIS booked the settlement since")

@@ -46,7 +46,8 @@ from .plans import RepairContext
 from .repairs import RepairDeps, apply_difference, plan_difference
 from .reports import ReportFiles, RunReport, write_reports
 from .result_file import ResultSummary, read_result_file, result_columns
-from .mobile import MobileDeps, classify_orders, mobile_entries, orders_of_period, views_of
+from .mobile import (MobileDeps, bills_of, classify_bill, classify_orders, mobile_entries, order_ref,
+                     orders_of_period, views_of)
 from .runs import (
     MOBILE_SINGLE_SIDED,
     OPEN_STATUSES,
@@ -345,6 +346,8 @@ class Reconciler:
         await self._progress(run.run_id, "6301", len(refs), len(refs))
         entries = await self.db(mobile_entries)
         found = classify_orders(refs, views, entries, date_from=run.date_from, date_to=run.date_to)
+        if self.mobile.wechat is not None:
+            found += await self._wechat_bill(run, views, entries)
         await self.db(lambda conn: save_differences(conn, run.run_id, found))
         for d in found:
             metrics.DIFFERENCES.labels(d.diff_class).inc()
@@ -353,6 +356,22 @@ class Reconciler:
                                       "HIS")
         await self._repair(run.run_id, plan=True, apply=self.settings.apply_repairs_in_run)
         return await self._conclude(run.run_id)
+
+    async def _wechat_bill(self, run: RunRecord, views: dict[str, Any], entries: Sequence[Any]) -> list[Any]:
+        """WeChat Pay's bills of the period (8806) against HIS's ledger (yibao.reconciliation.mobile.classify_bill);
+        an order a bill names beyond the period's call log is asked with 6301 too."""
+        assert self.mobile is not None
+        await self._progress(run.run_id, "8806", 0, 1)
+        try:
+            bill = await bills_of(self.mobile.wechat, run.date_from, run.date_to)
+            missing = sorted({r.pay_ord_id for r in bill if r.pay_ord_id and r.pay_ord_id not in views})
+            more = [ref for ref in [await self.db(lambda conn, p=p: order_ref(conn, p)) for p in missing]
+                    if ref is not None]
+            views = {**views, **await views_of(self.mobile, more, timeout_s=self.settings.platform_call_timeout_s)}
+        except (PlatformError, ReconciliationError, asyncio.TimeoutError) as exc:
+            raise _RunFailed(f"WeChat Pay's bill (8806): {type(exc).__name__}: {mask_text(str(exc))}") from None
+        await self._progress(run.run_id, "8806", 1, 1)
+        return classify_bill(bill, views, entries)
 
     def _optins_hints(self, run: RunRecord) -> Callable[[Connection], set[str]]:
         """清算经办机构 worth asking besides the period's ledger: the ledger's recent ones, our calls' answers."""

@@ -148,3 +148,54 @@ async def test_mobile_single_sided_orders_are_found_and_repaired_with_approval(
     await asyncio.sleep(1)
     mine = [r for r in await rig.results() if r.his_visit_id == lost.key]
     assert [r.kind for r in mine] == ["parked"]
+
+
+async def test_wechat_pays_bill_feeds_the_mobile_reconciliation(rig: MobileRig, tmp_path: Path) -> None:
+    """WeChat Pay's daily bill (8806) against HIS's ledger: a cash part WeChat collected for an order HIS never
+    booked, and one HIS booked with another amount — found, left to finance by hand."""
+    from sqlalchemy import update
+
+    from yibao.core.db.schema import recon_ledger
+    from yibao.envelope.mobilepay.wechat import WeChatPayClient, WeChatSettings
+
+    mixed, cash_only = await rig.visit("40.00"), await rig.visit("21.00")
+    for v in (mixed, cash_only):
+        await rig.pending(v, who="wechat")
+    m = (await rig.order(mixed, "WXR-1", who="wechat")).json()["order"]
+    c = (await rig.order(cash_only, "WXR-2", who="wechat", pay_type="self_pay", pay_auth_no=None)).json()["order"]
+    m = await rig.until(m["order_id"], "paid", who="wechat")
+    c = await rig.until(c["order_id"], "paid", who="wechat")
+    await rig.results(until=lambda rs: {mixed.key, cash_only.key} <= {r.his_visit_id for r in rs
+                                                                       if r.kind == "settled"})
+    records = await consume(rig.bridge.info.kafka_bootstrap, [topic("his_results", rig.bridge.prefix)], idle=1.5,
+                            timeout=15)
+    with rig.db.begin() as conn:  # HIS never booked the cash-only payment; it booked the mixed one's cash wrong
+        for r in (HisResult.model_validate_json(x.value) for x in records):
+            if r.his_visit_id != cash_only.key:
+                record_result(conn, r)
+        conn.execute(update(recon_ledger).where(recon_ledger.c.setl_id == m["hi_doc_sn"])
+                     .values(psn_cash_pay=recon_ledger.c.psn_cash_pay + 1))
+
+    env = rig.bridge.extra_env
+    wechat = WeChatPayClient(WeChatSettings(base_url=rig.bridge.sim_url,
+                                            merchant_private_key=env["YIBAO_WECHAT_MERCHANT_PRIVATE_KEY"],
+                                            platform_public_key=env["YIBAO_WECHAT_PLATFORM_PUBLIC_KEY"],
+                                            api_v3_key=env["YIBAO_WECHAT_API_V3_KEY"]),
+                             engine=rig.db, service="reconciliation")
+    reconciler, national, mobile = _reconciler(rig, tmp_path)
+    mobile.wechat = wechat
+    try:
+        clerk = Actor("clerk.li", "clerk", "cli", "test")
+        run = await reconciler.run(RunRequest.for_day(clock.today(), scope="mobile", requested_by="clerk.li",
+                                                      trigger="cli"), actor=clerk)
+        status = await reconciler.status(run.run_id)
+        mine = {d["setl_id"]: d for d in status["differences"]
+                if d["setl_id"] in (m["wechat"]["out_trade_no"], c["wechat"]["out_trade_no"])}
+        assert mine[c["wechat"]["out_trade_no"]]["diff_class"] == "mp_cash_not_in_his", status
+        assert mine[m["wechat"]["out_trade_no"]]["diff_class"] == "mp_cash_mismatch", status
+        assert {d["status"] for d in mine.values()} == {"manual"}
+        assert run.state == "differences_found"
+    finally:
+        await national.aclose()
+        await mobile.client.aclose()
+        await wechat.aclose()

@@ -108,3 +108,53 @@ def test_6301s_answer_is_read_as_decimals_with_its_refunds() -> None:
     assert (view.meaning, view.fee, view.cash, view.fund) == ("settled", Decimal("100.50"), Decimal("20.00"),
                                                               Decimal("80.50"))
     assert view.hi_rgst_sn is None and len(view.refunds) == 1
+
+
+# --- WeChat Pay's daily bill ------------------------------------------------------------------------------------
+
+BILL = ("交易时间,商户订单号,医保自费混合订单号,类型,混合支付类型,现金金额(分),医保订单号,附加数据\n"
+        "2024-03-05 10:00:00,MP1W,MIX1,PAY,CASH_AND_INSURANCE,3000,ORD1,\n"
+        "2024-03-05 10:05:00,`MP2W,`MIX2,`PAY,`CASH_ONLY,`3300,`,\n"
+        "2024-03-05 11:00:00,MP1W,,REFUND,,3000,,\n")
+
+
+def test_the_bill_is_read_by_its_header_in_yuan() -> None:
+    from yibao.reconciliation.mobile import parse_bill
+
+    rows = parse_bill(BILL, "2024-03-05")
+    assert [(r.out_trade_no, r.kind, r.mix_pay_type, r.cash, r.pay_ord_id) for r in rows] == [
+        ("MP1W", "PAY", "CASH_AND_INSURANCE", Decimal("30.00"), "ORD1"),
+        ("MP2W", "PAY", "CASH_ONLY", Decimal("33.00"), None),
+        ("MP1W", "REFUND", "", Decimal("30.00"), None)]
+    assert parse_bill("", "2024-03-05") == []
+
+
+def test_a_bill_without_a_needed_column_or_with_a_bad_amount_is_an_error_naming_it() -> None:
+    import pytest
+
+    from yibao.core.errors import ReconciliationError
+    from yibao.reconciliation.mobile import parse_bill
+
+    with pytest.raises(ReconciliationError, match="医保订单号"):
+        parse_bill("交易时间,商户订单号,类型,混合支付类型,现金金额(分)\n", "2024-03-05")
+    with pytest.raises(ReconciliationError, match="line 2"):
+        parse_bill(BILL.splitlines()[0] + "\n2024-03-05 10:00:00,MP1W,MIX1,PAY,CASH_ONLY,30.5,,\n", "2024-03-05")
+
+
+def test_the_bills_payments_are_compared_with_the_cash_his_booked() -> None:
+    from yibao.reconciliation.mobile import classify_bill, parse_bill
+
+    rows = parse_bill(BILL, "2024-03-05")
+    views = {"ORD1": _view(1)}  # fee 100, fund 60, acct 10: cash 30
+    agree = [_entry("SETL1"), _entry("MP2W", fee="33.00", fund="0", acct="0")]
+    assert classify_bill(rows, views, agree) == []
+    differ = [_entry("SETL1", fund="50.00")]  # HIS booked 40 cash; the cash-only order not at all
+    found = sorted((d.diff_class, d.setl_id, d.msgid) for d in classify_bill(rows, views, differ))
+    assert found == [("mp_cash_mismatch", "MP1W", "MP1W"), ("mp_cash_not_in_his", "MP2W", "MP2W")]
+
+
+def test_a_bill_payment_whose_insurance_order_6301_does_not_know_is_not_in_his() -> None:
+    from yibao.reconciliation.mobile import classify_bill, parse_bill
+
+    rows = parse_bill(BILL, "2024-03-05")[:1]
+    assert [d.diff_class for d in classify_bill(rows, {}, [_entry("SETL1")])] == ["mp_cash_not_in_his"]
