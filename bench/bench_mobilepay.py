@@ -247,11 +247,14 @@ def main() -> int:
     parser.add_argument("--callbacks", type=int, default=400, help="callbacks posted in the callback phase")
     parser.add_argument("--relaxed", action="store_true", help="PostgreSQL without fsync (a second line)")
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
     measured = run(args)
+    load_after = os.getloadavg()[0]
     e2e = measured["end_to_end"]
     report = {
         "when": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "python": sys.version.split()[0], "machine": platform.machine(), "cpus": os.cpu_count(),
+        "load_average_1m": {"before": round(load_before, 2), "after": round(load_after, 2)},
         **measured,
         "ratios": {
             "end_to_end orders/s / ceiling orders/s (the same 6201 + 6202)": round(
