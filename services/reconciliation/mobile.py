@@ -571,6 +571,10 @@ def _book_refund(deps: Any, conn: Connection, diff: DifferenceRecord, original: 
         split = writeback.split_of(cancellation.split or cancellation.amounts())
         if split.medfee_sumamt > 0:
             split = writeback.negated(split)
+        kept: dict[str, Any] = {}
+        if str(refund.get("refdType")) == "HI":  # the insurance part back, the patient's cash part kept (as the
+            # mobile-pay service tells HIS of its own HI refunds): the national cancellation negates the whole split
+            kept["cash_kept"] = str(money(abs(split.psn_cash_pay) - Decimal(str(refund.get("cashRefdAmt") or "0"))))
         result = HisResult(message_id=message_id, his_visit_id=visit, visit_kind="outpatient", kind="refunded",
                            service=writeback.SERVICE, reason_code=writeback.REPAIR_REASON, msgid=cancellation.msgid,
                            psn_no=cancellation.psn_no, insutype=cancellation.insutype or None,
@@ -579,9 +583,9 @@ def _book_refund(deps: Any, conn: Connection, diff: DifferenceRecord, original: 
                            "mp_paid_not_in_his" else (original.setl_id if original is not None else None),
                            setl_time=cancellation.setl_time, clr_type="11", clr_optins=cancellation.clr_optins,
                            refd_setl_flag="1", split=split, reason="a mobile-pay refund booked by reconciliation",
-                           detail={"repair": "mp_refund", "run_id": diff.run_id, "difference_id": diff.id,
+                           detail={"repair": "mp_refund", "run_id": diff.run_id, "difference_id": diff.id, **kept,
                                    **_mobile_detail(diff, refd_type=refund.get("refdType"),
-                                                    refund_sn=refund.get("appRefdSn"))})
+                                                    refund_sn=refund.get("appRefdSn"), via=refund.get("via"))})
         entry = writeback.ledger_entry_of(cancellation, his_visit_id=visit, message_id=message_id,
                                           orig_setl_id=result.orig_setl_id)
         _book(deps, conn, diff, result, entry)

@@ -199,3 +199,54 @@ async def test_wechat_pays_bill_feeds_the_mobile_reconciliation(rig: MobileRig, 
         await national.aclose()
         await mobile.client.aclose()
         await wechat.aclose()
+
+
+async def test_where_the_province_says_so_the_single_sided_order_is_refunded_at_the_counter(
+        rig: MobileRig, tmp_path: Path) -> None:
+    """``mobile_refund_via=2208``: the insurance part of a mobile 单边账 goes back by the counter's 2208 (the
+    patient need not scan again), the cash part by 6203 CASH; HIS books the settlement and both refunds."""
+    lost = await rig.visit("33.00")
+    await rig.pending(lost)
+    rig.bridge.set_faults(["6202:commit_then_timeout:1", "6301:http_5xx:1:500", "callback:lose:1"])
+    lost_order = (await rig.order(lost, "L-2208")).json()["order"]
+    await rig.results(until=lambda rs: any(r.his_visit_id == lost.key and r.kind == "parked" for r in rs),
+                      timeout=120)
+    rig.bridge.set_faults([])
+    await _ledger(rig)
+
+    reconciler, national, mobile = _reconciler(rig, tmp_path)
+    mobile.refund_via = "2208"
+    try:
+        clerk = Actor("clerk.li", "clerk", "cli", "test")
+        run = await reconciler.run(RunRequest.for_day(clock.today(), scope="mobile", requested_by="clerk.li",
+                                                      trigger="cli"), actor=clerk)
+        mine = [d for d in (await reconciler.status(run.run_id))["differences"] if d["his_visit_id"] == lost.key]
+        assert [(d["diff_class"], d["action"], d["status"]) for d in mine] == [
+            ("mp_paid_not_in_his", "mp_refund", "pending_approval")], mine
+        assert "2208 at the counter" in mine[0]["outcome"]
+        approver = Actor("approver.wang", "approver", "cli", "test")
+        await reconciler.approve(run.run_id, by="approver.wang", reason="refund at the counter", actor=approver)
+        after = [d for d in (await reconciler.status(run.run_id))["differences"] if d["his_visit_id"] == lost.key]
+        assert after[0]["status"] == "repaired", after
+    finally:
+        await national.aclose()
+        await mobile.client.aclose()
+
+    platform = next(o for o in rig.orders().values() if o["med_org_ord"].startswith(lost_order["order_id"]))
+    assert platform["status"] == "9", platform
+    assert sorted((r.get("via") or "6203", r["refdType"], r["refStatus"]) for r in platform["refunds"]) == [
+        ("2208", "HI", "SUCC"), ("6203", "CASH", "SUCC")], platform["refunds"]
+    with rig.db.connect() as conn:
+        payloads = conn.execute(select(outbox.c.payload).where(
+            outbox.c.producer == "reconciliation", outbox.c.topic == topic("his_results", rig.bridge.prefix))
+        ).scalars().all()
+    booked = [r for r in (HisResult.model_validate_json(p) for p in payloads) if r.his_visit_id == lost.key]
+    settled = [r for r in booked if r.kind == "settled"]
+    cancelled = [r for r in booked if r.kind == "refunded" and not (r.detail or {}).get("cash_only")]
+    cash = [r for r in booked if r.kind == "refunded" and (r.detail or {}).get("cash_only")]
+    assert len(settled) == len(cancelled) == len(cash) == 1, [(r.kind, r.detail) for r in booked]
+    assert cancelled[0].split is not None and settled[0].split is not None
+    assert cancelled[0].split.medfee_sumamt == -settled[0].split.medfee_sumamt
+    assert cancelled[0].detail["via"] == "2208"
+    assert cancelled[0].detail["cash_kept"] == str(settled[0].split.psn_cash_pay)  # the cash went back by 6203
+    assert cash[0].split is not None and cash[0].split.psn_cash_pay == -settled[0].split.psn_cash_pay
