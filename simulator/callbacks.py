@@ -2,7 +2,8 @@
 hospital acknowledges (HTTP 2xx and a JSON body with ``code`` 0 / "0" or ``success`` true).
 
 Faults on target ``callback``: ``duplicate`` delivers an acknowledged callback a second time, ``late`` waits
-before the first attempt.
+before the first attempt, ``lose`` never sends it, ``partial`` sends one without the final status (ordStas 2, no
+amounts). Every delivery is kept on the order (``callbacks``) with the envelope sent, so a test can replay it.
 """
 
 from __future__ import annotations
@@ -50,10 +51,12 @@ class CallbackSender:
         self._tasks: set[asyncio.Task[None]] = set()
         self._client: httpx.AsyncClient | None = None
 
-    def envelope(self, order: MobileOrder) -> dict[str, Any]:
+    def envelope(self, order: MobileOrder, *, partial: bool = False) -> dict[str, Any]:
         fields = {"appId": self.codec.app_id, "encType": "SM4", "signType": "SM2", "version": self.settings.mp_version,
                   "timestamp": mp_timestamp(clock.now(), self.settings.mp_timestamp_ms)}
-        return self.codec.seal(fields, self.mobile.callback_data(order))
+        with self.mobile.ledger.lock:
+            data = self.mobile.callback_data(order, partial=partial)
+        return self.codec.seal(fields, data)
 
     def schedule(self, order: MobileOrder) -> None:
         if not self.callback_url:
@@ -65,21 +68,26 @@ class CallbackSender:
 
     async def _deliver(self, order: MobileOrder) -> None:
         decision = self.faults.decide("callback")
+        if decision.lose:
+            order.callbacks.append({"status": "lost (fault callback:lose)", "time": clock.format_datetime(clock.now())})
+            return
         if decision.delay_s:
             await asyncio.sleep(decision.delay_s)
         copies = 2 if decision.duplicate else 1
         for copy in range(copies):
-            await self._send_until_acknowledged(order, copy)
+            await self._send_until_acknowledged(order, copy, partial=decision.partial)
 
-    async def _send_until_acknowledged(self, order: MobileOrder, copy: int) -> None:
+    async def _send_until_acknowledged(self, order: MobileOrder, copy: int, *, partial: bool = False) -> None:
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=5.0)
         delay = self.settings.callback_retry_initial_s
         for attempt in range(1, self.settings.callback_max_attempts + 1):
             entry: dict[str, Any] = {"copy": copy, "attempt": attempt, "time": clock.format_datetime(clock.now())}
+            envelope = self.envelope(order, partial=partial)
+            entry["envelope"] = envelope
             try:
                 response = await self._client.post(
-                    self.callback_url, content=wire.dumps_bytes(self.envelope(order)),
+                    self.callback_url, content=wire.dumps_bytes(envelope),
                     headers={"content-type": "application/json;charset=UTF-8"})
                 entry["http_status"] = response.status_code
                 ok = acknowledged(response)

@@ -10,7 +10,11 @@ A rule is ``TARGET:KIND:PROBABILITY[:PARAM]`` (CLI ``--fault``, setting ``faults
   done), ``reset`` (the connection is closed without an answer; nothing done),
   ``commit_then_timeout`` (the work is done, the reply held for settings.hold_s, then the connection dropped),
   ``drop_reply`` (the work is done, the connection closed at once without an answer),
-  for ``callback``: ``duplicate`` (delivered twice) and ``late`` (PARAM: seconds before the first attempt);
+  for ``callback``: ``duplicate`` (delivered twice), ``late`` (PARAM: seconds before the first attempt),
+  ``lose`` (never delivered) and ``partial`` (delivered without the final status: ordStas 2, no amounts);
+  for ``6203``: ``expire`` (the refund answers refStatus EXP, nothing moved);
+  for ``wechat``: ``abandon`` (the patient never pays the cash part of a WeChat order) and ``partial_notify`` (the
+  payment notification comes without mix_pay_status: the hospital must query);
 * PROBABILITY — 0..1.
 
 Each rule draws from its own ``random.Random`` seeded by (run seed, rule text), one draw per matching call, so
@@ -26,12 +30,15 @@ from dataclasses import dataclass, field
 
 from .errors import SimulatorConfigError
 
-__all__ = ["FaultRule", "FaultPlan", "Decision", "KINDS", "BEFORE_KINDS", "AFTER_KINDS", "CALLBACK_KINDS"]
+__all__ = ["FaultRule", "FaultPlan", "Decision", "KINDS", "BEFORE_KINDS", "AFTER_KINDS", "CALLBACK_KINDS",
+           "MOBILE_KINDS"]
 
 BEFORE_KINDS = ("business_error", "http_5xx", "reset")
 AFTER_KINDS = ("commit_then_timeout", "drop_reply")
-CALLBACK_KINDS = ("duplicate", "late")
-KINDS = ("latency", *BEFORE_KINDS, *AFTER_KINDS, *CALLBACK_KINDS)
+CALLBACK_KINDS = ("duplicate", "late", "lose", "partial")
+#: mobile-pay faults of one transaction: the kind and the transaction it applies to
+MOBILE_KINDS = {"expire": "6203", "abandon": "wechat", "partial_notify": "wechat"}
+KINDS = ("latency", *BEFORE_KINDS, *AFTER_KINDS, *CALLBACK_KINDS, *MOBILE_KINDS)
 
 
 @dataclass
@@ -50,7 +57,10 @@ class FaultRule:
         if kind not in KINDS:
             raise SimulatorConfigError(f"fault rule {text!r}: unknown kind (one of {', '.join(KINDS)})")
         if (kind in CALLBACK_KINDS) != (target == "callback"):
-            raise SimulatorConfigError(f"fault rule {text!r}: duplicate/late apply to target 'callback' only")
+            raise SimulatorConfigError(f"fault rule {text!r}: {'/'.join(CALLBACK_KINDS)} apply to target "
+                                       "'callback' only")
+        if kind in MOBILE_KINDS and target != MOBILE_KINDS[kind]:
+            raise SimulatorConfigError(f"fault rule {text!r}: {kind} applies to target {MOBILE_KINDS[kind]} only")
         try:
             probability = float(prob)
         except ValueError:
@@ -95,6 +105,11 @@ class Decision:
     after: str = ""  # commit_then_timeout | drop_reply | ""
     status: int = 503
     duplicate: bool = False
+    lose: bool = False  #: callback: never delivered
+    partial: bool = False  #: callback: without the final status
+    expire: bool = False  #: 6203: refStatus EXP
+    abandon: bool = False  #: wechat: the cash part is never paid
+    partial_notify: bool = False  #: wechat: the notification lacks mix_pay_status
     fired: list[str] = field(default_factory=list)
 
 
@@ -143,8 +158,8 @@ class FaultPlan:
                     if decision.after:
                         continue
                     decision.after = rule.kind
-                elif rule.kind == "duplicate":
-                    decision.duplicate = True
+                elif rule.kind in ("duplicate", "lose", "partial", "expire", "abandon", "partial_notify"):
+                    setattr(decision, rule.kind, True)
                 decision.fired.append(rule.kind)
                 self.counters[f"{target}:{rule.kind}"] += 1
         return decision

@@ -14,7 +14,8 @@ counters, reset, add persons or institutions, set the platform clock, read the p
     GET  /admin/counters                  fault counters, calls, gateway refusals
     POST /admin/reset                     empty the ledger, counters and nonces (persons back to the seed)
     GET  /admin/clock;  PUT /admin/clock  {"now": "2024-05-01 10:00:00", "frozen": false} or {"offset_s": 86400}
-    GET  /admin/keys                      platform SM2 public key (hex)
+    GET  /admin/keys                      platform SM2 public key (hex), WeChat Pay's RSA public key (PEM)
+    GET  /admin/wechat                    WeChat Pay's orders, refunds and notifications
 """
 
 from __future__ import annotations
@@ -135,7 +136,15 @@ def build_admin_app(sim: Simulator) -> web.Application:
 
     @routes.get("/admin/keys")
     async def keys(_: web.Request) -> web.Response:
-        return _json({"platform_public_key": sim.platform_public_key_hex})
+        return _json({"platform_public_key": sim.platform_public_key_hex,
+                      "wechat_public_key_pem": sim.wechat.public_pem})
+
+    @routes.get("/admin/wechat")
+    async def wechat(_: web.Request) -> web.Response:
+        with ledger.lock:
+            return _json(jsonable({"orders": list(sim.wechat.orders.values()),
+                                   "refunds": list(sim.wechat.refunds.values()),
+                                   "notifications": sim.wechat.notifications}))
 
     app = web.Application()
     app.add_routes(routes)

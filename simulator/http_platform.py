@@ -8,6 +8,7 @@ reply) once the work is committed.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -17,7 +18,7 @@ from aiohttp import web
 from . import wire
 from .errors import GatewayRefusal, MobilePayRefusal
 from .faults import Decision
-from .mobilepay import MP_PATHS, mp_timestamp
+from .mobilepay import MP_PATHS, mp_timestamp, version_of
 from .settings import GatewayKind
 
 if TYPE_CHECKING:
@@ -150,7 +151,8 @@ def build_platform_app(sim: Simulator) -> web.Application:
         if decision.before == "business_error":
             return refusal(SIMULATED_BUSINESS_ERROR)
         try:
-            answer = sim.mobile.handle(infno, data)
+            answer = sim.mobile.handle(infno, data, version=version_of(envelope.get("version")),
+                                       expire=decision.expire)
         except MobilePayRefusal as exc:
             return refusal(str(exc))
         while sim.mobile.settled:
@@ -158,8 +160,19 @@ def build_platform_app(sim: Simulator) -> web.Application:
         await after(request, decision)
         return _json(codec.seal({**fields, "code": 0, "message": "成功", "success": True, "type": "SUCCESS"}, answer))
 
+    async def wechat(request: web.Request) -> web.StreamResponse:
+        """WeChat Pay's API v3 (simulator/wechat.py): signed JSON answers; the bill download as text."""
+        if request.path == "/v3/billdownload/file":
+            return web.Response(text=sim.wechat.bill(request.query.get("bill_date", "")), content_type="text/plain")
+        body = (await request.read()).decode("utf-8", "replace")
+        status, answer = sim.wechat.handle(request.method, request.path_qs, request.headers, body)
+        text = json.dumps(answer, ensure_ascii=False, default=str)
+        return web.Response(body=text.encode(), status=status, headers=sim.wechat.signed_headers(text))
+
     async def dispatch(request: web.Request) -> web.StreamResponse:
         path = request.path
+        if path.startswith("/v3/"):
+            return await wechat(request)
         if path.startswith(settings.mobilepay_prefix):
             infno = MP_PATHS.get(path[len(settings.mobilepay_prefix):])
             if infno is None:
@@ -172,4 +185,5 @@ def build_platform_app(sim: Simulator) -> web.Application:
 
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app.router.add_post("/{tail:.*}", dispatch)
+    app.router.add_get("/v3/{tail:.*}", wechat)
     return app

@@ -10,6 +10,7 @@ from typing import Any
 
 from yibao.core import clock
 
+from .admdvs import ADMDVS_DICTIONARY
 from .calls import Call, block, need, opt
 from .files import MAX_UPLOAD_BYTES, store_file, txt_zip
 from .policy import classify
@@ -40,6 +41,7 @@ DICTIONARIES: dict[str, list[tuple[str, str]]] = {
     "chrgitm_lv": [("01", "甲类"), ("02", "乙类"), ("03", "丙类")],
     "refd_setl_flag": [("0", "否"), ("1", "是")],
 }
+DICTIONARIES.update(ADMDVS_DICTIONARY)  # 医保区划 (simulator/admdvs.py, the mobile-pay side's identity checks)
 
 
 def catalog_versions(infno: str) -> list[str]:

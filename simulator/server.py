@@ -27,6 +27,7 @@ from .policy import DEFAULT_POLICY, SettlementPolicy
 from .population import SimPerson, load_population
 from .settings import SimulatorSettings
 from .state import Ledger
+from .wechat import WeChatPlatform
 
 __all__ = ["Simulator", "load_policy"]
 
@@ -75,6 +76,7 @@ class Simulator:
         self.mp_codec = MpCodec(s.mp_app_id, s.mp_app_secret, self._private, self._public, hospital_mp)
         self.mobile = MobilePlatform(self.national)
         self.callbacks = CallbackSender(s, self.mobile, self.mp_codec, self.faults)
+        self.wechat = WeChatPlatform(s, self.mobile, self.faults)
         self.gateway_refusals: dict[int, int] = {}
         self._runners: list[web.AppRunner] = []
         self.url = ""
@@ -90,6 +92,7 @@ class Simulator:
 
     def reset(self) -> None:
         self.ledger.reset()
+        self.wechat.reset()
         self.faults.reset_counters()
         self.gateway.reset()
         self.gateway_refusals.clear()
@@ -107,9 +110,11 @@ class Simulator:
             await site.start()
             self._runners.append(runner)
             setattr(self, attr, f"http://{s.host}:{sock.getsockname()[1]}")
+        self.wechat.base_url = self.url
 
     async def stop(self) -> None:
         await self.callbacks.close()
+        await self.wechat.close()
         for runner in reversed(self._runners):
             await runner.cleanup()
         self._runners.clear()

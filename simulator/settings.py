@@ -84,8 +84,21 @@ class SimulatorSettings(BaseSettings):
     mp_version: str = Field("2.0.1", description="mobile pay envelope version")
     mp_timestamp_ms: bool = Field(True, description="timestamps in epoch ms (False: yyyyMMddHHmmss)")
     mp_verify_requests: bool = Field(True, description="verify the hospital's signData on every request")
+    mp_refund_requires_auth: bool = Field(
+        False, description="a 6203 needs payAuthNo or ecToken (some provinces): hospital-initiated refunds then "
+                           "go through the counter (2208)")
     callback_url: str = Field("", description="hospital URL receiving settlement-result callbacks")
     callback_retry_initial_s: float = Field(0.2, description="first retry delay of an unacknowledged callback")
     callback_retry_max_s: float = Field(30.0, description="longest delay between callback attempts")
     callback_max_attempts: int = Field(20, description="attempts before a callback is given up")
     callback_late_s: float = Field(2.0, description="late_callback fault: delay before the first attempt")
+
+    # --- WeChat Pay (医保自费混合收款, API v3) -------------------------------------------------------------------
+    wx_merchant_public_key_pem: str = Field("", description="WeChat: the hospital's RSA public key (PEM) its "
+                                                            "requests are verified with; empty: not verified")
+    wx_platform_private_key_pem: str = Field("", description="WeChat Pay's RSA private key (PEM) answers and "
+                                                             "notifications are signed with; empty: one is generated")
+    wx_api_v3_key: str = Field("yibao-wechat-apiv3-key-000000001", description="WeChat: the APIv3 key (32 "
+                                                                              "characters) notifications are sealed with")
+    wx_autopay_s: float = Field(0.3, description="WeChat: the patient pays an order's cash part this long after it "
+                                                 "is placed (fault wechat:abandon: never)")

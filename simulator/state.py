@@ -163,6 +163,17 @@ class MobileOrder:
     setl_time: dt.datetime | None = None
     refunds: list[dict[str, Any]] = field(default_factory=list)
     callbacks: list[dict[str, Any]] = field(default_factory=list)
+    #: "2.0" or "1.0" (from the 6201 envelope's version); 1.0 orders get no settlement callback
+    version: str = "2.0"
+    #: the national settlement 6202 booked (hiDocSn) and its visit (hiRgstSn); 6202's orgBizSer (its msgid)
+    setl_id: str = ""
+    mdtrt_id: str = ""
+    org_biz_ser: str = ""
+    #: what has been refunded so far (6203 CASH / HI / ALL, or a 2208 at the counter)
+    cash_refunded: Decimal = Decimal("0.00")
+    hi_refunded: bool = False
+    #: WeChat: the med-ins order created on this order (out_trade_no), if any
+    wechat: dict[str, Any] = field(default_factory=dict)
 
 
 def jsonable(obj: Any) -> Any:

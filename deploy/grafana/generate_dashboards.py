@@ -227,6 +227,11 @@ def _rows() -> tuple[Row, ...]:
         Panel("Oldest open single-sided entry", (
             (f"max(yibao_single_sided_oldest_age_seconds{{{NS}}})", "age"),
         ), kind="stat", unit="s", width=6, thresholds=((None, "green"), (43200, "orange"), (86400, "red"))),
+        Panel("Mobile single-sided orders open (单边账)", (
+            (f"max(yibao_mobile_single_sided_open{{{NS}}})", "open"),
+        ), kind="stat", width=6, thresholds=((None, "green"), (1, "orange")),
+            description="Found by the daily mobile-pay reconciliation (paid on the platform not in HIS, or the "
+                        "reverse) and not yet repaired: finance approves the repair in the console."),
     ), services=("reconciliation",))
     cdc = Row("CDC in (ingest)", (
         Panel("CDC topics missing", (
@@ -243,7 +248,34 @@ def _rows() -> tuple[Row, ...]:
             description="written: a new row of the results table; duplicate: that answer was there already "
                         "(a redelivery, harmless)."),
     ), services=("his-writer",))
-    return (workers, events, parked, platform, chains, recon, cdc, his_writer)
+    mobile = Row("Mobile pay (医保移动支付)", (
+        Panel("Orders by phase", (
+            (f"sum by (phase) (max by (namespace, phase) (yibao_mobilepay_orders_by_phase{{{NS}}}))", "{{phase}}"),
+        ), width=8,
+            description="Every mobile-pay order by where it stands: uploaded (waiting for the patient), paid "
+                        "(waiting for the platform's callback), confirming (asking 6301), settled, revoked, failed …"),
+        Panel("Orders ended by outcome", (
+            (f"sum by (version, outcome) (rate(yibao_mobilepay_orders_total{{{NS}}}[$__rate_interval]))",
+             "{{version}} {{outcome}}"),
+        ), unit="ops", width=8, description="1.0 and 2.0 orders apart: settled, revoked, failed, refused"),
+        Panel("Order duration p50 / p99", _quantiles("yibao_mobilepay_order_seconds", "version, outcome", NS),
+              unit="s", width=8),
+        Panel("Callbacks by outcome", (
+            (f"sum by (outcome) (rate(yibao_mobilepay_callbacks_total{{{NS}}}[$__rate_interval]))", "{{outcome}}"),
+        ), unit="ops", width=8,
+            description="accepted; duplicate (the same event again, acknowledged); refused: bad_signature, "
+                        "undecryptable, replayed, stale, malformed, unknown_order"),
+        Panel("Callback verification failures (in the time range)", (
+            (f'sum(increase(yibao_mobilepay_callbacks_total{{{NS}, '
+             f'outcome=~"bad_signature|undecryptable|replayed|stale"}}[$__range]))', "refused"),
+        ), kind="stat", width=4, thresholds=((None, "green"), (1, "red")),
+            description="Callbacks not believed: forged, tampered, replayed or stale. Any is worth a look."),
+        Panel("Refunds by type and outcome", (
+            (f"sum by (version, refd_type, outcome) (rate(yibao_mobilepay_refunds_total{{{NS}}}"
+             f"[$__rate_interval]))", "{{version}} {{refd_type}} {{outcome}}"),
+        ), unit="ops", width=6),
+    ), services=("mobilepay",))
+    return (workers, events, parked, platform, chains, recon, mobile, cdc, his_writer)
 
 
 def _templating() -> dict[str, Any]:

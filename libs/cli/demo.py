@@ -48,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     from yibao.fakedata.his import generate_day
     from yibao.hisevents import Ingestor, load_mapping
     from yibao.stack import start_stack
-    from yibao.stack.bridge import LocalBridge
+    from yibao.cli import mobilepay_demo
+    from yibao.stack.bridge import CHAIN_SERVICES, LocalBridge
 
     workdir = Path(tempfile.mkdtemp(prefix="yibao-demo-"))
     print(f"yibao demo — work directory {workdir}")
@@ -62,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
         asyncio.run(create_topics(info.kafka_bootstrap, [(t, 1, {}) for t in mapping.topics()]))
         # a lost reply is held 5 s (not the platform's 30-60 s) so that a demo with faults stays short
         bridge = LocalBridge(info, workdir, sim_seed=args.seed, sim_faults=args.fault,
-                             env={"YIBAO_SIM_HOLD_S": "5"}).start()
+                             services=(*CHAIN_SERVICES, "mobilepay"), env={"YIBAO_SIM_HOLD_S": "5"})
+        mobilepay_demo.prepare(bridge, workdir)  # its keys, channels and callback address, before it starts
+        bridge.start()
         print("simulator and workers ready: " + ", ".join(f"{n} :{w.port}" for n, w in bridge.workers.items())
               + (f"; simulator faults: {', '.join(args.fault)}" if args.fault else ""))
 
@@ -81,8 +84,11 @@ def run(args: argparse.Namespace) -> int:
         started = time.monotonic()
         asyncio.run(_produce(info.kafka_bootstrap, [(m.topic, m.key, m.value) for m in messages]))
         results, elapsed = asyncio.run(_wait_for_answers(info.kafka_bootstrap, requests, started, args.timeout))
-        return _report(bridge, requests, results, elapsed,
-                       malformed=sum(1 for m in messages if m.expect_error))
+        status = _report(bridge, requests, results, elapsed, malformed=sum(1 for m in messages if m.expect_error))
+        print("\nmobile pay (医保移动支付): the hospital's channels pay through the mobilepay worker")
+        for line in asyncio.run(mobilepay_demo.run(bridge, seed=args.seed)):
+            print(line)
+        return status
     finally:
         if bridge is not None:
             bridge.stop()

@@ -54,6 +54,8 @@ __all__ = [
 LIBRARY_SETTINGS: tuple[str, ...] = (
     "yibao.core.settings:CommonSettings",
     "yibao.envelope.settings:PlatformSettings",
+    "yibao.envelope.mobilepay.settings:MobilePaySettings",
+    "yibao.envelope.mobilepay.wechat:WeChatSettings",
     "yibao.simulator.settings:SimulatorSettings",
 )
 

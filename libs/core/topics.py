@@ -41,20 +41,21 @@ class TopicSpec(BaseModel):
 HIS_EVENTS = TopicSpec(
     id="his_events", name="yibao.his.events.v1", partitions=6, key="HIS visit id",
     value_model="yibao.hisevents.models:HisEvent", producers=("ingest",),
-    consumers=("registration", "settlement"),
+    consumers=("registration", "settlement", "mobilepay"),
     description="canonical HIS events (registration, visit info, charge lines, admission, discharge, "
                 "settlement/refund requests, cancellations) decoded from the HIS's CDC stream",
 )
 HIS_RESULTS = TopicSpec(
     id="his_results", name="yibao.his.results.v1", partitions=6, key="HIS visit id",
-    value_model="yibao.core.results:HisResult", producers=("registration", "settlement", "reconciliation"),
+    value_model="yibao.core.results:HisResult",
+    producers=("registration", "settlement", "reconciliation", "mobilepay"),
     consumers=("his-writer", "reconciliation", "HIS"),
     description="what HIS gets back: registered (mdtrt_id), settled (setl_id and the split), cancelled, "
                 "rejected with the platform's reason, parked with ours",
 )
 VISITS = TopicSpec(
     id="visits", name="yibao.visits.v1", partitions=6, key="HIS visit id",
-    value_model="yibao.core.results:VisitFact", producers=("registration",), consumers=("settlement",),
+    value_model="yibao.core.results:VisitFact", producers=("registration",), consumers=("settlement", "mobilepay"),
     description="facts registration establishes for settlement: person (psn_no, insutype, 参保地), platform "
                 "visit id (mdtrt_id), admission and discharge done, visit cancelled",
 )
@@ -85,7 +86,7 @@ RECON_RESULTS = TopicSpec(
 )
 MOBILEPAY_CALLBACKS = TopicSpec(
     id="mobilepay_callbacks", name="yibao.mobilepay.callbacks.v1", partitions=3, key="payOrdId",
-    value_model="yibao.mobilepay.models:CallbackReceived", producers=("mobilepay",), consumers=("mobilepay",),
+    value_model="yibao.mobilepay.models:CallbackReceived", producers=("mobilepay",), consumers=("ops",),
     description="verified settlement-result notifications from the mobile-pay platform",
 )
 

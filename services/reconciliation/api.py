@@ -6,7 +6,8 @@ from the body.
 
 =========================================  ===================  ===============================================
 ``POST /recon/runs``                       clerk                ``{"date": "2026-11-20", "to"?, "insutype"?,
-                                                                "clr_type"?}`` → 202 ``{run_id, state, links}``;
+                                                                "clr_type"?, "scope"?: "mobile"}`` → 202
+                                                                ``{run_id, state, links}``;
                                                                 409 when refused (the days are being reconciled
                                                                 by another run, named in ``message``)
 ``GET /recon/runs``                        clerk approver ops   the latest runs
@@ -35,7 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
@@ -185,6 +186,7 @@ class RunBody(_Body):
     to: _dt.date | None = None
     insutype: str | None = Field(None, max_length=6, pattern=r"^[0-9A-Za-z]*$")
     clr_type: str | None = Field(None, max_length=6, pattern=r"^[0-9A-Za-z]*$")
+    scope: Literal["national", "mobile"] = "national"
 
     @field_validator("date", "to", mode="before")
     @classmethod
@@ -211,7 +213,8 @@ class DecisionBody(_Body):
 def _run_request(body: RunBody, trigger: str, user: str) -> RunRequest:
     try:
         return RunRequest(date_from=body.date, date_to=body.to or body.date, insutype=body.insutype or None,
-                          clr_type=body.clr_type or None, trigger=trigger, requested_by=user[:64])  # type: ignore[arg-type]
+                          clr_type=body.clr_type or None, trigger=trigger, requested_by=user[:64],  # type: ignore[arg-type]
+                          scope=body.scope)
     except ValidationError as exc:
         raise BodyError(400, str(exc.errors()[0]["msg"]).removeprefix("Value error, ")) from None
 

@@ -34,7 +34,7 @@ from .runs import fail_stale_runs
 from .schedule import next_fire, scheduled_day, scheduled_run_id
 from .settings import ReconciliationSettings
 
-__all__ = ["build", "main", "make_client"]
+__all__ = ["build", "main", "make_client", "make_mobile"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,31 @@ def make_client(engine: Any, platform_settings: Any = None) -> Any:
     from yibao.envelope.settings import PlatformSettings
 
     return NationalClient(platform_settings or PlatformSettings(), engine=engine, service="reconciliation")
+
+
+def make_mobile(engine: Any, settings: ReconciliationSettings, mobile_settings: Any = None) -> Any:
+    """The mobile-pay reconciliation's platform (settings ``YIBAO_MP_*``), or None when mobile pay is not
+    configured (no hospital key): mobile runs then fail saying so."""
+    from yibao.envelope.mobilepay.client import MobilePayClient
+    from yibao.envelope.mobilepay.settings import MobilePaySettings
+
+    from .mobile import MobileDeps
+
+    mp = mobile_settings or MobilePaySettings()
+    if not mp.private_key.get_secret_value() or not mp.platform_public_key:
+        return None
+    client = MobilePayClient(mp, engine=engine, service="reconciliation")
+    return MobileDeps(client, mp.meaning, refund_via=settings.mobile_refund_via, org_codg=mp.org_codg,
+                      wechat=make_wechat(engine))
+
+
+def make_wechat(engine: Any, wechat_settings: Any = None) -> Any:
+    """WeChat Pay's client (settings ``YIBAO_WECHAT_*``) for the daily bill, or None when WeChat Pay is not
+    configured (the mobile runs then compare no bill)."""
+    from yibao.envelope.mobilepay.wechat import WeChatPayClient, WeChatSettings
+
+    ws = wechat_settings or WeChatSettings()
+    return WeChatPayClient(ws, engine=engine, service="reconciliation") if ws.configured else None
 
 
 async def _read_body(request: Any, limit: int) -> bytes | None:
@@ -144,13 +169,14 @@ def _mount_http(app: Any, settings: ReconciliationSettings, api: ReconApi, conso
 
 
 def build(settings: ReconciliationSettings | None = None, *, client: Any = None,
-          platform_settings: Any = None) -> ServiceRuntime:
+          platform_settings: Any = None, mobile: Any = None) -> ServiceRuntime:
     settings = settings or ReconciliationSettings()
     runtime = ServiceRuntime(settings, name="reconciliation")
     client = client if client is not None else make_client(runtime.engine, platform_settings)
     default_optins = getattr(getattr(client, "settings", None), "mdtrtarea_admvs", None)
+    mobile = mobile if mobile is not None else make_mobile(runtime.engine, settings)
     reconciler = Reconciler(runtime.engine, client, settings, default_optins=default_optins,
-                            catalog=getattr(client, "catalog", None), on_commit=runtime.relay.wake)
+                            catalog=getattr(client, "catalog", None), on_commit=runtime.relay.wake, mobile=mobile)
     authenticator = Authenticator.from_settings(settings)
     keys = CommandKeys(settings.command_keys_file) if settings.command_keys_file else None
     if not authenticator.enabled:
@@ -216,6 +242,24 @@ def build(settings: ReconciliationSettings | None = None, *, client: Any = None,
                                                                              "state": run.state}})
             except Exception as exc:  # noqa: BLE001 - tomorrow comes anyway
                 log.error("daily reconciliation not submitted", extra={"fields": {"error": type(exc).__name__}})
+
+    @app.task
+    async def _daily_mobile() -> None:
+        if not settings.mobile_schedule_enabled or mobile is None:
+            return
+        at = _dt.time.fromisoformat(settings.mobile_schedule_at)
+        while True:
+            fire_at = next_fire(clock.now(), at)
+            await asyncio.sleep(max(0.0, (fire_at - clock.now()).total_seconds()))
+            day = scheduled_day(fire_at, settings.schedule_days_back)
+            try:
+                run = await reconciler.start(RunRequest.for_day(day, trigger="schedule", requested_by="schedule",
+                                                                scope="mobile"), run_id="M" + scheduled_run_id(day))
+                log.info("daily mobile-pay reconciliation submitted", extra={"fields": {"run_id": run.run_id,
+                                                                                        "state": run.state}})
+            except Exception as exc:  # noqa: BLE001 - tomorrow comes anyway
+                log.error("daily mobile-pay reconciliation not submitted",
+                          extra={"fields": {"error": type(exc).__name__}})
 
     _mount_http(app, settings, api, Console(api) if settings.console_enabled else None)
     return runtime

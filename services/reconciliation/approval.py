@@ -1,7 +1,8 @@
 """Which repairs finance must approve before they are applied.
 
 A repair *moves money* when it changes what the fund pays or what HIS books: 冲正 (2601) of a platform entry,
-booking a platform entry in HIS, voiding a HIS entry, correcting HIS's amounts, booking a cancellation. Those
+booking a platform entry in HIS, voiding a HIS entry, correcting HIS's amounts, booking a cancellation — and, for
+mobile pay, refunding a patient (6203 / 2208) and booking a platform's mobile payment or refund in HIS. Those
 need an approval unless their class is listed in ``auto_approve_classes`` and their amount is at most
 ``auto_approve_max_amount`` (defaults: no class listed, so every money-moving repair waits for finance).
 Repairs that move nothing (``none``: the platform agrees by now; ``manual``: left to people) never wait.
@@ -20,7 +21,9 @@ from yibao.core.money import money
 
 __all__ = ["MONEY_MOVING_ACTIONS", "ApprovalPolicy"]
 
-MONEY_MOVING_ACTIONS: frozenset[str] = frozenset({"reverse", "adopt", "adopt_cancellation", "void", "correct"})
+MONEY_MOVING_ACTIONS: frozenset[str] = frozenset({"reverse", "adopt", "adopt_cancellation", "void", "correct",
+                                                  # the mobile-pay reconciliation's (yibao.reconciliation.mobile)
+                                                  "mp_refund", "mp_book", "mp_adopt_refund"})
 
 
 @dataclass(frozen=True)

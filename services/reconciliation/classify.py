@@ -33,6 +33,14 @@ DIFFERENCE_LABELS: dict[str, tuple[str, str]] = {
     "his_only": ("HIS only", "医院有平台无"),
     "amount_mismatch": ("Amount mismatch", "金额不一致"),
     "status_mismatch": ("Status mismatch", "状态不一致"),
+    # the mobile-pay reconciliation's own classes (yibao.reconciliation.mobile)
+    "mp_paid_not_in_his": ("Mobile: paid on the platform, not in HIS (单边账)", "移动支付 平台已付 医院无"),
+    "mp_in_his_not_paid": ("Mobile: paid in HIS, not on the platform (单边账)", "移动支付 医院有 平台未付"),
+    "mp_amount_mismatch": ("Mobile: amounts differ", "移动支付 金额不一致"),
+    "mp_refund_not_in_his": ("Mobile: refunded on the platform, not in HIS", "移动支付 平台已退 医院无"),
+    "mp_refund_not_on_platform": ("Mobile: refunded in HIS, not on the platform", "移动支付 医院已退 平台无"),
+    "mp_cash_not_in_his": ("Mobile: cash collected in WeChat Pay, not in HIS", "微信医保 现金已收 医院无"),
+    "mp_cash_mismatch": ("Mobile: WeChat cash differs from HIS", "微信医保 现金金额不一致"),
 }
 
 

@@ -55,6 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--to", type=_date, help="last day (default: --date)")
     p.add_argument("--insutype", help="only this 险种")
     p.add_argument("--clr-type", dest="clr_type", help="only this 清算类别 (11 门诊, 21 住院)")
+    p.add_argument("--mobile", action="store_true", help="the mobile-pay reconciliation (6301 against HIS's mobile "
+                                                         "ledger) instead of 3201/3202")
     p.add_argument("--worker", help="hand the run to the worker at this URL (bearer token: cli_token)")
     p.add_argument("--send", action="store_true", help="publish a signed run command for the worker instead")
     p.add_argument("--json", action="store_true", help="print the run as JSON")
@@ -101,7 +103,7 @@ class _Context:
         from yibao.core.db import make_engine
         from yibao.core.db.migrations import upgrade
 
-        from .app import make_client
+        from .app import make_client, make_mobile
         from .reconciler import Reconciler
         from .settings import ReconciliationSettings
 
@@ -109,12 +111,16 @@ class _Context:
         upgrade(self.settings.database_url)
         self.engine = make_engine(self.settings.database_url)
         self.client = make_client(self.engine)
+        self.mobile = make_mobile(self.engine, self.settings)
         self.reconciler = Reconciler(self.engine, self.client, self.settings,
-                                     default_optins=self.client.settings.mdtrtarea_admvs, catalog=self.client.catalog)
+                                     default_optins=self.client.settings.mdtrtarea_admvs, catalog=self.client.catalog,
+                                     mobile=self.mobile)
 
     async def close(self) -> None:
         try:
             await self.client.aclose()
+            if self.mobile is not None:
+                await self.mobile.client.aclose()
         finally:
             self.engine.dispose()
 
@@ -157,7 +163,8 @@ def _command(kind: str, args: argparse.Namespace) -> Any:
     command_id = f"cli-{kind}-{_secrets.token_hex(8)}"
     if kind == "run":
         return ReconCommand(command_id=command_id, kind="run", date_from=args.date, date_to=args.to or args.date,
-                            insutype=args.insutype, clr_type=args.clr_type, by="-")
+                            insutype=args.insutype, clr_type=args.clr_type, by="-",
+                            scope="mobile" if getattr(args, "mobile", False) else None)
     return ReconCommand(command_id=command_id, kind=kind, run_id=args.run_id, difference_ids=args.ids,
                         reason=args.reason, by="-")
 
@@ -236,7 +243,8 @@ def run(args: argparse.Namespace) -> int:
                 user, key_id, _secret = _identity(ctx.settings)
                 try:
                     request = RunRequest(date_from=args.date, date_to=args.to or args.date, insutype=args.insutype,
-                                         clr_type=args.clr_type, trigger="cli", requested_by=user)
+                                         clr_type=args.clr_type, trigger="cli", requested_by=user,
+                                         scope="mobile" if getattr(args, "mobile", False) else "national")
                 except ValueError as exc:
                     print(f"yibao recon run: {exc}", file=sys.stderr)
                     return 2

@@ -11,7 +11,9 @@ entry time from occurred_at. A settlement without setl_id, insutype, split or �
 parked (an InputError) for ops to look at.
 
 Channel: results of the mobile-pay service (or any result whose ``detail.channel`` names one) are kept apart so
-reports can show mobile-pay and 1.0/2.0 orders separately; everything else is ``national``.
+reports can show mobile-pay and 1.0/2.0 orders separately; everything else is ``national``. A mobile-pay settlement
+is a national settlement too (3201 counts it); a cash-only mobile refund (``detail.cash_only``) moves no fund money
+and is kept with status ``cash``: the mobile-pay reconciliation reads it, 3201/3202 do not.
 """
 
 from __future__ import annotations
@@ -111,14 +113,15 @@ def entry_from_result(result: HisResult) -> LedgerEntry | None:
     if result.kind not in LEDGER_KINDS:
         return None
     what = f"{result.kind} result {result.message_id}"
+    cash_only = bool((result.detail or {}).get("cash_only"))  # a mobile-pay cash part: no 医保 settlement behind it
     if not result.setl_id:
         raise BadLedgerResult(f"{what}: setl_id is missing")
     if result.split is None:
         raise BadLedgerResult(f"{what}: split is missing")
-    if not result.insutype:
+    if not result.insutype and not cash_only:
         raise BadLedgerResult(f"{what}: insutype is missing")
-    optins = result.clr_optins or result.insuplc_admdvs
-    if not optins:
+    optins = result.clr_optins or result.insuplc_admdvs or ("" if cash_only else None)
+    if optins is None:
         raise BadLedgerResult(f"{what}: clr_optins (and insuplc_admdvs) missing")
     clr_type = result.clr_type or CLR_TYPE_OF_KIND[result.visit_kind]
     split = result.split
@@ -126,12 +129,13 @@ def entry_from_result(result: HisResult) -> LedgerEntry | None:
     amount = _negative if refunded else money
     return LedgerEntry(
         setl_id=result.setl_id, his_visit_id=result.his_visit_id, visit_kind=result.visit_kind,
-        channel=_channel(result), insutype=result.insutype, clr_type=clr_type, setl_optins=optins,
+        channel=_channel(result), insutype=result.insutype or "", clr_type=clr_type, setl_optins=optins,
         refd_setl_flag="1" if refunded else "0", setl_time=result.setl_time or result.occurred_at,
         medfee_sumamt=amount(split.medfee_sumamt), fund_pay_sumamt=amount(split.fund_pay_sumamt),
         acct_pay=amount(split.acct_pay), psn_cash_pay=amount(split.psn_cash_pay), mdtrt_id=result.mdtrt_id,
         psn_no=result.psn_no, orig_setl_id=result.orig_setl_id, msgid=result.msgid,
         split=json.loads(split.model_dump_json()), producer=result.service, message_id=result.message_id,
+        status="cash" if (result.detail or {}).get("cash_only") else "booked",
     )
 
 

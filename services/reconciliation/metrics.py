@@ -12,7 +12,8 @@ from prometheus_client import Counter, Gauge
 
 from yibao.core import clock
 
-__all__ = ["RUNS", "DIFFERENCES", "REPAIRS", "SINGLE_SIDED_OPEN", "SINGLE_SIDED_OLDEST_AGE", "set_single_sided"]
+__all__ = ["RUNS", "DIFFERENCES", "REPAIRS", "SINGLE_SIDED_OPEN", "SINGLE_SIDED_OLDEST_AGE", "set_single_sided",
+           "MOBILE_SINGLE_SIDED_OPEN", "set_mobile_single_sided"]
 
 RUNS = Counter(
     "yibao_recon_runs", "Reconciliation runs ended, by result: balanced, differences_found, repaired_and_balanced, "
@@ -32,6 +33,16 @@ SINGLE_SIDED_OPEN = Gauge(
 SINGLE_SIDED_OLDEST_AGE = Gauge(
     "yibao_single_sided_oldest_age_seconds", "Age of the oldest open single-sided entry since first found (0: none)",
 )
+
+
+MOBILE_SINGLE_SIDED_OPEN = Gauge(
+    "yibao_mobile_single_sided_open",
+    "Mobile-pay single-sided orders (paid on the platform not in HIS, or the reverse) not yet repaired",
+)
+
+
+def set_mobile_single_sided(open_count: int) -> None:
+    MOBILE_SINGLE_SIDED_OPEN.set(open_count)
 
 
 def set_single_sided(open_count: int, oldest_first_seen: _dt.datetime | None,

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from yibao.core import clock
 
 __all__ = [
+    "Scope",
     "RunState",
     "FINAL_STATES",
     "Trigger",
@@ -35,6 +36,7 @@ RunState = Literal["running", "balanced", "differences_found", "repaired_and_bal
 FINAL_STATES: frozenset[str] = frozenset({"balanced", "differences_found", "repaired_and_balanced", "failed",
                                           "refused"})
 Trigger = Literal["schedule", "cli", "http", "command"]
+Scope = Literal["national", "mobile"]
 
 #: a run covers at most this many days (3201 is a daily statement; a month at once is the practical limit)
 MAX_PERIOD_DAYS = 31
@@ -51,6 +53,9 @@ class RunRequest(BaseModel):
     clr_type: str | None = Field(None, max_length=6)
     trigger: Trigger = "cli"
     requested_by: str | None = Field(None, max_length=64)
+    #: national: 3201/3202 against the national platform; mobile: the mobile-pay orders (6301, the ledger's
+    #: mobile channels — yibao.reconciliation.mobile)
+    scope: Scope = "national"
 
     @model_validator(mode="after")
     def _period(self) -> "RunRequest":
@@ -79,6 +84,7 @@ class ReconCommand(BaseModel):
     date_to: _dt.date | None = None
     insutype: str | None = Field(None, max_length=6)
     clr_type: str | None = Field(None, max_length=6)
+    scope: Scope | None = Field(None, description="national (3201/3202, the default) or mobile")
     run_id: str | None = Field(None, max_length=40)
     difference_ids: list[int] | None = Field(None, max_length=1000)
     by: str | None = Field(None, max_length=64, description="who asks or approves (finance user id)")
@@ -110,7 +116,8 @@ class ReconCommand(BaseModel):
     def run_request(self) -> RunRequest:
         assert self.date_from is not None
         return RunRequest(date_from=self.date_from, date_to=self.date_to or self.date_from, insutype=self.insutype,
-                          clr_type=self.clr_type, trigger="command", requested_by=self.by)
+                          clr_type=self.clr_type, trigger="command", requested_by=self.by,
+                          scope=self.scope or "national")
 
     def to_json(self) -> bytes:
         return self.model_dump_json(exclude_none=True).encode()

@@ -46,6 +46,7 @@ from .errors import RepairError
 from .ledger import CONSUMER, entry_by_setl_id, insert_entry
 from .ledger import correct_entry as _correct_entry
 from .ledger import void_entry as _void_entry
+from .mobile import MOBILE_CLASSES, apply_mobile_difference, is_mobile, plan_mobile_difference
 from .plans import Plan, RepairContext, plan_repair
 from .runs import DifferenceRecord, difference, update_difference
 from .truth import PlatformEntry, call_for, query_entry
@@ -83,6 +84,8 @@ class RepairDeps:
     #: how the platform words "no such record" and "reversed already" (the catalog's wording lists)
     absent_markers: tuple[str, ...] = ()
     already_reversed_markers: tuple[str, ...] = ()
+    #: the mobile-pay reconciliation's platform (yibao.reconciliation.mobile.MobileDeps); None: not configured
+    mobile: Any = None
 
     async def platform(self, awaitable: Awaitable[T]) -> T:
         return await asyncio.wait_for(awaitable, self.timeout_s)
@@ -123,6 +126,9 @@ async def _plan(deps: RepairDeps, diff: DifferenceRecord) -> tuple[Plan, Any]:
         mdtrt_id = diff.mdtrt_id or (truth.mdtrt_id if truth is not None else None)
         since = clock.now() - _dt.timedelta(days=CALL_LOG_DAYS)
         call = await deps.db(lambda conn: call_for(conn, msgid=msgid, mdtrt_id=mdtrt_id, since=since))
+    if is_mobile(diff.channel) or (call is not None and call.service == "mobilepay"):
+        return Plan("none", "a mobile-pay order: the mobile-pay reconciliation repairs it (run it for this day)",
+                    entry=truth), local
     plan = plan_repair(diff, local=local, truth=truth, cancellation=cancellation, call=call, ctx=deps.context())
     return plan, local
 
@@ -151,6 +157,8 @@ def _fail_reason(exc: BaseException) -> str:
 
 async def plan_difference(deps: RepairDeps, diff: DifferenceRecord) -> str:
     """Decide and record the repair of an ``open`` difference; its new status."""
+    if diff.diff_class in MOBILE_CLASSES:
+        return await plan_mobile_difference(deps, diff)
     try:
         plan, _local = await _plan(deps, diff)
     except NoIdentity as exc:
@@ -288,6 +296,8 @@ async def apply_difference(deps: RepairDeps, difference_id: int) -> str:
     diff = await deps.db(lambda conn: difference(conn, difference_id))
     if diff is None or diff.status not in ("approved", "applying"):
         return diff.status if diff is not None else "missing"
+    if diff.diff_class in MOBILE_CLASSES:
+        return await apply_mobile_difference(deps, difference_id)
     try:
         plan, _local = await _plan(deps, diff)
     except (PlatformError, YibaoError, asyncio.TimeoutError) as exc:

@@ -41,6 +41,7 @@ __all__ = [
     "StatementRecord",
     "OPEN_STATUSES",
     "SINGLE_SIDED",
+    "MOBILE_SINGLE_SIDED",
     "new_run_id",
     "run_id_for_command",
     "create_run",
@@ -66,6 +67,8 @@ __all__ = [
 OPEN_STATUSES: frozenset[str] = frozenset({"open", "pending_approval", "approved", "applying", "manual", "rejected"})
 #: classes counted as single-sided ledger entries (单边账)
 SINGLE_SIDED: frozenset[str] = frozenset({"platform_only", "his_only"})
+#: the mobile-pay reconciliation's single-sided classes (yibao.reconciliation.mobile)
+MOBILE_SINGLE_SIDED: frozenset[str] = frozenset({"mp_paid_not_in_his", "mp_in_his_not_paid"})
 
 
 def new_run_id(now: _dt.datetime | None = None) -> str:
@@ -97,6 +100,7 @@ class RunRecord:
     updated_at: _dt.datetime
     heartbeat_at: _dt.datetime
     finished_at: _dt.datetime | None
+    scope: str = "national"
 
     @property
     def final(self) -> bool:
@@ -104,13 +108,14 @@ class RunRecord:
 
     def request(self) -> RunRequest:
         return RunRequest(date_from=self.date_from, date_to=self.date_to, insutype=self.insutype,
-                          clr_type=self.clr_type, trigger=self.trigger, requested_by=self.requested_by)  # type: ignore[arg-type]
+                          clr_type=self.clr_type, trigger=self.trigger, requested_by=self.requested_by,  # type: ignore[arg-type]
+                          scope=self.scope)  # type: ignore[arg-type]
 
     def public(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id, "trigger": self.trigger, "requested_by": self.requested_by,
             "date_from": self.date_from.isoformat(), "date_to": self.date_to.isoformat(),
-            "insutype": self.insutype, "clr_type": self.clr_type, "state": self.state,
+            "insutype": self.insutype, "clr_type": self.clr_type, "scope": self.scope, "state": self.state,
             "progress": {"step": self.step, "done": self.done, "total": self.total}, "message": self.message,
             "summary": self.summary, "created_at": clock.format_datetime(self.created_at),
             "finished_at": clock.format_datetime(self.finished_at) if self.finished_at else None,
@@ -195,6 +200,7 @@ def _run(row: Any) -> RunRecord:
         done=row.done, total=row.total, message=row.message,
         summary=json.loads(row.summary) if row.summary else None, created_at=row.created_at,
         updated_at=row.updated_at, heartbeat_at=row.heartbeat_at, finished_at=row.finished_at,
+        scope=getattr(row, "scope", None) or "national",
     )
 
 
@@ -284,7 +290,8 @@ def create_run(conn: Connection, run_id: str, request: RunRequest, *, stale_afte
     now = clock.now()
     conn.execute(insert(recon_runs).values(
         run_id=run_id, trigger=request.trigger, requested_by=request.requested_by, date_from=request.date_from,
-        date_to=request.date_to, insutype=request.insutype, clr_type=request.clr_type, state="running",
+        date_to=request.date_to, insutype=request.insutype, clr_type=request.clr_type, scope=request.scope,
+        state="running",
         step="queued", done=0, total=0, message=None, summary=None, created_at=now, updated_at=now,
         heartbeat_at=now, finished_at=None))
     holder = take_days(conn, run_id, request.days(), stale_after_s=stale_after_s)
@@ -432,10 +439,10 @@ def update_difference(conn: Connection, difference_id: int, *, expect: Iterable[
     return conn.execute(query.values(**values)).rowcount == 1
 
 
-def single_sided_open(conn: Connection) -> tuple[int, _dt.datetime | None]:
+def single_sided_open(conn: Connection, classes: frozenset[str] = SINGLE_SIDED) -> tuple[int, _dt.datetime | None]:
     """Open single-sided entries (distinct setl_ids) and when the oldest of them was first seen."""
     c = recon_differences.c
-    where = and_(c.diff_class.in_(list(SINGLE_SIDED)), c.status.in_(OPEN_STATUSES))
+    where = and_(c.diff_class.in_(list(classes)), c.status.in_(OPEN_STATUSES))
     count, oldest = conn.execute(select(func.count(func.distinct(c.setl_id)), func.min(c.first_seen_at))
                                  .where(where)).one()
     if oldest is not None and not isinstance(oldest, _dt.datetime):  # SQLite min() of a text column

@@ -22,6 +22,10 @@ __all__ = ["ReconciliationSettings", "DIFFERENCE_CLASSES", "DEFAULT_ROW_CODES"]
 
 #: the difference classes a 3202 result row can be sorted into ("consistent" is not a difference)
 DIFFERENCE_CLASSES: tuple[str, ...] = ("platform_only", "his_only", "amount_mismatch", "status_mismatch")
+#: the mobile-pay reconciliation's classes (yibao.reconciliation.mobile.MOBILE_CLASSES)
+MOBILE_DIFFERENCE_CLASSES: tuple[str, ...] = ("mp_paid_not_in_his", "mp_in_his_not_paid", "mp_amount_mismatch",
+                                              "mp_refund_not_in_his", "mp_refund_not_on_platform",
+                                              "mp_cash_not_in_his", "mp_cash_mismatch")
 
 #: 3202 result-file stmt_rslt codes → class, as the national platform (and the simulator) use them:
 #: 0 一致, 1 平台有医院无, 2 医院有平台无, 3 金额不一致, 4 状态不一致. Provinces that number them differently
@@ -95,6 +99,18 @@ class ReconciliationSettings(CommonSettings):
     apply_repairs_in_run: bool = Field(
         True, description="apply approved (and auto-approved) repairs during the run, then re-check"
     )
+
+    # --- the mobile-pay reconciliation (yibao.reconciliation.mobile) ---------------------------------------
+    mobile_schedule_enabled: bool = Field(
+        True, description="run the mobile-pay reconciliation once a day by itself (the previous day), when mobile "
+                          "pay is configured (YIBAO_MP_*)")
+    mobile_schedule_at: str = Field("03:30", description="time of the daily mobile-pay run, HH:MM Asia/Shanghai")
+    mobile_lookback_days: int = Field(
+        2, ge=0, description="orders made this many days before the period are asked too (paid or refunded late)")
+    mobile_refund_via: Literal["6203", "2208"] = Field(
+        "6203", description="how a mobile 单边账 paid on the platform is refunded: 6203 医保退费, or the counter's "
+                            "2208 (where the province requires it, so the patient need not scan again) then 6203 "
+                            "CASH for the cash part")
 
     # --- runs and reports ------------------------------------------------------------------------------
     reports_dir: Path = Field(Path("reports/reconciliation"), description="where run reports are written")
@@ -178,7 +194,7 @@ class ReconciliationSettings(CommonSettings):
             raise ValueError(f"oidc_role_map: unknown roles {wrong}; ours are clerk, approver, ops")
         return value
 
-    @field_validator("schedule_at")
+    @field_validator("schedule_at", "mobile_schedule_at")
     @classmethod
     def _hh_mm(cls, value: str) -> str:
         try:
@@ -199,7 +215,7 @@ class ReconciliationSettings(CommonSettings):
     @field_validator("auto_approve_classes")
     @classmethod
     def _classes(cls, value: list[str]) -> list[str]:
-        wrong = sorted(set(value) - set(DIFFERENCE_CLASSES))
+        wrong = sorted(set(value) - set(DIFFERENCE_CLASSES) - set(MOBILE_DIFFERENCE_CLASSES))
         if wrong:
             raise ValueError(f"auto_approve_classes: unknown classes {wrong}")
         return value

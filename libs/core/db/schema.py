@@ -257,6 +257,7 @@ recon_runs = Table(
     Column("date_to", Date, nullable=False),
     Column("insutype", String(6), nullable=True),
     Column("clr_type", String(6), nullable=True),
+    Column("scope", String(12), nullable=False, server_default="national"),  # national (3201/3202) | mobile
     Column("state", String(24), nullable=False),
     Column("step", String(40), nullable=True),
     Column("done", Integer, nullable=False),
@@ -394,4 +395,64 @@ recon_sessions = Table(
     Column("last_seen_at", ShanghaiDateTime(), nullable=False),
     Column("expires_at", ShanghaiDateTime(), nullable=False),
     Index("ix_recon_sessions_expires", "expires_at"),
+)
+
+# --- mobile pay (services/mobilepay) ------------------------------------------------------------------------
+
+__all__ += ["mobilepay_orders", "mobilepay_visits", "mobilepay_audit"]
+
+#: every mobile-pay order, indexed for what is asked without loading a visit: the channel's order (one platform
+#: order per channel order id), the platform's payOrdId (callbacks), the order's visit. Written with the visit's
+#: chain state, in the engine's transaction; the state holds the truth, this row follows it.
+mobilepay_orders = Table(
+    "mobilepay_orders",
+    metadata,
+    Column("order_id", String(40), primary_key=True),
+    Column("his_visit_id", String(80), nullable=False),
+    Column("his_patient_id", String(64), nullable=False),
+    Column("channel", String(40), nullable=False),
+    Column("channel_order_id", String(64), nullable=False),
+    Column("version", String(6), nullable=False),  # 2.0 | 1.0
+    Column("phase", String(20), nullable=False),
+    Column("pay_ord_id", String(40), nullable=True),
+    Column("med_org_ord", String(40), nullable=True),
+    Column("total", Money(), nullable=False),
+    Column("created_at", ShanghaiDateTime(), nullable=False),
+    Column("updated_at", ShanghaiDateTime(), nullable=False),
+    UniqueConstraint("channel", "channel_order_id"),
+    Index("ix_mobilepay_orders_pay_ord_id", "pay_ord_id"),
+    Index("ix_mobilepay_orders_visit", "his_visit_id"),
+    Index("ix_mobilepay_orders_phase", "phase", "updated_at"),
+)
+
+#: the visits mobile pay knows, with what a patient may pay now (their pending charge lines), by patient
+mobilepay_visits = Table(
+    "mobilepay_visits",
+    metadata,
+    Column("his_visit_id", String(80), primary_key=True),
+    Column("his_patient_id", String(64), nullable=False),
+    Column("pending_lines", Integer, nullable=False),
+    Column("pending_total", Money(), nullable=False),
+    Column("updated_at", ShanghaiDateTime(), nullable=False),
+    Index("ix_mobilepay_visits_patient", "his_patient_id"),
+)
+
+#: every request a channel (or the platform's callback) made of mobile pay: who (the channel, and the operator it
+#: names), what, on which order, how it ended. Money-moving requests write theirs in the transaction deciding them.
+mobilepay_audit = Table(
+    "mobilepay_audit",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("at", ShanghaiDateTime(), nullable=False),
+    Column("actor", String(64), nullable=False),  # the channel ("platform" for callbacks, "-" when unknown)
+    Column("operator", String(64), nullable=True),  # the person at the channel (a cashier), when named
+    Column("role", String(32), nullable=False),  # the right that allowed the action (pay, refund, read …)
+    Column("action", String(32), nullable=False),
+    Column("order_id", String(40), nullable=True),
+    Column("outcome", String(16), nullable=False),  # ok | refused | denied | failed
+    Column("status", Integer, nullable=True),
+    Column("source", String(200), nullable=False),
+    Column("detail", Text, nullable=True),
+    Index("ix_mobilepay_audit_at", "at"),
+    Index("ix_mobilepay_audit_order", "order_id"),
 )

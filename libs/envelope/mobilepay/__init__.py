@@ -1,7 +1,9 @@
-"""医保移动支付 2.0: SM4 working key, encData, the sorted sign string and SM2 signatures, both directions.
+"""医保移动支付 2.0: the envelope (SM4 working key, encData, the sorted sign string and SM2 signatures, both
+directions), the typed messages, the mobile-pay catalog (6201 … 6401 as data) and the client the chains use.
 
-See :mod:`.codec` for the envelope and who calls what, :mod:`.signstring` for the sign-string rules and
-:mod:`.working_key` for the key derivation (facts: ../shared/spec/mobilepay.md).
+See :mod:`.codec` for the envelope and who calls what, :mod:`.signstring` for the sign-string rules,
+:mod:`.working_key` for the key derivation, :mod:`.models` for the messages, :mod:`.catalog` for the
+transactions' facts and :mod:`.client` for the client (facts: ../shared/spec/mobilepay.md).
 """
 
 from __future__ import annotations

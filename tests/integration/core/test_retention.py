@@ -80,7 +80,8 @@ def test_the_purge_deletes_only_what_is_older_than_the_retention(engine) -> None
         assert left == ["row1", "row2", "row3"], "pending and recently published rows stay"
         assert conn.execute(select(inbox.c.event_id)).scalars().all() == ["new"]
     assert _count(engine, parked_work) == 3, "parked work waiting for a person stays"
-    assert purge(engine, RetentionPolicy(days=30)) == {"outbox": 0, "inbox": 0, "parked_work": 0}
+    again = purge(engine, RetentionPolicy(days=30))
+    assert {k: again[k] for k in core} == {"outbox": 0, "inbox": 0, "parked_work": 0}
 
 
 def test_retention_zero_keeps_everything(engine) -> None:  # type: ignore[no-untyped-def]

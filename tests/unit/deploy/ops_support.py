@@ -312,10 +312,12 @@ def service_settings_class(service: str) -> type[CommonSettings]:
 
 
 def other_settings_classes() -> list[type[BaseSettings]]:
-    """Settings read by every process besides the worker's own: the CLI's common ones, the platform client's."""
+    """Settings read by every process besides the worker's own: the CLI's common ones, the platform clients'."""
+    from yibao.envelope.mobilepay.settings import MobilePaySettings
+    from yibao.envelope.mobilepay.wechat import WeChatSettings
     from yibao.envelope.settings import PlatformSettings
 
-    return [CommonSettings, PlatformSettings]
+    return [CommonSettings, PlatformSettings, MobilePaySettings, WeChatSettings]
 
 
 def all_settings_classes() -> list[type[BaseSettings]]:

@@ -1,0 +1,1 @@
+"""Shipped data of the mobile-pay service (the example settlement-type rules)."""

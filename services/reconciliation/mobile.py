@@ -1,0 +1,775 @@
+"""The daily mobile-pay reconciliation: orders paid on the platform but not in HIS, or the reverse — the mobile
+单边账 — found beside 3201/3202, in classes of their own, and repaired with finance's approval.
+
+A mobile-pay settlement is also a national settlement (6202 books one, ``hiDocSn``): 3201 counts it, and a mobile
+单边账 also makes 3202 disagree — the national run leaves those to this one (:func:`is_mobile`).
+
+**What is compared.** The orders the bridge made in the period (``mobile_lookback_days`` before it too): every
+6201 and 6202 our call log holds (``platform_calls``, platform ``mobilepay`` / ``mobilepay-1.0`` — reconciliation
+reads no other service's tables), each asked with **6301** for what the platform made of it; and HIS's side, the
+ledger entries of the mobile-pay channels (``mobilepay-2.0`` / ``mobilepay-1.0``, kept apart in every report).
+
+=========================  ==============================================  ========================================
+class                      found when                                      repair (money-moving ones need approval)
+=========================  ==============================================  ========================================
+mp_paid_not_in_his         the platform settled the order (its hiDocSn);   ``mp_refund``: the patient gets the money
+                           HIS has no such settlement                      back — 6203 ALL, or (``mobile_refund_via``
+                                                                           2208, where the province says so) the
+                                                                           counter's 2208 so the patient need not
+                                                                           scan again, then 6203 CASH for the cash
+                                                                           part — and HIS books both the settlement
+                                                                           and its refund (the ledgers then agree,
+                                                                           3201 included); ``mp_book`` when the
+                                                                           platform refunded it already
+mp_in_his_not_paid         HIS holds a mobile settlement no order of the   ``void``: HIS gets the compensating
+                           platform holds as paid                          ``refunded``
+mp_amount_mismatch         both hold it, the amounts differ                ``correct``: HIS takes the platform's
+mp_refund_not_in_his       the platform refunded (SUCC), HIS never booked  ``mp_adopt_refund``: HIS books it
+                           that refund
+mp_refund_not_on_platform  HIS booked a refund the platform does not list  manual
+mp_cash_not_in_his         WeChat Pay's daily bill (8806) shows a cash     manual: refund it in WeChat Pay (8804)
+                           part collected for an order HIS holds no        or book it in HIS, by hand
+                           settlement of
+mp_cash_mismatch           the bill's cash part differs from the cash HIS  manual
+                           booked for that order
+=========================  ==============================================  ========================================
+
+**WeChat Pay's bill.** When WeChat channels are enabled (``YIBAO_WECHAT_*`` configured), each day of the period's
+bill is downloaded (8806 下载账单) and its payments (type PAY) are compared with HIS's ledger: an order with an
+insurance part by the settlement 6301 names (the bill's 医保订单号 = payOrdId), a CASH_ONLY order by its
+out_trade_no (the setl_id HIS got). The bill's refunds are not compared yet.
+
+A refund is stored (its appRefdSn, ``repair_msgid``) before it is sent; the platform treats appRefdSn as the
+refund's identity, so an attempt after a lost answer asks 6301 and never refunds twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, or_, select
+
+from yibao.core import clock
+from yibao.core.db.schema import platform_calls, recon_ledger
+from yibao.core.errors import ReconciliationError
+from yibao.core.money import ZERO, money
+from yibao.core.results import HisResult, SettlementSplit, stable_id
+from yibao.envelope.errors import BusinessRejection, PlatformError
+
+from . import metrics, writeback
+from .classify import Difference
+from .ledger import entry_by_setl_id, insert_entry, LedgerEntry
+from .ledger import void_entry as _void_entry
+from .ledger import correct_entry as _correct_entry
+from .runs import DifferenceRecord, difference, update_difference
+from .truth import PlatformEntry, query_entry
+
+__all__ = ["MOBILE_CLASSES", "OrderRef", "MobileView", "MobileDeps", "is_mobile", "orders_of_period", "order_ref",
+           "mobile_entries", "classify_orders", "views_of", "plan_mobile", "plan_mobile_difference",
+           "apply_mobile_difference", "refund_sn", "BillRow", "parse_bill", "classify_bill", "bills_of"]
+
+log = logging.getLogger(__name__)
+
+MOBILE_CLASSES: tuple[str, ...] = ("mp_paid_not_in_his", "mp_in_his_not_paid", "mp_amount_mismatch",
+                                   "mp_refund_not_in_his", "mp_refund_not_on_platform", "mp_cash_not_in_his",
+                                   "mp_cash_mismatch")
+#: what 6301's ordStas means (the same table as the mobile-pay service's, YIBAO_MP_ORD_STAS)
+PAID_MEANINGS = frozenset({"settled", "refunded"})
+
+
+def is_mobile(channel: str | None) -> bool:
+    return bool(channel) and str(channel).startswith("mobilepay")
+
+
+def version_of_platform(platform: str) -> str:
+    return "1.0" if platform.endswith("-1.0") else "2.0"
+
+
+@dataclass(frozen=True)
+class OrderRef:
+    """An order the bridge made (from its call log): enough to ask 6301."""
+
+    pay_ord_id: str
+    pay_token: str
+    visit_key: str | None
+    version: str
+    med_org_ord: str | None = None
+    insu_code: str | None = None  #: the patient's 参保地 (6201's insuCode): 5203 needs it
+
+
+@dataclass
+class MobileView:
+    """6301's answer about one order, as reconciliation reads it."""
+
+    pay_ord_id: str
+    meaning: str | None
+    ord_stas: str
+    fee: Decimal | None
+    cash: Decimal | None
+    acct: Decimal | None
+    fund: Decimal | None
+    hi_doc_sn: str | None
+    hi_rgst_sn: str | None
+    psn_no: str | None
+    refunds: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, output: dict[str, Any], meaning: Any) -> MobileView:
+        def amount(key: str) -> Decimal | None:
+            value = output.get(key)
+            return None if value in (None, "") else money(Decimal(str(value)))
+
+        return cls(pay_ord_id=str(output.get("payOrdId") or ""), meaning=meaning(output.get("ordStas")),
+                   ord_stas=str(output.get("ordStas") or ""), fee=amount("feeSumamt"), cash=amount("ownPayAmt"),
+                   acct=amount("psnAcctPay"), fund=amount("fundPay"), hi_doc_sn=output.get("hiDocSn") or None,
+                   hi_rgst_sn=output.get("hiRgstSn") or None, psn_no=output.get("psnNo") or None,
+                   refunds=[r for r in output.get("refdList") or [] if isinstance(r, dict)])
+
+    def succeeded_refunds(self) -> list[dict[str, Any]]:
+        return [r for r in self.refunds if str(r.get("refStatus")) == "SUCC"]
+
+    def refundable(self) -> tuple[Decimal, Decimal, Decimal]:
+        cash, acct, fund = self.cash or ZERO, self.acct or ZERO, self.fund or ZERO
+        for r in self.succeeded_refunds():
+            cash -= money(Decimal(str(r.get("cashRefdAmt") or "0")))
+            acct -= money(Decimal(str(r.get("psnAcctRefdAmt") or "0")))
+            fund -= money(Decimal(str(r.get("fundRefdAmt") or "0")))
+        return money(cash), money(acct), money(fund)
+
+
+# --- the orders of a period, from the call log -------------------------------------------------------------------
+
+
+def _json(text: str | None) -> dict[str, Any]:
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def orders_of_period(conn: Connection, start: _dt.datetime, end: _dt.datetime) -> list[OrderRef]:
+    """Every order our mobile-pay calls name between ``start`` and ``end``: 6201 answers (payOrdId, payToken) and
+    6202/6203/6301/6401 inputs (payOrdId, payToken) — whatever their outcome."""
+    c = platform_calls.c
+    rows = conn.execute(select(c.infno, c.platform, c.visit_key, c.input_masked, c.output_masked, c.outcome)
+                        .where(or_(c.platform == "mobilepay", c.platform.like("mobilepay-%")),
+                               c.started_at >= start, c.started_at < end)
+                        .order_by(c.started_at, c.id)).all()
+    found: dict[str, OrderRef] = {}
+    for infno, platform, visit_key, input_text, output_text, outcome in rows:
+        data_in = _json(input_text)
+        data_in = data_in.get("data", data_in) if isinstance(data_in.get("data"), dict) else data_in
+        if infno == "6201":
+            out = _json(output_text)
+            pay_ord_id, token = out.get("payOrdId"), out.get("payToken")
+            med_org_ord, insu = data_in.get("medOrgOrd"), data_in.get("insuCode")
+        else:
+            pay_ord_id, token, med_org_ord, insu = data_in.get("payOrdId"), data_in.get("payToken"), None, None
+        if not pay_ord_id or not token:
+            continue
+        known = found.get(str(pay_ord_id))
+        if known is None:
+            found[str(pay_ord_id)] = OrderRef(str(pay_ord_id), str(token), visit_key, version_of_platform(platform),
+                                              med_org_ord, insu)
+        elif insu and not known.insu_code:
+            found[str(pay_ord_id)] = replace(known, insu_code=insu, med_org_ord=med_org_ord or known.med_org_ord)
+    return list(found.values())
+
+
+def order_ref(conn: Connection, pay_ord_id: str) -> OrderRef | None:
+    """One order by its payOrdId, from any call that names it."""
+    c = platform_calls.c
+    rows = conn.execute(select(c.infno, c.platform, c.visit_key, c.input_masked, c.output_masked)
+                        .where(or_(c.platform == "mobilepay", c.platform.like("mobilepay-%")),
+                               or_(c.output_masked.like(f"%{pay_ord_id}%"), c.input_masked.like(f"%{pay_ord_id}%")))
+                        .order_by(c.id)).all()
+    ref: OrderRef | None = None
+    for infno, platform, visit_key, input_text, output_text in rows:
+        out, data_in = _json(output_text), _json(input_text)
+        for source in (out, data_in):
+            if source.get("payOrdId") == pay_ord_id and source.get("payToken") and ref is None:
+                ref = OrderRef(pay_ord_id, str(source["payToken"]), visit_key, version_of_platform(platform),
+                               data_in.get("medOrgOrd"), data_in.get("insuCode"))
+        if ref is not None and infno == "6201" and data_in.get("insuCode"):
+            ref = replace(ref, insu_code=data_in.get("insuCode"), med_org_ord=data_in.get("medOrgOrd"))
+    return ref
+
+
+def mobile_entries(conn: Connection) -> list[LedgerEntry]:
+    """Every mobile-pay ledger entry (booked, and cash-only refunds), of any day."""
+    from .ledger import _entry  # the row reader
+
+    rows = conn.execute(select(recon_ledger).where(recon_ledger.c.channel.like("mobilepay%"),
+                                                   recon_ledger.c.status.in_(("booked", "cash"))))
+    return [_entry(r) for r in rows]
+
+
+# --- classifying ---------------------------------------------------------------------------------------------------
+
+
+def _diff(cls: str, ref: OrderRef | None, view: MobileView | None, *, setl_id: str, memo: str,
+          local: LedgerEntry | None = None, refd_flag: str = "0") -> Difference:
+    return Difference(
+        diff_class=cls, row_code="mp", clr_type="11", setl_optins=local.setl_optins if local is not None else "",
+        setl_id=setl_id[:30], mdtrt_id=(view.hi_rgst_sn if view else None) or (local.mdtrt_id if local else None),
+        psn_no=(view.psn_no if view else None) or (local.psn_no if local else None),
+        msgid=ref.pay_ord_id if ref is not None else (view.pay_ord_id if view else None), refd_setl_flag=refd_flag,
+        memo=memo[:500], channel=local.channel if local is not None else f"mobilepay-{ref.version if ref else '2.0'}",
+        his_visit_id=(local.his_visit_id if local else None) or (ref.visit_key if ref else None),
+        his_medfee_sumamt=local.medfee_sumamt if local else None,
+        his_fund_pay_sumamt=local.fund_pay_sumamt if local else None, his_acct_pay=local.acct_pay if local else None,
+        plat_medfee_sumamt=view.fee if view else None, plat_fund_pay_sumamt=view.fund if view else None,
+        plat_acct_pay=view.acct if view else None)
+
+
+def classify_orders(refs: Sequence[OrderRef], views: dict[str, MobileView], entries: Sequence[LedgerEntry],
+                    *, date_from: _dt.date, date_to: _dt.date) -> list[Difference]:
+    """The mobile 单边账 and mismatches of the period (see the module docstring)."""
+    by_setl = {e.setl_id: e for e in entries}
+    refunds_of: dict[str, list[LedgerEntry]] = {}
+    for e in entries:
+        if e.refd_setl_flag == "1" and e.orig_setl_id:
+            refunds_of.setdefault(e.orig_setl_id, []).append(e)
+    out: list[Difference] = []
+    platform_settlements: set[str] = set()
+    for ref in refs:
+        view = views.get(ref.pay_ord_id)
+        if view is None or view.meaning not in PAID_MEANINGS or not view.hi_doc_sn:
+            continue
+        platform_settlements.add(view.hi_doc_sn)
+        local = by_setl.get(view.hi_doc_sn)
+        if local is None:
+            out.append(_diff("mp_paid_not_in_his", ref, view, setl_id=view.hi_doc_sn,
+                             memo=f"order {ref.pay_ord_id} ({ref.med_org_ord or '?'}) paid on the platform "
+                                  f"(ordStas {view.ord_stas}); HIS was never told"))
+            continue
+        if (view.fee, view.fund, view.acct) != (local.medfee_sumamt, local.fund_pay_sumamt, local.acct_pay):
+            out.append(_diff("mp_amount_mismatch", ref, view, setl_id=view.hi_doc_sn, local=local,
+                             memo=f"order {ref.pay_ord_id}: HIS {local.medfee_sumamt}/{local.fund_pay_sumamt}/"
+                                  f"{local.acct_pay}, platform {view.fee}/{view.fund}/{view.acct}"))
+        booked_refunds = {e.setl_id: e for e in refunds_of.get(view.hi_doc_sn, [])}
+        platform_refunds: set[str] = set()
+        for r in view.succeeded_refunds():
+            key = str(r.get("hiDocSn") or r.get("appRefdSn") or "")
+            platform_refunds.add(key)
+            if key and key not in booked_refunds:
+                out.append(_diff("mp_refund_not_in_his", ref, view, setl_id=key, local=local, refd_flag="1",
+                                 memo=f"order {ref.pay_ord_id}: refund {r.get('appRefdSn') or r.get('via') or '?'} "
+                                      f"({r.get('refdType')}) succeeded on the platform"))
+        for key, e in booked_refunds.items():
+            if key not in platform_refunds:
+                out.append(_diff("mp_refund_not_on_platform", ref, view, setl_id=key, local=e, refd_flag="1",
+                                 memo=f"order {ref.pay_ord_id}: HIS booked refund {key}, the platform lists none"))
+    start, end = date_from, date_to
+    for e in entries:
+        day = clock.as_shanghai(e.setl_time).date()
+        if e.refd_setl_flag != "0" or e.status != "booked" or not start <= day <= end:
+            continue
+        if e.setl_id not in platform_settlements:
+            out.append(_diff("mp_in_his_not_paid", None, None, setl_id=e.setl_id, local=e,
+                             memo="HIS holds this mobile-pay settlement; no order of the period is paid with it"))
+    return out
+
+
+# --- WeChat Pay's daily bill ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BillRow:
+    """One trade of WeChat Pay's daily bill (8806)."""
+
+    day: str
+    out_trade_no: str
+    kind: str  #: PAY or REFUND
+    mix_pay_type: str
+    cash: Decimal  #: yuan
+    pay_ord_id: str | None  #: 医保订单号: the mobile-pay order of the insurance part (none for CASH_ONLY)
+
+
+#: the bill's columns, by the names its header gives them (WeChat prefixes values with a backtick: stripped)
+_BILL_COLUMNS = {"out_trade_no": "商户订单号", "kind": "类型", "mix_pay_type": "混合支付类型", "cash": "现金金额(分)",
+                 "pay_ord_id": "医保订单号", "time": "交易时间"}
+
+
+def parse_bill(text: str, day: str) -> list[BillRow]:
+    """The bill's trades; a bill whose header lacks a column this needs is an error naming it."""
+    lines = [line for line in (text or "").splitlines() if line.strip()]
+    if not lines:
+        return []
+    header = [h.strip().lstrip("`") for h in lines[0].split(",")]
+    where: dict[str, int] = {}
+    for key, name in _BILL_COLUMNS.items():
+        if name not in header:
+            raise ReconciliationError(f"WeChat bill of {day}: no column {name} in its header")
+        where[key] = header.index(name)
+    out: list[BillRow] = []
+    for n, line in enumerate(lines[1:], start=2):
+        cells = [c.strip().lstrip("`") for c in line.split(",")]
+        if len(cells) < len(header):
+            raise ReconciliationError(f"WeChat bill of {day}, line {n}: {len(cells)} columns, {len(header)} expected")
+        try:
+            cash = money(Decimal(int(cells[where["cash"]])) / 100)
+        except (ValueError, ArithmeticError):
+            raise ReconciliationError(f"WeChat bill of {day}, line {n}: {_BILL_COLUMNS['cash']} is not fen") from None
+        out.append(BillRow(day=day, out_trade_no=cells[where["out_trade_no"]], kind=cells[where["kind"]].upper(),
+                           mix_pay_type=cells[where["mix_pay_type"]], cash=cash,
+                           pay_ord_id=cells[where["pay_ord_id"]] or None))
+    return out
+
+
+async def bills_of(wechat: Any, date_from: _dt.date, date_to: _dt.date) -> list[BillRow]:
+    """Every day's bill of the period (8806)."""
+    rows: list[BillRow] = []
+    day = date_from
+    while day <= date_to:
+        text = clock.format_date(day)
+        reply = await wechat.call("8806", {"data": {"bill_date": text}})
+        output = getattr(reply, "output", reply)
+        rows.extend(parse_bill(str((output or {}).get("bill") or ""), text))
+        day += _dt.timedelta(days=1)
+    return rows
+
+
+def classify_bill(rows: Sequence[BillRow], views: dict[str, MobileView], entries: Sequence[LedgerEntry]
+                  ) -> list[Difference]:
+    """The bill's payments against HIS's ledger: mp_cash_not_in_his, mp_cash_mismatch."""
+    by_setl = {e.setl_id: e for e in entries if e.refd_setl_flag == "0"}
+    out: list[Difference] = []
+    for row in rows:
+        if row.kind != "PAY":
+            continue
+        view = views.get(row.pay_ord_id) if row.pay_ord_id else None
+        setl_id = (view.hi_doc_sn if view is not None else None) if row.pay_ord_id else row.out_trade_no
+        local = by_setl.get(setl_id) if setl_id else None
+        ref = OrderRef(row.pay_ord_id, "", None, "2.0") if row.pay_ord_id else None
+        what = f"WeChat order {row.out_trade_no} ({row.mix_pay_type}"
+        what += f", payOrdId {row.pay_ord_id})" if row.pay_ord_id else ")"
+        if local is None:
+            out.append(replace(_diff("mp_cash_not_in_his", ref, view, setl_id=row.out_trade_no,
+                                     memo=f"{what}: WeChat collected {row.cash} on {row.day}; HIS holds no "
+                                          "settlement of this order"), msgid=row.out_trade_no[:40]))
+        elif money(local.psn_cash_pay) != row.cash:
+            out.append(replace(_diff("mp_cash_mismatch", ref, view, setl_id=row.out_trade_no, local=local,
+                                     memo=f"{what}: WeChat collected {row.cash}, HIS booked {local.psn_cash_pay} "
+                                          f"cash (settlement {local.setl_id})"), msgid=row.out_trade_no[:40]))
+    return out
+
+
+# --- repairs ---------------------------------------------------------------------------------------------------
+
+
+def refund_sn(diff: DifferenceRecord, kind: str = "ALL") -> str:
+    """The appRefdSn of a repair's refund: derived from the difference, so a second attempt is the same refund."""
+    return "RC" + stable_id("recon-mobile-refund", diff.run_id, diff.id, kind)[:18].upper()
+
+
+@dataclass(frozen=True)
+class MobilePlan:
+    action: str  # none | manual | mp_refund | mp_book | void | correct | mp_adopt_refund
+    reason: str
+    amount: Decimal | None = None
+    view: MobileView | None = None
+    entry: PlatformEntry | None = None  #: the national settlement (5203)
+    cancellation: PlatformEntry | None = None
+
+
+class MobileDeps:
+    """What mobile repairs need besides the national repairs' deps: the mobile-pay client, how it reads ordStas
+    and how the province refunds a 单边账."""
+
+    def __init__(self, client: Any, meaning: Any, *, refund_via: str = "6203", org_codg: str = "",
+                 wechat: Any = None) -> None:
+        self.client = client
+        self.meaning = meaning
+        self.refund_via = refund_via
+        self.org_codg = org_codg
+        self.wechat = wechat  #: WeChat Pay's client (8806, the daily bill) when WeChat channels are enabled
+
+    async def view(self, ref: OrderRef) -> MobileView:
+        reply = await self.client.call("6301", {"data": {"payOrdId": ref.pay_ord_id, "payToken": ref.pay_token,
+                                                         "orgCodg": self.org_codg}, "version": ref.version},
+                                       visit_key=ref.visit_key)
+        output = getattr(reply, "output", reply)
+        return MobileView.of(output if isinstance(output, dict) else {}, self.meaning)
+
+
+async def views_of(mobile: MobileDeps, refs: Sequence[OrderRef], *, timeout_s: float,
+                   concurrency: int = 8) -> dict[str, MobileView]:
+    """6301 of every order, a few at a time; an order the platform cannot be asked about now fails the run."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(ref: OrderRef) -> tuple[str, MobileView]:
+        async with gate:
+            return ref.pay_ord_id, await asyncio.wait_for(mobile.view(ref), timeout_s)
+
+    pairs = await asyncio.gather(*(one(r) for r in refs))
+    return dict(pairs)
+
+
+async def _truth(deps: Any, mobile: MobileDeps, diff: DifferenceRecord) -> tuple[MobileView | None, OrderRef | None]:
+    if not diff.msgid:
+        return None, None
+    ref = await deps.db(lambda conn: order_ref(conn, diff.msgid))
+    if ref is None:
+        return None, None
+    return await deps.platform(mobile.view(ref)), ref
+
+
+async def _entry(deps: Any, view: MobileView, setl_id: str, ref: OrderRef | None) -> PlatformEntry | None:
+    if not (view.psn_no and view.hi_rgst_sn):
+        raise ReconciliationError("6301 does not name the settlement's person and visit: 5203 cannot be asked")
+    if ref is None or not ref.insu_code:
+        raise ReconciliationError("the order's 参保地 is unknown (no 6201 in our call log): 5203 cannot be asked")
+    return await deps.platform(query_entry(deps.client, setl_id=setl_id, mdtrt_id=view.hi_rgst_sn,
+                                           psn_no=view.psn_no, insuplc_admdvs=ref.insu_code,
+                                           markers=deps.absent_markers))
+
+
+async def plan_mobile(deps: Any, diff: DifferenceRecord) -> MobilePlan:
+    mobile: MobileDeps = deps.mobile
+    if mobile is None:
+        return MobilePlan("manual", "mobile pay is not configured in reconciliation (YIBAO_MP_*)")
+    view, ref = await _truth(deps, mobile, diff)
+    local = await deps.db(lambda conn: entry_by_setl_id(conn, diff.setl_id))
+    if local is not None and local.status not in ("booked", "cash"):
+        local = None
+    cls = diff.diff_class
+    if cls == "mp_cash_not_in_his":
+        return MobilePlan("manual", "WeChat Pay collected this cash part and HIS holds no settlement of the order: "
+                                    "refund it in WeChat Pay (申请退款) or book it in HIS", view=view)
+    if cls == "mp_cash_mismatch":
+        return MobilePlan("manual", "the cash WeChat Pay collected differs from the cash HIS booked: check the order "
+                                    "with WeChat Pay's merchant platform", view=view)
+    if cls == "mp_paid_not_in_his":
+        if local is not None:
+            return MobilePlan("none", "HIS booked the settlement since")
+        if view is None or view.meaning not in PAID_MEANINGS:
+            return MobilePlan("none", "the platform no longer holds the order as paid")
+        entry = await _entry(deps, view, view.hi_doc_sn or diff.setl_id, ref)
+        if entry is None:
+            return MobilePlan("manual", "6301 shows the order paid, but 5203 has no such settlement", view=view)
+        cash, acct, fund = view.refundable()
+        if cash + acct + fund == ZERO:
+            return MobilePlan("mp_book", "the platform refunded it already: HIS books the settlement and its refunds",
+                              amount=money(view.fee or ZERO), view=view, entry=entry)
+        return MobilePlan("mp_refund", f"paid on the platform, HIS never told: refund the patient "
+                                       f"({'2208 at the counter' if mobile.refund_via == '2208' else '6203'}) and "
+                                       "book both in HIS", amount=money(cash + acct + fund), view=view, entry=entry)
+    if cls == "mp_in_his_not_paid":
+        if local is None:
+            return MobilePlan("manual", "the entry is no longer in the hospital ledger")
+        return MobilePlan("void", "no platform order is paid with this settlement: void it in HIS",
+                          amount=abs(money(local.medfee_sumamt)), view=view)
+    if view is None:
+        return MobilePlan("manual", "the order cannot be found in our call log: handle by hand")
+    if cls == "mp_amount_mismatch":
+        if local is None:
+            return MobilePlan("manual", "the entry is no longer in the hospital ledger")
+        entry = await _entry(deps, view, diff.setl_id, ref)
+        if entry is None:
+            return MobilePlan("manual", "5203 has no such settlement")
+        if (entry.medfee_sumamt, entry.fund_pay_sumamt, entry.acct_pay) == (
+                local.medfee_sumamt, local.fund_pay_sumamt, local.acct_pay):
+            return MobilePlan("none", "the amounts agree by now", entry=entry)
+        return MobilePlan("correct", "HIS takes the platform's amounts", view=view, entry=entry,
+                          amount=max(abs(entry.medfee_sumamt - local.medfee_sumamt),
+                                     abs(entry.fund_pay_sumamt - local.fund_pay_sumamt)))
+    if cls == "mp_refund_not_in_his":
+        if local is not None:
+            return MobilePlan("none", "HIS booked the refund since")
+        refund = next((r for r in view.succeeded_refunds() if str(r.get("hiDocSn") or r.get("appRefdSn")) ==
+                       diff.setl_id), None)
+        if refund is None:
+            return MobilePlan("none", "the platform no longer lists the refund")
+        amount = money(sum((Decimal(str(refund.get(k) or "0")) for k in ("cashRefdAmt", "psnAcctRefdAmt",
+                                                                          "fundRefdAmt")), ZERO))
+        cancellation = None
+        if refund.get("hiDocSn"):
+            cancellation = await _entry(deps, view, str(refund["hiDocSn"]), ref)
+        return MobilePlan("mp_adopt_refund", f"the platform refunded ({refund.get('refdType')}): HIS books it",
+                          amount=amount, view=view, cancellation=cancellation)
+    return MobilePlan("manual", "HIS booked a refund the platform does not list: check with the platform", view=view)
+
+
+def _status(deps: Any, diff: DifferenceRecord, plan: MobilePlan) -> str:
+    if plan.action == "none":
+        return "resolved"
+    if plan.action == "manual":
+        return "manual"
+    return "pending_approval" if deps.policy.needs_approval(diff.diff_class, plan.action, plan.amount) else "approved"
+
+
+def _amounts(plan: MobilePlan) -> dict[str, Any]:
+    v = plan.view
+    return {} if v is None else {"plat_medfee_sumamt": v.fee, "plat_fund_pay_sumamt": v.fund, "plat_acct_pay": v.acct}
+
+
+async def plan_mobile_difference(deps: Any, diff: DifferenceRecord) -> str:
+    """Decide and record the repair of an ``open`` mobile difference; its new status."""
+    try:
+        plan = await plan_mobile(deps, diff)
+    except (PlatformError, ReconciliationError, asyncio.TimeoutError) as exc:
+        reason = f"truth unknown (6301/5203): {type(exc).__name__}: {exc}"[:500]
+        await deps.db(lambda conn: update_difference(conn, diff.id, expect={"open"}, outcome=reason))
+        metrics.REPAIRS.labels(diff.diff_class, "unplanned", "failed").inc()
+        return "open"
+    status = _status(deps, diff, plan)
+    now = clock.now()
+    values: dict[str, Any] = dict(action=plan.action, amount=plan.amount, needs_approval=status == "pending_approval",
+                                  status=status, outcome=plan.reason, **_amounts(plan))
+    if status == "approved":
+        values.update(approved_by="auto", approved_at=now, approval_reason="within the automatic approval policy")
+    if status == "resolved":
+        values["resolved_at"] = now
+    if plan.entry is not None and not diff.setl_optins:
+        values["setl_optins"] = plan.entry.clr_optins
+    await deps.db(lambda conn: update_difference(conn, diff.id, expect={"open"}, **values))
+    metrics.REPAIRS.labels(diff.diff_class, plan.action, status).inc()
+    return status
+
+
+# --- applying --------------------------------------------------------------------------------------------------
+
+
+def _send(deps: Any, conn: Connection, result: HisResult) -> None:
+    from .repairs import _send as send
+
+    send(conn, result, deps.prefix)
+
+
+def _mobile_detail(diff: DifferenceRecord, **extra: Any) -> dict[str, Any]:
+    return {"channel": diff.channel, "pay_ord_id": diff.msgid, **{k: v for k, v in extra.items() if v is not None}}
+
+
+def _book(deps: Any, conn: Connection, diff: DifferenceRecord, result: HisResult, entry: LedgerEntry) -> None:
+    entry = replace(entry, channel=diff.channel)
+    if insert_entry(conn, entry):
+        _send(deps, conn, result)
+
+
+def _book_settlement(deps: Any, conn: Connection, diff: DifferenceRecord, entry: PlatformEntry) -> None:
+    visit = diff.his_visit_id or "?"
+    result = writeback.adopted(entry, his_visit_id=visit, run_id=diff.run_id, difference_id=diff.id)
+    result = result.model_copy(update={"detail": {**(result.detail or {}), **_mobile_detail(diff)}})
+    _book(deps, conn, diff, result, writeback.ledger_entry_of(entry, his_visit_id=visit, message_id=result.message_id))
+
+
+def _book_refund(deps: Any, conn: Connection, diff: DifferenceRecord, original: PlatformEntry | LedgerEntry | None,
+                 refund: dict[str, Any], cancellation: PlatformEntry | None, tag: str) -> None:
+    """HIS books one platform refund: the national cancellation (ALL, HI, a 2208), or the cash part (CASH)."""
+    visit = diff.his_visit_id or "?"
+    message_id = writeback.repair_message_id(diff.run_id, diff.id, f"mp_refund:{tag}")
+    if cancellation is not None:
+        split = writeback.split_of(cancellation.split or cancellation.amounts())
+        if split.medfee_sumamt > 0:
+            split = writeback.negated(split)
+        kept: dict[str, Any] = {}
+        if str(refund.get("refdType")) == "HI":  # the insurance part back, the patient's cash part kept (as the
+            # mobile-pay service tells HIS of its own HI refunds): the national cancellation negates the whole split
+            kept["cash_kept"] = str(money(abs(split.psn_cash_pay) - Decimal(str(refund.get("cashRefdAmt") or "0"))))
+        result = HisResult(message_id=message_id, his_visit_id=visit, visit_kind="outpatient", kind="refunded",
+                           service=writeback.SERVICE, reason_code=writeback.REPAIR_REASON, msgid=cancellation.msgid,
+                           psn_no=cancellation.psn_no, insutype=cancellation.insutype or None,
+                           insuplc_admdvs=cancellation.clr_optins or None, mdtrt_id=cancellation.mdtrt_id,
+                           setl_id=cancellation.setl_id, orig_setl_id=diff.setl_id if diff.diff_class ==
+                           "mp_paid_not_in_his" else (original.setl_id if original is not None else None),
+                           setl_time=cancellation.setl_time, clr_type="11", clr_optins=cancellation.clr_optins,
+                           refd_setl_flag="1", split=split, reason="a mobile-pay refund booked by reconciliation",
+                           detail={"repair": "mp_refund", "run_id": diff.run_id, "difference_id": diff.id, **kept,
+                                   **_mobile_detail(diff, refd_type=refund.get("refdType"),
+                                                    refund_sn=refund.get("appRefdSn"), via=refund.get("via"))})
+        entry = writeback.ledger_entry_of(cancellation, his_visit_id=visit, message_id=message_id,
+                                          orig_setl_id=result.orig_setl_id)
+        _book(deps, conn, diff, result, entry)
+        return
+    cash = money(Decimal(str(refund.get("cashRefdAmt") or "0")))
+    if cash == ZERO:
+        return
+    zero = Decimal("0.00")
+    sn = str(refund.get("appRefdSn") or tag)[:30]
+    optins = getattr(original, "clr_optins", None) or getattr(original, "setl_optins", None) or diff.setl_optins
+    result = HisResult(message_id=message_id, his_visit_id=visit, visit_kind="outpatient", kind="refunded",
+                       service=writeback.SERVICE, reason_code=writeback.REPAIR_REASON, msgid=sn,
+                       psn_no=getattr(original, "psn_no", None), insutype=getattr(original, "insutype", None) or None,
+                       insuplc_admdvs=optins or None, setl_id=sn,
+                       orig_setl_id=getattr(original, "setl_id", None), setl_time=clock.now(), clr_type="11",
+                       clr_optins=optins or None, refd_setl_flag="1",
+                       split=SettlementSplit(medfee_sumamt=zero, fund_pay_sumamt=zero, psn_part_amt=-cash,
+                                             acct_pay=zero, psn_cash_pay=-cash),
+                       reason="a mobile-pay cash refund booked by reconciliation",
+                       detail={"repair": "mp_refund", "run_id": diff.run_id, "difference_id": diff.id,
+                               "cash_only": True, **_mobile_detail(diff, refd_type="CASH", refund_sn=sn)})
+    entry = LedgerEntry(setl_id=sn, his_visit_id=visit, visit_kind="outpatient", channel=diff.channel,
+                        insutype=result.insutype or "", clr_type="11", setl_optins=optins or "", refd_setl_flag="1",
+                        setl_time=clock.now(), medfee_sumamt=zero, fund_pay_sumamt=zero, acct_pay=zero,
+                        psn_cash_pay=-cash, mdtrt_id=getattr(original, "mdtrt_id", None), psn_no=result.psn_no,
+                        orig_setl_id=result.orig_setl_id, msgid=sn, status="cash", producer=writeback.SERVICE,
+                        message_id=message_id, source="repair")
+    _book(deps, conn, diff, result, entry)
+
+
+async def _refund_on_platform(deps: Any, mobile: MobileDeps, diff: DifferenceRecord, plan: MobilePlan) -> str:
+    """The approved refund of a 单边账: stored before sending, idempotent by appRefdSn, then booked in HIS."""
+    assert plan.view is not None and plan.entry is not None
+    view, entry = plan.view, plan.entry
+    sn = refund_sn(diff)
+    if not await deps.db(lambda conn: update_difference(conn, diff.id, expect={"approved", "applying"},
+                                                         status="applying", repair_msgid=sn,
+                                                         outcome=f"refund {sn} being sent")):
+        return diff.status
+    ref = await deps.db(lambda conn: order_ref(conn, diff.msgid or ""))
+    assert ref is not None
+    cash, acct, fund = view.refundable()
+    try:
+        if mobile.refund_via == "2208" and (acct or fund):
+            await deps.platform(deps.client.call("2208", {"data": {"psn_no": entry.psn_no, "setl_id": entry.setl_id,
+                                                                   "mdtrt_id": entry.mdtrt_id}},
+                                                 insuplc_admdvs=entry.clr_optins or None, visit_key=ref.visit_key))
+            kinds = [("CASH", cash, ZERO, ZERO)] if cash else []
+        else:
+            kinds = [("ALL", cash, acct, fund)]
+        for kind, c, a, f in kinds:
+            reply = await deps.platform(mobile.client.call("6203", {"version": ref.version, "data": {
+                "payOrdId": ref.pay_ord_id, "appRefdSn": sn if kind == "ALL" else refund_sn(diff, kind),
+                "appRefdTime": clock.format_compact(clock.now()), "totlRefdAmt": money(c + a + f), "cashRefdAmt": c,
+                "psnAcctRefdAmt": a, "fundRefdAmt": f, "refdType": kind, "orgCodg": mobile.org_codg}},
+                visit_key=ref.visit_key))
+            status = str((getattr(reply, "output", {}) or {}).get("refStatus") or "")
+            if status != "SUCC":
+                raise ReconciliationError(f"6203 {kind} answered refStatus {status or '?'}")
+    except BusinessRejection as exc:
+        reason = f"refund refused: {exc.err_msg}; handle by hand"[:500]
+        await deps.db(lambda conn: update_difference(conn, diff.id, expect={"applying"}, status="manual",
+                                                     outcome=reason))
+        return "manual"
+    except (PlatformError, ReconciliationError, asyncio.TimeoutError) as exc:
+        reason = f"refund not finished ({type(exc).__name__}: {exc}): 6301 is asked at the next attempt"[:500]
+        await deps.db(lambda conn: update_difference(conn, diff.id, expect={"applying"}, outcome=reason))
+        return "applying"
+    return await _book_all(deps, mobile, diff, ref)
+
+
+async def _book_all(deps: Any, mobile: MobileDeps, diff: DifferenceRecord, ref: OrderRef) -> str:
+    """HIS books the platform's settlement and every refund of it (what the platform holds now)."""
+    view = await deps.platform(mobile.view(ref))
+    entry = await _entry(deps, view, view.hi_doc_sn or diff.setl_id, ref)
+    if entry is None:
+        raise ReconciliationError("5203 has no such settlement")
+    cancellations: dict[str, PlatformEntry | None] = {}
+    for r in view.succeeded_refunds():
+        if r.get("hiDocSn"):
+            cancellations[str(r["hiDocSn"])] = await _entry(deps, view, str(r["hiDocSn"]), ref)
+
+    def finish(conn: Connection) -> str:
+        if not update_difference(conn, diff.id, expect={"approved", "applying"}, status="repaired",
+                                 outcome="refunded on the platform and booked in HIS (settlement and refund)",
+                                 resolved_at=clock.now()):
+            return diff.status
+        _book_settlement(deps, conn, diff, entry)
+        for i, r in enumerate(view.succeeded_refunds()):
+            _book_refund(deps, conn, diff, entry, r, cancellations.get(str(r.get("hiDocSn") or "")), f"{i}")
+        return "repaired"
+
+    return await deps.db(finish)
+
+
+async def apply_mobile_difference(deps: Any, difference_id: int) -> str:
+    """Apply the repair of an ``approved`` (or ``applying``) mobile difference; its new status."""
+    diff = await deps.db(lambda conn: difference(conn, difference_id))
+    if diff is None or diff.status not in ("approved", "applying"):
+        return diff.status if diff is not None else "missing"
+    mobile: MobileDeps | None = deps.mobile
+    try:
+        if diff.status == "applying" and diff.action == "mp_refund" and mobile is not None:
+            ref = await deps.db(lambda conn: order_ref(conn, diff.msgid or ""))
+            view = await deps.platform(mobile.view(ref)) if ref is not None else None
+            if ref is not None and view is not None and any(str(r.get("appRefdSn")) == diff.repair_msgid
+                                                            for r in view.succeeded_refunds()):
+                status = await _book_all(deps, mobile, diff, ref)  # the refund took effect: book it
+                metrics.REPAIRS.labels(diff.diff_class, "mp_refund", status).inc()
+                return status
+        plan = await plan_mobile(deps, diff)
+    except (PlatformError, ReconciliationError, asyncio.TimeoutError) as exc:
+        reason = f"not applied: truth unknown ({type(exc).__name__}); will be tried again"
+        await deps.db(lambda conn: update_difference(conn, diff.id, expect={diff.status}, outcome=reason))
+        return diff.status
+    if plan.action == "none":
+        await deps.db(lambda conn: update_difference(conn, diff.id, expect={"approved", "applying"},
+                                                     status="resolved", outcome=plan.reason, resolved_at=clock.now()))
+        return "resolved"
+    if plan.action != diff.action:
+        status = "manual" if plan.action == "manual" else "pending_approval"
+        reason = f"the platform changed since the approval ({diff.action} → {plan.action}): {plan.reason}"
+        await deps.db(lambda conn: update_difference(conn, diff.id, expect={"approved", "applying"}, status=status,
+                                                     action=plan.action, amount=plan.amount,
+                                                     needs_approval=status == "pending_approval", outcome=reason))
+        return status
+    assert mobile is not None
+    try:
+        if plan.action == "mp_refund":
+            status = await _refund_on_platform(deps, mobile, diff, plan)
+        elif plan.action == "mp_book":
+            ref = await deps.db(lambda conn: order_ref(conn, diff.msgid or ""))
+            assert ref is not None
+            status = await _book_all(deps, mobile, diff, ref)
+        else:
+            status = await deps.db(lambda conn: _apply_in_db(deps, diff, plan, conn))
+    except (PlatformError, ReconciliationError, asyncio.TimeoutError) as exc:
+        reason = f"not applied ({type(exc).__name__}: {exc}); will be tried again"[:500]
+        await deps.db(lambda conn: update_difference(conn, diff.id, expect={"approved", "applying"}, outcome=reason))
+        return diff.status
+    metrics.REPAIRS.labels(diff.diff_class, plan.action, status).inc()
+    log.info("mobile repair applied", extra={"fields": {"run_id": diff.run_id, "difference_id": diff.id,
+                                                        "class": diff.diff_class, "action": plan.action,
+                                                        "status": status}})
+    return status
+
+
+def _apply_in_db(deps: Any, diff: DifferenceRecord, plan: MobilePlan, conn: Connection) -> str:
+    expect = {"approved"}
+    local = entry_by_setl_id(conn, diff.setl_id)
+    if plan.action == "mp_adopt_refund":
+        if local is not None:
+            update_difference(conn, diff.id, expect=expect, status="resolved", outcome="booked since",
+                              resolved_at=clock.now())
+            return "resolved"
+        view = plan.view
+        assert view is not None
+        refund = next((r for r in view.succeeded_refunds() if str(r.get("hiDocSn") or r.get("appRefdSn")) ==
+                       diff.setl_id), {})
+        original = entry_by_setl_id(conn, view.hi_doc_sn or "")
+        if not update_difference(conn, diff.id, expect=expect, status="repaired", outcome="refund booked in HIS",
+                                 resolved_at=clock.now()):
+            return diff.status
+        _book_refund(deps, conn, diff, original, refund, plan.cancellation, "adopt")
+        return "repaired"
+    if local is None:
+        update_difference(conn, diff.id, expect=expect, status="manual",
+                          outcome="the hospital ledger entry changed since planning")
+        return "manual"
+    if plan.action == "void":
+        result = writeback.voided(local, run_id=diff.run_id, difference_id=diff.id)
+        if not update_difference(conn, diff.id, expect=expect, status="repaired", resolved_at=clock.now(),
+                                 outcome="voided in HIS (no platform order is paid with it)"):
+            return diff.status
+        _void_entry(conn, local.setl_id)
+        _send(deps, conn, result)
+        return "repaired"
+    if plan.action == "correct":
+        assert plan.entry is not None
+        result = writeback.corrected(local, plan.entry, run_id=diff.run_id, difference_id=diff.id)
+        if not update_difference(conn, diff.id, expect=expect, status="repaired", resolved_at=clock.now(),
+                                 outcome="HIS amounts corrected to the platform's"):
+            return diff.status
+        _correct_entry(conn, local, plan.entry.amounts(), plan.entry.split or None)
+        _send(deps, conn, result)
+        return "repaired"
+    raise AssertionError(plan.action)

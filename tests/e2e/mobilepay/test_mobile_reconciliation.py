@@ -1,0 +1,252 @@
+"""The mobile 单边账, found by the daily mobile-pay reconciliation and repaired with finance's approval, on the real
+broker and database through the simulator:
+
+* an order the platform settled while every answer to the hospital was lost (the 6202 answer, its callback, and
+  6301 until the order was parked): paid on the platform, not in HIS — refunded by 6203 once approved, and HIS books
+  both the payment and its refund; the parked order, replayed, ends without telling HIS again;
+* a settlement HIS holds that no platform order is paid with — voided in HIS once approved;
+
+and afterwards the national 3201 of the day balances (a mobile-pay settlement is a national settlement too)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from e2e.mobilepay.mobile_rig import MobileRig, rig_on_stack
+from support.kafka import consume
+from yibao.chains.store import ChainStore
+from yibao.core import clock
+from yibao.core.db.schema import outbox
+from yibao.core.results import HisResult, SettlementSplit
+from yibao.core.topics import topic
+from yibao.envelope.client import NationalClient
+from yibao.envelope.mobilepay.client import MobilePayClient
+from yibao.envelope.mobilepay.settings import MobilePaySettings
+from yibao.envelope.settings import PlatformSettings
+from yibao.reconciliation.audit import Actor
+from yibao.reconciliation.ledger import record_result
+from yibao.reconciliation.mobile import MobileDeps
+from yibao.reconciliation.models import RunRequest
+from yibao.reconciliation.reconciler import Reconciler
+from yibao.reconciliation.settings import ReconciliationSettings
+from yibao.stack import Stack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def rig(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MobileRig]:
+    yield from rig_on_stack(stack, tmp_path_factory.mktemp("mobile-recon"), people_offset=420,
+                            extra_env={"YIBAO_MOBILEPAY_CHAIN_MAX_ATTEMPTS": "3",
+                                       "YIBAO_MOBILEPAY_CALLBACK_WAIT_S": "1"})
+
+
+async def _ledger(rig: MobileRig) -> list[HisResult]:
+    """HIS's side: every result on yibao.his.results.v1 booked into the hospital ledger (the reconciliation
+    worker's consumer, run here)."""
+    records = await consume(rig.bridge.info.kafka_bootstrap, [topic("his_results", rig.bridge.prefix)], idle=1.5,
+                            timeout=15)
+    results = [HisResult.model_validate_json(r.value) for r in records]
+    with rig.db.begin() as conn:
+        for r in results:
+            record_result(conn, r)
+    return results
+
+
+def _reconciler(rig: MobileRig, tmp: Path) -> tuple[Reconciler, Any, Any]:
+    national = NationalClient(PlatformSettings(base_url=rig.bridge.sim_url, retry_backoff_s=0.05),
+                              engine=rig.db, service="reconciliation")
+    mp = MobilePaySettings(base_url=rig.bridge.sim_url, private_key=rig.keys["hospital_private"],
+                           platform_public_key=rig.keys["platform_public"], retry_backoff_s=0.05)
+    mobile = MobileDeps(MobilePayClient(mp, engine=rig.db, service="reconciliation"), mp.meaning, org_codg=mp.org_codg)
+    settings = ReconciliationSettings(database_url=rig.database_url, reports_dir=tmp / "reports",
+                                      topic_prefix=rig.bridge.prefix, setl_optins=["440100", "440106", "440300"])
+    return Reconciler(rig.db, national, settings, default_optins="440100", mobile=mobile), national, mobile
+
+
+async def test_mobile_single_sided_orders_are_found_and_repaired_with_approval(
+        rig: MobileRig, tmp_path: Path) -> None:
+    # two orders paid as they should be
+    good = [await rig.visit("26.00"), await rig.visit("14.00", "3.00")]
+    for i, v in enumerate(good):
+        await rig.pending(v)
+        order_id = (await rig.order(v, f"G-{i}")).json()["order"]["order_id"]
+        await rig.until(order_id, "paid")
+    # paid on the platform, every answer lost: parked
+    lost = await rig.visit("58.00")
+    await rig.pending(lost)
+    rig.bridge.set_faults(["6202:commit_then_timeout:1", "6301:http_5xx:1:500", "callback:lose:1"])
+    lost_order = (await rig.order(lost, "L-1")).json()["order"]
+    await rig.results(until=lambda rs: any(r.his_visit_id == lost.key and r.kind == "parked" for r in rs),
+                      timeout=120)
+    rig.bridge.set_faults([])
+    platform = next(o for o in rig.orders().values() if o["med_org_ord"].startswith(lost_order["order_id"]))
+    assert platform["status"] == "4"  # the platform has it; HIS does not
+
+    results = await _ledger(rig)
+    assert not [r for r in results if r.his_visit_id == lost.key and r.kind == "settled"]
+    # a settlement HIS holds that no platform order is paid with
+    ghost = good[0]
+    zero, amount = clock.now(), SettlementSplit(medfee_sumamt="19.00", fund_pay_sumamt="9.50", psn_part_amt="9.50",
+                                                acct_pay="0", psn_cash_pay="9.50")
+    with rig.db.begin() as conn:
+        record_result(conn, HisResult(
+            message_id="ghost-1", his_visit_id=ghost.key, visit_kind="outpatient", kind="settled", service="mobilepay",
+            psn_no=ghost.person.psn_no, insutype=ghost.person.insutype, insuplc_admdvs=ghost.person.insuplc_admdvs,
+            setl_id="GHOST0000001", setl_time=zero, clr_type="11", clr_optins=ghost.person.insuplc_admdvs,
+            split=amount, detail={"channel": "mobilepay-2.0", "pay_ord_id": "ORD-NONE"}))
+
+    reconciler, national, mobile = _reconciler(rig, tmp_path)
+    try:
+        today = clock.today()
+        clerk = Actor("clerk.li", "clerk", "cli", "test")
+        run = await reconciler.run(RunRequest.for_day(today, scope="mobile", requested_by="clerk.li",
+                                                      trigger="cli"), actor=clerk)
+        status = await reconciler.status(run.run_id)
+        diffs = {d["diff_class"]: d for d in status["differences"]}
+        assert run.state == "differences_found", status
+        assert set(diffs) == {"mp_paid_not_in_his", "mp_in_his_not_paid"}, diffs
+        assert {d["status"] for d in diffs.values()} == {"pending_approval"}, [(d["diff_class"], d["outcome"]) for d in diffs.values()]
+        assert diffs["mp_paid_not_in_his"]["channel"] == "mobilepay-2.0"
+        assert diffs["mp_paid_not_in_his"]["action"] == "mp_refund"
+
+        approver = Actor("approver.wang", "approver", "cli", "test")
+        done = await reconciler.approve(run.run_id, by="approver.wang", reason="refund the patient; void the ghost",
+                                        actor=approver)
+        assert done.state == "repaired_and_balanced", await reconciler.status(run.run_id)
+        platform = next(o for o in rig.orders().values() if o["med_org_ord"].startswith(lost_order["order_id"]))
+        assert platform["status"] == "9" and platform["refunds"][0]["refStatus"] == "SUCC"
+
+        with rig.db.connect() as conn:  # the repairs' results, in the outbox (the worker's relay would publish them)
+            payloads = conn.execute(select(outbox.c.payload).where(
+                outbox.c.producer == "reconciliation", outbox.c.topic == topic("his_results", rig.bridge.prefix))
+            ).scalars().all()
+        repairs = [HisResult.model_validate_json(p) for p in payloads]
+        kinds = sorted((r.his_visit_id, r.kind) for r in repairs)
+        assert kinds == sorted([(lost.key, "settled"), (lost.key, "refunded"), (ghost.key, "refunded")]), kinds
+
+        again = await reconciler.run(RunRequest.for_day(today, scope="mobile", requested_by="clerk.li",
+                                                        trigger="cli"), actor=clerk)
+        assert again.state == "balanced", await reconciler.status(again.run_id)
+        whole = await reconciler.run(RunRequest.for_day(today, requested_by="clerk.li", trigger="cli"), actor=clerk)
+        assert whole.state == "balanced", await reconciler.status(whole.run_id)
+    finally:
+        await national.aclose()
+        await mobile.client.aclose()
+
+    # the parked order, replayed, learns it was refunded and ends without telling HIS again
+    with rig.db.begin() as conn:
+        assert ChainStore("mobilepay").unpark(conn, lost.key) == 1
+    order = await rig.until(lost_order["order_id"], "cancelled", timeout=90)
+    assert order["reason_code"] == "refunded_elsewhere"
+    await asyncio.sleep(1)
+    mine = [r for r in await rig.results() if r.his_visit_id == lost.key]
+    assert [r.kind for r in mine] == ["parked"]
+
+
+async def test_wechat_pays_bill_feeds_the_mobile_reconciliation(rig: MobileRig, tmp_path: Path) -> None:
+    """WeChat Pay's daily bill (8806) against HIS's ledger: a cash part WeChat collected for an order HIS never
+    booked, and one HIS booked with another amount — found, left to finance by hand."""
+    from sqlalchemy import update
+
+    from yibao.core.db.schema import recon_ledger
+    from yibao.envelope.mobilepay.wechat import WeChatPayClient, WeChatSettings
+
+    mixed, cash_only = await rig.visit("40.00"), await rig.visit("21.00")
+    for v in (mixed, cash_only):
+        await rig.pending(v, who="wechat")
+    m = (await rig.order(mixed, "WXR-1", who="wechat")).json()["order"]
+    c = (await rig.order(cash_only, "WXR-2", who="wechat", pay_type="self_pay", pay_auth_no=None)).json()["order"]
+    m = await rig.until(m["order_id"], "paid", who="wechat")
+    c = await rig.until(c["order_id"], "paid", who="wechat")
+    await rig.results(until=lambda rs: {mixed.key, cash_only.key} <= {r.his_visit_id for r in rs
+                                                                       if r.kind == "settled"})
+    records = await consume(rig.bridge.info.kafka_bootstrap, [topic("his_results", rig.bridge.prefix)], idle=1.5,
+                            timeout=15)
+    with rig.db.begin() as conn:  # HIS never booked the cash-only payment; it booked the mixed one's cash wrong
+        for r in (HisResult.model_validate_json(x.value) for x in records):
+            if r.his_visit_id != cash_only.key:
+                record_result(conn, r)
+        conn.execute(update(recon_ledger).where(recon_ledger.c.setl_id == m["hi_doc_sn"])
+                     .values(psn_cash_pay=recon_ledger.c.psn_cash_pay + 1))
+
+    env = rig.bridge.extra_env
+    wechat = WeChatPayClient(WeChatSettings(base_url=rig.bridge.sim_url,
+                                            merchant_private_key=env["YIBAO_WECHAT_MERCHANT_PRIVATE_KEY"],
+                                            platform_public_key=env["YIBAO_WECHAT_PLATFORM_PUBLIC_KEY"],
+                                            api_v3_key=env["YIBAO_WECHAT_API_V3_KEY"]),
+                             engine=rig.db, service="reconciliation")
+    reconciler, national, mobile = _reconciler(rig, tmp_path)
+    mobile.wechat = wechat
+    try:
+        clerk = Actor("clerk.li", "clerk", "cli", "test")
+        run = await reconciler.run(RunRequest.for_day(clock.today(), scope="mobile", requested_by="clerk.li",
+                                                      trigger="cli"), actor=clerk)
+        status = await reconciler.status(run.run_id)
+        mine = {d["setl_id"]: d for d in status["differences"]
+                if d["setl_id"] in (m["wechat"]["out_trade_no"], c["wechat"]["out_trade_no"])}
+        assert mine[c["wechat"]["out_trade_no"]]["diff_class"] == "mp_cash_not_in_his", status
+        assert mine[m["wechat"]["out_trade_no"]]["diff_class"] == "mp_cash_mismatch", status
+        assert {d["status"] for d in mine.values()} == {"manual"}
+        assert run.state == "differences_found"
+    finally:
+        await national.aclose()
+        await mobile.client.aclose()
+        await wechat.aclose()
+
+
+async def test_where_the_province_says_so_the_single_sided_order_is_refunded_at_the_counter(
+        rig: MobileRig, tmp_path: Path) -> None:
+    """``mobile_refund_via=2208``: the insurance part of a mobile 单边账 goes back by the counter's 2208 (the
+    patient need not scan again), the cash part by 6203 CASH; HIS books the settlement and both refunds."""
+    lost = await rig.visit("33.00")
+    await rig.pending(lost)
+    rig.bridge.set_faults(["6202:commit_then_timeout:1", "6301:http_5xx:1:500", "callback:lose:1"])
+    lost_order = (await rig.order(lost, "L-2208")).json()["order"]
+    await rig.results(until=lambda rs: any(r.his_visit_id == lost.key and r.kind == "parked" for r in rs),
+                      timeout=120)
+    rig.bridge.set_faults([])
+    await _ledger(rig)
+
+    reconciler, national, mobile = _reconciler(rig, tmp_path)
+    mobile.refund_via = "2208"
+    try:
+        clerk = Actor("clerk.li", "clerk", "cli", "test")
+        run = await reconciler.run(RunRequest.for_day(clock.today(), scope="mobile", requested_by="clerk.li",
+                                                      trigger="cli"), actor=clerk)
+        mine = [d for d in (await reconciler.status(run.run_id))["differences"] if d["his_visit_id"] == lost.key]
+        assert [(d["diff_class"], d["action"], d["status"]) for d in mine] == [
+            ("mp_paid_not_in_his", "mp_refund", "pending_approval")], mine
+        assert "2208 at the counter" in mine[0]["outcome"]
+        approver = Actor("approver.wang", "approver", "cli", "test")
+        await reconciler.approve(run.run_id, by="approver.wang", reason="refund at the counter", actor=approver)
+        after = [d for d in (await reconciler.status(run.run_id))["differences"] if d["his_visit_id"] == lost.key]
+        assert after[0]["status"] == "repaired", after
+    finally:
+        await national.aclose()
+        await mobile.client.aclose()
+
+    platform = next(o for o in rig.orders().values() if o["med_org_ord"].startswith(lost_order["order_id"]))
+    assert platform["status"] == "9", platform
+    assert sorted((r.get("via") or "6203", r["refdType"], r["refStatus"]) for r in platform["refunds"]) == [
+        ("2208", "HI", "SUCC"), ("6203", "CASH", "SUCC")], platform["refunds"]
+    with rig.db.connect() as conn:
+        payloads = conn.execute(select(outbox.c.payload).where(
+            outbox.c.producer == "reconciliation", outbox.c.topic == topic("his_results", rig.bridge.prefix))
+        ).scalars().all()
+    booked = [r for r in (HisResult.model_validate_json(p) for p in payloads) if r.his_visit_id == lost.key]
+    settled = [r for r in booked if r.kind == "settled"]
+    cancelled = [r for r in booked if r.kind == "refunded" and not (r.detail or {}).get("cash_only")]
+    cash = [r for r in booked if r.kind == "refunded" and (r.detail or {}).get("cash_only")]
+    assert len(settled) == len(cancelled) == len(cash) == 1, [(r.kind, r.detail) for r in booked]
+    assert cancelled[0].split is not None and settled[0].split is not None
+    assert cancelled[0].split.medfee_sumamt == -settled[0].split.medfee_sumamt
+    assert cancelled[0].detail["via"] == "2208"
+    assert cancelled[0].detail["cash_kept"] == str(settled[0].split.psn_cash_pay)  # the cash went back by 6203
+    assert cash[0].split is not None and cash[0].split.psn_cash_pay == -settled[0].split.psn_cash_pay
