@@ -61,6 +61,8 @@ class RawField(BaseModel):
     dictionary: str | None = None
     note: str | None = None
     wire_name: str | None = None
+    aliases: list[str] = Field(default_factory=list)
+    assumed: bool = False
     fields: list[RawField] | None = None
     use: str | None = None
     omit: list[str] = Field(default_factory=list)
@@ -171,6 +173,9 @@ class FieldChange(BaseModel):
     scale: int | None = None
     dictionary: str | None = None
     note: str | None = None
+    wire_name: str | None = None
+    aliases: list[str] | None = None
+    assumed: bool | None = None
 
 
 class TransactionOverride(BaseModel):

@@ -139,6 +139,8 @@ def _resolve(raw: RawField, blocks: Mapping[str, Sequence[RawField]], where: str
             dictionary=raw.dictionary,
             note=raw.note,
             wire_name=raw.wire_name,
+            aliases=tuple(raw.aliases),
+            assumed=raw.assumed,
             fields=children,
         )
     except ValidationError as exc:
