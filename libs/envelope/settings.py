@@ -39,7 +39,7 @@ DEFAULT_SETTLEMENT_INFNOS = ("2206", "2207", "2208", "2303", "2304", "2305", "26
 #: envelope fields filled from settings, with their maximum lengths
 _HEADER_LIMITS = {
     "mdtrtarea_admvs": 6, "recer_sys_code": 10, "dev_no": 100, "dev_safe_info": 2000, "infver": 6,
-    "opter_type": 3, "opter": 30, "opter_name": 50, "fixmedins_name": 20, "signtype": 10,
+    "opter_type": 3, "opter": 30, "opter_name": 50, "fixmedins_name": 200, "signtype": 10,
 }
 
 
@@ -91,7 +91,7 @@ class PlatformSettings(BaseSettings):
 
     # --- who we are ----------------------------------------------------------------------------------------
     fixmedins_code: str = Field("H44010600001", description="定点医药机构编号 (12 characters)")
-    fixmedins_name: str = Field("yibao-bridge测试医院", description="定点医药机构名称 (≤20)")
+    fixmedins_name: str = Field("yibao-bridge测试医院", description="定点医药机构名称 (≤200)")
     mdtrtarea_admvs: str = Field("440100", description="就医地医保区划 (6 digits)")
     recer_sys_code: str = Field("FSI_LOCAL", description="接收方系统代码 (≤10)")
     infver: str = Field("V1.0", description="接口版本号, issued by the platform")

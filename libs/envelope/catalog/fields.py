@@ -23,6 +23,7 @@ __all__ = [
     "LostAnswer",
     "Resolution",
     "GatewayDefaults",
+    "FileFormat",
     "SCALAR_TYPES",
     "CONTAINER_TYPES",
     "NAME_PATTERN",
@@ -151,6 +152,17 @@ class FieldSpec(BaseModel):
         return self.type.value
 
 
+class FileFormat(BaseModel):
+    """How the TXT files exchanged around a transaction (3202's detail file) are written: what stands for an empty
+    value (the spec says ``null``; some platforms read an empty cell) and whether the last row ends with a line
+    break. A province file changes it (``transactions.3202.file_format``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    empty_value: Literal["null", ""] = "null"
+    final_newline: bool = True
+
+
 class DictionarySpec(BaseModel):
     """A code list. ``strict`` lists are closed (unknown codes refused); others document known codes only."""
 
@@ -230,6 +242,7 @@ class TransactionSpec(BaseModel):
     output: tuple[FieldSpec, ...] | None = None
     output_stream: Literal["zip"] | None = None
     files: dict[str, tuple[FieldSpec, ...]] = Field(default_factory=dict)
+    file_format: FileFormat = FileFormat()
     sources: tuple[str, ...] = ()
     lost_answer: LostAnswer | None = None
 

@@ -19,7 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .fields import FieldType
+from .fields import FieldType, FileFormat
 
 __all__ = [
     "RawField",
@@ -158,6 +158,7 @@ class SchemaFile(BaseModel):
     output: list[RawField]
     output_stream: Literal["zip"] | None = None
     files: dict[str, list[RawField]] = Field(default_factory=dict)
+    file_format: FileFormat | None = None
 
 
 class FieldChange(BaseModel):
@@ -206,6 +207,7 @@ class TransactionOverride(BaseModel):
     path: str | None = Field(default=None, pattern=r"^/")
     api_path: str | None = Field(default=None, pattern=r"^/")
     lost_answer: LostAnswerRow | None = None
+    file_format: FileFormat | None = None
     change: dict[str, FieldChange] = Field(default_factory=dict)
     add: dict[str, list[RawField]] = Field(default_factory=dict)
     remove: list[str] = Field(default_factory=list)

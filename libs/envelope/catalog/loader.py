@@ -252,13 +252,16 @@ def _schema_update(schema: SchemaFile, blocks: Mapping[str, Sequence[RawField]],
             seen.add(f.name)
         return fields
 
-    return {
+    update: dict[str, Any] = {
         "input": res(schema.input, "input"),
         "output": res(schema.output, "output"),
         "output_stream": schema.output_stream,
         "files": {name: res(rows, f"files.{name}") for name, rows in schema.files.items()},
         "sources": tuple(schema.sources),
     }
+    if schema.file_format is not None:
+        update["file_format"] = schema.file_format
+    return update
 
 
 # ---------------------------------------------------------------------------------------------------- provinces

@@ -172,6 +172,8 @@ def _transaction(
         update["api_path"] = ov.api_path
     if source is not None:
         update["sources"] = tuple(source.sources) + (where.split(":", 1)[0],)
+    if ov.file_format is not None:
+        update["file_format"] = ov.file_format
     if ov.lost_answer is not None:
         check_lost_answer(tx, ov.lost_answer.query, transactions, origin=where)
         update["lost_answer"] = LostAnswer(**ov.lost_answer.model_dump())
