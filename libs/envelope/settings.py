@@ -24,7 +24,7 @@ from pydantic_settings import (
 
 from yibao.core.settings import secrets_dir
 
-__all__ = ["PlatformSettings", "GatewayKind", "DEFAULT_BASE_URL", "DEFAULT_SETTLEMENT_INFNOS"]
+__all__ = ["PlatformSettings", "GatewayKind", "DEFAULT_BASE_URL", "DEFAULT_SETTLEMENT_INFNOS", "PROVINCE_DEFAULTS"]
 
 GatewayKind = Literal["none", "tif", "api", "encrypted"]
 
@@ -35,6 +35,13 @@ DEFAULT_BASE_URL = "http://127.0.0.1:7070"
 DEFAULT_SETTLEMENT_INFNOS = ("2206", "2207", "2208", "2303", "2304", "2305", "2601")
 
 
+
+#: settings a province file may default (``platform:`` in data/provinces/<name>.yaml): how the envelope is headed
+#: and signed there. Never secrets, never addresses of a deployment; a value set by the environment always wins.
+PROVINCE_DEFAULTS = frozenset({
+    "gateway", "sign_over", "signtype", "infver", "recer_sys_code", "api_version", "require_response_signature",
+    "insuplc_required_with_psn_no", "call_path", "upload_path", "download_path", "api_path_template",
+})
 
 #: envelope fields filled from settings, with their maximum lengths
 _HEADER_LIMITS = {
@@ -168,6 +175,18 @@ class PlatformSettings(BaseSettings):
         if directory is not None:
             sources.append(SecretsSettingsSource(settings_cls, secrets_dir=directory))
         return tuple(sources)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _province_defaults(cls, data: object) -> object:
+        # what the province file says about heading and signing (gateway kind, infver, sign_over …) fills what
+        # neither the caller nor the environment set: switching YIBAO_PLATFORM_PROVINCE switches them too
+        if not isinstance(data, dict) or not data.get("province"):
+            return data
+        from yibao.envelope.catalog import Catalog  # here: the catalog is data, loaded once and cached
+
+        defaults = Catalog.load(str(data["province"])).platform_defaults
+        return {**{k: v for k, v in defaults.items() if k in PROVINCE_DEFAULTS}, **data}
 
     @field_validator("gateway", mode="before")
     @classmethod

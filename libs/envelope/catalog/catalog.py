@@ -91,6 +91,11 @@ class Catalog:
         return self._data.gateway
 
     @property
+    def platform_defaults(self) -> Mapping[str, Any]:
+        """The province's defaults of the envelope settings (gateway kind, infver, sign_over …; empty nationally)."""
+        return MappingProxyType(dict(self._data.platform))
+
+    @property
     def sources(self) -> tuple[Path, ...]:
         """The data files this catalog was built from (for diagnostics)."""
         return self._data.sources

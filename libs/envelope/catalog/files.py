@@ -260,6 +260,9 @@ class ProvinceFile(BaseModel):
     transactions: dict[str, TransactionOverride] = Field(default_factory=dict)
     dictionaries: dict[str, DictionaryOverride] = Field(default_factory=dict)
     wording: dict[str, WordingOverride] = Field(default_factory=dict)
+    #: defaults of the envelope settings in this province (yibao.envelope.settings.PROVINCE_DEFAULTS: gateway kind,
+    #: infver, recer_sys_code, sign_over …); a setting given by the environment wins
+    platform: dict[str, str | bool] = Field(default_factory=dict)
 
     @field_validator("transactions", mode="before")
     @classmethod

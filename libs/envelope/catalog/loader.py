@@ -61,6 +61,8 @@ class CatalogData:
     sources: tuple[Path, ...] = ()
     #: how the platform words the answers the bridge acts on: list name → phrases (lower case)
     wording: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: the province's defaults of the envelope settings (``platform:`` of its file)
+    platform: Mapping[str, Any] = field(default_factory=dict)
 
 
 def read_yaml(path: Path) -> Any:

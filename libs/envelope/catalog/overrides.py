@@ -80,7 +80,18 @@ def apply_province(base: CatalogData, province: ProvinceFile, *, origin: str, pa
         province=province.province,
         sources=base.sources + ((path,) if path is not None else ()),
         wording=wording,
+        platform=_platform(province, origin),
     )
+
+
+def _platform(province: ProvinceFile, origin: str) -> dict[str, Any]:
+    from yibao.envelope.settings import PROVINCE_DEFAULTS
+
+    unknown = sorted(set(province.platform) - PROVINCE_DEFAULTS)
+    if unknown:
+        raise CatalogError(f"{origin}: platform: {', '.join(unknown)} cannot be set by a province file "
+                           f"(allowed: {', '.join(sorted(PROVINCE_DEFAULTS))})")
+    return dict(province.platform)
 
 
 # ---------------------------------------------------------------------------------------------------- gateway
