@@ -9,8 +9,8 @@ import warnings
 
 import pytest
 
-from tests.support.catalog_samples import first_required, minimal_input
-from tests.unit.simulator.conftest import Hospital, person
+from support.catalog_samples import first_required, minimal_input
+from .conftest import Hospital, person
 from yibao.envelope.catalog import Catalog
 from yibao.simulator.national import HANDLERS, NationalPlatform
 from yibao.simulator.platform_clock import PlatformClock

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.catalog_samples import minimal_input
+from support.catalog_samples import minimal_input
 from yibao.envelope.catalog import Catalog
 from yibao.envelope.catalog.typed import input_model, output_model
 
