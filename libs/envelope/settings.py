@@ -107,7 +107,9 @@ class PlatformSettings(BaseSettings):
     opter_name: str = Field("yibao-bridge", description="经办人姓名/终端名称 (≤50)")
     dev_no: str = Field("", description="设备编号 (≤100)")
     dev_safe_info: str = Field("", description="设备安全信息 (≤2000)")
-    province: str | None = Field(None, description="province whose catalog overrides apply (None: national)")
+    province: str | None = Field(
+        None, description="province whose catalog overrides apply, and whose file's platform: section defaults the "
+                          "settings above it does not set (guangdong, fujian, zhejiang or your own; None: national)")
     insuplc_required_with_psn_no: bool = Field(
         True, description="refuse locally a call whose input has psn_no but no insuplc_admdvs is given"
     )
