@@ -52,16 +52,24 @@ class Call:
         return PlatformRefusal(self.infno, message)
 
 
+def _node(call: Call, name: str) -> Any:
+    """An input node by name, whatever the case (the catalog hands inputs over with its names: ``signin``)."""
+    if name in call.input:
+        return call.input[name]
+    low = name.lower()
+    return next((v for k, v in call.input.items() if isinstance(k, str) and k.lower() == low), None)
+
+
 def block(call: Call, name: str) -> dict[str, Any]:
     """The named input object (``data``, ``mdtrtinfo`` …), required."""
-    value = call.input.get(name)
+    value = _node(call, name)
     if not isinstance(value, dict):
         raise call.refuse(f"input.{name}: required object missing")
     return value
 
 
 def rows(call: Call, name: str, *, required: bool = True) -> list[dict[str, Any]]:
-    value = call.input.get(name)
+    value = _node(call, name)
     if value is None and not required:
         return []
     if not isinstance(value, list) or (required and not value) or not all(isinstance(v, dict) for v in value):

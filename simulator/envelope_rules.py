@@ -31,7 +31,7 @@ ENVELOPE_FIELDS: dict[str, tuple[int, bool]] = {
     "opter_name": (50, True),
     "inf_time": (19, True),
     "fixmedins_code": (12, True),
-    "fixmedins_name": (20, True),
+    "fixmedins_name": (200, True),
     "sign_no": (30, False),
 }
 

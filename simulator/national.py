@@ -103,20 +103,31 @@ class NationalPlatform:
         return infno in catalog and catalog.transaction(infno).reversible
 
     def _validate_with_catalog(self, infno: str, payload: dict[str, Any]) -> str | None:
+        """The first rule of the catalog's field list (the bridge's own data, province applied) the input breaks.
+
+        Every transaction served is validated this way when the catalog has its field list; one without (not yet
+        catalogued) is left to the handler's own checks."""
         catalog = self.catalog()
-        if catalog is None:
+        if catalog is None or infno not in catalog or not catalog.has_schema(infno):
             return None
-        try:
-            from yibao.envelope.errors import EnvelopeValidationError
-        except ImportError:  # pragma: no cover
-            return None
+        from yibao.envelope.errors import EnvelopeValidationError
+
         try:
             catalog.validate_input(infno, payload)
         except EnvelopeValidationError as exc:
             return f"input.{exc.path}: {exc.rule}" if exc.path else f"input: {exc.rule}"
-        except Exception:  # noqa: BLE001 - an infno the catalog has no schema for: our own checks apply
-            return None
         return None
+
+    def _unsupported(self) -> str:
+        """How the platform words a transaction it does not serve (the catalog's wording, province applied)."""
+        from yibao.envelope.catalog import Catalog
+
+        catalog = self.catalog() or Catalog.load(self.settings.catalog_province or None)
+        try:
+            phrase = catalog.wording("unsupported_transaction")[0]
+        except Exception:  # noqa: BLE001 - a catalog without that list: the plain words
+            phrase = "交易编号不存在"
+        return f"envelope.infno: {phrase} (transaction not supported by this platform)"
 
     # --- responses -------------------------------------------------------------------------------------------
     def _infcode(self, ok: bool) -> int | str:
@@ -166,15 +177,20 @@ class NationalPlatform:
                 self._check_insuplc(envelope, infno, payload)
                 handler = HANDLERS.get(infno)
                 if handler is None:
-                    raise PlatformRefusal(infno, "envelope.infno: transaction not supported by this platform")
+                    raise PlatformRefusal(infno, self._unsupported())
                 problem = self._validate_with_catalog(infno, payload)
                 if problem:
                     raise PlatformRefusal(infno, problem)
                 if forced_error:
                     raise PlatformRefusal(infno, forced_error)
+                catalog = self.catalog()
+                if catalog is not None:  # the province's spellings (dscgTime, REFD_SETL_FLAG …) → the names
+                    payload = catalog.read_input(infno, payload)
                 call = Call(self, infno, msgid, fixmedins_code, envelope, payload, received, record,
                             file_bytes=file_bytes, file_name=file_name)
                 output = handler(call)
+                if catalog is not None:  # answered as this province's platform spells it (2401 under result …)
+                    output = catalog.write_output(infno, output)
             except PlatformRefusal as exc:
                 record.infcode = -1
                 record.effect = {"error": exc.err_msg}

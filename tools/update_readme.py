@@ -1,5 +1,5 @@
-"""Regenerate the generated blocks of README.md (settings reference, topic catalog, performance figures) from the
-code and from bench/results.
+"""Regenerate the generated blocks of README.md (settings reference, topic catalog, supported transactions,
+performance figures) from the code and from bench/results.
 
     make readme        # or: .venv/bin/python tools/update_readme.py
 Tests fail when the README's blocks differ from what this writes, so the README cannot go stale.
@@ -16,6 +16,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 BLOCKS = {
     "settings": ["settings", "--markdown"],
     "topics": ["topics", "list", "--markdown"],
+    "transactions": ["catalog", "--markdown"],
     "performance": [],
 }
 

@@ -509,7 +509,9 @@ class NationalClient:
             body = parse_reply(reply.content, infno=infno, msgid=msgid)
             if read_infcode(body.get("infcode")) == 0:
                 body = self.signer.open(infno, msgid, body)
-            return to_response(body, infno=infno, msgid=msgid)
+            response = to_response(body, infno=infno, msgid=msgid)
+            read = getattr(self.catalog, "read_output", None)  # the province's spellings → the catalog's names
+            return response if read is None else response.model_copy(update={"output": read(infno, response.output)})
         if status not in (401, 403):
             try:
                 body = parse_reply(reply.content, infno=infno, msgid=msgid)

@@ -24,7 +24,7 @@ from pydantic_settings import (
 
 from yibao.core.settings import secrets_dir
 
-__all__ = ["PlatformSettings", "GatewayKind", "DEFAULT_BASE_URL", "DEFAULT_SETTLEMENT_INFNOS"]
+__all__ = ["PlatformSettings", "GatewayKind", "DEFAULT_BASE_URL", "DEFAULT_SETTLEMENT_INFNOS", "PROVINCE_DEFAULTS"]
 
 GatewayKind = Literal["none", "tif", "api", "encrypted"]
 
@@ -36,10 +36,17 @@ DEFAULT_SETTLEMENT_INFNOS = ("2206", "2207", "2208", "2303", "2304", "2305", "26
 
 
 
+#: settings a province file may default (``platform:`` in data/provinces/<name>.yaml): how the envelope is headed
+#: and signed there. Never secrets, never addresses of a deployment; a value set by the environment always wins.
+PROVINCE_DEFAULTS = frozenset({
+    "gateway", "sign_over", "signtype", "infver", "recer_sys_code", "api_version", "require_response_signature",
+    "insuplc_required_with_psn_no", "call_path", "upload_path", "download_path", "api_path_template",
+})
+
 #: envelope fields filled from settings, with their maximum lengths
 _HEADER_LIMITS = {
     "mdtrtarea_admvs": 6, "recer_sys_code": 10, "dev_no": 100, "dev_safe_info": 2000, "infver": 6,
-    "opter_type": 3, "opter": 30, "opter_name": 50, "fixmedins_name": 20, "signtype": 10,
+    "opter_type": 3, "opter": 30, "opter_name": 50, "fixmedins_name": 200, "signtype": 10,
 }
 
 
@@ -91,7 +98,7 @@ class PlatformSettings(BaseSettings):
 
     # --- who we are ----------------------------------------------------------------------------------------
     fixmedins_code: str = Field("H44010600001", description="定点医药机构编号 (12 characters)")
-    fixmedins_name: str = Field("yibao-bridge测试医院", description="定点医药机构名称 (≤20)")
+    fixmedins_name: str = Field("yibao-bridge测试医院", description="定点医药机构名称 (≤200)")
     mdtrtarea_admvs: str = Field("440100", description="就医地医保区划 (6 digits)")
     recer_sys_code: str = Field("FSI_LOCAL", description="接收方系统代码 (≤10)")
     infver: str = Field("V1.0", description="接口版本号, issued by the platform")
@@ -100,7 +107,9 @@ class PlatformSettings(BaseSettings):
     opter_name: str = Field("yibao-bridge", description="经办人姓名/终端名称 (≤50)")
     dev_no: str = Field("", description="设备编号 (≤100)")
     dev_safe_info: str = Field("", description="设备安全信息 (≤2000)")
-    province: str | None = Field(None, description="province whose catalog overrides apply (None: national)")
+    province: str | None = Field(
+        None, description="province whose catalog overrides apply, and whose file's platform: section defaults the "
+                          "settings above it does not set (guangdong, fujian, zhejiang or your own; None: national)")
     insuplc_required_with_psn_no: bool = Field(
         True, description="refuse locally a call whose input has psn_no but no insuplc_admdvs is given"
     )
@@ -168,6 +177,18 @@ class PlatformSettings(BaseSettings):
         if directory is not None:
             sources.append(SecretsSettingsSource(settings_cls, secrets_dir=directory))
         return tuple(sources)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _province_defaults(cls, data: object) -> object:
+        # what the province file says about heading and signing (gateway kind, infver, sign_over …) fills what
+        # neither the caller nor the environment set: switching YIBAO_PLATFORM_PROVINCE switches them too
+        if not isinstance(data, dict) or not data.get("province"):
+            return data
+        from yibao.envelope.catalog import Catalog  # here: the catalog is data, loaded once and cached
+
+        defaults = Catalog.load(str(data["province"])).platform_defaults
+        return {**{k: v for k, v in defaults.items() if k in PROVINCE_DEFAULTS}, **data}
 
     @field_validator("gateway", mode="before")
     @classmethod

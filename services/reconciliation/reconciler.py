@@ -38,7 +38,7 @@ from .approval import ApprovalPolicy
 from .audit import Actor
 from .auth import check_four_eyes
 from .classify import classify
-from .detail_file import build_detail_zip, detail_columns, detail_filename
+from .detail_file import build_detail_zip, detail_columns, detail_filename, detail_format
 from .errors import ApprovalError, ReconciliationError, RunBusy, RunNotFound
 from .ledger import entries_between, entries_by_setl_ids, ledger_keys, ledger_totals, optins_seen
 from .models import RunRequest
@@ -121,6 +121,7 @@ class Reconciler:
             catalog = Catalog.load()
         self.catalog = catalog
         self.detail_columns = detail_columns(catalog)
+        self.detail_format = detail_format(catalog)  # null or empty, final newline: the province's
         self.result_columns = result_columns(catalog)
         self.on_commit = on_commit
         self.policy = ApprovalPolicy.of(settings.auto_approve_classes, settings.auto_approve_max_amount)
@@ -273,7 +274,7 @@ class Reconciler:
             with self.engine.connect() as conn:
                 return build_detail_zip(entries_between(conn, run.date_from, run.date_to, clr_type=group.clr_type,
                                                         setl_optins=group.setl_optins),
-                                        filename=name, columns=self.detail_columns)
+                                        filename=name, columns=self.detail_columns, fmt=self.detail_format)
 
         detail = await asyncio.to_thread(build)
         where = f"{group.clr_type}/{group.setl_optins}"

@@ -25,6 +25,7 @@ from typing import Any
 from yibao.envelope.errors import CatalogError
 
 from .fields import DictionarySpec, GatewayDefaults, TransactionSpec
+from .keys import to_names, to_wire
 from .loader import DATA_DIR, CatalogData, available_provinces, find_province_file, load_base
 from .overrides import apply_province_file
 from .validation import UnknownFields, check_output, prepare_input
@@ -88,6 +89,11 @@ class Catalog:
     @property
     def gateway(self) -> GatewayDefaults:
         return self._data.gateway
+
+    @property
+    def platform_defaults(self) -> Mapping[str, Any]:
+        """The province's defaults of the envelope settings (gateway kind, infver, sign_over …; empty nationally)."""
+        return MappingProxyType(dict(self._data.platform))
 
     @property
     def sources(self) -> tuple[Path, ...]:
@@ -193,6 +199,27 @@ class Catalog:
         except CatalogError:
             return [f"{infno}: not in the catalog, output not checked"]
         return check_output(spec, payload, self._data.dictionaries)
+
+    # ------------------------------------------------------------------------------------------------ spellings
+
+    def read_output(self, infno: str, output: Any) -> Any:
+        """An answer's ``output`` with every catalogued element under the name the code uses, whichever of its
+        accepted spellings the platform chose (2401's ``result`` read as ``data`` …). Keys the catalog does not
+        describe, and outputs of transactions without a schema, are returned as they are."""
+        return to_names(self._fields(infno, "output"), output)
+
+    def read_input(self, infno: str, payload: Any) -> Any:
+        """A request's ``input`` as received (the simulator's side) with the catalogued keys under their names."""
+        return to_names(self._fields(infno, "input"), payload)
+
+    def write_output(self, infno: str, output: Any) -> Any:
+        """An answer written with the names, spelled as this province's platform spells it (the simulator's
+        side: 2401 answering under ``result`` where the province file says so)."""
+        return to_wire(self._fields(infno, "output"), output)
+
+    def _fields(self, infno: str, direction: str) -> Any:
+        spec = self._data.transactions.get(str(infno).strip().upper())
+        return None if spec is None else getattr(spec, direction)
 
     def __repr__(self) -> str:
         return f"Catalog(province={self.province!r}, transactions={len(self)})"

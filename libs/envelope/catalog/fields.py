@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -22,13 +23,17 @@ __all__ = [
     "LostAnswer",
     "Resolution",
     "GatewayDefaults",
+    "FileFormat",
     "SCALAR_TYPES",
     "CONTAINER_TYPES",
     "NAME_PATTERN",
+    "WIRE_PATTERN",
 ]
 
 #: field names are lower case identifiers (the spec's rule "keys lower case at every level")
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+#: a key on the wire: the name, or a province's own spelling of it (``dscgTime``, ``REFD_SETL_FLAG``, ``expContent``)
+WIRE_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
 class FieldType(StrEnum):
@@ -53,8 +58,12 @@ CONTAINER_TYPES = frozenset({FieldType.OBJECT, FieldType.ARRAY})
 class FieldSpec(BaseModel):
     """One element of an input/output: a scalar, or an object / array of objects with its own fields.
 
-    ``wire_name`` is set only where the spec itself names a node in mixed case (9001 ``signIn``, 9101
-    ``fsUploadIn`` …); it is the key sent and read. Everywhere else the key is ``name``.
+    ``name`` is how the bridge's code names the element (lower case, one spelling everywhere). ``wire_name`` is
+    the key sent and read when the platform spells it otherwise: the spec's mixed-case nodes (9001 ``signIn``,
+    9101 ``fsUploadIn``) or a province's own spelling (2303 ``dscgTime`` for ``dscg_time``, 3201
+    ``REFD_SETL_FLAG``, ``expContent``). ``aliases`` are further keys accepted for it on the way in (an answer
+    that carries 2401's ``data`` as ``result``; an input a simulator receives in another spelling) and read as
+    ``name``. ``assumed`` marks a field whose length or requiredness no public source confirmed.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -69,14 +78,17 @@ class FieldSpec(BaseModel):
     dictionary: str | None = None
     note: str | None = None
     wire_name: str | None = None
+    aliases: tuple[str, ...] = ()
+    assumed: bool = False
     fields: tuple[FieldSpec, ...] = ()
 
     @model_validator(mode="after")
     def _coherent(self) -> FieldSpec:
         if not NAME_PATTERN.match(self.name):
             raise ValueError(f"field name {self.name!r} must be lower case letters, digits and '_'")
-        if self.wire_name is not None and self.wire_name.lower() != self.name:
-            raise ValueError(f"wire_name {self.wire_name!r} must spell {self.name!r} (case may differ)")
+        for key in (self.wire_name, *self.aliases):
+            if key is not None and not WIRE_PATTERN.match(key):
+                raise ValueError(f"{self.name}: {key!r} is not a key (letters, digits and '_')")
         t = self.type
         if t is FieldType.DECIMAL:
             if self.precision is None or self.scale is None:
@@ -110,6 +122,22 @@ class FieldSpec(BaseModel):
         """The key on the wire."""
         return self.wire_name or self.name
 
+    @property
+    def accepted_keys(self) -> tuple[str, ...]:
+        """Every key read as this field: the wire key, then the name (when it differs), then the aliases."""
+        keys: dict[str, str] = {}
+        for key in (self.key, self.name, *self.aliases):
+            keys.setdefault(key.lower(), key)
+        return tuple(keys.values())
+
+    def find_in(self, given: Mapping[str, Any]) -> tuple[bool, Any]:
+        """(present, value) of this field in ``given``, an object whose keys are lower-cased."""
+        for key in self.accepted_keys:
+            low = key.lower()
+            if low in given:
+                return True, given[low]
+        return False, None
+
     def child(self, name: str) -> FieldSpec | None:
         for f in self.fields:
             if f.name == name:
@@ -122,6 +150,17 @@ class FieldSpec(BaseModel):
         if self.type is FieldType.DECIMAL:
             return f"decimal({self.precision},{self.scale})"
         return self.type.value
+
+
+class FileFormat(BaseModel):
+    """How the TXT files exchanged around a transaction (3202's detail file) are written: what stands for an empty
+    value (the spec says ``null``; some platforms read an empty cell) and whether the last row ends with a line
+    break. A province file changes it (``transactions.3202.file_format``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    empty_value: Literal["null", ""] = "null"
+    final_newline: bool = True
 
 
 class DictionarySpec(BaseModel):
@@ -203,6 +242,7 @@ class TransactionSpec(BaseModel):
     output: tuple[FieldSpec, ...] | None = None
     output_stream: Literal["zip"] | None = None
     files: dict[str, tuple[FieldSpec, ...]] = Field(default_factory=dict)
+    file_format: FileFormat = FileFormat()
     sources: tuple[str, ...] = ()
     lost_answer: LostAnswer | None = None
 

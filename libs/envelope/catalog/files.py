@@ -19,7 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .fields import FieldType
+from .fields import FieldType, FileFormat
 
 __all__ = [
     "RawField",
@@ -61,6 +61,8 @@ class RawField(BaseModel):
     dictionary: str | None = None
     note: str | None = None
     wire_name: str | None = None
+    aliases: list[str] = Field(default_factory=list)
+    assumed: bool = False
     fields: list[RawField] | None = None
     use: str | None = None
     omit: list[str] = Field(default_factory=list)
@@ -156,6 +158,7 @@ class SchemaFile(BaseModel):
     output: list[RawField]
     output_stream: Literal["zip"] | None = None
     files: dict[str, list[RawField]] = Field(default_factory=dict)
+    file_format: FileFormat | None = None
 
 
 class FieldChange(BaseModel):
@@ -171,6 +174,9 @@ class FieldChange(BaseModel):
     scale: int | None = None
     dictionary: str | None = None
     note: str | None = None
+    wire_name: str | None = None
+    aliases: list[str] | None = None
+    assumed: bool | None = None
 
 
 class TransactionOverride(BaseModel):
@@ -201,6 +207,7 @@ class TransactionOverride(BaseModel):
     path: str | None = Field(default=None, pattern=r"^/")
     api_path: str | None = Field(default=None, pattern=r"^/")
     lost_answer: LostAnswerRow | None = None
+    file_format: FileFormat | None = None
     change: dict[str, FieldChange] = Field(default_factory=dict)
     add: dict[str, list[RawField]] = Field(default_factory=dict)
     remove: list[str] = Field(default_factory=list)
@@ -253,6 +260,9 @@ class ProvinceFile(BaseModel):
     transactions: dict[str, TransactionOverride] = Field(default_factory=dict)
     dictionaries: dict[str, DictionaryOverride] = Field(default_factory=dict)
     wording: dict[str, WordingOverride] = Field(default_factory=dict)
+    #: defaults of the envelope settings in this province (yibao.envelope.settings.PROVINCE_DEFAULTS: gateway kind,
+    #: infver, recer_sys_code, sign_over …); a setting given by the environment wins
+    platform: dict[str, str | bool] = Field(default_factory=dict)
 
     @field_validator("transactions", mode="before")
     @classmethod

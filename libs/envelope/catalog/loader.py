@@ -61,6 +61,8 @@ class CatalogData:
     sources: tuple[Path, ...] = ()
     #: how the platform words the answers the bridge acts on: list name → phrases (lower case)
     wording: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: the province's defaults of the envelope settings (``platform:`` of its file)
+    platform: Mapping[str, Any] = field(default_factory=dict)
 
 
 def read_yaml(path: Path) -> Any:
@@ -139,6 +141,8 @@ def _resolve(raw: RawField, blocks: Mapping[str, Sequence[RawField]], where: str
             dictionary=raw.dictionary,
             note=raw.note,
             wire_name=raw.wire_name,
+            aliases=tuple(raw.aliases),
+            assumed=raw.assumed,
             fields=children,
         )
     except ValidationError as exc:
@@ -250,13 +254,16 @@ def _schema_update(schema: SchemaFile, blocks: Mapping[str, Sequence[RawField]],
             seen.add(f.name)
         return fields
 
-    return {
+    update: dict[str, Any] = {
         "input": res(schema.input, "input"),
         "output": res(schema.output, "output"),
         "output_stream": schema.output_stream,
         "files": {name: res(rows, f"files.{name}") for name, rows in schema.files.items()},
         "sources": tuple(schema.sources),
     }
+    if schema.file_format is not None:
+        update["file_format"] = schema.file_format
+    return update
 
 
 # ---------------------------------------------------------------------------------------------------- provinces

@@ -80,7 +80,18 @@ def apply_province(base: CatalogData, province: ProvinceFile, *, origin: str, pa
         province=province.province,
         sources=base.sources + ((path,) if path is not None else ()),
         wording=wording,
+        platform=_platform(province, origin),
     )
+
+
+def _platform(province: ProvinceFile, origin: str) -> dict[str, Any]:
+    from yibao.envelope.settings import PROVINCE_DEFAULTS
+
+    unknown = sorted(set(province.platform) - PROVINCE_DEFAULTS)
+    if unknown:
+        raise CatalogError(f"{origin}: platform: {', '.join(unknown)} cannot be set by a province file "
+                           f"(allowed: {', '.join(sorted(PROVINCE_DEFAULTS))})")
+    return dict(province.platform)
 
 
 # ---------------------------------------------------------------------------------------------------- gateway
@@ -172,6 +183,8 @@ def _transaction(
         update["api_path"] = ov.api_path
     if source is not None:
         update["sources"] = tuple(source.sources) + (where.split(":", 1)[0],)
+    if ov.file_format is not None:
+        update["file_format"] = ov.file_format
     if ov.lost_answer is not None:
         check_lost_answer(tx, ov.lost_answer.query, transactions, origin=where)
         update["lost_answer"] = LostAnswer(**ov.lost_answer.model_dump())

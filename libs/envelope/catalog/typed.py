@@ -18,7 +18,16 @@ import datetime as _dt
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, create_model, field_validator
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    create_model,
+    field_validator,
+)
 
 from yibao.core.clock import as_shanghai
 
@@ -91,13 +100,19 @@ def _build(name: str, fields: tuple[FieldSpec, ...], base: type[BaseModel]) -> t
             annotation = _SCALARS[f.type]
         if f.type is not FieldType.STRING:
             non_text.add(f.name)
-        alias = f.wire_name if f.wire_name and f.wire_name != f.name else None
+        # read under any accepted spelling (the wire key, the name, a province's aliases); written as the wire key
+        keys = f.accepted_keys
+        names: dict[str, Any] = {
+            "validation_alias": AliasChoices(*keys) if len(keys) > 1 else keys[0],
+            "serialization_alias": f.key,
+            "description": f.label or None,
+        }
         if f.required and strict:
-            definitions[f.name] = (annotation, Field(..., alias=alias, description=f.label or None))
+            definitions[f.name] = (annotation, Field(..., **names))
         elif f.type is FieldType.ARRAY:
-            definitions[f.name] = (annotation, Field(default_factory=list, alias=alias, description=f.label or None))
+            definitions[f.name] = (annotation, Field(default_factory=list, **names))
         else:
-            definitions[f.name] = (annotation | None, Field(None, alias=alias, description=f.label or None))
+            definitions[f.name] = (annotation | None, Field(None, **names))
     model = create_model(name, __base__=base, **definitions)  # type: ignore[call-overload]
     model.__non_text__ = frozenset(non_text)
     return model

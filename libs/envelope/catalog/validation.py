@@ -92,8 +92,7 @@ def _object(fields: tuple[FieldSpec, ...], raw: Mapping[Any, Any], path: str, wa
     out: dict[str, Any] = {}
     for f in fields:
         child = _join(path, f.key)
-        present = f.name in given
-        value = given.get(f.name)
+        present, value = f.find_in(given)
         if f.type is FieldType.OBJECT:
             if value is None:
                 if walk.validate and f.required:
@@ -130,7 +129,7 @@ def _object(fields: tuple[FieldSpec, ...], raw: Mapping[Any, Any], path: str, wa
             if walk.validate:
                 _check_scalar(f, formatted, child, walk)
             out[f.key] = formatted
-    known = {f.name for f in fields}
+    known = {k.lower() for f in fields for k in f.accepted_keys}
     for key, value in given.items():
         if key in known:
             continue
@@ -201,11 +200,11 @@ def _check_output_object(
     given = {k.lower(): v for k, v in raw.items() if isinstance(k, str)}
     for f in fields:
         child = _join(path, f.key)
-        if f.name not in given:
+        present, value = f.find_in(given)
+        if not present:
             if f.required:
                 warnings.append(f"{child}: required (missing)")
             continue
-        value = given[f.name]
         if f.type is FieldType.OBJECT:
             if value is None:
                 if f.required:

@@ -57,6 +57,11 @@ async def test_a_row_the_broker_refuses_is_parked_and_the_rows_behind_it_flow(
         assert sorted(set(numbers)) == [1, 3, 4], "the rows behind the refused one flow; it is not published"
         assert numbers.index(1) < numbers.index(3), "in order"
 
+        def parked() -> bool:  # the relay marks the refused row in the commit after it sent the rows behind it
+            with engine.connect() as conn:
+                return conn.execute(select(outbox.c.id).where(outbox.c.parked_at.is_not(None))).first() is not None
+
+        poll(parked, 30, "the refused outbox row marked parked")
         with engine.connect() as conn:
             rows = {json.loads(engine_open(conn, r.payload))["n"]: r
                     for r in conn.execute(select(outbox.c.payload, outbox.c.published_at, outbox.c.parked_at))}

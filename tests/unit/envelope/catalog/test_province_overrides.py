@@ -15,11 +15,10 @@ WriteProvince = Callable[[str, str], Path]
 
 # ---------------------------------------------------------------------------------------------- the example file
 
-def test_province_adds_2203a_with_2203s_schema_and_changes(catalog: Catalog, guangdong: Catalog) -> None:
-    assert not catalog.has_schema("2203A")
+def test_2203a_is_2203s_layout_with_the_extension_element(catalog: Catalog, guangdong: Catalog) -> None:
     spec = guangdong.transaction("2203A")
     base = guangdong.transaction("2203")
-    assert spec.has_schema
+    assert spec.has_schema and catalog.has_schema("2203A")
     mdtrtinfo = spec.input_field("mdtrtinfo")
     assert mdtrtinfo is not None and mdtrtinfo.child("exp_content") is not None
     assert base.input_field("mdtrtinfo").child("exp_content") is None  # type: ignore[union-attr]

@@ -54,8 +54,13 @@ def test_settlements_get_their_own_read_timeout():
     assert settings.read_timeout_for("2207") == 90 and settings.read_timeout_for("1101") == 10
 
 
+def test_an_institution_name_of_up_to_200_characters_is_accepted():
+    # 定点医药机构名称 is 200 characters (national-platform.md); a 20-character limit locked out real hospitals
+    assert len(PlatformSettings(fixmedins_name="某" * 200).fixmedins_name) == 200
+
+
 def test_envelope_fields_longer_than_the_spec_are_refused_at_startup():
     with pytest.raises(ValidationError):
-        PlatformSettings(fixmedins_name="一" * 21)
+        PlatformSettings(fixmedins_name="一" * 201)
     with pytest.raises(ValidationError):
         PlatformSettings(recer_sys_code="X" * 11)

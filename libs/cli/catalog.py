@@ -1,0 +1,185 @@
+"""``yibao catalog --stats`` / ``--markdown``: the national transactions, which have a field list, which a service
+calls — by family (the spec's categories).
+
+"Called by a service" is read from the services' code, never declared by hand: each service package's modules
+are parsed (not imported: libs never import services) and a transaction counts as called where its number is
+
+* a positional argument of a call (``Call("2206", …)``, ``Lookup("5204", …)``, ``client.call("3201", …)``),
+* the value of a keyword or a name ending in ``infno`` (``infno="2205"``, ``refund_infno = "2208" if … else
+  "2305"``: both branches), or
+* implied by a client method the service calls: ``upload`` (9101), ``download`` (9102), ``reverse`` (2601).
+
+Two more follow from the catalog and the client, not from a literal: a service that calls any transaction also
+signs in and out (9001/9002, the client does it before its first call), and one that calls a transaction whose
+lost answer is resolved by 冲正 (``resolution`` reverse / query_then_reverse) also sends 2601 through the chain
+engine. Docstrings and comments never count: they are not call arguments. Transactions the platform sends to the
+institution (direction ``in``: 6201/6202, 7102/7103) are never "called": mobile pay 2.0 reuses some of those
+numbers for its own, different messages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib.util
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from yibao.envelope.catalog import Catalog
+
+__all__ = ["add_arguments", "run", "SERVICE_PACKAGES", "called_by_services", "scan_source", "CatalogStats",
+           "stats", "markdown_table"]
+
+#: the services (their packages) whose code is read; a service absent from an installation is skipped
+SERVICE_PACKAGES: dict[str, str] = {
+    "registration": "yibao.registration",
+    "settlement": "yibao.settlement",
+    "reconciliation": "yibao.reconciliation",
+    "upload-scheduler": "yibao.upload_scheduler",
+    "workinjury-sync": "yibao.workinjury_sync",
+    "mobilepay": "yibao.mobilepay",
+    "ingest": "yibao.ingest",
+    "his-writer": "yibao.his_writer",
+}
+_CLIENT_METHODS = {"upload": "9101", "download": "9102", "reverse": "2601"}
+SIGN_IN, SIGN_OUT, REVERSAL = "9001", "9002", "2601"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    how = parser.add_mutually_exclusive_group()
+    how.add_argument("--stats", action="store_true", help="counts by family (the default)")
+    how.add_argument("--markdown", action="store_true", help="every transaction as a Markdown table (the README's)")
+    parser.add_argument("--province", default=None, help="the catalog of this province (default: national)")
+
+
+def run(args: argparse.Namespace) -> int:
+    catalog = Catalog.load(args.province)
+    called = called_by_services(catalog)
+    if args.markdown:
+        print(markdown_table(catalog, called))
+        return 0
+    print(stats(catalog, called).text())
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------- the scan
+
+def scan_source(source: str, infnos: Iterable[str]) -> set[str]:
+    """The transactions one module's code sends (see the module docstring for what counts)."""
+    known = set(infnos)
+    found: set[str] = set()
+
+    def constants(node: ast.AST | None) -> Iterable[str]:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            yield node.value
+        elif isinstance(node, ast.IfExp):
+            yield from constants(node.body)
+            yield from constants(node.orelse)
+
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call):
+            for arg in node.args:
+                found.update(v for v in constants(arg) if v in known)
+            for kw in node.keywords:
+                if kw.arg and kw.arg.endswith("infno"):
+                    found.update(v for v in constants(kw.value) if v in known)
+            method = node.func.attr if isinstance(node.func, ast.Attribute) else None
+            if method in _CLIENT_METHODS and isinstance(node.func, ast.Attribute) \
+                    and _looks_like_client(node.func.value):
+                found.add(_CLIENT_METHODS[method])
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and t.id.endswith("infno") for t in targets):
+                found.update(v for v in constants(node.value) if v in known)
+    return found
+
+
+def _looks_like_client(node: ast.AST) -> bool:
+    """``client.upload`` / ``self.client.reverse`` / ``deps.client.download``: a receiver named *client*."""
+    name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else ""
+    return "client" in name.lower()
+
+
+def _package_files(package: str) -> list[Path]:
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return []
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    files: list[Path] = []
+    for location in spec.submodule_search_locations:
+        files += sorted(p for p in Path(location).rglob("*.py") if "__pycache__" not in p.parts)
+    return files
+
+
+def called_by_services(catalog: Catalog, packages: Mapping[str, str] = SERVICE_PACKAGES) -> dict[str, set[str]]:
+    """infno → the services whose code sends it (scan, then the sign-in and 冲正 rules above)."""
+    called: dict[str, set[str]] = defaultdict(set)
+    outbound = [t.infno for t in catalog if t.direction == "out"]
+    for service, package in packages.items():
+        sent: set[str] = set()
+        for path in _package_files(package):
+            sent |= scan_source(path.read_text(encoding="utf-8"), outbound)
+        if not sent:
+            continue
+        sent |= {SIGN_IN, SIGN_OUT}
+        if any(catalog.transaction(i).resolution in ("reverse", "query_then_reverse") for i in sent):
+            sent.add(REVERSAL)
+        for infno in sent:
+            called[infno].add(service)
+    return dict(called)
+
+
+# ---------------------------------------------------------------------------------------------------- the views
+
+@dataclass(frozen=True)
+class FamilyRow:
+    family: str
+    total: int
+    with_fields: int
+    called: int
+
+
+@dataclass(frozen=True)
+class CatalogStats:
+    rows: tuple[FamilyRow, ...]
+    province: str | None
+
+    @property
+    def total(self) -> FamilyRow:
+        return FamilyRow("all", sum(r.total for r in self.rows), sum(r.with_fields for r in self.rows),
+                         sum(r.called for r in self.rows))
+
+    def text(self) -> str:
+        width = max(len(r.family) for r in (*self.rows, self.total))
+        where = f"the {self.province} catalog" if self.province else "the national catalog"
+        lines = [f"{where}: transactions, with a field list, called by a service",
+                 f"{'family':<{width}}  {'in catalog':>10}  {'field list':>10}  {'called':>6}"]
+        for r in (*self.rows, self.total):
+            lines.append(f"{r.family:<{width}}  {r.total:>10}  {r.with_fields:>10}  {r.called:>6}")
+        return "\n".join(lines)
+
+
+def stats(catalog: Catalog, called: Mapping[str, set[str]]) -> CatalogStats:
+    families: dict[str, list[str]] = defaultdict(list)
+    for t in catalog:
+        families[t.category].append(t.infno)
+    rows = tuple(
+        FamilyRow(family, len(infnos), sum(catalog.has_schema(i) for i in infnos), sum(i in called for i in infnos))
+        for family, infnos in families.items()
+    )
+    return CatalogStats(rows, catalog.province)
+
+
+def markdown_table(catalog: Catalog, called: Mapping[str, set[str]]) -> str:
+    s = stats(catalog, called).total
+    lines = [f"{s.total} national transactions; {s.with_fields} with a field list in the catalog, {s.called} "
+             f"called by a service.", "",
+             "| infno | name | family | field list | called by |", "|---|---|---|---|---|"]
+    for t in catalog:
+        services = ", ".join(sorted(called.get(t.infno, ()))) or "—"
+        lines.append(f"| {t.infno} | {t.name} | {t.category} | {'yes' if t.has_schema else '—'} | {services} |")
+    return "\n".join(lines)
