@@ -60,6 +60,7 @@ class RawField(BaseModel):
     scale: int | None = None
     dictionary: str | None = None
     note: str | None = None
+    assumed: bool = False  #: length or requiredness not confirmed by a public source (a reasoned choice)
     wire_name: str | None = None
     fields: list[RawField] | None = None
     use: str | None = None

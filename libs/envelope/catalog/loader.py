@@ -138,6 +138,7 @@ def _resolve(raw: RawField, blocks: Mapping[str, Sequence[RawField]], where: str
             scale=raw.scale,
             dictionary=raw.dictionary,
             note=raw.note,
+            assumed=raw.assumed,
             wire_name=raw.wire_name,
             fields=children,
         )
