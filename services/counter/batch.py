@@ -30,7 +30,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy import Connection, func, insert, select, update
 
 from yibao.core import clock, money
@@ -138,6 +138,13 @@ class NatRow(BaseModel):
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         return str(value).strip() or None
+
+    @model_validator(mode="after")
+    def _total_in_fen(self) -> NatRow:
+        amount = self.pric * self.cnt
+        if amount != amount.quantize(Decimal("0.01")):
+            raise ValueError("单价 × 数量: not a whole amount in fen (never rounded)")
+        return self
 
     @property
     def total(self) -> Decimal:
@@ -302,7 +309,8 @@ def visit_events(cfg: CounterConfig, row: NatRow, visit: str, number: int, now: 
                           mdtrt_cert_no=row.mdtrt_cert_no or row.certno, psn_cert_type=row.psn_cert_type,
                           certno=row.certno, psn_name=row.psn_name, insutype=row.insutype,
                           med_type=cfg.batch_med_type, begntime=begin, dept_code=cfg.batch_dept_code,
-                          dept_name=cfg.batch_dept_name, caty=cfg.batch_caty, channel="other"),
+                          dept_name=cfg.batch_dept_name, caty=cfg.batch_caty, atddr_no=cfg.batch_doctor_code,
+                          dr_name=cfg.batch_doctor_name, channel="other"),
         VisitInfo(event_id=stable_id("nat", key, "visit_info"), source=source(2), occurred_at=begin, **base,
                   med_type=cfg.batch_med_type, dise_codg=cfg.batch_diag_code, dise_name=cfg.batch_diag_name,
                   diagnoses=[Diagnosis(diag_type="1", diag_srt_no=1, diag_code=cfg.batch_diag_code,
@@ -313,7 +321,10 @@ def visit_events(cfg: CounterConfig, row: NatRow, visit: str, number: int, now: 
                         medins_list_codg=row.medins_list_codg, medins_list_name=row.item_name,
                         det_item_fee_sumamt=total, cnt=row.cnt.quantize(Decimal("0.0001")),
                         pric=row.pric.quantize(Decimal("0.000001")), bilg_dept_codg=cfg.batch_dept_code,
-                        bilg_dept_name=cfg.batch_dept_name),
+                        bilg_dept_name=cfg.batch_dept_name, bilg_dr_codg=cfg.batch_doctor_code,
+                        bilg_dr_name=cfg.batch_doctor_name, acord_dept_codg=cfg.batch_dept_code,
+                        acord_dept_name=cfg.batch_dept_name, orders_dr_code=cfg.batch_doctor_code,
+                        orders_dr_name=cfg.batch_doctor_name, hosp_appr_flag="1", etip_flag="0"),
         SettlementRequested(event_id=stable_id("nat", key, "settle"), source=source(4), occurred_at=begin, **base,
                             his_request_id=f"NAT-S-{key[:24]}", medfee_sumamt=total,
                             acct_used_flag=cfg.batch_acct_used_flag, insutype=row.insutype),

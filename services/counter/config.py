@@ -20,6 +20,8 @@ class CounterConfig:
     batch_dept_code: str = "HS01"
     batch_dept_name: str = "核酸检测门诊"
     batch_caty: str = "A03"
+    batch_doctor_code: str = "HS0001"
+    batch_doctor_name: str = "核酸采样医师"
     batch_diag_code: str = "Z11.500"
     batch_diag_name: str = "病毒性疾病的特殊筛查"
     batch_acct_used_flag: str = "0"
@@ -38,6 +40,7 @@ class CounterConfig:
             query_timeout_s=get("query_timeout_s"), query_timeout_max_s=get("query_timeout_max_s"),
             batch_med_type=get("batch_med_type"), batch_dept_code=get("batch_dept_code"),
             batch_dept_name=get("batch_dept_name"), batch_caty=get("batch_caty"),
+            batch_doctor_code=get("batch_doctor_code"), batch_doctor_name=get("batch_doctor_name"),
             batch_diag_code=get("batch_diag_code"), batch_diag_name=get("batch_diag_name"),
             batch_acct_used_flag=get("batch_acct_used_flag"), batch_max_bytes=get("batch_max_bytes"),
             batch_max_rows=get("batch_max_rows"), slip_title=get("slip_title"))

@@ -40,6 +40,8 @@ class CounterSettings(ChainSettings):
     batch_dept_code: str = Field("HS01", description="科室 the 核酸 visits are registered in (code)")
     batch_dept_name: str = Field("核酸检测门诊", description="科室 the 核酸 visits are registered in (name)")
     batch_caty: str = Field("A03", description="科别 of that 科室")
+    batch_doctor_code: str = Field("HS0001", description="医师 the 核酸 visits are registered with (2201 atddr_no)")
+    batch_doctor_name: str = Field("核酸采样医师", description="that 医师's name (2201 dr_name)")
     batch_diag_code: str = Field("Z11.500", description="诊断 uploaded for a 核酸 visit (2203)")
     batch_diag_name: str = Field("病毒性疾病的特殊筛查", description="its name")
     batch_acct_used_flag: Literal["0", "1"] = Field("0", description="个人账户 used for 核酸 settlements")
