@@ -25,6 +25,7 @@ ROOTS = {
     "yibao.mobilepay": "services/mobilepay",
     "yibao.reconciliation": "services/reconciliation",
     "yibao.his_writer": "services/his-writer",
+    "yibao.counter": "services/counter",
 }
 
 

@@ -20,6 +20,7 @@ SERVICES: dict[str, str] = {
     "mobilepay": "yibao.mobilepay",
     "reconciliation": "yibao.reconciliation",
     "his-writer": "yibao.his_writer",
+    "counter": "yibao.counter",
 }
 
 

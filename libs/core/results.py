@@ -101,6 +101,7 @@ HisResultKind = Literal[
     "cancelled",  # 2202/2404/2405 done (target in detail)
     "self_pay",  # the patient chose self-pay: no 医保 chain for this visit
     "quote",  # 诊查费 pooled reimbursement quote at registration
+    "filed",  # 备案 2501/2501A/2503/2505 done: the platform's trt_dcla_detl_sn in detail (his_visit_id: the filing)
     "rejected",  # the platform (or a chain rule) refused: reason (err_msg) kept
     "parked",  # we could not finish: reason kept; ops will replay
 ]
@@ -126,7 +127,7 @@ class HisResult(_Message):
     refd_setl_flag: Literal["0", "1"] | None = None
     mid_setl_flag: Literal["0", "1"] | None = None
     split: SettlementSplit | None = None
-    target: str | None = Field(None, description="for cancellations: registration | admission | discharge")
+    target: str | None = Field(None, description="for cancellations: registration | admission | discharge | filing")
     reason_code: str | None = None
     reason: str | None = None
     detail: dict[str, Any] | None = None

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 __all__ = ["TopicSpec", "CATALOG", "topic", "resolve_model", "HIS_EVENTS", "HIS_RESULTS", "VISITS",
            "SETTLEMENT_FACTS", "DLQ",
-           "RECON_COMMANDS", "RECON_RESULTS", "MOBILEPAY_CALLBACKS"]
+           "RECON_COMMANDS", "RECON_RESULTS", "MOBILEPAY_CALLBACKS", "COUNTER_REQUESTS", "COUNTER_RESULTS"]
 
 
 class TopicSpec(BaseModel):
@@ -40,16 +40,17 @@ class TopicSpec(BaseModel):
 
 HIS_EVENTS = TopicSpec(
     id="his_events", name="yibao.his.events.v1", partitions=6, key="HIS visit id",
-    value_model="yibao.hisevents.models:HisEvent", producers=("ingest",),
-    consumers=("registration", "settlement", "mobilepay"),
+    value_model="yibao.hisevents.models:HisEvent", producers=("ingest", "counter"),
+    consumers=("registration", "settlement", "mobilepay", "counter"),
     description="canonical HIS events (registration, visit info, charge lines, admission, discharge, "
-                "settlement/refund requests, cancellations) decoded from the HIS's CDC stream",
+                "settlement/refund requests, cancellations, 备案) decoded from the HIS's CDC stream (and the "
+                "counter's 核酸 batch rows)",
 )
 HIS_RESULTS = TopicSpec(
     id="his_results", name="yibao.his.results.v1", partitions=6, key="HIS visit id",
     value_model="yibao.core.results:HisResult",
-    producers=("registration", "settlement", "reconciliation", "mobilepay"),
-    consumers=("his-writer", "reconciliation", "HIS"),
+    producers=("registration", "settlement", "reconciliation", "mobilepay", "counter"),
+    consumers=("his-writer", "reconciliation", "counter", "HIS"),
     description="what HIS gets back: registered (mdtrt_id), settled (setl_id and the split), cancelled, "
                 "rejected with the platform's reason, parked with ours",
 )
@@ -90,8 +91,23 @@ MOBILEPAY_CALLBACKS = TopicSpec(
     description="verified settlement-result notifications from the mobile-pay platform",
 )
 
+COUNTER_REQUESTS = TopicSpec(
+    id="counter_requests", name="yibao.counter.requests.v1", partitions=3, key="correlation id",
+    value_model="yibao.counter.models:CounterRequest", producers=("HIS", "kiosk", "WeChat"), consumers=("counter",),
+    description="queries of the HIS, kiosks and WeChat for the national platform (1101 1201 1901 2001 5102 "
+                "5201-5206 5301-5304), each with a correlation id; the answer comes on yibao.counter.results.v1",
+    retention_ms=24 * 3600 * 1000,
+)
+COUNTER_RESULTS = TopicSpec(
+    id="counter_results", name="yibao.counter.results.v1", partitions=3, key="correlation id",
+    value_model="yibao.counter.models:CounterAnswer", producers=("counter",), consumers=("HIS", "kiosk", "WeChat"),
+    description="answers to the counter's queries, under the request's correlation id: the platform's output, or "
+                "the reason (the field a bad request got wrong, the platform's err_msg, a timeout)",
+    retention_ms=24 * 3600 * 1000,
+)
+
 CATALOG: tuple[TopicSpec, ...] = (HIS_EVENTS, HIS_RESULTS, VISITS, SETTLEMENT_FACTS, DLQ, RECON_COMMANDS, RECON_RESULTS,
-                                  MOBILEPAY_CALLBACKS)
+                                  MOBILEPAY_CALLBACKS, COUNTER_REQUESTS, COUNTER_RESULTS)
 _BY_ID = {spec.id: spec for spec in CATALOG}
 
 

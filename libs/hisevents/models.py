@@ -62,6 +62,10 @@ __all__ = [
     "SettlementRequested",
     "RefundRequested",
     "Cancellation",
+    "FilingKind",
+    "FILING_INFNOS",
+    "FilingRequested",
+    "FilingRevoked",
     "HisEvent",
     "parse_event",
     "validation_reason",
@@ -69,7 +73,8 @@ __all__ = [
 
 #: fields whose values are personal data: never in a repr, a log line or an error message
 PERSONAL_FIELDS: frozenset[str] = frozenset(
-    {"certno", "mdtrt_cert_no", "psn_name", "tel", "coner_name", "card_sn"}
+    {"certno", "mdtrt_cert_no", "psn_name", "tel", "coner_name", "card_sn", "addr", "agnter_name", "agnter_certno",
+     "agnter_tel", "agnter_addr"}
 )
 
 
@@ -469,6 +474,102 @@ class Cancellation(HisEventBase):
         return self
 
 
+# ----------------------------------------------------------------------------------------------------------------
+# 备案 (filings) asked at the 医保 desk: 2501/2501A 转院, 2503 人员慢特病, 2505 人员定点, and their revocations
+
+
+#: transfer (转院, 2501 — 2501A where the province uses it), chronic (人员慢特病, 2503), designated (人员定点, 2505)
+FilingKind = Literal["transfer", "chronic", "designated"]
+#: the filing transaction of each kind, and the one that revokes it
+FILING_INFNOS: dict[str, tuple[str, str]] = {"transfer": ("2501", "2502"), "chronic": ("2503", "2504"),
+                                             "designated": ("2505", "2506")}
+#: what each kind needs from the HIS (the platform fields only the chain knows — psn_no, insutype — come from 1101)
+_FILING_NEEDS: dict[str, tuple[str, ...]] = {
+    "transfer": ("diag_code", "diag_name", "reflin_medins_no", "reflin_medins_name", "mdtrtarea_admdvs", "refl_type",
+                 "refl_date", "refl_rea", "refl_opnn"),
+    "chronic": ("opsp_dise_code", "opsp_dise_name", "hosp_ide_date", "diag_dr_codg", "diag_dr_name", "begndate"),
+    "designated": ("biz_appy_type", "fix_srt_no", "fixmedins_code", "fixmedins_name", "begndate"),
+}
+
+
+class FilingRequested(HisEventBase):
+    """备案 asked by the HIS. ``his_visit_id`` is the HIS filing record's own id (the key that keeps a filing and its
+    revocation in order on the topic), ``his_request_id`` the request answered. The person is identified like a
+    registration (mdtrt_cert_type/no for 1101); each kind needs its own fields (``_FILING_NEEDS``), named when
+    missing."""
+
+    type: Literal["filing_requested"] = "filing_requested"
+    visit_kind: VisitKind = "outpatient"
+    his_request_id: str = Field(min_length=1, max_length=64)
+    filing: FilingKind
+    mdtrt_cert_type: str = Field(description="01 电子凭证令牌, 02 身份证, 03 社保卡")
+    mdtrt_cert_no: str | None = _personal()
+    card_sn: str | None = _personal()
+    psn_cert_type: str | None = None
+    certno: str | None = _personal()
+    psn_name: str | None = _personal()
+    insutype: str | None = None
+    tel: str | None = _personal()
+    addr: str | None = _personal()
+    begndate: _dt.date | None = None
+    enddate: _dt.date | None = None
+    memo: str | None = None
+    # 转院 (2501 / 2501A)
+    diag_code: str | None = None
+    diag_name: str | None = None
+    dise_cond_dscr: str | None = None
+    reflin_medins_no: str | None = None
+    reflin_medins_name: str | None = None
+    mdtrtarea_admdvs: str | None = None
+    hosp_agre_refl_flag: Flag | None = None
+    refl_type: str | None = None
+    refl_date: _dt.date | None = None
+    refl_rea: str | None = None
+    refl_opnn: str | None = None
+    refl_old_mdtrt_id: str | None = None
+    # 人员慢特病 (2503)
+    opsp_dise_code: str | None = None
+    opsp_dise_name: str | None = None
+    hosp_ide_date: _dt.date | None = None
+    diag_dr_codg: str | None = None
+    diag_dr_name: str | None = None
+    ide_fixmedins_no: str | None = None
+    ide_fixmedins_name: str | None = None
+    # 人员定点 (2505)
+    biz_appy_type: str | None = None
+    fix_srt_no: str | None = None
+    fixmedins_code: str | None = None
+    fixmedins_name: str | None = None
+    agnter_name: str | None = _personal()
+    agnter_cert_type: str | None = None
+    agnter_certno: str | None = _personal()
+    agnter_tel: str | None = _personal()
+    agnter_addr: str | None = _personal()
+    agnter_rlts: str | None = None
+
+    @model_validator(mode="after")
+    def _kind_has_its_fields(self) -> FilingRequested:
+        missing = [f for f in _FILING_NEEDS[self.filing] if getattr(self, f) in (None, "")]
+        if missing:
+            raise ValueError(f"a {self.filing} filing needs {', '.join(missing)}")
+        if not (self.mdtrt_cert_no or self.certno):
+            raise ValueError("mdtrt_cert_no (or certno) is needed to identify the person (1101)")
+        if self.enddate is not None and self.begndate is not None and self.enddate < self.begndate:
+            raise ValueError("enddate is before begndate")
+        return self
+
+
+class FilingRevoked(HisEventBase):
+    """备案撤销 (2502 / 2504 / 2506): ``filing_request_id`` names the filing (its ``his_request_id``); its
+    ``his_visit_id`` is the filing record's id, like the filing's."""
+
+    type: Literal["filing_revoked"] = "filing_revoked"
+    visit_kind: VisitKind = "outpatient"
+    his_request_id: str = Field(min_length=1, max_length=64)
+    filing_request_id: str = Field(min_length=1, max_length=64)
+    memo: str | None = None
+
+
 HisEvent = Annotated[
     PatientRegistered
     | VisitInfo
@@ -479,7 +580,9 @@ HisEvent = Annotated[
     | Discharge
     | SettlementRequested
     | RefundRequested
-    | Cancellation,
+    | Cancellation
+    | FilingRequested
+    | FilingRevoked,
     Field(discriminator="type"),
 ]
 
@@ -497,6 +600,8 @@ EVENT_MODELS: dict[str, type[HisEventBase]] = {
         SettlementRequested,
         RefundRequested,
         Cancellation,
+        FilingRequested,
+        FilingRevoked,
     )
 }
 EVENT_TYPES: tuple[str, ...] = tuple(EVENT_MODELS)

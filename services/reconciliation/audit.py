@@ -19,27 +19,10 @@ from typing import Any
 from sqlalchemy import Connection, insert, select
 
 from yibao.core import clock
+from yibao.core.access import ANONYMOUS, Actor, audit_values
 from yibao.core.db.schema import recon_audit
-from yibao.core.privacy import mask_text
 
 __all__ = ["Actor", "AuditRow", "record", "recent", "ANONYMOUS"]
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who acts and from where, as the audit row names them."""
-
-    user: str
-    role: str
-    method: str
-    source: str
-
-    def as_role(self, role: str) -> "Actor":
-        return Actor(self.user, role, self.method, self.source)
-
-
-def ANONYMOUS(source: str) -> Actor:  # noqa: N802 - reads as a constant at the call site
-    return Actor("-", "-", "none", source)
 
 
 @dataclass(frozen=True)
@@ -69,10 +52,8 @@ def record(conn: Connection, actor: Actor, action: str, outcome: str, *, run_id:
            detail: str | None = None) -> None:
     ids = sorted(set(difference_ids)) if difference_ids is not None else None
     conn.execute(insert(recon_audit).values(
-        at=clock.now(), actor=(actor.user or "-")[:128], role=(actor.role or "-")[:64], method=actor.method[:16],
-        action=action[:32], run_id=run_id[:40] if run_id else None,
-        difference_ids=json.dumps(ids) if ids is not None else None, outcome=outcome[:16], status=status,
-        source=(actor.source or "-")[:200], detail=mask_text(detail)[:2000] if detail else None))
+        **audit_values(actor, action, outcome, status=status, detail=detail), run_id=run_id[:40] if run_id else None,
+        difference_ids=json.dumps(ids) if ids is not None else None))
 
 
 def recent(conn: Connection, *, limit: int = 200, run_id: str | None = None,

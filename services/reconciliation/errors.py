@@ -6,6 +6,7 @@ carries psn_no, so a message about a row gives its line number and setl_id only.
 
 from __future__ import annotations
 
+from yibao.core.access import AuthError, NotAuthenticated, PermissionDenied
 from yibao.core.errors import InputError, ReconciliationError
 
 __all__ = [
@@ -73,29 +74,6 @@ class ForgedCommand(BadCommand):
     """A command whose signature, signer, timestamp or nonce does not hold: parked, never acted on."""
 
     code = "recon_command_refused"
-
-
-class AuthError(ReconciliationError):
-    """Who is asking, and whether they may: the base of the HTTP API's 401 and 403 answers."""
-
-    code = "recon_auth"
-    status = 403
-
-
-class NotAuthenticated(AuthError):
-    """No credential, or one that does not verify (unknown token, bad signature, expired, wrong issuer …): 401.
-
-    The message says what is wrong with the credential, never the credential itself."""
-
-    code = "unauthenticated"
-    status = 401
-
-
-class PermissionDenied(AuthError):
-    """An authenticated user whose roles do not allow the action: 403."""
-
-    code = "forbidden"
-    status = 403
 
 
 class FourEyesViolation(ApprovalError):

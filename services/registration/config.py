@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 from dataclasses import dataclass, field
 
+from yibao.registration import chronic
 from yibao.registration.consultation_fee import FeeRules, load_rules
 
 __all__ = ["ChainConfig"]
@@ -19,6 +20,7 @@ class ChainConfig:
     query_window: _dt.timedelta = _dt.timedelta(hours=24)
     discharge_wait: _dt.timedelta = _dt.timedelta(seconds=120)
     fee_rules: FeeRules = field(default_factory=load_rules)
+    chronic_rules: chronic.ChronicRules = field(default_factory=chronic.load_rules)
 
     @classmethod
     def from_settings(cls, settings: object, fixmedins_code: str) -> ChainConfig:
@@ -31,4 +33,5 @@ class ChainConfig:
             query_window=_dt.timedelta(hours=float(getattr(settings, "query_window_h"))),
             discharge_wait=_dt.timedelta(seconds=float(getattr(settings, "discharge_wait_s"))),
             fee_rules=load_rules(getattr(settings, "consultation_fee_rules") or None),
+            chronic_rules=chronic.load_rules(getattr(settings, "chronic_rules", "") or None),
         )

@@ -28,6 +28,11 @@ class RegistrationSettings(ChainSettings):
         "", description="诊查费统筹 rules: path of a YAML file replacing the shipped example "
                         "(yibao/registration/data/consultation_fee_rules.yaml); empty: the shipped file",
     )
+    chronic_rules: str = Field(
+        "", description="门诊慢特病 rules (which diagnoses are settled as 门特 when the patient holds a 备案): path of a "
+                        "YAML file replacing the shipped example (yibao/registration/data/chronic_rules.yaml); empty: "
+                        "the shipped file",
+    )
     orphan_timeout_s: float = Field(
         900.0, description="how long a visit's events wait for its registration/admission event before HIS is told "
                            "they were rejected (cross-table order is not guaranteed, so some wait is normal)",

@@ -154,6 +154,8 @@ class RegistrationState(ChainState):
     mdtrt_id: str | None = None
     registered_at: _dt.datetime | None = None
     visit_info: VisitInfoState = Field(default_factory=VisitInfoState)
+    #: the patient's 门诊慢特病 备案 (5301 rows), asked once when a diagnosis falls under a listed disease
+    chronic_filings: list[dict[str, Any]] | None = None
     #: inpatient: admission fields changed by 2403s that succeeded (JSON, merged over the admission event)
     admission_overlay: dict[str, Any] = Field(default_factory=dict, repr=False)
     admission_diagnoses: dict[str, Diagnosis] = Field(default_factory=dict)

@@ -31,6 +31,12 @@ __all__ = [
     "chain_visits",
     "chain_calls",
     "fee_lines",
+    "counter_batches",
+    "counter_batch_rows",
+    "counter_batch_rejects",
+    "counter_slips",
+    "counter_visits",
+    "counter_audit",
 ]
 
 NAMING = {
@@ -455,4 +461,97 @@ mobilepay_audit = Table(
     Column("detail", Text, nullable=True),
     Index("ix_mobilepay_audit_at", "at"),
     Index("ix_mobilepay_audit_order", "order_id"),
+)
+
+# --- counter: 核酸 batch settlement, settlement slips, the counter's audit ---------------------------------------
+# Every row carries the deployment's scope (the scoped service name, as chain_visits.service); personal data
+# (names, certnos) sits in the sealed ``payload`` columns only.
+
+#: a 核酸 (nucleic-acid test) Excel file imported by finance or the lab
+counter_batches = Table(
+    "counter_batches",
+    metadata,
+    Column("scope", String(64), primary_key=True),
+    Column("batch_id", String(40), primary_key=True),
+    Column("file_sha256", String(64), nullable=False),  # the same file again is the same batch
+    Column("file_name", String(200), nullable=False),
+    Column("imported_by", String(128), nullable=False),
+    Column("imported_at", ShanghaiDateTime(), nullable=False),
+    Column("rows_total", Integer, nullable=False),
+    Column("rows_bad", Integer, nullable=False),
+    UniqueConstraint("scope", "file_sha256", name="uq_counter_batches_file"),
+)
+
+#: one tested person of a batch, and where their registration → details → settlement stands
+counter_batch_rows = Table(
+    "counter_batch_rows",
+    metadata,
+    Column("scope", String(64), primary_key=True),
+    Column("row_key", String(64), primary_key=True),  # the person × test date × item: settled once, whatever file
+    Column("batch_id", String(40), nullable=False),
+    Column("row_no", Integer, nullable=False),  # the Excel row number (1 = the header)
+    Column("his_visit_id", String(64), nullable=False),
+    Column("status", String(16), nullable=False),  # pending | registered | settled | rejected | parked
+    Column("reason", Text, nullable=True),
+    Column("mdtrt_id", String(64), nullable=True),
+    Column("setl_id", String(64), nullable=True),
+    Column("medfee_sumamt", Money(), nullable=True),
+    Column("fund_pay_sumamt", Money(), nullable=True),
+    Column("psn_cash_pay", Money(), nullable=True),
+    Column("payload", Text, nullable=False),  # the row as imported (JSON, sealed)
+    Column("updated_at", ShanghaiDateTime(), nullable=False),
+    Index("ix_counter_batch_rows_batch", "scope", "batch_id", "row_no"),
+    Index("ix_counter_batch_rows_visit", "scope", "his_visit_id"),
+)
+
+#: rows of a file that could not be imported (bad input), with their row number and the reason
+counter_batch_rejects = Table(
+    "counter_batch_rejects",
+    metadata,
+    Column("scope", String(64), primary_key=True),
+    Column("batch_id", String(40), primary_key=True),
+    Column("row_no", Integer, primary_key=True),
+    Column("reason", Text, nullable=False),
+)
+
+#: what a settlement slip (结算单) prints: the settled result and the visit's header, per setl_id
+counter_slips = Table(
+    "counter_slips",
+    metadata,
+    Column("scope", String(64), primary_key=True),
+    Column("setl_id", String(64), primary_key=True),
+    Column("his_visit_id", String(64), nullable=False),
+    Column("status", String(16), nullable=False),  # settled | refunded
+    Column("payload", Text, nullable=False),  # the HisResult (JSON, sealed)
+    Column("updated_at", ShanghaiDateTime(), nullable=False),
+    Index("ix_counter_slips_visit", "scope", "his_visit_id"),
+)
+
+#: the visit facts a slip prints that the settlement result does not carry (name, number, department), from HIS
+counter_visits = Table(
+    "counter_visits",
+    metadata,
+    Column("scope", String(64), primary_key=True),
+    Column("his_visit_id", String(64), primary_key=True),
+    Column("payload", Text, nullable=False),  # JSON, sealed
+    Column("updated_at", ShanghaiDateTime(), nullable=False),
+)
+
+#: every import, export and refused attempt at the counter's money-moving endpoints
+counter_audit = Table(
+    "counter_audit",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("scope", String(64), nullable=False),
+    Column("at", ShanghaiDateTime(), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("role", String(64), nullable=False),
+    Column("method", String(16), nullable=False),
+    Column("action", String(32), nullable=False),  # batch_import, batch_export, batch_read, login_failed …
+    Column("batch_id", String(40), nullable=True),
+    Column("outcome", String(16), nullable=False),  # ok | denied | refused | failed
+    Column("status", Integer, nullable=True),
+    Column("source", String(200), nullable=False),
+    Column("detail", Text, nullable=True),
+    Index("ix_counter_audit_at", "scope", "at"),
 )

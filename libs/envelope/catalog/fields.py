@@ -77,9 +77,9 @@ class FieldSpec(BaseModel):
     scale: int | None = Field(default=None, ge=0)
     dictionary: str | None = None
     note: str | None = None
+    assumed: bool = False  #: length or requiredness not confirmed by a public source
     wire_name: str | None = None
     aliases: tuple[str, ...] = ()
-    assumed: bool = False
     fields: tuple[FieldSpec, ...] = ()
 
     @model_validator(mode="after")

@@ -60,9 +60,9 @@ class RawField(BaseModel):
     scale: int | None = None
     dictionary: str | None = None
     note: str | None = None
+    assumed: bool = False  #: length or requiredness not confirmed by a public source (a reasoned choice)
     wire_name: str | None = None
     aliases: list[str] = Field(default_factory=list)
-    assumed: bool = False
     fields: list[RawField] | None = None
     use: str | None = None
     omit: list[str] = Field(default_factory=list)

@@ -140,9 +140,9 @@ def _resolve(raw: RawField, blocks: Mapping[str, Sequence[RawField]], where: str
             scale=raw.scale,
             dictionary=raw.dictionary,
             note=raw.note,
+            assumed=raw.assumed,
             wire_name=raw.wire_name,
             aliases=tuple(raw.aliases),
-            assumed=raw.assumed,
             fields=children,
         )
     except ValidationError as exc:

@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 SERVICES = {"ingest", "registration", "settlement", "upload_scheduler", "workinjury_sync", "mobilepay",
-            "reconciliation", "his_writer"}
+            "reconciliation", "his_writer", "counter"}
 FOLDERS = {f"services/{s.replace('_', '-')}": f"yibao.{s}" for s in SERVICES}
 LIBS = {f"libs/{p.name}": f"yibao.{p.name}" for p in (ROOT / "libs").iterdir() if (p / "__init__.py").exists()}
 COMPOSITION_ROOTS = {"yibao.cli"}  #: `yibao worker <service>`, `yibao sim`: it starts what the others may not import

@@ -111,13 +111,13 @@ async def test_a_reversible_call_without_a_catalog_query_is_reversed_before_it_i
 
 async def test_a_call_the_catalog_cannot_resolve_is_parked_for_a_person(sqlite_engine: Engine) -> None:
     platform = Script()
-    platform.queue["2501"] = ["commit_then_lose"]  # 转院备案: neither reversible nor looked up
-    engine = engine_for(Db(sqlite_engine), platform, Toy(settle_infno="2501", lookup_infno=None))
+    platform.queue["2101"] = ["commit_then_lose"]  # 药店预结算: neither reversible nor looked up
+    engine = engine_for(Db(sqlite_engine), platform, Toy(settle_infno="2101", lookup_infno=None))
     await request(engine)
     await engine.drain()
     assert status_of(sqlite_engine) == "parked"
     assert state_of(sqlite_engine).parked == "unknown_outcome"
-    assert [c[0] for c in platform.calls] == ["2201", "2501"]
+    assert [c[0] for c in platform.calls] == ["2201", "2101"]
 
 
 async def test_a_lookup_with_another_query_than_the_catalogs_is_a_chain_error(sqlite_engine: Engine) -> None:

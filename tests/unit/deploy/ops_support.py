@@ -67,6 +67,7 @@ SECRETS_DIR = "/run/secrets/yibao"
 DESIGN_PORTS = {
     "ingest": 6060, "registration": 6061, "settlement": 6062, "upload-scheduler": 6063,
     "workinjury-sync": 6064, "mobilepay": 6065, "reconciliation": 6066, "his-writer": 6067,
+    "counter": 6068,
 }
 
 

@@ -152,6 +152,7 @@ class FakePlatform:
         self.inputs: dict[str, list[dict[str, Any]]] = {}
         self.script: dict[str, list[Any]] = {}
         self.trt_enjymnt_flag = "1"
+        self.chronic_filings: list[dict[str, Any]] = []  #: the person's 慢特病 备案 as 5301 lists them
         self._n = 0
 
     async def allocate_msgid(self) -> str:
@@ -196,6 +197,9 @@ class FakePlatform:
         return {"baseinfo": {"psn_no": person.psn_no, "psn_cert_type": "01", "certno": person.cert,
                              "psn_name": "测试", "gend": "1", "age": Decimal("35.0")},
                 "insuinfo": person.insuinfo, "idetinfo": []}
+
+    def h5301(self, body: dict[str, Any]) -> dict[str, Any]:
+        return {"feedetail": list(self.chronic_filings)}
 
     def h2001(self, body: dict[str, Any]) -> dict[str, Any]:
         return {"trtinfo": [{"psn_no": body["data"]["psn_no"], "trt_chk_type": "10", "fund_pay_type": "310100",

@@ -44,12 +44,13 @@ def _every_call() -> list[Call[RegistrationState]]:
             cancel.cancel_call(CFG, out, out.requests[0]), cancel.cancel_call(CFG, inp, inp.requests[2]),
             discharge.discharge_call(CFG, inp, inp.requests[0]),
             discharge.cancel_discharge_call(CFG, inp, inp.requests[2]),
-            admission_change.admission_change_call(CFG, inp, inp.requests[1])]
+            admission_change.admission_change_call(CFG, inp, inp.requests[1]), visit_info.filings_call(PERSON)]
 
 
 def test_every_registration_call_is_one_the_catalog_can_resolve() -> None:
     calls = _every_call()
-    assert {c.infno for c in calls} == {"1101", "2001", "2201", "2401", "2203", "2202", "2404", "2402", "2405", "2403"}
+    assert {c.infno for c in calls} == {"1101", "2001", "2201", "2401", "2203", "2202", "2404", "2402", "2405", "2403",
+                                        "5301"}
     for call in calls:
         assert CATALOG.transaction(call.infno).resolution in ("retry", "query"), call.infno
 
@@ -71,7 +72,7 @@ def test_calls_that_change_the_platform_are_looked_up(infno: str, query: str) ->
     assert spec.resolution == "query" and spec.lost_answer is not None and spec.lost_answer.query == query
 
 
-@pytest.mark.parametrize("infno", ["1101", "2001", "2203", "2403"])
+@pytest.mark.parametrize("infno", ["1101", "2001", "2203", "2403", "5301"])
 def test_reads_and_overwritten_updates_are_simply_sent_again(infno: str) -> None:
     assert CATALOG.transaction(infno).resolution == "retry"
 

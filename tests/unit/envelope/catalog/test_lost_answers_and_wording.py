@@ -41,7 +41,7 @@ def test_a_reversible_transaction_without_a_query_is_reversed() -> None:
 
 
 def test_a_state_changing_transaction_without_a_way_needs_a_person() -> None:
-    assert CATALOG.transaction("2501").resolution == "manual"
+    assert CATALOG.transaction("7205").resolution == "manual"  # 配送信息上传 (pharmacy side)
 
 
 def test_every_lost_answer_query_is_a_listed_query_safe_to_send_again() -> None:
