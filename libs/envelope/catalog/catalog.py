@@ -25,7 +25,15 @@ from typing import Any
 from yibao.envelope.errors import CatalogError
 
 from .fields import DictionarySpec, GatewayDefaults, TransactionSpec
-from .loader import DATA_DIR, CatalogData, available_provinces, find_province_file, load_base
+from .loader import (
+    DATA_DIR,
+    CatalogData,
+    available_provinces,
+    find_province_file,
+    load_base,
+    load_platform,
+    platform_dir,
+)
 from .overrides import apply_province_file
 from .validation import UnknownFields, check_output, prepare_input
 
@@ -64,15 +72,20 @@ class Catalog:
         *,
         extra_dirs: Sequence[Path] = (),
         unknown_fields: UnknownFields = "allow",
+        platform: str = "national",
     ) -> Catalog:
         """The packaged national catalog, with ``province``'s overrides when given.
 
         ``extra_dirs`` are searched first for ``<province>.yaml`` (directly or under ``provinces/``), so a
         deployment can ship its own province file without touching the package. Any problem in any file raises
         CatalogError naming the file.
+
+        ``platform`` other than ``national`` loads that platform's own catalog instead (``data/<platform>/``,
+        e.g. ``workinjury``: the 39 GY* transactions), with its province file from ``extra_dirs`` or
+        ``data/<platform>/provinces``.
         """
         dirs = tuple(Path(d).resolve() for d in extra_dirs)
-        return cls(_load_cached(province, dirs), unknown_fields=unknown_fields)
+        return cls(_load_cached(province, dirs, platform), unknown_fields=unknown_fields)
 
     @staticmethod
     def provinces(extra_dirs: Sequence[Path] = ()) -> set[str]:
@@ -84,6 +97,11 @@ class Catalog:
     @property
     def province(self) -> str | None:
         return self._data.province
+
+    @property
+    def platform(self) -> str:
+        """Whose transactions: ``national`` or another platform's catalog (``workinjury``)."""
+        return self._data.platform
 
     @property
     def gateway(self) -> GatewayDefaults:
@@ -195,11 +213,19 @@ class Catalog:
         return check_output(spec, payload, self._data.dictionaries)
 
     def __repr__(self) -> str:
+        if self.platform != "national":
+            return f"Catalog(platform={self.platform!r}, province={self.province!r}, transactions={len(self)})"
         return f"Catalog(province={self.province!r}, transactions={len(self)})"
 
 
 @functools.lru_cache(maxsize=32)
-def _load_cached(province: str | None, extra_dirs: tuple[Path, ...]) -> CatalogData:
+def _load_cached(province: str | None, extra_dirs: tuple[Path, ...], platform: str = "national") -> CatalogData:
+    if platform != "national":
+        folder = platform_dir(platform)
+        base = load_platform(folder)
+        if province is None:
+            return base
+        return apply_province_file(base, find_province_file(province, extra_dirs, folder))
     base = _load_base_cached()
     if province is None:
         return base
