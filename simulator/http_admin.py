@@ -15,6 +15,7 @@ counters, reset, add persons or institutions, set the platform clock, read the p
     POST /admin/reset                     empty the ledger, counters and nonces (persons back to the seed)
     GET  /admin/clock;  PUT /admin/clock  {"now": "2024-05-01 10:00:00", "frozen": false} or {"offset_s": 86400}
     GET  /admin/keys                      platform SM2 public key (hex)
+    GET  /admin/workinjury                the work-injury platform's state (simulator/workinjury_http.py for the rest)
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from aiohttp import web
 
 from yibao.core import clock
 
-from . import wire
+from . import wire, workinjury_http
 from .errors import SimulatorConfigError
 from .population import person_from_any
 from .state import jsonable
@@ -137,6 +138,7 @@ def build_admin_app(sim: Simulator) -> web.Application:
     async def keys(_: web.Request) -> web.Response:
         return _json({"platform_public_key": sim.platform_public_key_hex})
 
+    workinjury_http.add_admin_routes(routes, sim)
     app = web.Application()
     app.add_routes(routes)
     return app
