@@ -37,6 +37,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from yibao.core import clock
+from yibao.fakedata.workinjury import card_no_of
 
 __all__ = ["WorkInjuryPlatform", "WorkInjuryRefusal", "card_no_of", "card_mac_of", "ecard_qr", "QUEUE_INFNOS"]
 
@@ -49,11 +50,6 @@ UNCONFIRMED = "存在未反馈的下载信息（{infno}），请先调用GYU008�
 
 class WorkInjuryRefusal(Exception):
     """The platform says no (infcode -1 and this message)."""
-
-
-def card_no_of(certno: str) -> str:
-    """The social-security card number the simulator issues to a person (deterministic)."""
-    return "K" + hashlib.sha256(f"card:{certno}".encode()).hexdigest()[:9].upper()
 
 
 def card_mac_of(card_no: str, card_random: str) -> str:

@@ -395,3 +395,18 @@ recon_sessions = Table(
     Column("expires_at", ShanghaiDateTime(), nullable=False),
     Index("ix_recon_sessions_expires", "expires_at"),
 )
+
+# --- work injury (services/workinjury-sync) -----------------------------------------------------------------------
+
+#: what the deadline gauges read: per case, the oldest HIS event still waiting for each upload (kind upload), and per
+#: download stream the end of its last complete poll (kind download) — written with the case's state, in its unit
+workinjury_watch = Table(
+    "workinjury_watch",
+    metadata,
+    Column("scope", String(64), primary_key=True),  # the deployment's scoped service name (as chain_visits.service)
+    Column("case_key", String(80), primary_key=True),
+    Column("kind", String(10), primary_key=True),  # upload | download
+    Column("item", String(10), primary_key=True),  # the transaction (GYU101 …, GYD001 …)
+    Column("since", ShanghaiDateTime(), nullable=False),
+    Index("ix_workinjury_watch_scope", "scope", "kind", "item"),
+)
