@@ -227,11 +227,15 @@ class WorkInjuryChain:
 
     def _lines(self, state: WorkInjuryState, stay: StayCase) -> Action | None:
         cfg = self.config
+        head = stay.head()
         conflicts = [sn for sn, line in stay.lines.items() if line.open and line.conflict]
         for key in conflicts:
             original = stay.lines.get(stay.lines[key].fee_sn)
             if original is not None and original.batch is not None:
                 continue  # its original is in flight: decided once that batch ended
+            if head is not None and head.occurred_at <= stay.lines[key].occurred_at and original is not None \
+                    and original.status == "done":
+                continue  # a request HIS made before it (a revocation of the lines) goes first
             return _resolve_conflict(cfg, key)
         unchecked = [sn for sn, line in stay.lines.items() if line.open and not line.checked and not line.conflict]
         if unchecked:
@@ -248,9 +252,8 @@ class WorkInjuryChain:
         if stay.settled is not None:
             return details.close_lines(cfg, ready, "out_of_order", "the stay is settled on the platform: revoke the "
                                                                    "settlement first to add lines")
-        head = stay.head()
-        if head is not None and head.kind == "settle":
-            ready = [sn for sn in ready if stay.lines[sn].occurred_at <= head.occurred_at]  # HIS order
+        if head is not None:  # HIS order: a line recorded after the request at the head waits for it
+            ready = [sn for sn in ready if stay.lines[sn].occurred_at <= head.occurred_at]
         if not ready:
             return None
         return details.freeze_batch(cfg, ready)

@@ -236,6 +236,7 @@ class StreamState(_Model):
     confirmed: int = 0
     redownloads: int = 0
     unconfirmed_refusals: int = 0  #: "confirmations missing" refusals in a row (a poll gives up after a few)
+    confirm_refusals: dict[str, int] = Field(default_factory=dict)  #: GYU008 refusals per delivery in this poll
     last_refusal: str | None = None
 
     def holds(self, trans_no: str) -> Delivery | None:

@@ -61,6 +61,7 @@ def start_poll() -> Change[WorkInjuryState]:
         st = _stream(s)
         if st.phase == "idle":
             st.phase, st.cycle_started_at, st.last_refusal = "check", fx.now, None
+            st.confirm_refusals, st.unconfirmed_refusals = {}, 0
         st.first_started_at = st.first_started_at or fx.now
 
     return Change("start a poll", apply)
@@ -84,12 +85,16 @@ def check_call(cfg: ChainConfig, state: WorkInjuryState) -> Call[WorkInjuryState
         stream = _stream(s)
         if stream.phase != "check":
             return
+        stream.first_started_at = stream.first_started_at or fx.now
+        stream.cycle_started_at = stream.cycle_started_at or fx.now
         for row in _rows(reply.output, "unfb_list"):
             trans_code, trans_no = str(row.get("trans_code")), str(row.get("trans_no"))
             if trans_code not in mine or any(d.trans_no == trans_no for d in stream.pending + stream.lost):
                 continue
             held = stream.holds(trans_no)
             ids = _ids(row)
+            if stream.confirm_refusals.get(trans_no, 0) >= MAX_UNCONFIRMED_REFUSALS:
+                continue  # refused again and again: left for the next poll (last_refusal says why)
             if held is not None:  # stored here before: its confirmation was what went missing
                 stream.pending.append(Delivery(infno=trans_code, trans_no=trans_no,
                                                ids=[i for i in ids if i in held.ids] or held.ids, at=held.at))
@@ -202,8 +207,8 @@ def confirm_call(cfg: ChainConfig, state: WorkInjuryState) -> Call[WorkInjurySta
             return
         stream = _stream(s)
         stream.last_refusal = f"GYU008 of {infno} {trans_no}: {refusal.text}"
-        if stream.phase not in ("idle", "done"):
-            stream.phase = "check"  # what the platform still waits for, GYD008 tells
+        stream.confirm_refusals[trans_no] = stream.confirm_refusals.get(trans_no, 0) + 1
+        stream.phase = "check"  # what the platform still waits for, GYD008 tells
 
     body = {"trans_code": infno, "trans_no": trans_no, "fb_list": [{"record_id": i} for i in ids]}
     return Call(f"GYU008:{stable_id(trans_no)[:16]}", "GYU008", body, on_ok=on_ok, on_refused=on_refused,
