@@ -20,6 +20,7 @@ redownload, a unit of work run again — carries the same id.
 from __future__ import annotations
 
 import datetime as _dt
+import json
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -285,10 +286,11 @@ REQUEST_ADAPTER: TypeAdapter[Any] = TypeAdapter(WorkInjuryRequest)
 
 
 def parse_request(raw: bytes | str | dict[str, Any]) -> Any:
-    """A request from its JSON (pydantic ValidationError naming the field otherwise)."""
+    """A request from its JSON — numbers read as exact decimals, never floats — or a pydantic ValidationError naming
+    the field (ValueError when it is not JSON at all)."""
     if isinstance(raw, dict):
         return REQUEST_ADAPTER.validate_python(raw)
-    return REQUEST_ADAPTER.validate_json(raw)
+    return REQUEST_ADAPTER.validate_python(json.loads(raw, parse_float=Decimal))
 
 
 def case_key(request: Any, org_code: str) -> tuple[str, str]:

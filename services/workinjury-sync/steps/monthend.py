@@ -20,12 +20,12 @@ INFNO = "GYU003"
 
 def month_problem(cfg: ChainConfig, part: Part) -> str | None:
     record = part.record
+    if int(record.get("visit_count") or 0) <= 0:
+        return "month_list.visit_count: a month-end needs at least one visit"
     problem = check_record(cfg, INFNO, "month_list", record)
     if problem is not None:
         return problem
     items = record["setl_list"]
-    if int(record["visit_count"]) <= 0:
-        return "month_list.visit_count: a month-end needs at least one visit"
     if int(record["visit_count"]) != len(items):
         return f"month_list.visit_count: {record['visit_count']} given, {len(items)} settlements listed"
     for field in ("medfee_sumamt", "pool_amt", "deduct_amt"):

@@ -105,6 +105,15 @@ class Harness:
     def his(self, request: dict[str, Any]) -> bool:
         return self.absorb(self.route("workinjury_requests", json.dumps(request).encode()))
 
+    def his_burst(self, *requests: dict[str, Any]) -> list[bool]:
+        """Several requests absorbed in one unit of work (a burst the consumer takes as one batch)."""
+        absorptions = [self.route("workinjury_requests", json.dumps(r).encode()) for r in requests]
+        with self.db.begin() as conn:
+            flags, after = self.engine.absorb_in(conn, absorptions)
+        for fn in after:
+            fn()
+        return flags
+
     def start_streams(self, *infnos: str) -> None:
         for a in stream_starts(infnos or self.config.streams):
             self.absorb(a)
