@@ -54,6 +54,7 @@ __all__ = [
 LIBRARY_SETTINGS: tuple[str, ...] = (
     "yibao.core.settings:CommonSettings",
     "yibao.envelope.settings:PlatformSettings",
+    "yibao.envelope.workinjury.settings:WorkInjuryPlatformSettings",
     "yibao.simulator.settings:SimulatorSettings",
 )
 

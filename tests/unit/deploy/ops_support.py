@@ -236,10 +236,11 @@ def service_settings_class(service: str) -> type[CommonSettings]:
 
 
 def other_settings_classes() -> list[type[BaseSettings]]:
-    """Settings read by every process besides the worker's own: the CLI's common ones, the platform client's."""
+    """Settings read by every process besides the worker's own: the CLI's common ones, the platform clients'."""
     from yibao.envelope.settings import PlatformSettings
+    from yibao.envelope.workinjury.settings import WorkInjuryPlatformSettings
 
-    return [CommonSettings, PlatformSettings]
+    return [CommonSettings, PlatformSettings, WorkInjuryPlatformSettings]
 
 
 def all_settings_classes() -> list[type[BaseSettings]]:
