@@ -165,14 +165,14 @@ def install(app: Any, client_of: Any, engine_of: Any, config: ChainConfig, timeo
     from faust.web import View
 
     for path, (infno, model, _) in CHECKS.items():
-        def view(path: str = path, post: bool = model is not None) -> type:
+        def view(path: str = path, is_post: bool = model is not None) -> type:
             class Check(View):  # type: ignore[misc]
                 async def _answer(self, request: Any) -> Any:
-                    body = await read_body(request, max_bytes=MAX_BODY) if post else None
+                    body = await read_body(request, max_bytes=MAX_BODY) if is_post else None
                     status, payload = await check_response(client_of(), config, path, body, timeout_s=timeout_s)
                     return self.json(payload, status=status)
 
-                if post:
+                if is_post:
                     async def post(self, request: Any) -> Any:
                         return await self._answer(request)
                 else:
