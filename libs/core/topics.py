@@ -115,8 +115,10 @@ WORKINJURY_FILINGS = TopicSpec(
 )
 WORKINJURY_VISITS = TopicSpec(
     id="workinjury_visits", name="yibao.workinjury.visits.v1", partitions=3, key="住院号 (ipt_no)",
-    value_model="yibao.workinjury_sync.models:DownloadedRecord", producers=("workinjury-sync",), consumers=("HIS",),
-    description="downloaded admissions (GYD101), their fee details (GYD102) and settlements (GYD103)",
+    value_model="yibao.workinjury_sync.models:DownloadedRecord", producers=("workinjury-sync",),
+    consumers=("HIS", "workinjury-sync"),
+    description="downloaded admissions (GYD101), their fee details (GYD102) and settlements (GYD103); a settlement "
+                "ends the admission's detail downloads",
 )
 WORKINJURY_DEDUCTIONS = TopicSpec(
     id="workinjury_deductions", name="yibao.workinjury.deductions.v1", partitions=3, key="setl_no / org_code",

@@ -52,7 +52,6 @@ from yibao.workinjury_sync.models import (
 from yibao.workinjury_sync.state import (
     AttachmentPart,
     Delivery,
-    FollowUp,
     Line,
     Part,
     StayRequest,
@@ -60,6 +59,7 @@ from yibao.workinjury_sync.state import (
     WorkInjuryState,
 )
 from yibao.workinjury_sync.steps.common import compact, text_amount, text_date, text_time
+from yibao.workinjury_sync.steps.download import fetch_details
 from yibao.workinjury_sync.streams import stream_key
 
 __all__ = ["Router", "make_router", "apply_request", "stream_starts", "poll_now", "redownload"]
@@ -85,7 +85,7 @@ def make_router(org_code: str) -> Router:
                 raise DecodeError(str(exc)) from None
             return Absorption(f"his:{request.event_id}", key, kind,
                               lambda state, fx: apply_request(state, fx, request, org_code))
-        if topic_id in ("workinjury_filings", "workinjury_revocations"):
+        if topic_id in ("workinjury_filings", "workinjury_revocations", "workinjury_visits"):
             try:
                 record = DownloadedRecord.model_validate_json(value)
             except ValidationError as exc:
@@ -96,6 +96,9 @@ def make_router(org_code: str) -> Router:
             if record.kind == "detail_revocation" and record.record.get("ipt_no"):
                 return Absorption(f"dl:{record.message_id}", stream_key("GYD101"), "download",
                                   lambda state, fx: _details_again(state, record))
+            if record.kind in ("settlement", "admission_revocation") and record.record.get("ipt_no"):
+                return Absorption(f"dl:{record.message_id}", stream_key("GYD101"), "download",
+                                  lambda state, fx: _admission_closed(state, record))
             return None
         return None
 
@@ -321,16 +324,25 @@ def _application_downloaded(state: WorkInjuryState, record: DownloadedRecord) ->
 
 
 def _details_again(state: WorkInjuryState, record: DownloadedRecord) -> None:
+    """A detail revocation downloaded: the admission's details are downloaded again (GYD102)."""
     stream = state.stream
     if stream is None:
         return
-    org, ipt = str(record.record.get("org_code") or ""), str(record.record["ipt_no"])
-    if any(f.infno == "GYD102" and f.org_code == org and f.ipt_no == ipt for f in stream.follow_ups):
-        return
-    stream.follow_no += 1
-    stream.follow_ups.append(FollowUp(infno="GYD102", org_code=org, ipt_no=ipt, no=stream.follow_no))
+    fetch_details(stream, str(record.record.get("org_code") or ""), str(record.record["ipt_no"]))
     if stream.phase == "idle":
         stream.phase = "check"
+
+
+def _admission_closed(state: WorkInjuryState, record: DownloadedRecord) -> None:
+    """A settlement (or the admission's revocation) downloaded: one last GYD102 of its details, then no more."""
+    stream = state.stream
+    if stream is None:
+        return
+    pair = [str(record.record.get("org_code") or ""), str(record.record["ipt_no"])]
+    if pair in stream.open_admissions:
+        stream.open_admissions.remove(pair)
+        if record.kind == "settlement":
+            fetch_details(stream, *pair)
 
 
 def stream_starts(infnos: tuple[str, ...]) -> list[Absorption[WorkInjuryState]]:

@@ -56,7 +56,7 @@ def build(settings: WorkInjurySyncSettings | None = None) -> ServiceRuntime:
     chains.engine = WorkInjuryEngine(chain, db=runtime.db, client=None, catalog=catalog,
                                      settings=settings.engine_settings(), topic_prefix=settings.topic_prefix,
                                      outages=runtime.outages)
-    chains.subscribe(["workinjury_requests", "workinjury_filings", "workinjury_revocations"],
+    chains.subscribe(["workinjury_requests", "workinjury_filings", "workinjury_revocations", "workinjury_visits"],
                      make_router(platform.org_code), name="workinjury-absorb")
     limits = deadlines.upload_deadlines(catalog)
 

@@ -228,6 +228,8 @@ class StreamState(_Model):
     lost: list[Delivery] = Field(default_factory=list)  #: delivered but not stored here: ask again (GYR005)
     follow_ups: list[FollowUp] = Field(default_factory=list)
     follow_no: int = 0
+    #: GYD101: admissions downloaded and not yet settled or revoked — their new details are fetched at every poll
+    open_admissions: list[list[str]] = Field(default_factory=list)
     held: list[Delivery] = Field(default_factory=list)  #: the last deliveries stored (what GYD008 is checked with)
     last_cycle_at: _dt.datetime | None = None  #: the last poll that ended with everything confirmed
     cycle_started_at: _dt.datetime | None = None

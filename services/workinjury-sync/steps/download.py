@@ -29,11 +29,21 @@ from yibao.workinjury_sync.state import Delivery, FollowUp, StreamState, WorkInj
 from yibao.workinjury_sync.steps.common import lookup
 from yibao.workinjury_sync.streams import FOLLOW_UPS
 
-__all__ = ["handled", "check_call", "fetch_call", "confirm_call", "redownload_call", "follow_call", "start_poll",
+__all__ = ["handled", "fetch_details", "check_call", "fetch_call", "confirm_call", "redownload_call", "follow_call", "start_poll",
            "end_poll", "MAX_UNCONFIRMED_REFUSALS"]
 
 #: a poll gives up after this many "confirmations missing" refusals in a row (GYD008 showed nothing of ours)
 MAX_UNCONFIRMED_REFUSALS = 2
+#: admissions whose new details are fetched at every poll (the oldest are dropped beyond this)
+MAX_OPEN_ADMISSIONS = 2000
+
+
+def fetch_details(stream: StreamState, org: str, ipt: str) -> None:
+    """Queue a GYD102 of the admission's new details (once: not while one is queued)."""
+    if any(f.infno == "GYD102" and f.org_code == org and f.ipt_no == ipt for f in stream.follow_ups):
+        return
+    stream.follow_no += 1
+    stream.follow_ups.append(FollowUp(infno="GYD102", org_code=org, ipt_no=ipt, no=stream.follow_no))
 
 
 def handled(infno: str) -> set[str]:
@@ -87,6 +97,8 @@ def check_call(cfg: ChainConfig, state: WorkInjuryState) -> Call[WorkInjuryState
             return
         stream.first_started_at = stream.first_started_at or fx.now
         stream.cycle_started_at = stream.cycle_started_at or fx.now
+        for org, ipt in stream.open_admissions:  # the details added since the last poll
+            fetch_details(stream, org, ipt)
         for row in _rows(reply.output, "unfb_list"):
             trans_code, trans_no = str(row.get("trans_code")), str(row.get("trans_no"))
             if trans_code not in mine or any(d.trans_no == trans_no for d in stream.pending + stream.lost):
@@ -131,9 +143,10 @@ def _store(cfg: ChainConfig, s: WorkInjuryState, fx: Effects, infno: str, trans_
     if follow == "GYD102":
         for record in records:
             if record.get("org_code") and record.get("ipt_no"):
-                stream.follow_no += 1
-                stream.follow_ups.append(FollowUp(infno="GYD102", org_code=str(record["org_code"]),
-                                                  ipt_no=str(record["ipt_no"]), no=stream.follow_no))
+                org, ipt = str(record["org_code"]), str(record["ipt_no"])
+                if [org, ipt] not in stream.open_admissions:
+                    stream.open_admissions = stream.open_admissions[-(MAX_OPEN_ADMISSIONS - 1):] + [[org, ipt]]
+                fetch_details(stream, org, ipt)
     elif follow == "GYD054":
         for record in records:
             for atta in _rows(record, "atta_list"):

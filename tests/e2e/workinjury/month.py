@@ -61,6 +61,7 @@ class WiRig:
         self.database_url = database_url
         self._engine: Engine | None = None
         self._seeds = iter(range(11, 400, 7))
+        self._months = iter(range(0, 60))
 
     # --- the wire ------------------------------------------------------------------------------------------------
 
@@ -69,8 +70,9 @@ class WiRig:
         return self.bridge.workers[SERVICE]
 
     def month(self, *, patients: int = 3, lines: tuple[int, int] = (40, 120)) -> WorkInjuryMonth:
-        seed = next(self._seeds)
-        return generate_month(seed, month=_dt.date(2026, 11, 1), patients=patients, lines=lines, org_code=ORG)
+        seed, k = next(self._seeds), next(self._months)
+        first = _dt.date(2026 + (10 + k) // 12, (10 + k) % 12 + 1, 1)  # a month of its own: one month-end each
+        return generate_month(seed, month=first, patients=patients, lines=lines, org_code=ORG)
 
     async def send(self, *requests: dict[str, Any]) -> None:
         """HIS's requests on yibao.workinjury.requests.v1, keyed by their case (per-case order kept)."""
@@ -175,7 +177,7 @@ class WiRig:
                                 what="settlements answered", timeout=300)
         # one deduction, one settlement revoked and settled again
         deducted, revoked = pats[0], pats[1]
-        ledger.deduction = (deducted, Decimal("35.50"), f"KK{deducted.stay_id[-8:]}")
+        ledger.deduction = (deducted, Decimal("35.50"), f"KK{deducted.stay_id}")
         ledger.revoked_first = (revoked.setl_no, revoked.totals()["medfee_sumamt"])
         await self.send(m.deduction(deducted, Decimal("35.50"), clock.now(), deduct_no=ledger.deduction[2]),
                         m.revocation(revoked, "settlement", clock.now()))
@@ -261,7 +263,7 @@ class Ledger:
         assert self.revoked_first is not None and self.deduction is not None and self.month_end is not None
         if settlements.get(self.revoked_first[0], {}).get("status") != "revoked":
             out.append(f"the revoked settlement {self.revoked_first[0]} is not revoked on the platform")
-        active = [s for s in settlements.values() if s["status"] == "active"]
+        active = [s for s in settlements.values() if s["status"] == "active" and s["month"] == m.yyyymm]
         if len(active) != len(m.patients):
             out.append(f"{len(active)} active settlements on the platform, HIS has {len(m.patients)}")
         deductions = {d["deduct_no"]: d for d in platform["deductions"]}

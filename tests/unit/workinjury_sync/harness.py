@@ -119,14 +119,12 @@ class Harness:
             self.absorb(a)
 
     def feed_back(self) -> int:
-        """Route the downloaded filings and revocations back in, as the worker's own agent does."""
+        """Route the downloaded records back in, as the worker's own agent does (filings, visits, revocations)."""
         n = 0
-        for topic_id, type_name in (("workinjury_filings", "DownloadedRecord"),
-                                    ("workinjury_revocations", "DownloadedRecord")):
-            for key, value in self._outbox(type_name):
-                absorption = self.route(topic_id, json.dumps(value).encode())
-                if absorption is not None and self.absorb(absorption):
-                    n += 1
+        for key, value in self._outbox("DownloadedRecord"):
+            absorption = self.route("workinjury_visits", json.dumps(value).encode())
+            if absorption is not None and self.absorb(absorption):
+                n += 1
         return n
 
     async def drain(self, timeout: float = 30) -> None:

@@ -163,3 +163,28 @@ def test_records_are_keyed_by_their_business_key_and_never_by_personal_data(h: H
     (emission,) = fx.emissions
     assert emission.key == record["apply_no"] and emission.topic_id == "workinjury_filings"
     assert json.loads(emission.message.to_json())["kind"] == "filing_application"
+
+
+async def test_an_open_admissions_new_details_are_fetched_at_every_poll_until_its_settlement(h: Harness) -> None:
+    from yibao.workinjury_sync.absorb import poll_now
+
+    p = h.month.patients[0]
+    filing_no = h.approved_filing(p)
+    h.his(h.month.admitted(p, filing_no, h.now()))
+    h.his(h.month.fee_lines(p, p.lines[:5], h.now()))
+    await h.drain()
+    h.start_streams("GYD101", "GYD103")
+    await h.drain()
+    assert len(h.records("GYD102")) == 5
+    h.his(h.month.fee_lines(p, p.lines[5:], h.now()))
+    h.his(h.month.settled(p, h.now()))
+    await h.drain()
+    h.absorb(poll_now("GYD101", "ops:1"))
+    await h.drain()
+    assert len(h.records("GYD102")) == len(p.lines)
+    h.absorb(poll_now("GYD103", "ops:2"))
+    await h.drain()
+    h.feed_back()
+    await h.drain()
+    assert h.state(stream_key("GYD101")).stream.open_admissions == []
+    assert not h.sim.workinjury.snapshot()["detail_queues_waiting"]
