@@ -89,3 +89,52 @@ async def test_a_worker_killed_mid_batch_resumes_without_loss_or_duplication(rig
     journal = [(status, res) for case, purpose, status, res in rig.calls("GYU102")
                if case == killed["case"] and purpose == "step"]
     assert journal[0] in (("resolved", "adopted"), ("resolved", "absent")), journal
+
+
+async def test_bad_input_is_refused_before_sending_with_the_field_named_and_parked_nothing_else_stops(
+        rig: WiRig) -> None:
+    import json
+    from decimal import Decimal
+
+    from support.kafka import consume, produce
+    from yibao.core.messaging.deadletter import DeadLetter
+    from yibao.core.topics import topic
+    from yibao.workinjury_sync.demo import HisPlayer
+
+    month = rig.month(patients=1, lines=(6, 6))
+    p = month.patients[0]
+    player: HisPlayer = rig.player
+    rig.admin("workinjury/filings", method="POST", body={
+        "filing_no": f"BA{p.apply_no}", "psn_no": p.person.psn_no, "certno": p.certno, "psn_name": p.person.psn_name,
+        "insu_admdvs": p.insu_admdvs, "mdtrt_admdvs": "440100", "org_type": "1", "begin_date": "2026-01-01",
+        "end_date": "2027-12-31"})
+    from yibao.core import clock
+
+    over_length = dict(p.lines[1], item_name="名" * 101)
+    wrong_sum = dict(p.lines[2], amount=str(Decimal(p.lines[2]["amount"]) + 1),
+                     self_amt=str(Decimal(p.lines[2]["self_amt"]) + 1))
+    missing = month.admitted(p, f"BA{p.apply_no}", clock.now())
+    del missing["adm_dept_name"]
+    await produce(rig.bridge.info.kafka_bootstrap, [
+        (topic("workinjury_requests", rig.bridge.prefix), f"stay:{p.stay_id}".encode(), b"{not json"),
+        (topic("workinjury_requests", rig.bridge.prefix), f"stay:{p.stay_id}".encode(),
+         json.dumps(missing).encode())])
+    await player.send(month.admitted(p, f"BA{p.apply_no}", clock.now()),
+                      month.fee_lines(p, [p.lines[0], over_length, wrong_sum, *p.lines[3:]], clock.now()))
+    results = await player.wait_results(lambda rs: any(r.case_key == f"stay:{p.stay_id}" and r.request == "fee_lines"
+                                                       for r in rs), what="the fee lines answered")
+    (lines,) = [r for r in results if r.case_key == f"stay:{p.stay_id}" and r.request == "fee_lines"]
+    assert lines.kind == "invalid" and lines.detail["uploaded"] == len(p.lines) - 2
+    assert "fee_list.item_name: max_length 100" in lines.detail["not_uploaded"][over_length["fee_sn"]]
+    assert "fee_list.amount: price × cnt" in lines.detail["not_uploaded"][wrong_sum["fee_sn"]]
+    platform = rig.platform()
+    (adm,) = [a for a in platform["admissions"] if a["ipt_no"] == p.ipt_no]
+    assert adm["details"] == len(p.lines) - 2, "the good lines went up; the bad ones never left"
+    records = await consume(rig.bridge.info.kafka_bootstrap, [topic("dlq", rig.bridge.prefix)], idle=1.0,
+                            timeout=30)
+    letters = [DeadLetter.model_validate_json(r.value) for r in records]
+    reasons = [letter.reason for letter in letters if letter.service == "workinjury-sync"]
+    assert any("not a work-injury request" in r and "JSONDecodeError" in r for r in reasons), reasons
+    assert any("adm_dept_name" in r for r in reasons), reasons
+    assert any("fee_list.item_name: max_length 100" in r for r in reasons), reasons
+    assert all("名名名" not in r for r in reasons)
