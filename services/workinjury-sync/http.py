@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as _dt
+import logging
 import uuid
 from typing import Any
 
@@ -40,6 +41,7 @@ from yibao.workinjury_sync.streams import QUEUE_STREAMS
 __all__ = ["CHECKS", "check_response", "stream_response", "install", "MAX_BODY"]
 
 MAX_BODY = 64 * 1024
+log = logging.getLogger(__name__)
 
 
 class _Body(BaseModel):
@@ -131,6 +133,10 @@ async def check_response(client: Any, config: ChainConfig, path: str, body: byte
             return 502, {"error": f"the work-injury platform could not be reached ({exc.detail})", "infno": infno}
         except ConfigurationError as exc:
             return 503, {"error": str(exc), "infno": infno}
+        except Exception as exc:  # the platform (or the way to it) failed in a way nobody classified: not the client's
+            log.warning("realtime check failed", extra={"fields": {"infno": infno, "error": type(exc).__name__}})
+            return 502, {"error": f"the work-injury platform's answer could not be used ({type(exc).__name__})",
+                         "infno": infno}
         output = dict(reply.output)
         passed = output.get("passed")
         result = "ok" if passed is None else ("passed" if str(passed) == "1" else "failed")

@@ -101,3 +101,12 @@ async def test_settlements_by_person_need_no_feedback(h: Harness) -> None:
     status, body = await _ask(h, "/workinjury/settlements", {"certno": p.certno})
     assert status == 200 and [r["setl_no"] for r in body["output"]["records"]] == [p.setl_no]
     assert not any(q.outstanding for q in h.sim.workinjury.queues.values())
+
+
+async def test_an_unexpected_failure_of_the_platform_is_a_502_never_a_500(h: Harness) -> None:
+    class Broken:
+        async def call(self, *args: object, **kw: object) -> None:
+            raise RuntimeError("something nobody expected")
+
+    status, body = await check_response(Broken(), h.config, "/workinjury/ping", None, timeout_s=1.0)
+    assert status == 502 and "RuntimeError" in body["error"]
