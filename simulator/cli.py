@@ -36,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fixmedins-code", action="append", default=[], help="an institution the platform knows")
     parser.add_argument("--hospital-public-key", default=None, help="encrypted gateway: hospital SM2 public key hex")
     parser.add_argument("--mp-hospital-public-key", default=None, help="mobile pay: hospital SM2 public key hex")
+    parser.add_argument("--wi-hospital-public-key", default=None, help="work injury: hospital SM2 public key hex")
 
 
 def settings_from_args(args: argparse.Namespace) -> SimulatorSettings:
@@ -43,7 +44,8 @@ def settings_from_args(args: argparse.Namespace) -> SimulatorSettings:
     for attr, field in (("host", "host"), ("port", "port"), ("admin_port", "admin_port"), ("gateway", "gateway"),
                         ("seed", "seed"), ("population", "population_size"), ("callback_url", "callback_url"),
                         ("hospital_public_key", "hospital_public_key_hex"),
-                        ("mp_hospital_public_key", "mp_hospital_public_key_hex")):
+                        ("mp_hospital_public_key", "mp_hospital_public_key_hex"),
+                        ("wi_hospital_public_key", "wi_hospital_public_key_hex")):
         value = getattr(args, attr, None)
         if value is not None:
             overrides[field] = value

@@ -16,6 +16,7 @@ counters, reset, add persons or institutions, set the platform clock, read the p
     GET  /admin/clock;  PUT /admin/clock  {"now": "2024-05-01 10:00:00", "frozen": false} or {"offset_s": 86400}
     GET  /admin/keys                      platform SM2 public key (hex), WeChat Pay's RSA public key (PEM)
     GET  /admin/wechat                    WeChat Pay's orders, refunds and notifications
+    GET  /admin/workinjury                the work-injury platform's state (simulator/workinjury_http.py for the rest)
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from aiohttp import web
 
 from yibao.core import clock
 
-from . import wire
+from . import wire, workinjury_http
 from .errors import SimulatorConfigError
 from .population import person_from_any
 from .state import jsonable
@@ -146,6 +147,7 @@ def build_admin_app(sim: Simulator) -> web.Application:
                                    "refunds": list(sim.wechat.refunds.values()),
                                    "notifications": sim.wechat.notifications}))
 
+    workinjury_http.add_admin_routes(routes, sim)
     app = web.Application()
     app.add_routes(routes)
     return app

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from . import wire
+from . import wire, workinjury_http
 from .errors import GatewayRefusal, MobilePayRefusal
 from .faults import Decision
 from .mobilepay import MP_PATHS, mp_timestamp, version_of
@@ -178,6 +178,8 @@ def build_platform_app(sim: Simulator) -> web.Application:
             if infno is None:
                 raise web.HTTPNotFound(text="no such mobile-pay service")
             return await mobile(request, infno)
+        if path.startswith(settings.wi_path_prefix):
+            return await workinjury_http.handle(sim, request, path[len(settings.wi_path_prefix):])
         national_paths = {settings.call_path, settings.upload_path, settings.download_path}
         if path in national_paths or (settings.gateway is GatewayKind.api and path.startswith(settings.api_path_prefix)):
             return await national(request)

@@ -28,6 +28,7 @@ from .population import SimPerson, load_population
 from .settings import SimulatorSettings
 from .state import Ledger
 from .wechat import WeChatPlatform
+from .workinjury import WorkInjuryPlatform
 
 __all__ = ["Simulator", "load_policy"]
 
@@ -72,6 +73,7 @@ class Simulator:
         else:
             self._private, self._public = smcrypto.sm2_keypair()
         self.gateway = Gateway(s, self._private, self._public)
+        self.workinjury = WorkInjuryPlatform(s, self.clock.now, self._private, self._public)
         hospital_mp = smcrypto.public_from_hex(s.mp_hospital_public_key_hex) if s.mp_hospital_public_key_hex else None
         self.mp_codec = MpCodec(s.mp_app_id, s.mp_app_secret, self._private, self._public, hospital_mp)
         self.mobile = MobilePlatform(self.national)
@@ -93,6 +95,7 @@ class Simulator:
     def reset(self) -> None:
         self.ledger.reset()
         self.wechat.reset()
+        self.workinjury.reset()
         self.faults.reset_counters()
         self.gateway.reset()
         self.gateway_refusals.clear()

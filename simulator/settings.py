@@ -102,3 +102,12 @@ class SimulatorSettings(BaseSettings):
                                                                               "characters) notifications are sealed with")
     wx_autopay_s: float = Field(0.3, description="WeChat: the patient pays an order's cash part this long after it "
                                                  "is placed (fault wechat:abandon: never)")
+    # --- work injury (工伤保险异地就医系统) --------------------------------------------------------------------
+    wi_path_prefix: str = Field("/gsyd/api/", description="work injury: one path per GY* transaction under this prefix")
+    wi_hospital_public_key_hex: str = Field("", description="work injury: the hospital's SM2 public key (x||y hex); "
+                                                            "empty: every request is refused unsealed")
+    wi_org_codes: list[str] = Field(default_factory=lambda: [DEFAULT_FIXMEDINS_CODE],
+                                    description="work injury: agreement institutions the platform knows")
+    wi_admdvs: str = Field("440100", description="work injury: the 区划 of the place of treatment (this province)")
+    wi_mirror_uploads: bool = Field(True, description="work injury: offer every upload to the matching download "
+                                                      "queue (the other province's view), so every stream has records")

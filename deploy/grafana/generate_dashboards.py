@@ -275,7 +275,49 @@ def _rows() -> tuple[Row, ...]:
              f"[$__rate_interval]))", "{{version}} {{refd_type}} {{outcome}}"),
         ), unit="ops", width=6),
     ), services=("mobilepay",))
-    return (workers, events, parked, platform, chains, recon, mobile, cdc, his_writer)
+    workinjury = Row("Work injury (工伤跨省异地就医): deadlines", (
+        Panel("Oldest upload waiting vs its deadline", (
+            (f"max by (infno) (yibao_workinjury_upload_oldest_age_seconds{{{NS}}})", "{{infno}} waiting"),
+            (f"max(yibao_workinjury_upload_deadline_seconds{{{NS}}})", "deadline"),
+        ), unit="s", width=12, thresholds=((None, "green"), (1200, "orange"), (1800, "red")),
+            description="The oldest HIS event still waiting for its upload, by transaction, against its deadline (30 "
+                        "minutes after the business event). YibaoWorkInjuryUploadDeadlineAtRisk fires at two thirds, "
+                        "before the limit."),
+        Panel("Uploads at risk", (
+            (f"max by (infno) (yibao_workinjury_uploads_at_risk{{{NS}}})", "{{infno}}"),
+        ), kind="stat", width=6, thresholds=((None, "green"), (1, "red")),
+            description="Cases whose oldest waiting upload is past deadline_warning_ratio of its deadline."),
+        Panel("Late uploads (time range)", (
+            (f"sum by (infno) (increase(yibao_workinjury_uploads_late_total{{{NS}}}[$__range]))", "{{infno}}"),
+        ), kind="stat", width=6, thresholds=((None, "green"), (1, "red"))),
+        Panel("Upload age p50 / p99 by transaction", _quantiles("yibao_workinjury_upload_age_seconds", "infno", NS),
+              unit="s", width=12, description="From the HIS business event to the platform accepting the upload."),
+        Panel("Download lag vs poll interval", (
+            (f"max by (infno) (yibao_workinjury_download_lag_seconds{{{NS}}})", "{{infno}} lag"),
+            (f"max(yibao_workinjury_download_interval_seconds{{{NS}}})", "interval"),
+        ), unit="s", width=12,
+            description="Since each stream's last complete poll (every record stored and confirmed with GYU008). "
+                        "YibaoWorkInjuryDownloadLagging fires past one and a half intervals."),
+        Panel("Records by outcome", (
+            (f"sum by (infno, outcome) (rate(yibao_workinjury_records_total{{{NS}}}[$__rate_interval]))",
+             "{{infno}} {{outcome}}"),
+        ), unit="ops", width=8,
+            description="uploaded; refused (the platform); invalid (our checks: parked for HIS to fix, the field "
+                        "named); revoked"),
+        Panel("Downloaded and confirmed", (
+            (f"sum by (infno) (rate(yibao_workinjury_downloaded_records_total{{{NS}}}[$__rate_interval]))",
+             "{{infno}} downloaded"),
+            (f"sum by (infno) (rate(yibao_workinjury_confirmed_records_total{{{NS}}}[$__rate_interval]))",
+             "{{infno}} confirmed"),
+            (f"sum by (infno) (rate(yibao_workinjury_redownloads_total{{{NS}}}[$__rate_interval]))",
+             "{{infno}} asked again (GYR005)"),
+        ), unit="ops", width=8),
+        Panel("Realtime checks by outcome", (
+            (f"sum by (infno, outcome) (rate(yibao_workinjury_realtime_checks_total{{{NS}}}[$__rate_interval]))",
+             "{{infno}} {{outcome}}"),
+        ), unit="ops", width=8, description="GYD051, GYD052, GYD055, GYU010, GYD104 asked by HIS over HTTP"),
+    ), services=("workinjury-sync",))
+    return (workers, events, parked, platform, chains, recon, mobile, cdc, his_writer, workinjury)
 
 
 def _templating() -> dict[str, Any]:
@@ -329,8 +371,8 @@ def build_overview() -> dict[str, Any]:
     return {
         "uid": "yibao-bridge-overview",
         "title": "yibao-bridge overview",
-        "description": "Workers, events, dead letters, outbox, platform calls, chains and reconciliation of "
-                       "yibao-bridge. Labels carry services, topics, transactions and outcomes — never patient "
+        "description": "Workers, events, dead letters, outbox, platform calls, chains, reconciliation and work-injury "
+                       "deadlines of yibao-bridge. Labels carry services, topics, transactions and outcomes — never patient "
                        "data.",
         "tags": ["yibao-bridge", "医保"],
         "timezone": "Asia/Shanghai",

@@ -27,7 +27,7 @@ from yibao.core.topics import topic
 
 __all__ = ["add_arguments", "run"]
 
-CHAIN_SERVICES = ("registration", "settlement")
+CHAIN_SERVICES = ("registration", "settlement", "workinjury-sync")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -56,6 +56,7 @@ LIBRARY_SETTINGS: tuple[str, ...] = (
     "yibao.envelope.settings:PlatformSettings",
     "yibao.envelope.mobilepay.settings:MobilePaySettings",
     "yibao.envelope.mobilepay.wechat:WeChatSettings",
+    "yibao.envelope.workinjury.settings:WorkInjuryPlatformSettings",
     "yibao.simulator.settings:SimulatorSettings",
 )
 

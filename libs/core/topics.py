@@ -17,7 +17,9 @@ from pydantic import BaseModel, ConfigDict
 
 __all__ = ["TopicSpec", "CATALOG", "topic", "resolve_model", "HIS_EVENTS", "HIS_RESULTS", "VISITS",
            "SETTLEMENT_FACTS", "DLQ",
-           "RECON_COMMANDS", "RECON_RESULTS", "MOBILEPAY_CALLBACKS", "COUNTER_REQUESTS", "COUNTER_RESULTS"]
+           "RECON_COMMANDS", "RECON_RESULTS", "MOBILEPAY_CALLBACKS", "COUNTER_REQUESTS", "COUNTER_RESULTS",
+           "WORKINJURY_REQUESTS", "WORKINJURY_RESULTS", "WORKINJURY_FILINGS", "WORKINJURY_VISITS",
+           "WORKINJURY_DEDUCTIONS", "WORKINJURY_REVOCATIONS", "WORKINJURY_INSTITUTIONS"]
 
 
 class TopicSpec(BaseModel):
@@ -106,8 +108,58 @@ COUNTER_RESULTS = TopicSpec(
     retention_ms=24 * 3600 * 1000,
 )
 
+# --- 工伤保险跨省异地就医 (workinjury-sync) ------------------------------------------------------------------------
+WORKINJURY_REQUESTS = TopicSpec(
+    id="workinjury_requests", name="yibao.workinjury.requests.v1", partitions=3,
+    key="case (stay:<HIS stay id>, application:<apply_no>, filing:<filing_no>, month:<org>:<yyyyMM> …)",
+    value_model="yibao.workinjury_sync.models:WorkInjuryRequest", producers=("HIS",), consumers=("workinjury-sync",),
+    description="what HIS asks of the work-injury platform: filing audits and filings, admissions, fee lines, "
+                "discharge and device settlements, deductions, revocations, month-ends, institutions",
+)
+WORKINJURY_RESULTS = TopicSpec(
+    id="workinjury_results", name="yibao.workinjury.results.v1", partitions=3, key="case",
+    value_model="yibao.workinjury_sync.models:WorkInjuryResult", producers=("workinjury-sync",),
+    consumers=("HIS",),
+    description="what HIS gets back for each work-injury request: uploaded (the platform's numbers), refused (its "
+                "words), invalid (our check, the field named), revoked, parked — with its age against the deadline",
+)
+WORKINJURY_FILINGS = TopicSpec(
+    id="workinjury_filings", name="yibao.workinjury.filings.v1", partitions=3, key="apply_no / filing_no",
+    value_model="yibao.workinjury_sync.models:DownloadedRecord", producers=("workinjury-sync",),
+    consumers=("HIS", "workinjury-sync"),
+    description="downloaded filing applications to audit (GYD001, with their attachments GYD054) and filings "
+                "(GYD006), each stored before its GYU008 confirmation",
+)
+WORKINJURY_VISITS = TopicSpec(
+    id="workinjury_visits", name="yibao.workinjury.visits.v1", partitions=3, key="住院号 (ipt_no)",
+    value_model="yibao.workinjury_sync.models:DownloadedRecord", producers=("workinjury-sync",),
+    consumers=("HIS", "workinjury-sync"),
+    description="downloaded admissions (GYD101), their fee details (GYD102) and settlements (GYD103); a settlement "
+                "ends the admission's detail downloads",
+)
+WORKINJURY_DEDUCTIONS = TopicSpec(
+    id="workinjury_deductions", name="yibao.workinjury.deductions.v1", partitions=3, key="setl_no / org_code",
+    value_model="yibao.workinjury_sync.models:DownloadedRecord", producers=("workinjury-sync",), consumers=("HIS",),
+    description="downloaded audit deductions (GYD004), month-ends (GYD003) and clearing (GYD005)",
+)
+WORKINJURY_REVOCATIONS = TopicSpec(
+    id="workinjury_revocations", name="yibao.workinjury.revocations.v1", partitions=3,
+    key="ipt_no / setl_no / deduct_no",
+    value_model="yibao.workinjury_sync.models:DownloadedRecord", producers=("workinjury-sync",),
+    consumers=("HIS", "workinjury-sync"),
+    description="downloaded revocations of details, admissions, settlements and deductions (GYD401-GYD404); a "
+                "detail revocation makes the admission's details download again",
+)
+WORKINJURY_INSTITUTIONS = TopicSpec(
+    id="workinjury_institutions", name="yibao.workinjury.institutions.v1", partitions=1, key="org_code",
+    value_model="yibao.workinjury_sync.models:DownloadedRecord", producers=("workinjury-sync",), consumers=("HIS",),
+    description="downloaded agreement institutions (GYD009)",
+)
+
 CATALOG: tuple[TopicSpec, ...] = (HIS_EVENTS, HIS_RESULTS, VISITS, SETTLEMENT_FACTS, DLQ, RECON_COMMANDS, RECON_RESULTS,
-                                  MOBILEPAY_CALLBACKS, COUNTER_REQUESTS, COUNTER_RESULTS)
+                                  MOBILEPAY_CALLBACKS, COUNTER_REQUESTS, COUNTER_RESULTS, WORKINJURY_REQUESTS,
+                                  WORKINJURY_RESULTS, WORKINJURY_FILINGS, WORKINJURY_VISITS, WORKINJURY_DEDUCTIONS,
+                                  WORKINJURY_REVOCATIONS, WORKINJURY_INSTITUTIONS)
 _BY_ID = {spec.id: spec for spec in CATALOG}
 
 

@@ -37,6 +37,7 @@ __all__ = [
     "counter_slips",
     "counter_visits",
     "counter_audit",
+    "workinjury_watch",
 ]
 
 NAMING = {
@@ -554,4 +555,19 @@ counter_audit = Table(
     Column("source", String(200), nullable=False),
     Column("detail", Text, nullable=True),
     Index("ix_counter_audit_at", "scope", "at"),
+)
+
+# --- work injury (services/workinjury-sync) -----------------------------------------------------------------------
+
+#: what the deadline gauges read: per case, the oldest HIS event still waiting for each upload (kind upload), and per
+#: download stream the end of its last complete poll (kind download) — written with the case's state, in its unit
+workinjury_watch = Table(
+    "workinjury_watch",
+    metadata,
+    Column("scope", String(64), primary_key=True),  # the deployment's scoped service name (as chain_visits.service)
+    Column("case_key", String(80), primary_key=True),
+    Column("kind", String(10), primary_key=True),  # upload | download
+    Column("item", String(10), primary_key=True),  # the transaction (GYU101 …, GYD001 …)
+    Column("since", ShanghaiDateTime(), nullable=False),
+    Index("ix_workinjury_watch_scope", "scope", "kind", "item"),
 )

@@ -26,7 +26,15 @@ from yibao.envelope.errors import CatalogError
 
 from .fields import DictionarySpec, GatewayDefaults, TransactionSpec
 from .keys import to_names, to_wire
-from .loader import DATA_DIR, CatalogData, available_provinces, find_province_file, load_base
+from .loader import (
+    DATA_DIR,
+    CatalogData,
+    available_provinces,
+    find_province_file,
+    load_base,
+    load_platform,
+    platform_dir,
+)
 from .overrides import apply_province_file
 from .validation import UnknownFields, check_output, prepare_input
 
@@ -65,15 +73,20 @@ class Catalog:
         *,
         extra_dirs: Sequence[Path] = (),
         unknown_fields: UnknownFields = "allow",
+        platform: str = "national",
     ) -> Catalog:
         """The packaged national catalog, with ``province``'s overrides when given.
 
         ``extra_dirs`` are searched first for ``<province>.yaml`` (directly or under ``provinces/``), so a
         deployment can ship its own province file without touching the package. Any problem in any file raises
         CatalogError naming the file.
+
+        ``platform`` other than ``national`` loads that platform's own catalog instead (``data/<platform>/``,
+        e.g. ``workinjury``: the 39 GY* transactions), with its province file from ``extra_dirs`` or
+        ``data/<platform>/provinces``.
         """
         dirs = tuple(Path(d).resolve() for d in extra_dirs)
-        return cls(_load_cached(province, dirs), unknown_fields=unknown_fields)
+        return cls(_load_cached(province, dirs, platform), unknown_fields=unknown_fields)
 
     @staticmethod
     def provinces(extra_dirs: Sequence[Path] = ()) -> set[str]:
@@ -87,13 +100,18 @@ class Catalog:
         return self._data.province
 
     @property
+    def platform(self) -> str:
+        """Whose transactions: ``national`` or another platform's catalog (``workinjury``)."""
+        return self._data.platform
+
+    @property
     def gateway(self) -> GatewayDefaults:
         return self._data.gateway
 
     @property
     def platform_defaults(self) -> Mapping[str, Any]:
         """The province's defaults of the envelope settings (gateway kind, infver, sign_over …; empty nationally)."""
-        return MappingProxyType(dict(self._data.platform))
+        return MappingProxyType(dict(self._data.platform_defaults))
 
     @property
     def sources(self) -> tuple[Path, ...]:
@@ -222,11 +240,19 @@ class Catalog:
         return None if spec is None else getattr(spec, direction)
 
     def __repr__(self) -> str:
+        if self.platform != "national":
+            return f"Catalog(platform={self.platform!r}, province={self.province!r}, transactions={len(self)})"
         return f"Catalog(province={self.province!r}, transactions={len(self)})"
 
 
 @functools.lru_cache(maxsize=32)
-def _load_cached(province: str | None, extra_dirs: tuple[Path, ...]) -> CatalogData:
+def _load_cached(province: str | None, extra_dirs: tuple[Path, ...], platform: str = "national") -> CatalogData:
+    if platform != "national":
+        folder = platform_dir(platform)
+        base = load_platform(folder)
+        if province is None:
+            return base
+        return apply_province_file(base, find_province_file(province, extra_dirs, folder))
     base = _load_base_cached()
     if province is None:
         return base

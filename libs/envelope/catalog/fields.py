@@ -245,6 +245,16 @@ class TransactionSpec(BaseModel):
     file_format: FileFormat = FileFormat()
     sources: tuple[str, ...] = ()
     lost_answer: LostAnswer | None = None
+    #: which platform the transaction belongs to (its catalog): ``national``, ``workinjury`` …
+    platform: str = "national"
+    #: a platform's own classification (work injury: check, download, upload, realtime, revocation, query)
+    kind: str | None = None
+    #: uploads: at most this many seconds after the business event (work injury: 1800)
+    deadline_s: int | None = Field(default=None, gt=0)
+    #: records one call may carry (work injury: 500, attachments 10)
+    max_records: int | None = Field(default=None, gt=0)
+    #: a download whose records are confirmed once stored (work injury: GYU008)
+    feedback: bool = False
 
     @property
     def resolution(self) -> Resolution:

@@ -37,6 +37,11 @@ __all__ = [
     "GatewayOverride",
     "WordingOverride",
     "ProvinceFile",
+    "PLATFORM_INFNO",
+    "PlatformTransactionRow",
+    "PlatformLostAnswerRow",
+    "PlatformTransactionsFile",
+    "PlatformSchemaFile",
 ]
 
 _STRICT = ConfigDict(extra="forbid")
@@ -272,3 +277,56 @@ class ProvinceFile(BaseModel):
                 if not isinstance(key, str):
                     raise ValueError(f"transaction key {key!r} must be quoted (\"2203A\", \"2204\")")
         return v
+
+
+# --- other platforms' catalogs (data/<platform>/, read by loader.load_platform) -----------------------------------
+
+#: transaction codes of the other platforms: the work-injury platform's GYU000 … GYR005
+PLATFORM_INFNO = r"^(\d{4}[A-Z]?|GY[UDR]\d{3})$"
+
+
+class PlatformTransactionRow(BaseModel):
+    """One transaction of another platform (data/<platform>/transactions.yaml). Category and name as the national
+    rows; instead of the national mode/priority/direction, the platform's own ``kind``, an upload's deadline, the
+    records a call may carry, and whether a download is confirmed."""
+
+    model_config = _STRICT
+
+    infno: str = Field(pattern=PLATFORM_INFNO)
+    category: str
+    subcategory: str
+    name: str
+    kind: Literal["check", "download", "upload", "realtime", "revocation", "query"]
+    retry_safe: bool
+    reversible: bool = False
+    deadline_s: int | None = Field(default=None, gt=0)
+    max_records: int | None = Field(default=None, gt=0)
+    feedback: bool = False
+    path: str | None = None
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _coherent(self) -> PlatformTransactionRow:
+        if self.kind == "upload" and self.deadline_s is None:
+            raise ValueError(f"{self.infno}: an upload needs its deadline_s")
+        if self.feedback and self.kind != "download":
+            raise ValueError(f"{self.infno}: only a download is confirmed (feedback)")
+        return self
+
+
+class PlatformLostAnswerRow(LostAnswerRow):
+    query: str | None = Field(default=None, pattern=PLATFORM_INFNO)
+
+
+class PlatformTransactionsFile(BaseModel):
+    model_config = _STRICT
+
+    platform: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
+    gateway: GatewayFile
+    transactions: list[PlatformTransactionRow]
+    lost_answers: dict[str, PlatformLostAnswerRow] = Field(default_factory=dict)
+    wording: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class PlatformSchemaFile(SchemaFile):
+    infno: str = Field(pattern=PLATFORM_INFNO)

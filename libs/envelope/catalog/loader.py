@@ -23,6 +23,8 @@ from .fields import DictionarySpec, FieldSpec, GatewayDefaults, LostAnswer, Tran
 from .files import (
     BlocksFile,
     DictionariesFile,
+    PlatformSchemaFile,
+    PlatformTransactionsFile,
     RawField,
     SchemaFile,
     TransactionsFile,
@@ -32,6 +34,8 @@ __all__ = [
     "DATA_DIR",
     "CatalogData",
     "load_base",
+    "load_platform",
+    "platform_dir",
     "find_province_file",
     "available_provinces",
     "read_yaml",
@@ -62,7 +66,9 @@ class CatalogData:
     #: how the platform words the answers the bridge acts on: list name → phrases (lower case)
     wording: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     #: the province's defaults of the envelope settings (``platform:`` of its file)
-    platform: Mapping[str, Any] = field(default_factory=dict)
+    platform_defaults: Mapping[str, Any] = field(default_factory=dict)
+    #: whose transactions these are: the national platform, or another one (``data/<platform>/``)
+    platform: str = "national"
 
 
 def read_yaml(path: Path) -> Any:
@@ -264,6 +270,75 @@ def _schema_update(schema: SchemaFile, blocks: Mapping[str, Sequence[RawField]],
     if schema.file_format is not None:
         update["file_format"] = schema.file_format
     return update
+
+
+# ---------------------------------------------------------------------------------------------------- platforms
+
+def platform_dir(platform: str, data_dir: Path = DATA_DIR) -> Path:
+    """The data folder of another platform's catalog (``data/<platform>/``)."""
+    if not _PROVINCE_NAME.match(platform or "") or platform == "national":
+        raise CatalogError(f"platform name {platform!r} must be lower case letters, digits, '-' or '_' (not national)")
+    folder = data_dir / platform
+    if not (folder / "transactions.yaml").is_file():
+        raise CatalogError(f"platform {platform!r}: no {folder / 'transactions.yaml'}")
+    return folder
+
+
+def load_platform(folder: Path) -> CatalogData:
+    """Another platform's catalog (e.g. data/workinjury/): its transactions.yaml (rows, lost answers, wording,
+    gateway), optional dictionaries.yaml and blocks.yaml, and schemas/*.yaml — checked by the same rules as the
+    national files (lost-answer queries must be listed and retry_safe, dictionaries must exist, one schema file
+    per listed transaction, named after it). The national catalog is not read or changed."""
+    tx_path = folder / "transactions.yaml"
+    tx_file = parse_file(tx_path, PlatformTransactionsFile)
+    gateway = GatewayDefaults(**tx_file.gateway.model_dump())
+    sources = [tx_path]
+
+    dictionaries: dict[str, DictionarySpec] = {}
+    dict_path = folder / "dictionaries.yaml"
+    if dict_path.is_file():
+        dict_file = parse_file(dict_path, DictionariesFile, data={"dictionaries": read_yaml(dict_path)})
+        dictionaries = {name: DictionarySpec(name=name, **entry.model_dump())
+                        for name, entry in dict_file.dictionaries.items()}
+        sources.append(dict_path)
+    blocks: dict[str, tuple[RawField, ...]] = {}
+    blocks_path = folder / "blocks.yaml"
+    if blocks_path.is_file():
+        blocks = {k: tuple(v) for k, v in parse_file(blocks_path, BlocksFile).blocks.items()}
+        sources.append(blocks_path)
+
+    transactions: dict[str, TransactionSpec] = {}
+    for row in tx_file.transactions:
+        if row.infno in transactions:
+            raise CatalogError(f"{tx_path}: transaction {row.infno} is listed twice")
+        values = row.model_dump(exclude={"path", "kind"})
+        transactions[row.infno] = TransactionSpec(
+            **values, kind=row.kind, platform=tx_file.platform, mode="realtime", priority=1,
+            direction="out", path=row.path or gateway.path_for(row.infno), api_name=gateway.api_name(row.infno),
+            api_path=gateway.api_path(row.infno))
+    for infno, lost in tx_file.lost_answers.items():
+        tx = transactions.get(infno)
+        if tx is None:
+            raise CatalogError(f"{tx_path}: lost_answers names {infno}, which is not a listed transaction")
+        check_lost_answer(tx, lost.query, transactions, origin=str(tx_path))
+        transactions[infno] = tx.model_copy(update={"lost_answer": LostAnswer(**lost.model_dump())})
+    wording = {name: normalize_phrases(phrases, origin=f"{tx_path}: wording.{name}")
+               for name, phrases in tx_file.wording.items()}
+
+    for schema_path in sorted((folder / "schemas").glob("*.yaml")):
+        schema = parse_file(schema_path, PlatformSchemaFile)
+        if schema.infno != schema_path.stem:
+            raise CatalogError(f"{schema_path}: describes {schema.infno}; the file must be named {schema.infno}.yaml")
+        base = transactions.get(schema.infno)
+        if base is None:
+            raise CatalogError(f"{schema_path}: {schema.infno} is not in {tx_path.name}")
+        tx = base.model_copy(update=_schema_update(schema, blocks, origin=str(schema_path)))
+        check_dictionaries(tx, dictionaries, origin=str(schema_path))
+        transactions[schema.infno] = tx
+        sources.append(schema_path)
+
+    return CatalogData(transactions=transactions, dictionaries=dictionaries, blocks=blocks, gateway=gateway,
+                       sources=tuple(sources), wording=wording, platform=tx_file.platform)
 
 
 # ---------------------------------------------------------------------------------------------------- provinces

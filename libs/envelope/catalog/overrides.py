@@ -33,7 +33,7 @@ from .loader import (
 
 __all__ = ["apply_province_file", "apply_province"]
 
-_INFNO = re.compile(r"^\d{4}[A-Z]?$")
+_INFNO = re.compile(r"^(\d{4}[A-Z]?|GY[UDR]\d{3})$")  # national, or the work-injury GY* codes
 _META = ("category", "subcategory", "name", "mode", "priority", "direction", "note", "retry_safe", "reversible")
 
 
@@ -80,7 +80,8 @@ def apply_province(base: CatalogData, province: ProvinceFile, *, origin: str, pa
         province=province.province,
         sources=base.sources + ((path,) if path is not None else ()),
         wording=wording,
-        platform=_platform(province, origin),
+        platform_defaults=_platform(province, origin),
+        platform=base.platform,
     )
 
 

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SecretsSettingsSource, SettingsConfigDict
 
+from yibao.core.settings import secrets_dir
 from yibao.envelope.crypto import DEFAULT_UID
 
-__all__ = ["WorkInjuryFieldNames", "WorkInjurySettings"]
+__all__ = ["WorkInjuryFieldNames", "WorkInjurySettings", "WorkInjuryPlatformSettings"]
 
 
 class WorkInjuryFieldNames(BaseModel):
@@ -61,3 +63,96 @@ class WorkInjurySettings(BaseModel):
     max_records: int = Field(500, ge=1, description="records per call (seed 002: 500)")
     max_attachments: int = Field(10, ge=1, description="attachments per call (seed 002: 10)")
     attachment_transactions: frozenset[str] = frozenset({"GYU002"})
+
+
+class WorkInjuryPlatformSettings(BaseSettings):
+    """How to reach the work-injury platform (工伤保险异地就医系统) and who we are on it (env prefix
+    ``YIBAO_WORKINJURY_PLATFORM_``). The defaults talk to the platform simulator on loopback (``yibao sim``); the key
+    pair is the one staff download from the platform (no default: without it nothing is sent, and the worker says
+    so). Secrets may be files named after the variable in ``YIBAO_SECRETS_DIR``."""
+
+    model_config = SettingsConfigDict(env_prefix="YIBAO_WORKINJURY_PLATFORM_", extra="ignore", case_sensitive=False)
+
+    # --- where ---------------------------------------------------------------------------------------------
+    base_url: str = Field("http://127.0.0.1:7070", description="scheme://host:port of the work-injury platform")
+    paths: dict[str, str] = Field(default_factory=dict, description="per-transaction path overrides (JSON object "
+                                                                    "GYxxx → path); default: the catalog's")
+    province: str | None = Field(None, description="province whose work-injury catalog overrides apply "
+                                                   "(data/workinjury/provinces/<name>.yaml or a deployment's dir)")
+
+    # --- who we are ----------------------------------------------------------------------------------------
+    org_code: str = Field("H44010600001", max_length=30, description="协议机构编号 on the work-injury platform")
+    admdvs: str = Field("440100", min_length=6, max_length=6, description="就医地区划 (6 digits)")
+    serial_code: str = Field("", description="12 characters prefixing every transNo (time and a serial follow); "
+                                             "empty: org_code, which must then be 12 characters")
+
+    # --- keys (the pair staff download from the platform) --------------------------------------------------
+    private_key: SecretStr = Field(SecretStr(""), description="our SM2 private key (64 hex digits)")
+    platform_public_key: str = Field("", description="the platform's SM2 public key (hex x||y, 04 prefix optional)")
+    sm2_backend: str = Field("auto", description="SM2 backend (auto, gmssl-pyx, gmssl)")
+
+    # --- envelope layout (see WorkInjurySettings; the specification is not public) --------------------------
+    field_names: WorkInjuryFieldNames = Field(default_factory=WorkInjuryFieldNames,
+                                              description="envelope field names (JSON object)")
+    sm2_mode: Literal["C1C3C2", "C1C2C3"] = Field("C1C3C2", description="SM2 ciphertext order of the wrapped key")
+    sm2_prefix04: bool = Field(True, description="write the 04 point prefix in C1")
+    binary_encoding: Literal["base64", "hex"] = Field("base64", description="how ciphertext and signature are written")
+    sign_over: Literal["envelope", "plaintext"] = Field("envelope", description="what the signature covers")
+    send_time_format: Literal["compact", "datetime"] = Field("compact", description="yyyyMMddHHmmss or "
+                                                                                   "yyyy-MM-dd HH:mm:ss")
+    sm2_uid: str = Field("1234567812345678", description="SM2 user id hashed into Z")
+    reply_code_key: str = Field("infcode", description="key of the result code in a reply's data (0: success)")
+    reply_message_key: str = Field("err_msg", description="key of the error message in a reply's data")
+    reply_output_key: str = Field("output", description="key of the business output in a reply's data")
+
+    # --- time limits and retries ---------------------------------------------------------------------------
+    connect_timeout_s: float = Field(5.0, gt=0, description="TCP/TLS connect timeout")
+    read_timeout_s: float = Field(30.0, gt=0, description="reply timeout of a call")
+    write_timeout_s: float = Field(10.0, gt=0, description="request write timeout")
+    pool_timeout_s: float = Field(5.0, gt=0, description="wait for a free pooled connection")
+    max_connections: int = Field(20, ge=1, description="connection pool size")
+    retry_attempts: int = Field(3, ge=1, description="attempts of a call that may be retried (1: never)")
+    retry_backoff_s: float = Field(0.2, ge=0, description="first retry delay; doubles each attempt")
+    not_processed_statuses: list[int] = Field(
+        default_factory=lambda: [408, 429, 503],
+        description="HTTP statuses proving the request was not forwarded (retried with the same transNo)")
+    tls_verify: bool = Field(True, description="verify the platform's certificate")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        directory = secrets_dir()
+        if directory is not None:
+            sources.append(SecretsSettingsSource(settings_cls, secrets_dir=directory))
+        return tuple(sources)
+
+    @field_validator("serial_code")
+    @classmethod
+    def _twelve(cls, value: str) -> str:
+        if value and len(value) != 12:
+            raise ValueError("serial_code must be exactly 12 characters (transNo = code(12)+time(14)+serial(4))")
+        return value
+
+    @property
+    def serial_institution(self) -> str:
+        """The 12 characters prefixing our transNo serials."""
+        code = self.serial_code or self.org_code
+        if len(code) != 12:
+            raise ValueError("set YIBAO_WORKINJURY_PLATFORM_SERIAL_CODE (12 characters): org_code is not 12 characters")
+        return code
+
+    @property
+    def keys_configured(self) -> bool:
+        return bool(self.private_key.get_secret_value() and self.platform_public_key)
+
+    def codec_settings(self) -> WorkInjurySettings:
+        return WorkInjurySettings(fields=self.field_names, mode=self.sm2_mode, prefix04=self.sm2_prefix04,
+                                  binary_encoding=self.binary_encoding, sign_over=self.sign_over,
+                                  send_time_format=self.send_time_format, uid=self.sm2_uid.encode("utf-8"))

@@ -317,8 +317,9 @@ def other_settings_classes() -> list[type[BaseSettings]]:
     from yibao.envelope.mobilepay.settings import MobilePaySettings
     from yibao.envelope.mobilepay.wechat import WeChatSettings
     from yibao.envelope.settings import PlatformSettings
+    from yibao.envelope.workinjury.settings import WorkInjuryPlatformSettings
 
-    return [CommonSettings, PlatformSettings, MobilePaySettings, WeChatSettings]
+    return [CommonSettings, PlatformSettings, MobilePaySettings, WeChatSettings, WorkInjuryPlatformSettings]
 
 
 def all_settings_classes() -> list[type[BaseSettings]]:
