@@ -38,9 +38,9 @@ from .approval import ApprovalPolicy
 from .audit import Actor
 from .auth import check_four_eyes
 from .classify import classify
-from .detail_file import build_detail_zip, detail_columns, detail_filename
+from .detail_file import detail_columns, detail_filename
 from .errors import ApprovalError, ReconciliationError, RunBusy, RunNotFound
-from .ledger import entries_between, entries_by_setl_ids, ledger_keys, ledger_totals, optins_seen
+from .ledger import detail_zip, entries_by_setl_ids, ledger_keys, ledger_totals, optins_seen
 from .models import RunRequest
 from .plans import RepairContext
 from .repairs import RepairDeps, apply_difference, plan_difference
@@ -267,9 +267,8 @@ class Reconciler:
 
         def build() -> Any:
             with self.engine.connect() as conn:
-                return build_detail_zip(entries_between(conn, run.date_from, run.date_to, clr_type=group.clr_type,
-                                                        setl_optins=group.setl_optins),
-                                        filename=name, columns=self.detail_columns)
+                return detail_zip(conn, run.date_from, run.date_to, clr_type=group.clr_type,
+                                  setl_optins=group.setl_optins, filename=name, columns=self.detail_columns)
 
         detail = await asyncio.to_thread(build)
         where = f"{group.clr_type}/{group.setl_optins}"
