@@ -21,7 +21,7 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import BigInteger, Connection, Select, String, and_, func, select, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
@@ -52,6 +52,8 @@ __all__ = [
     "detail_zip",
     "entry_by_setl_id",
     "entries_by_setl_ids",
+    "LocalSide",
+    "local_sides",
     "ledger_totals",
     "ledger_keys",
     "optins_seen",
@@ -273,6 +275,36 @@ def entries_by_setl_ids(conn: Connection, setl_ids: Sequence[str]) -> dict[str, 
         return {}
     rows = conn.execute(select(recon_ledger).where(recon_ledger.c.setl_id.in_(list(setl_ids))))
     return {row.setl_id: _entry(row) for row in rows}
+
+
+class LocalSide(NamedTuple):
+    """The hospital's side of a difference as classification attaches it: a ledger entry without its split,
+    times and bookkeeping (read for every difference of a day, tens of thousands in a large hospital)."""
+
+    setl_id: str
+    his_visit_id: str
+    channel: str
+    mdtrt_id: str | None
+    psn_no: str | None
+    insutype: str
+    clr_type: str
+    setl_optins: str
+    refd_setl_flag: str
+    medfee_sumamt: Decimal
+    fund_pay_sumamt: Decimal
+    acct_pay: Decimal
+    psn_cash_pay: Decimal
+
+
+_SIDE_COLUMNS = [recon_ledger.c[name] for name in LocalSide._fields]
+
+
+def local_sides(conn: Connection, setl_ids: Sequence[str]) -> dict[str, LocalSide]:
+    """Entries (any status) by setl_id, for a batch of setl_ids, as :class:`LocalSide`."""
+    if not setl_ids:
+        return {}
+    rows = conn.execute(select(*_SIDE_COLUMNS).where(recon_ledger.c.setl_id.in_(list(setl_ids))))
+    return {row[0]: LocalSide._make(row) for row in rows}
 
 
 def entry_by_setl_id(conn: Connection, setl_id: str) -> LedgerEntry | None:

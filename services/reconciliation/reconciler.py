@@ -40,7 +40,7 @@ from .auth import check_four_eyes
 from .classify import classify
 from .detail_file import detail_columns, detail_filename
 from .errors import ApprovalError, ReconciliationError, RunBusy, RunNotFound
-from .ledger import detail_zip, entries_by_setl_ids, ledger_keys, ledger_totals, optins_seen
+from .ledger import detail_zip, ledger_keys, ledger_totals, local_sides, optins_seen
 from .models import RunRequest
 from .plans import RepairContext
 from .repairs import RepairDeps, apply_difference, plan_difference
@@ -334,7 +334,7 @@ class Reconciler:
 
     def _lookup(self, setl_ids: Sequence[str]) -> dict[str, Any]:
         with self.engine.connect() as conn:
-            return entries_by_setl_ids(conn, setl_ids)
+            return local_sides(conn, setl_ids)
 
     async def _repair(self, run_id: str, *, plan: bool, apply: bool, ids: Iterable[int] | None = None) -> None:
         diffs = await self.db(lambda conn: differences_of(conn, run_id, ids=ids))

@@ -25,7 +25,16 @@ from yibao.core.db.migrations import upgrade
 from yibao.reconciliation.classify import Difference
 from yibao.reconciliation.detail_file import DETAIL_COLUMNS, build_detail_zip
 from yibao.reconciliation.errors import ReconciliationError
-from yibao.reconciliation.ledger import detail_rows, detail_zip, entries_between, insert_entry, void_entry
+from yibao.reconciliation.ledger import (
+    LocalSide,
+    detail_rows,
+    detail_zip,
+    entries_between,
+    entries_by_setl_ids,
+    insert_entry,
+    local_sides,
+    void_entry,
+)
 from yibao.reconciliation.runs import SAVE_BATCH, differences_of, save_differences
 
 pytestmark = pytest.mark.integration
@@ -136,6 +145,17 @@ def test_a_ledger_value_with_a_tab_stops_the_streamed_file(engine: Engine) -> No
         insert_entry(conn, replace(entry("S1", when=at(9)), psn_no="P\t1"))
     with engine.connect() as conn, pytest.raises(ReconciliationError, match="tab or a line break"):
         detail_zip(conn, DAY, DAY, clr_type="11", setl_optins="440100", filename="d.zip", columns=DETAIL_COLUMNS)
+
+
+def test_classification_reads_the_same_hospital_side_as_the_whole_entry(engine: Engine) -> None:
+    ours = book_day(engine, 40)
+    wanted = [*ours[:25], "X-VOIDED", "X-ELSEWHERE", "NOT-BOOKED"]
+    with engine.connect() as conn:
+        sides = local_sides(conn, wanted)
+        whole = entries_by_setl_ids(conn, wanted)
+    assert sides.keys() == whole.keys() and "NOT-BOOKED" not in sides and "X-VOIDED" in sides
+    for setl_id, side in sides.items():
+        assert side == LocalSide(*(getattr(whole[setl_id], name) for name in LocalSide._fields))
 
 
 def _difference(i: int) -> Difference:
