@@ -287,12 +287,36 @@ def load_platform(admin_url: str, n: int, share: float) -> tuple[Counter[str], d
     return counts, {"seconds": round(time.perf_counter() - started, 2), "platform_entries": total}
 
 
-def _proc_cpu_seconds(pid: int) -> float:
+def _stat(pid: int | str) -> list[str] | None:
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return float("nan")
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _proc_cpu_seconds(pid: int) -> float:
+    fields = _stat(pid)
+    return float("nan") if fields is None else (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cluster_cpu_seconds(server: Any) -> float | None:
+    """CPU seconds of the private PostgreSQL cluster so far: the postmaster with its reaped children (backends
+    that ended) and the live ones (checkpointer, WAL writer, open connections). None when it is not ours."""
+    try:
+        postmaster = int((Path(server.workdir) / "data" / "postmaster.pid").read_text().split()[0])
+    except (AttributeError, OSError, TypeError, ValueError, IndexError):
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    fields = _stat(postmaster)
+    if fields is None:
+        return None
+    total = sum(int(x) for x in fields[11:15])  # utime, stime, cutime, cstime
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            child_fields = _stat(entry.name)
+            if child_fields is not None and int(child_fields[1]) == postmaster:
+                total += int(child_fields[11]) + int(child_fields[12])
+    return total / tick
 
 
 def parent(args: argparse.Namespace) -> int:
@@ -326,6 +350,7 @@ def parent(args: argparse.Namespace) -> int:
 
         out_path = workdir / "child.json"
         sim_cpu_before = _proc_cpu_seconds(sim.pid)
+        db_cpu_before = _cluster_cpu_seconds(stack.postgres_server)
         load_run = os.getloadavg()
         command = [sys.executable, __file__, "--child", "--database-url", url, "--platform-url", sim_url,
                    "--admin-url", admin_url, "--entries", str(n), "--out", str(out_path)]
@@ -337,6 +362,7 @@ def parent(args: argparse.Namespace) -> int:
             raise SystemExit(f"the reconciliation child failed (exit {code})")
         run = json.loads(out_path.read_text())
         load_after = os.getloadavg()
+        db_cpu_after = _cluster_cpu_seconds(stack.postgres_server)
         expected = {k: counts[k] for k in ("his_only", "amount_mismatch", "status_mismatch", "platform_only")}
         assert run["differences"] == expected, (run["differences"], expected)
         report = {
@@ -357,7 +383,28 @@ def parent(args: argparse.Namespace) -> int:
                                      "work included)"},
             "entries": n,
             **{k: v for k, v in run.items() if k != "entries"},
-            "simulator_cpu_seconds_during_run": round(_proc_cpu_seconds(sim.pid) - sim_cpu_before, 2),
+            "cpu_seconds_elsewhere_during_run": {
+                "database": round(db_cpu_after - db_cpu_before, 2) if db_cpu_before and db_cpu_after else None,
+                "simulator": round(_proc_cpu_seconds(sim.pid) - sim_cpu_before, 2)},
+            "what_is_timed": {
+                "total_seconds (ours)": "the run's wall time, phase by phase, minus the platform's own handling "
+                                        "inside it: our SQL (PostgreSQL's work included), Python, envelopes and "
+                                        "signing, the transfer of both files, the call log and the progress rows "
+                                        "(each a commit with fsync)",
+                "platform_seconds": "the simulator's own handling of 9001, 3201, 9101, 3202 and 9102 "
+                                    "(its handler_seconds counter): subtracted",
+                "cpu_seconds": "CPU of the reconciliation process (all its threads), per phase and in total; "
+                               "cpu_seconds_elsewhere_during_run: the PostgreSQL cluster's and the simulator's",
+                "not timed": "set-up: the stack, the migration, the ledger COPY and VACUUM ANALYZE, the "
+                             "platform's bulk load, the child process's start and imports",
+                "not included": "planning and applying repairs (a 5203 per difference), the 3201 re-check, the "
+                                "reports (Excel/HTML)",
+            },
+            "peak_rss_includes": "resource.getrusage(RUSAGE_SELF).ru_maxrss of the process running the "
+                                 "reconciliation (a child started for it): the interpreter, the imported "
+                                 "libraries, the NationalClient and its catalog, the database pool and its threads, "
+                                 "the run's buffers (detail zip, result zip, differences); not the database "
+                                 "server, not the simulator. rss.ready_mb: the peak before the run started",
             "setup": {"ledger": ledger_load, "platform": platform_load, "seconds": round(setup_s, 2),
                       "timed_as_ours": False,
                       "what": "COPY of the hospital ledger + VACUUM ANALYZE; the platform's side through the "
@@ -389,19 +436,27 @@ def _peak_rss_mb() -> float:
     return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
 
 
+class Span(NamedTuple):
+    what: str
+    wall0: float
+    wall1: float
+    cpu0: float
+    cpu1: float
+
+
 class TimedPlatform:
-    """The run's NationalClient, with the start and end of each call noted (nothing else changes)."""
+    """The run's NationalClient, with the wall and CPU clocks read around each call (nothing else changes)."""
 
     def __init__(self, client: Any) -> None:
         self.client = client
-        self.spans: list[tuple[str, float, float]] = []
+        self.spans: list[Span] = []
 
     async def _timed(self, what: str, awaitable: Any) -> Any:
-        started = time.perf_counter()
+        wall0, cpu0 = time.perf_counter(), time.process_time()
         try:
             return await awaitable
         finally:
-            self.spans.append((what, started, time.perf_counter()))
+            self.spans.append(Span(what, wall0, time.perf_counter(), cpu0, time.process_time()))
 
     async def call(self, infno: str, input: Any, **kw: Any) -> Any:  # noqa: A002
         return await self._timed(infno, self.client.call(infno, input, **kw))
@@ -417,6 +472,39 @@ class TimedPlatform:
 
     async def allocate_msgid(self) -> str:
         return await self.client.allocate_msgid()
+
+
+#: the phases of the run, what each per-item figure divides by, and the infnos whose platform time falls in it
+PHASES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "submit the run": ("run", ()),
+    "statement keys (ledger keys, 清算经办机构 hints)": ("ledger entry", ()),
+    "3201 (totals summed by PostgreSQL, one call per key)": ("ledger entry", ("9001", "3201")),
+    "detail file (streamed from PostgreSQL into the zip)": ("ledger entry", ()),
+    "9101 upload of the detail file": ("ledger entry", ("9101",)),
+    "3202 (the platform compares)": ("ledger entry", ("3202",)),
+    "9102 download of the result file": ("result row", ("9102",)),
+    "diff (result file read)": ("result row", ()),
+    "classification (hospital side looked up)": ("difference", ()),
+    "differences stored": ("difference", ()),
+}
+
+
+class Clock:
+    """Wall and CPU time of this process per phase (CPU: every thread of the process, process_time)."""
+
+    def __init__(self) -> None:
+        self.phases = {name: {"phase": name, "seconds": 0.0, "cpu_seconds": 0.0} for name in PHASES}
+
+    def add(self, name: str, wall: float, cpu: float) -> None:
+        self.phases[name]["seconds"] += wall
+        self.phases[name]["cpu_seconds"] += cpu
+
+    async def measure(self, name: str, awaitable: Any) -> Any:
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        try:
+            return await awaitable
+        finally:
+            self.add(name, time.perf_counter() - wall0, time.process_time() - cpu0)
 
 
 def child(args: argparse.Namespace) -> int:
@@ -444,84 +532,71 @@ def child(args: argparse.Namespace) -> int:
     timed = TimedPlatform(client)
     reconciler = Reconciler(engine, timed, settings, default_optins=ADMDVS)
     rss_ready = _peak_rss_mb()
+    clock = Clock()
+    rss_after: dict[str, float] = {}
 
-    def platform_seconds() -> dict[str, float]:
+    def handler_seconds() -> dict[str, float]:
         reply = httpx.get(f"{args.admin_url}/admin/counters", timeout=30)
         reply.raise_for_status()
         return {k: float(v) for k, v in reply.json().get("handler_seconds", {}).items()}
 
-    phases: dict[str, dict[str, Any]] = {}
-
-    def note(name: str, wall: float, platform_s: float = 0.0, **extra: Any) -> None:
-        p = phases.setdefault(name, {"phase": name, "seconds": 0.0, "platform_seconds": 0.0})
-        p["seconds"] += wall
-        p["platform_seconds"] += platform_s
-        p.update(extra)
-        p["peak_rss_mb"] = _peak_rss_mb()
-
     async def run() -> dict[str, Any]:
-        before = await asyncio.to_thread(platform_seconds)
-        cpu0 = time.process_time()
-        t0 = time.perf_counter()
-        record = await reconciler.submit(RunRequest.for_day(DAY, trigger="cli", requested_by="bench"))
-        note("submit the run", time.perf_counter() - t0)
+        before = await asyncio.to_thread(handler_seconds)
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        record = await clock.measure("submit the run", reconciler.submit(
+            RunRequest.for_day(DAY, trigger="cli", requested_by="bench")))
 
-        t = time.perf_counter()
-        s = reconciler.settings
-        known = await reconciler.db(lambda conn: ledger_keys(conn, record.date_from, record.date_to))
-        optins = set(reconciler.optins) | await reconciler.db(reconciler._optins_hints(record))
-        keys = keys_to_ask(known, insutypes=s.insutypes, clr_types=s.clr_types, setl_optins=sorted(optins),
-                           insutype=record.insutype, clr_type=record.clr_type)
-        note("statement keys", time.perf_counter() - t, keys=len(keys))
+        async def keys_of() -> list[Any]:  # what Reconciler._execute does first
+            s = reconciler.settings
+            known = await reconciler.db(lambda conn: ledger_keys(conn, record.date_from, record.date_to))
+            optins = set(reconciler.optins) | await reconciler.db(reconciler._optins_hints(record))
+            return keys_to_ask(known, insutypes=s.insutypes, clr_types=s.clr_types, setl_optins=sorted(optins),
+                               insutype=record.insutype, clr_type=record.clr_type)
 
-        mark = await asyncio.to_thread(platform_seconds)
-        t = time.perf_counter()
-        unbalanced = await reconciler._statements(record, keys, phase="initial")
-        entries = sum(x.count for x in (await reconciler.db(
-            lambda conn: ledger_totals(conn, record.date_from, record.date_to))).values())
-        wall = time.perf_counter() - t
-        after_3201 = await asyncio.to_thread(platform_seconds)
-        plat = sum(after_3201.get(k, 0.0) - mark.get(k, 0.0) for k in after_3201)
-        note("3201 (totals by PostgreSQL, one call per key)", wall, plat, keys=len(keys),
-             unbalanced=len(unbalanced))
+        keys = await clock.measure("statement keys (ledger keys, 清算经办机构 hints)", keys_of())
+
+        async def statements() -> tuple[list[Any], int]:
+            unbalanced = await reconciler._statements(record, keys, phase="initial")
+            totals = await reconciler.db(lambda conn: ledger_totals(conn, record.date_from, record.date_to))
+            return unbalanced, sum(t.count for t in totals.values())
+
+        unbalanced, entries = await clock.measure("3201 (totals summed by PostgreSQL, one call per key)",
+                                                  statements())
         assert entries == args.entries, (entries, args.entries)
+        rss_after["3201"] = _peak_rss_mb()
 
         groups = [_Group(c, o) for c, o in sorted({(k.clr_type, k.setl_optins) for k in unbalanced})]
         found: list[Any] = []
         rows = 0
         for i, group in enumerate(groups, start=1):
             timed.spans.clear()
-            t = time.perf_counter()
+            w0, c0 = time.perf_counter(), time.process_time()
             summary = await reconciler._detail(record, group)
-            end = time.perf_counter()
-            span = {what: (a, b) for what, a, b in timed.spans}
+            w1, c1 = time.perf_counter(), time.process_time()
+            span = {x.what: x for x in timed.spans}
             up, stmt, down = span["9101"], span["3202"], span["9102"]
-            note("detail file (ledger streamed from PostgreSQL, zipped)", up[0] - t)
-            note("9101 upload", up[1] - up[0])
-            note("3202 (platform compares)", stmt[1] - stmt[0])
-            note("9102 download", down[1] - down[0])
-            note("diff (result file read)", end - down[1])
+            clock.add("detail file (streamed from PostgreSQL into the zip)", up.wall0 - w0, up.cpu0 - c0)
+            for name, x in (("9101 upload of the detail file", up), ("3202 (the platform compares)", stmt),
+                            ("9102 download of the result file", down)):
+                clock.add(name, x.wall1 - x.wall0, x.cpu1 - x.cpu0)
+            clock.add("diff (result file read)", w1 - down.wall1, c1 - down.cpu1)
             rows += summary.rows
-            t = time.perf_counter()
-            diffs = await asyncio.to_thread(classify, summary.differences, reconciler._lookup,
-                                            clr_type=group.clr_type, setl_optins=group.setl_optins)
-            found.extend(diffs)
-            await reconciler._progress(record.run_id, "3202", i, len(groups))
-            note("classification (hospital side looked up)", time.perf_counter() - t)
-        after = await asyncio.to_thread(platform_seconds)
-        # the platform's own time per transaction, into the phase it belongs to
-        for infno, phase in (("9101", "9101 upload"), ("3202", "3202 (platform compares)"),
-                             ("9102", "9102 download")):
-            if phase in phases:
-                phases[phase]["platform_seconds"] += after.get(infno, 0.0) - after_3201.get(infno, 0.0)
 
-        t = time.perf_counter()
-        await reconciler.db(lambda conn: save_differences(conn, record.run_id, found))
-        note("differences stored", time.perf_counter() - t)
-        wall_total = time.perf_counter() - t0
-        cpu = time.process_time() - cpu0
-        return {"groups": len(groups), "result_rows": rows, "found": found, "wall": wall_total, "cpu": cpu,
-                "platform_total": sum(after.get(k, 0.0) - before.get(k, 0.0) for k in after)}
+            async def classified(g: Any = group, sm: Any = summary, n: int = i) -> list[Any]:
+                diffs = await asyncio.to_thread(classify, sm.differences, reconciler._lookup,
+                                                clr_type=g.clr_type, setl_optins=g.setl_optins)
+                await reconciler._progress(record.run_id, "3202", n, len(groups))
+                return diffs
+
+            found.extend(await clock.measure("classification (hospital side looked up)", classified()))
+        rss_after["3202 groups"] = _peak_rss_mb()
+        await clock.measure("differences stored", reconciler.db(
+            lambda conn: save_differences(conn, record.run_id, found)))
+        rss_after["differences stored"] = _peak_rss_mb()
+        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+        after = await asyncio.to_thread(handler_seconds)
+        return {"groups": len(groups), "result_rows": rows, "found": found, "wall": wall, "cpu": cpu,
+                "platform": {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}}
 
     async def main() -> dict[str, Any]:
         try:
@@ -533,60 +608,39 @@ def child(args: argparse.Namespace) -> int:
     engine.dispose()
     found = outcome.pop("found")
     by_class = Counter(d.diff_class for d in found)
-    n = args.entries
-    per = {
-        "submit the run": ("run", 1),
-        "statement keys": ("ledger entry", n),
-        "3201 (totals by PostgreSQL, one call per key)": ("ledger entry", n),
-        "detail file (ledger streamed from PostgreSQL, zipped)": ("ledger entry", n),
-        "9101 upload": ("ledger entry", n),
-        "3202 (platform compares)": ("ledger entry", n),
-        "9102 download": ("result row", outcome["result_rows"]),
-        "diff (result file read)": ("result row", outcome["result_rows"]),
-        "classification (hospital side looked up)": ("difference", len(found)),
-        "differences stored": ("difference", len(found)),
-    }
+    counts = {"run": 1, "ledger entry": args.entries, "result row": outcome["result_rows"],
+              "difference": len(found)}
     table = []
-    for name, p in phases.items():
-        ours = max(0.0, p["seconds"] - p["platform_seconds"])
-        unit, count = per[name]
-        table.append({**p, "seconds": round(p["seconds"], 3), "platform_seconds": round(p["platform_seconds"], 3),
-                      "ours_seconds": round(ours, 3), "divides_by": f"{count:,} {unit}s",
-                      "ours_us_per_item": round(ours / max(1, count) * 1e6, 2)})
-    total_ours = round(sum(p["ours_seconds"] for p in table), 3)
+    for name, p in clock.phases.items():
+        unit, infnos = PHASES[name]
+        platform_s = sum(outcome["platform"].get(infno, 0.0) for infno in infnos)
+        ours = max(0.0, p["seconds"] - platform_s)
+        table.append({"phase": name, "seconds": round(p["seconds"], 3), "platform_seconds": round(platform_s, 3),
+                      "ours_seconds": round(ours, 3), "cpu_seconds": round(p["cpu_seconds"], 3),
+                      "divides_by": f"{counts[unit]:,} {unit}s",
+                      "ours_us_per_item": round(ours / max(1, counts[unit]) * 1e6, 2)})
     result = {
-        "entries": n,
+        "entries": args.entries,
         "groups": outcome["groups"],
         "result_rows": outcome["result_rows"],
         "differences": {k: by_class[k] for k in ("his_only", "amount_mismatch", "status_mismatch",
                                                   "platform_only")},
         "phases": table,
-        "total_seconds": total_ours,
+        "total_seconds": round(sum(p["ours_seconds"] for p in table), 3),
         "wall_seconds": round(outcome["wall"], 3),
-        "platform_seconds": round(outcome["platform_total"], 3),
-        "run_process_cpu_seconds": round(outcome["cpu"], 2),
+        "platform_seconds": round(sum(outcome["platform"].values()), 3),
+        "platform_seconds_by_infno": {k: round(v, 3) for k, v in sorted(outcome["platform"].items())},
+        "cpu_seconds": round(outcome["cpu"], 2),
         "peak_rss_mb": _peak_rss_mb(),
-        "rss_mb_at_start": rss_start,
-        "rss_mb_ready": rss_ready,
-        "what_is_timed": {
-            "ours (total_seconds)": "every phase's wall time minus the platform's handler time inside it: our SQL "
-                                    "(PostgreSQL's work included), Python, envelopes, signing, the HTTP transfer "
-                                    "of both files, the call log and progress rows (fsync'd commits)",
-            "platform (platform_seconds)": "the simulator's own handling of 9001/3201/9101/3202/9102 "
-                                           "(its handler_seconds counter)",
-            "not timed": "set-up (stack start, migration, ledger COPY, VACUUM ANALYZE, the platform's bulk load, "
-                         "the child's start-up and imports)",
-            "not included": "repair planning/applying (5203/2601 per difference), the 3201 re-check, the reports",
-        },
-        "peak_rss_includes": "the whole reconciliation process (child): interpreter, imported libraries, the "
-                             "NationalClient and its catalog, the run's buffers (detail zip, result zip, "
-                             "differences); rss_mb_ready is the peak before the run started",
+        "rss": {"at_start_mb": rss_start, "ready_mb": rss_ready,
+                **{f"after_{k.replace(' ', '_')}_mb": v for k, v in rss_after.items()}},
     }
     Path(args.out).write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
     for p in table:
-        print(f"  {p['phase']:<52} {p['seconds']:7.2f} s (platform {p['platform_seconds']:6.2f}, ours "
-              f"{p['ours_seconds']:6.2f}; {p['ours_us_per_item']:8.2f} µs per {p['divides_by'].split(' ', 1)[1][:-1]})"
-              f"  peak RSS {p['peak_rss_mb']:6.1f} MB", flush=True)
+        print(f"  {p['phase']:<54} {p['seconds']:7.2f} s (platform {p['platform_seconds']:6.2f}, ours "
+              f"{p['ours_seconds']:6.2f}, CPU {p['cpu_seconds']:6.2f}; {p['ours_us_per_item']:9.2f} µs per "
+              f"{p['divides_by'].split(' ', 1)[1][:-1]})", flush=True)
+    print(f"  peak RSS {result['peak_rss_mb']} MB (ready: {rss_ready} MB)", flush=True)
     shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
