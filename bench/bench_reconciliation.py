@@ -31,7 +31,9 @@ platform's seconds inside it and ours, and what its per-item figure divides by.
 
 Peak memory: ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` of the child process — the interpreter, the
 libraries (SQLAlchemy, psycopg, httpx, pydantic, the transaction catalog), the run's buffers (the detail zip,
-the downloaded result zip, the differences) and its threads; not the database server, not the simulator.
+the downloaded result zip, the differences) and its threads; not the database server, not the simulator. The
+child is started before the set-up and waits for it (on Linux ru_maxrss carries over fork and exec: started
+later it would inherit this process's peak); ``vm_hwm_mb`` (VmHWM of /proc/self/status) says the same.
 
     .venv/bin/python bench/bench_reconciliation.py [--entries 1000000] [--differences 0.03]
 
@@ -135,15 +137,16 @@ def _yuan(fen: int) -> str:
     return f"{sign}{fen // 100}.{fen % 100:02d}"
 
 
+_SPLIT = ('{{"medfee_sumamt": "{0}", "fund_pay_sumamt": "{1}", "psn_part_amt": "{2}", "acct_pay": "{3}", '
+          '"psn_cash_pay": "{4}", "hifp_pay": "{1}", "fulamt_ownpay_amt": "{5}", "overlmt_selfpay": "{5}", '
+          '"preselfpay_amt": "{5}", "inscp_scp_amt": "{0}", "act_pay_dedc": "{5}", "pool_prop_selfpay": "{5}", '
+          '"hosp_part_amt": "{5}", "balc": null}}')
+
+
 def _split_json(e: Entry) -> str:
     """The split the ledger keeps (json.dumps of the SettlementSplit the settlement service sent)."""
-    part = e.medfee - e.fund
-    z = "0.00" if e.medfee >= 0 else "-0.00"
-    return json.dumps({
-        "medfee_sumamt": _yuan(e.medfee), "fund_pay_sumamt": _yuan(e.fund), "psn_part_amt": _yuan(part),
-        "acct_pay": _yuan(e.acct), "psn_cash_pay": _yuan(e.cash), "hifp_pay": _yuan(e.fund),
-        "fulamt_ownpay_amt": z, "overlmt_selfpay": z, "preselfpay_amt": z, "inscp_scp_amt": _yuan(e.medfee),
-        "act_pay_dedc": z, "pool_prop_selfpay": z, "hosp_part_amt": z, "balc": None}, ensure_ascii=False)
+    return _SPLIT.format(_yuan(e.medfee), _yuan(e.fund), _yuan(e.medfee - e.fund), _yuan(e.acct), _yuan(e.cash),
+                         "0.00" if e.medfee >= 0 else "-0.00")
 
 
 LEDGER_COLUMNS = ("setl_id", "his_visit_id", "visit_kind", "channel", "producer", "mdtrt_id", "psn_no", "insutype",
@@ -320,18 +323,28 @@ def _cluster_cpu_seconds(server: Any) -> float | None:
 
 
 def parent(args: argparse.Namespace) -> int:
-    from yibao.core import clock
-    from yibao.core.db.migrations import upgrade
-    from yibao.stack import start_stack
-
     n, share = args.entries, args.differences
     workdir = Path(tempfile.mkdtemp(prefix="yibao-bench-recon-"))
-    load_before = os.getloadavg()
-    print(f"reconciliation of {n:,} ledger entries, ~{share:.0%} planted differences; load average "
-          f"{load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}", flush=True)
-    stack = start_stack(prefer="real", workdir=workdir / "stack", durable_database=True)
+    # The run's process is started first, while this one is small (nothing but the standard library imported):
+    # on Linux ru_maxrss survives fork and exec, so a child started after the set-up would begin with this
+    # process's peak. It imports, then waits for the go.
+    out_path = workdir / "child.json"
+    command = [sys.executable, __file__, "--child"]
+    if args.profile:  # py-spy (pip install py-spy) samples the child; its own overhead lands in the figures
+        command = [str(Path(sys.executable).with_name("py-spy")), "record", "--rate", "100", "--format", "raw",
+                   "--output", args.profile, "--", *command]
+    runner = subprocess.Popen(command, stdin=subprocess.PIPE, text=True)
+    stack: Any = None
     sim: subprocess.Popen[bytes] | None = None
     try:
+        from yibao.core import clock
+        from yibao.core.db.migrations import upgrade
+        from yibao.stack import start_stack
+
+        load_before = os.getloadavg()
+        print(f"reconciliation of {n:,} ledger entries, ~{share:.0%} planted differences; load average "
+              f"{load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}", flush=True)
+        stack = start_stack(prefer="real", workdir=workdir / "stack", durable_database=True)
         info = stack.info
         print(info.describe(), flush=True)
         if not info.real_database:
@@ -348,16 +361,14 @@ def parent(args: argparse.Namespace) -> int:
               f"{platform_load['seconds']} s; planted {dict(counts)}", flush=True)
         setup_s = time.perf_counter() - started
 
-        out_path = workdir / "child.json"
         sim_cpu_before = _proc_cpu_seconds(sim.pid)
         db_cpu_before = _cluster_cpu_seconds(stack.postgres_server)
         load_run = os.getloadavg()
-        command = [sys.executable, __file__, "--child", "--database-url", url, "--platform-url", sim_url,
-                   "--admin-url", admin_url, "--entries", str(n), "--out", str(out_path)]
-        if args.profile:  # py-spy (pip install py-spy) samples the child; its own overhead lands in the figures
-            command = [str(Path(sys.executable).with_name("py-spy")), "record", "--rate", "100", "--format", "raw",
-                       "--output", args.profile, "--", *command]
-        code = subprocess.call(command)
+        assert runner.stdin is not None
+        runner.stdin.write(json.dumps({"database_url": url, "platform_url": sim_url, "admin_url": admin_url,
+                                       "entries": n, "out": str(out_path)}) + "\n")
+        runner.stdin.close()
+        code = runner.wait()
         if code:
             raise SystemExit(f"the reconciliation child failed (exit {code})")
         run = json.loads(out_path.read_text())
@@ -419,13 +430,21 @@ def parent(args: argparse.Namespace) -> int:
         print(f"written to {target}")
         return 0
     finally:
+        if runner.poll() is None:
+            if runner.stdin is not None and not runner.stdin.closed:
+                runner.stdin.close()  # EOF: the child ends without running
+            try:
+                runner.wait(30)
+            except subprocess.TimeoutExpired:
+                runner.kill()
         if sim is not None:
             sim.terminate()
             try:
                 sim.wait(20)
             except subprocess.TimeoutExpired:
                 sim.kill()
-        stack.stop()
+        if stack is not None:
+            stack.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -434,6 +453,17 @@ def parent(args: argparse.Namespace) -> int:
 def _peak_rss_mb() -> float:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
     return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
+
+
+def _vm_hwm_mb() -> float | None:
+    """Linux: the peak RSS of this process's own address space (VmHWM), which exec starts afresh."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 class Span(NamedTuple):
@@ -522,6 +552,13 @@ def child(args: argparse.Namespace) -> int:
     from yibao.reconciliation.settings import ReconciliationSettings
     from yibao.reconciliation.statement import keys_to_ask
 
+    # started before the set-up (see parent): wait for the go with the stack's addresses
+    line = sys.stdin.readline()
+    if not line.strip():
+        return 1  # the parent gave up before the run
+    orders = json.loads(line)
+    for key in ("database_url", "platform_url", "admin_url", "entries", "out"):
+        setattr(args, key, orders[key])
     workdir = Path(tempfile.mkdtemp(prefix="yibao-bench-recon-child-"))
     engine = make_engine(args.database_url)
     settings = ReconciliationSettings(database_url=args.database_url, reports_dir=workdir / "reports",
@@ -632,6 +669,7 @@ def child(args: argparse.Namespace) -> int:
         "platform_seconds_by_infno": {k: round(v, 3) for k, v in sorted(outcome["platform"].items())},
         "cpu_seconds": round(outcome["cpu"], 2),
         "peak_rss_mb": _peak_rss_mb(),
+        "vm_hwm_mb": _vm_hwm_mb(),
         "rss": {"at_start_mb": rss_start, "ready_mb": rss_ready,
                 **{f"after_{k.replace(' ', '_')}_mb": v for k, v in rss_after.items()}},
     }
@@ -652,10 +690,6 @@ def main() -> int:
     parser.add_argument("--profile", metavar="FILE", help="sample the run with py-spy into FILE (collapsed "
                         "stacks); the figures go to FILE.json, not to bench/results")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--database-url", help=argparse.SUPPRESS)
-    parser.add_argument("--platform-url", help=argparse.SUPPRESS)
-    parser.add_argument("--admin-url", help=argparse.SUPPRESS)
-    parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     return child(args) if args.child else parent(args)
 
