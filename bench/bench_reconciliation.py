@@ -64,8 +64,8 @@ RESULTS = Path(__file__).resolve().parent / "results" / "reconciliation.json"
 DAY = dt.date(2026, 11, 20)
 ADMDVS = "440100"
 FIXMEDINS = "H44010600001"
-METHOD = ("PostgreSQL (fsync on) streamed, 3201, 3202 detail file 9101/9102 via the simulator, diff, "
-          "classification, differences stored")
+METHOD = ("PostgreSQL (fsync on) streamed, 3201, 9101/9102 to the simulator, 3202 diff, classification, "
+          "differences stored; platform time excluded")
 #: 清算经办机构 of the generated day: mostly local, some from elsewhere in the province and out of it
 OPTINS = ("440100", "440300", "110000")
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import BigInteger, Connection, Select, String, and_, func, select, type_coerce
+from sqlalchemy import BigInteger, Connection, Select, String, Text, and_, func, select, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 
 from yibao.core import clock
@@ -230,10 +230,12 @@ def entries_between(conn: Connection, date_from: _dt.date, date_to: _dt.date, *,
             yield _entry(row)
 
 
-#: ledger columns a detail file can be written from as raw values: text, and money as its integer fen
+#: ledger columns a detail file can be written from as raw values: short text (not the split's JSON), and money
+#: as its integer fen
 _MONEY_COLUMNS = ("medfee_sumamt", "fund_pay_sumamt", "acct_pay", "psn_cash_pay")
 RAW_DETAIL_COLUMNS: frozenset[str] = frozenset(
-    name for name, column in recon_ledger.c.items() if name in _MONEY_COLUMNS or isinstance(column.type, String))
+    name for name, column in recon_ledger.c.items()
+    if name in _MONEY_COLUMNS or (isinstance(column.type, String) and not isinstance(column.type, Text)))
 
 
 def _raw(name: str) -> Any:
