@@ -384,10 +384,9 @@ SAVE_BATCH = 1000
 def save_differences(conn: Connection, run_id: str, differences: Iterable[Difference]) -> list[int]:
     """Store a 3202's differences (status ``open``); earlier open rows of the same setl_ids are superseded.
     The ids of the new rows, in the order of ``differences``. Written a batch at a time: per :data:`SAVE_BATCH`
-    differences one query for the earlier rows, one update superseding them, one executemany insert and one
-    query for the new ids."""
+    differences one query for the earlier rows, one update superseding them and one executemany insert; then
+    one query for the new ids."""
     now = clock.now()
-    ids: list[int] = []
     c = recon_differences.c
     pending = list(differences)
     for start in range(0, len(pending), SAVE_BATCH):
@@ -415,13 +414,13 @@ def save_differences(conn: Connection, run_id: str, differences: Iterable[Differ
             "needs_approval": 0, "first_seen_at": min(now, first_seen.get(d.setl_id, now)), "created_at": now,
             "updated_at": now,
         } for d in chunk]
-        # a plain executemany (psycopg sends it pipelined, the statement parsed once); the new ids are read back
-        # by (run_id, setl_id), unique per run
+        # a plain executemany: psycopg sends it pipelined, the statement parsed once
         conn.execute(insert(recon_differences), rows)
-        new_ids = dict(conn.execute(select(c.setl_id, c.id).where(
-            c.run_id == run_id, c.setl_id.in_(sorted({d.setl_id for d in chunk})))).all())
-        ids.extend(int(new_ids[d.setl_id]) for d in chunk)
-    return ids
+    if not pending:
+        return []
+    # the new ids, read back once by (run_id, setl_id) - unique per run
+    new_ids = dict(conn.execute(select(c.setl_id, c.id).where(c.run_id == run_id)).all())
+    return [int(new_ids[d.setl_id]) for d in pending]
 
 
 def differences_of(conn: Connection, run_id: str, *, statuses: Iterable[str] | None = None,
