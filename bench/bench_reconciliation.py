@@ -35,7 +35,7 @@ the downloaded result zip, the differences) and its threads; not the database se
 child is started before the set-up and waits for it (on Linux ru_maxrss carries over fork and exec: started
 later it would inherit this process's peak); ``vm_hwm_mb`` (VmHWM of /proc/self/status) says the same.
 
-    .venv/bin/python bench/bench_reconciliation.py [--entries 1000000] [--differences 0.03]
+    .venv/bin/python bench/bench_reconciliation.py [--entries 1000000] [--differences 0.03] [--profile FILE]
 
 Writes bench/results/reconciliation.json (``entries``, ``total_seconds`` = ours, ``peak_rss_mb``, ``method`` at
 the top level for bench/report.py).
