@@ -36,6 +36,7 @@ child is started before the set-up and waits for it (on Linux ru_maxrss carries 
 later it would inherit this process's peak); ``vm_hwm_mb`` (VmHWM of /proc/self/status) says the same.
 
     .venv/bin/python bench/bench_reconciliation.py [--entries 1000000] [--differences 0.03] [--profile FILE]
+                                                   [--output FILE]
 
 Writes bench/results/reconciliation.json (``entries``, ``total_seconds`` = ours, ``peak_rss_mb``, ``method`` at
 the top level for bench/report.py).
@@ -422,7 +423,7 @@ def parent(args: argparse.Namespace) -> int:
                               "simulator's admin bulk load (not its per-settlement code path)"},
             "planted": expected,
         }
-        target = Path(args.profile + ".json") if args.profile else RESULTS
+        target = Path(args.output) if args.output else Path(args.profile + ".json") if args.profile else RESULTS
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         print(f"  {'total (ours)':<34} {report['total_seconds']:8.2f} s   peak RSS {report['peak_rss_mb']:.1f} MB; "
@@ -689,6 +690,8 @@ def main() -> int:
     parser.add_argument("--differences", type=float, default=0.03, help="share of entries planted as differences")
     parser.add_argument("--profile", metavar="FILE", help="sample the run with py-spy into FILE (collapsed "
                         "stacks); the figures go to FILE.json, not to bench/results")
+    parser.add_argument("--output", metavar="FILE", help="write the figures to FILE instead of bench/results "
+                        "(a smoke run at a small --entries)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     return child(args) if args.child else parent(args)
