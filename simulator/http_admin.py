@@ -5,13 +5,14 @@ counters, reset, add persons or institutions, set the platform clock, read the p
     GET  /admin/ledger                    everything below in one object
     GET  /admin/visits[/{mdtrt_id}]       visits with their fee details
     GET  /admin/settlements               settlement and cancellation entries (status active|cancelled|reversed)
+    POST /admin/settlements/bulk          many entries at once: tab-separated text with a header (bulk.py)
     GET  /admin/reversals                 2601 reversals
     GET  /admin/sessions | /admin/messages | /admin/orders | /admin/files
     GET  /admin/persons?limit=N           persons (fictitious data of the run)
     POST /admin/persons                   a person (JSON) or a list of persons
     POST /admin/institutions              {"fixmedins_code": "..."}
     GET  /admin/faults                    rules, counters, calls;   PUT /admin/faults {"rules": ["2207:drop_reply:1"]}
-    GET  /admin/counters                  fault counters, calls, gateway refusals
+    GET  /admin/counters                  fault counters, calls, gateway refusals, seconds spent in handlers
     POST /admin/reset                     empty the ledger, counters and nonces (persons back to the seed)
     GET  /admin/clock;  PUT /admin/clock  {"now": "2024-05-01 10:00:00", "frozen": false} or {"offset_s": 86400}
     GET  /admin/keys                      platform SM2 public key (hex), WeChat Pay's RSA public key (PEM)
@@ -21,6 +22,7 @@ counters, reset, add persons or institutions, set the platform clock, read the p
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -28,6 +30,7 @@ from aiohttp import web
 from yibao.core import clock
 
 from . import wire, workinjury_http
+from .bulk import BulkLoadError, load_settlements
 from .errors import SimulatorConfigError
 from .population import person_from_any
 from .state import jsonable
@@ -69,6 +72,20 @@ def build_admin_app(sim: Simulator) -> web.Application:
             if found is None:
                 return _json({"error": "no such visit"}, 404)
             return _json(jsonable(found))
+
+    @routes.post("/admin/settlements/bulk")
+    async def bulk_settlements(request: web.Request) -> web.Response:
+        try:
+            # read from the stream: a bulk body is larger than the admin app's request limit (1 MiB)
+            text = (await request.content.read()).decode("utf-8-sig")
+        except UnicodeDecodeError:
+            return _json({"error": "the body is not UTF-8 text"}, 400)
+        default = sim.settings.fixmedins_codes[0] if sim.settings.fixmedins_codes else ""
+        try:
+            loaded = load_settlements(ledger, text.splitlines(), default_fixmedins_code=default)
+        except BulkLoadError as exc:
+            return _json({"error": str(exc)}, 400)
+        return _json({"loaded": loaded, "settlements": len(ledger.settlements)})
 
     @routes.get("/admin/persons")
     async def persons(request: web.Request) -> web.Response:
@@ -115,7 +132,8 @@ def build_admin_app(sim: Simulator) -> web.Application:
     async def counters(_: web.Request) -> web.Response:
         described = sim.faults.describe()
         return _json({"faults": described["counters"], "calls": described["calls"],
-                      "gateway_refusals": {str(k): v for k, v in sim.gateway_refusals.items()}})
+                      "gateway_refusals": {str(k): v for k, v in sim.gateway_refusals.items()},
+                      "handler_seconds": {k: Decimal(f"{v:.6f}") for k, v in sim.handler_seconds.items()}})
 
     @routes.post("/admin/reset")
     async def reset(_: web.Request) -> web.Response:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -98,10 +99,12 @@ def build_platform_app(sim: Simulator) -> web.Application:
         elif sim.gateway.encrypted and file_bytes is None and infno != "9102":
             return _json(sim.national.answer(
                 sim.clock.now(), err_msg=f"[{infno}] envelope.input: the encrypted gateway expects Base64 ciphertext"))
+        started = time.perf_counter()
         outcome = sim.national.process(
             envelope, file_bytes=file_bytes, file_name=file_name,
             forced_error=SIMULATED_BUSINESS_ERROR if decision.before == "business_error" else None,
         )
+        sim.handler_seconds[infno or "?"] = sim.handler_seconds.get(infno or "?", 0.0) + time.perf_counter() - started
         await after(request, decision)
         if outcome.file is not None:
             name, content = outcome.file

@@ -83,12 +83,18 @@ def _period(call: Call, data: dict[str, Any]) -> tuple[dt.date, dt.date]:
 
 def select_entries(entries: list[Settlement], *, fixmedins_code: str, clr_type: str, setl_optins: str,
                    begin: dt.date, end: dt.date, refd_setl_flag: str = "", insutype: str = "") -> list[Settlement]:
+    # whole Shanghai days as an aware [start, stop) range: one comparison per entry (a ledger may hold millions)
+    start = dt.datetime.combine(begin, dt.time(0), tzinfo=clock.SHANGHAI)
+    stop = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(0), tzinfo=clock.SHANGHAI)
+
+    def in_period(when: dt.datetime) -> bool:
+        return start <= (when if when.tzinfo is not None else when.replace(tzinfo=clock.SHANGHAI)) < stop
+
     return [
         e for e in entries
-        if e.fixmedins_code == fixmedins_code and e.status != "reversed" and e.clr_type == clr_type
-        and e.clr_optins == setl_optins and begin <= clock.as_shanghai(e.setl_time).date() <= end
-        and (not refd_setl_flag or e.refd_setl_flag == refd_setl_flag)
-        and (not insutype or e.insutype == insutype)
+        if e.clr_type == clr_type and e.clr_optins == setl_optins and e.fixmedins_code == fixmedins_code
+        and (not insutype or e.insutype == insutype) and (not refd_setl_flag or e.refd_setl_flag == refd_setl_flag)
+        and e.status != "reversed" and in_period(e.setl_time)
     ]
 
 

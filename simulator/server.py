@@ -80,6 +80,9 @@ class Simulator:
         self.callbacks = CallbackSender(s, self.mobile, self.mp_codec, self.faults)
         self.wechat = WeChatPlatform(s, self.mobile, self.faults)
         self.gateway_refusals: dict[int, int] = {}
+        #: wall seconds the national platform spent in its transaction handling, per infno (the platform's own
+        #: work, as opposed to the transfer): a benchmark subtracts it from a call's round trip
+        self.handler_seconds: dict[str, float] = {}
         self._runners: list[web.AppRunner] = []
         self.url = ""
         self.admin_url = ""
@@ -99,6 +102,7 @@ class Simulator:
         self.faults.reset_counters()
         self.gateway.reset()
         self.gateway_refusals.clear()
+        self.handler_seconds.clear()
         self.clock.reset()
 
     async def start(self) -> None:

@@ -23,9 +23,9 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import BigInteger, Connection, Select, String, Text, and_, func, select, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 
 from yibao.core import clock
@@ -35,6 +35,7 @@ from yibao.core.messaging.inbox import first_time
 from yibao.core.money import ZERO, money
 from yibao.core.results import HisResult
 
+from .detail_file import DetailFile, DetailFormat, build_detail_zip, build_detail_zip_from_rows
 from .statement import StatementKey, Totals, period_bounds
 
 __all__ = [
@@ -48,8 +49,13 @@ __all__ = [
     "record_result",
     "insert_entry",
     "entries_between",
+    "RAW_DETAIL_COLUMNS",
+    "detail_rows",
+    "detail_zip",
     "entry_by_setl_id",
     "entries_by_setl_ids",
+    "LocalSide",
+    "local_sides",
     "ledger_totals",
     "ledger_keys",
     "optins_seen",
@@ -192,17 +198,82 @@ def _in_period(date_from: _dt.date, date_to: _dt.date) -> Any:
                 recon_ledger.c.status == "booked")
 
 
-def entries_between(conn: Connection, date_from: _dt.date, date_to: _dt.date, *, clr_type: str | None = None,
-                    setl_optins: str | None = None, batch: int = 5000) -> Iterator[LedgerEntry]:
-    """Booked entries of the period (optionally one clr_type × setl_optins), streamed in setl_id order."""
-    query = select(recon_ledger).where(_in_period(date_from, date_to))
+def _stream(conn: Connection, query: Select[Any], batch: int) -> Iterator[Sequence[Any]]:
+    """The rows of ``query`` in batches of at most ``batch``, never the whole result at once: ``yield_per`` makes
+    SQLAlchemy fetch through a server-side cursor (PostgreSQL: a psycopg named cursor, ``FETCH FORWARD batch``
+    per batch) and keep one batch in its buffer; SQLite's cursor steps through the result the same way. The
+    cursor lives in the connection's transaction, so the rows are one consistent snapshot."""
+    if batch < 1:
+        raise ValueError("batch must be at least 1")
+    result = conn.execution_options(yield_per=batch).execute(query)
+    try:
+        yield from result.partitions()
+    finally:
+        result.close()
+
+
+def _of_period(query: Select[Any], date_from: _dt.date, date_to: _dt.date, clr_type: str | None,
+               setl_optins: str | None) -> Select[Any]:
+    query = query.where(_in_period(date_from, date_to))
     if clr_type is not None:
         query = query.where(recon_ledger.c.clr_type == clr_type)
     if setl_optins is not None:
         query = query.where(recon_ledger.c.setl_optins == setl_optins)
-    result = conn.execution_options(yield_per=batch).execute(query.order_by(recon_ledger.c.setl_id))
-    for row in result:
-        yield _entry(row)
+    # booking order: the (clr_type, setl_optins, setl_time) and setl_time indexes deliver the period's rows in
+    # it, whatever else the ledger holds (setl_id order would walk the primary key through every day)
+    return query.order_by(recon_ledger.c.setl_time, recon_ledger.c.setl_id)
+
+
+def entries_between(conn: Connection, date_from: _dt.date, date_to: _dt.date, *, clr_type: str | None = None,
+                    setl_optins: str | None = None, batch: int = 5000) -> Iterator[LedgerEntry]:
+    """Booked entries of the period (optionally one clr_type × setl_optins), streamed in booking order
+    (setl_time, then setl_id)."""
+    query = _of_period(select(recon_ledger), date_from, date_to, clr_type, setl_optins)
+    for rows in _stream(conn, query, batch):
+        for row in rows:
+            yield _entry(row)
+
+
+#: ledger columns a detail file can be written from as raw values: short text (not the split's JSON), and money
+#: as its integer fen
+_MONEY_COLUMNS = ("medfee_sumamt", "fund_pay_sumamt", "acct_pay", "psn_cash_pay")
+RAW_DETAIL_COLUMNS: frozenset[str] = frozenset(
+    name for name, column in recon_ledger.c.items()
+    if name in _MONEY_COLUMNS or (isinstance(column.type, String) and not isinstance(column.type, Text)))
+
+
+def _raw(name: str) -> Any:
+    column = recon_ledger.c[name]
+    # money as the integer fen the Money column stores: no Python type processor per value and row
+    return type_coerce(column, BigInteger).label(name) if name in _MONEY_COLUMNS else column
+
+
+def detail_rows(conn: Connection, date_from: _dt.date, date_to: _dt.date, *, clr_type: str, setl_optins: str,
+                columns: Sequence[str], batch: int = 5000) -> Iterator[Sequence[Any]]:
+    """The booked entries of one clr_type × setl_optins of the period as raw rows for the 3202 detail file, in
+    booking order, in batches of at most ``batch`` rows from a server-side cursor. Each row: the values of
+    ``columns`` (text or None; money as integer fen), then medfee_sumamt, fund_pay_sumamt, acct_pay and
+    psn_cash_pay in fen. Every column must be one of :data:`RAW_DETAIL_COLUMNS`."""
+    unknown = [name for name in columns if name not in RAW_DETAIL_COLUMNS]
+    if unknown:
+        raise ValueError(f"not raw ledger columns: {', '.join(unknown)}")
+    query = _of_period(select(*[_raw(name) for name in columns], *[_raw(name) for name in _MONEY_COLUMNS]),
+                       date_from, date_to, clr_type, setl_optins)
+    return _stream(conn, query, batch)
+
+
+def detail_zip(conn: Connection, date_from: _dt.date, date_to: _dt.date, *, clr_type: str, setl_optins: str,
+                filename: str, columns: Sequence[str], fmt: DetailFormat = DetailFormat(),
+                batch: int = 5000) -> DetailFile:
+    """The 3202 detail file of one clr_type × setl_optins of the period, streamed from the ledger into the zip:
+    from raw rows (:func:`detail_rows`) when every column of the file is a text or money column of the ledger
+    (the national columns are), else from whole entries (a province's file asking for more)."""
+    if set(columns) <= RAW_DETAIL_COLUMNS:
+        return build_detail_zip_from_rows(detail_rows(conn, date_from, date_to, clr_type=clr_type,
+                                                      setl_optins=setl_optins, columns=columns, batch=batch),
+                                          filename=filename, columns=columns, fmt=fmt)
+    return build_detail_zip(entries_between(conn, date_from, date_to, clr_type=clr_type, setl_optins=setl_optins,
+                                            batch=batch), filename=filename, columns=columns, fmt=fmt)
 
 
 def entries_by_setl_ids(conn: Connection, setl_ids: Sequence[str]) -> dict[str, LedgerEntry]:
@@ -211,6 +282,36 @@ def entries_by_setl_ids(conn: Connection, setl_ids: Sequence[str]) -> dict[str, 
         return {}
     rows = conn.execute(select(recon_ledger).where(recon_ledger.c.setl_id.in_(list(setl_ids))))
     return {row.setl_id: _entry(row) for row in rows}
+
+
+class LocalSide(NamedTuple):
+    """The hospital's side of a difference as classification attaches it: a ledger entry without its split,
+    times and bookkeeping (read for every difference of a day, tens of thousands in a large hospital)."""
+
+    setl_id: str
+    his_visit_id: str
+    channel: str
+    mdtrt_id: str | None
+    psn_no: str | None
+    insutype: str
+    clr_type: str
+    setl_optins: str
+    refd_setl_flag: str
+    medfee_sumamt: Decimal
+    fund_pay_sumamt: Decimal
+    acct_pay: Decimal
+    psn_cash_pay: Decimal
+
+
+_SIDE_COLUMNS = [recon_ledger.c[name] for name in LocalSide._fields]
+
+
+def local_sides(conn: Connection, setl_ids: Sequence[str]) -> dict[str, LocalSide]:
+    """Entries (any status) by setl_id, for a batch of setl_ids, as :class:`LocalSide`."""
+    if not setl_ids:
+        return {}
+    rows = conn.execute(select(*_SIDE_COLUMNS).where(recon_ledger.c.setl_id.in_(list(setl_ids))))
+    return {row[0]: LocalSide._make(row) for row in rows}
 
 
 def entry_by_setl_id(conn: Connection, setl_id: str) -> LedgerEntry | None:

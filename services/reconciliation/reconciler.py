@@ -38,9 +38,9 @@ from .approval import ApprovalPolicy
 from .audit import Actor
 from .auth import check_four_eyes
 from .classify import classify
-from .detail_file import build_detail_zip, detail_columns, detail_filename, detail_format
+from .detail_file import detail_columns, detail_filename, detail_format
 from .errors import ApprovalError, ReconciliationError, RunBusy, RunNotFound
-from .ledger import entries_between, entries_by_setl_ids, ledger_keys, ledger_totals, optins_seen
+from .ledger import detail_zip, ledger_keys, ledger_totals, local_sides, optins_seen
 from .models import RunRequest
 from .plans import RepairContext
 from .repairs import RepairDeps, apply_difference, plan_difference
@@ -272,9 +272,9 @@ class Reconciler:
 
         def build() -> Any:
             with self.engine.connect() as conn:
-                return build_detail_zip(entries_between(conn, run.date_from, run.date_to, clr_type=group.clr_type,
-                                                        setl_optins=group.setl_optins),
-                                        filename=name, columns=self.detail_columns, fmt=self.detail_format)
+                return detail_zip(conn, run.date_from, run.date_to, clr_type=group.clr_type,
+                                  setl_optins=group.setl_optins, filename=name, columns=self.detail_columns,
+                                  fmt=self.detail_format)
 
         detail = await asyncio.to_thread(build)
         where = f"{group.clr_type}/{group.setl_optins}"
@@ -386,7 +386,7 @@ class Reconciler:
 
     def _lookup(self, setl_ids: Sequence[str]) -> dict[str, Any]:
         with self.engine.connect() as conn:
-            return entries_by_setl_ids(conn, setl_ids)
+            return local_sides(conn, setl_ids)
 
     async def _repair(self, run_id: str, *, plan: bool, apply: bool, ids: Iterable[int] | None = None) -> None:
         diffs = await self.db(lambda conn: differences_of(conn, run_id, ids=ids))

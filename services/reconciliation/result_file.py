@@ -175,30 +175,32 @@ def read_result_file(data: bytes, *, row_codes: Mapping[str, str],
         value = cells[i]
         return None if value == "null" or value == "" else value
 
+    rows = consistent = 0  # counted in locals: a million rows a day, almost all consistent
     for member, lines in _members(data):
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             cells = line.split("\t")
-            where = f"{member} line {number}"
             if len(cells) > width:
-                raise ResultFileError(f"{where}: {len(cells)} fields, at most {width} columns expected")
+                raise ResultFileError(f"{member} line {number}: {len(cells)} fields, at most {width} columns "
+                                      "expected")
             if number == 1 and cells[i_setl] == "setl_id":
                 continue  # a header line
             setl_id = cells[i_setl] if i_setl < len(cells) else ""
             code = cells[i_code] if i_code < len(cells) else ""
             if not setl_id or setl_id == "null":
-                raise ResultFileError(f"{where}: setl_id is empty")
+                raise ResultFileError(f"{member} line {number}: setl_id is empty")
             if not code or code == "null":
-                raise ResultFileError(f"{where}: stmt_rslt is empty")
+                raise ResultFileError(f"{member} line {number}: stmt_rslt is empty")
             diff_class = row_codes.get(code)
             if diff_class is None:
-                raise ResultFileError(f"{where}: stmt_rslt {code!r} is not in the configured code table "
-                                      "(YIBAO_RECONCILIATION_ROW_CODES)")
-            summary.rows += 1
+                raise ResultFileError(f"{member} line {number}: stmt_rslt {code!r} is not in the configured code "
+                                      "table (YIBAO_RECONCILIATION_ROW_CODES)")
+            rows += 1
             if diff_class == "consistent":
-                summary.consistent += 1
+                consistent += 1
                 continue
+            where = f"{member} line {number}"
             if setl_id in seen:
                 raise ResultFileError(f"{where}: setl_id {setl_id} appears twice among the differences")
             seen.add(setl_id)
@@ -209,4 +211,5 @@ def read_result_file(data: bytes, *, row_codes: Mapping[str, str],
                 refd_setl_flag=cell(cells, "refd_setl_flag"), memo=cell(cells, "memo"),
                 **{k: _amount(cell(cells, k), k, where) for k in _AMOUNTS},
             ))
+    summary.rows, summary.consistent = rows, consistent
     return summary

@@ -384,32 +384,50 @@ def _difference(row: Any) -> DifferenceRecord:
     return DifferenceRecord(**data)
 
 
+#: differences written per statement by save_differences (a day of a large hospital may have tens of thousands)
+SAVE_BATCH = 1000
+
+
 def save_differences(conn: Connection, run_id: str, differences: Iterable[Difference]) -> list[int]:
-    """Store a 3202's differences (status ``open``); earlier open rows of the same setl_ids are superseded."""
+    """Store a 3202's differences (status ``open``); earlier open rows of the same setl_ids are superseded.
+    The ids of the new rows, in the order of ``differences``. Written a batch at a time: per :data:`SAVE_BATCH`
+    differences one query for the earlier rows, one update superseding them and one executemany insert; then
+    one query for the new ids."""
     now = clock.now()
-    ids: list[int] = []
-    for d in differences:
+    c = recon_differences.c
+    pending = list(differences)
+    for start in range(0, len(pending), SAVE_BATCH):
+        chunk = pending[start:start + SAVE_BATCH]
         earlier = conn.execute(
-            select(recon_differences.c.id, recon_differences.c.first_seen_at)
-            .where(recon_differences.c.setl_id == d.setl_id, recon_differences.c.run_id != run_id,
-                   recon_differences.c.status.in_(OPEN_STATUSES))).all()
-        first_seen = min([now, *[row.first_seen_at for row in earlier]])
+            select(c.id, c.setl_id, c.first_seen_at)
+            .where(c.setl_id.in_(sorted({d.setl_id for d in chunk})), c.run_id != run_id,
+                   c.status.in_(OPEN_STATUSES))).all()
+        first_seen: dict[str, _dt.datetime] = {}
+        for row in earlier:
+            first_seen[row.setl_id] = min(first_seen.get(row.setl_id, now), row.first_seen_at)
         if earlier:
             conn.execute(update(recon_differences)
-                         .where(recon_differences.c.id.in_([row.id for row in earlier]))
+                         .where(c.id.in_([row.id for row in earlier]))
                          .values(status="superseded", updated_at=now,
                                  outcome=f"found again by run {run_id}; continued there"))
-        new_id = conn.execute(insert(recon_differences).values(
-            run_id=run_id, diff_class=d.diff_class, row_code=d.row_code, clr_type=d.clr_type,
-            setl_optins=d.setl_optins, setl_id=d.setl_id, mdtrt_id=d.mdtrt_id, psn_no=d.psn_no, msgid=d.msgid,
-            refd_setl_flag=d.refd_setl_flag, channel=d.channel, his_visit_id=d.his_visit_id, memo=d.memo,
-            his_medfee_sumamt=d.his_medfee_sumamt, his_fund_pay_sumamt=d.his_fund_pay_sumamt,
-            his_acct_pay=d.his_acct_pay, plat_medfee_sumamt=d.plat_medfee_sumamt,
-            plat_fund_pay_sumamt=d.plat_fund_pay_sumamt, plat_acct_pay=d.plat_acct_pay, status="open",
-            action=None, amount=None, needs_approval=0, first_seen_at=first_seen, created_at=now,
-            updated_at=now).returning(recon_differences.c.id)).scalar_one()
-        ids.append(int(new_id))
-    return ids
+        rows = [{
+            "run_id": run_id, "diff_class": d.diff_class, "row_code": d.row_code, "clr_type": d.clr_type,
+            "setl_optins": d.setl_optins, "setl_id": d.setl_id, "mdtrt_id": d.mdtrt_id, "psn_no": d.psn_no,
+            "msgid": d.msgid, "refd_setl_flag": d.refd_setl_flag, "channel": d.channel,
+            "his_visit_id": d.his_visit_id, "memo": d.memo, "his_medfee_sumamt": d.his_medfee_sumamt,
+            "his_fund_pay_sumamt": d.his_fund_pay_sumamt, "his_acct_pay": d.his_acct_pay,
+            "plat_medfee_sumamt": d.plat_medfee_sumamt, "plat_fund_pay_sumamt": d.plat_fund_pay_sumamt,
+            "plat_acct_pay": d.plat_acct_pay, "status": "open", "action": None, "amount": None,
+            "needs_approval": 0, "first_seen_at": min(now, first_seen.get(d.setl_id, now)), "created_at": now,
+            "updated_at": now,
+        } for d in chunk]
+        # a plain executemany: psycopg sends it pipelined, the statement parsed once
+        conn.execute(insert(recon_differences), rows)
+    if not pending:
+        return []
+    # the new ids, read back once by (run_id, setl_id) - unique per run
+    new_ids = dict(conn.execute(select(c.setl_id, c.id).where(c.run_id == run_id)).all())
+    return [int(new_ids[d.setl_id]) for d in pending]
 
 
 def differences_of(conn: Connection, run_id: str, *, statuses: Iterable[str] | None = None,
