@@ -137,6 +137,9 @@ def build_admin_app(sim: Simulator) -> web.Application:
     async def keys(_: web.Request) -> web.Response:
         return _json({"platform_public_key": sim.platform_public_key_hex})
 
+    from .http_uploads import install_admin  # the upload side: uploads, catalogs, other targets
+
+    install_admin(routes, sim)
     app = web.Application()
     app.add_routes(routes)
     return app

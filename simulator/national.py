@@ -210,7 +210,7 @@ class NationalPlatform:
 
 
 # the handler modules add their transactions to HANDLERS
-from . import inpatient, outpatient, queries, reconcile, reversal, visit_queries  # noqa: E402
+from . import inpatient, outpatient, queries, reconcile, reversal, uploads, visit_queries  # noqa: E402
 
-for _module in (outpatient, inpatient, queries, visit_queries, reconcile, reversal):
+for _module in (outpatient, inpatient, queries, visit_queries, reconcile, reversal, uploads):
     _module.register(HANDLERS)
