@@ -66,6 +66,12 @@ def absorb_source(config: UploadConfig, value: bytes) -> Absorption[LaneState]:
     key = key_of(spec, src.record, src.record_key)
     lane = lane_key(spec, key)
     deadline = src.deadline_at or src.occurred_at + spec.deadline.span
+    if src.op == "withdraw":
+        reason: str | None = "withdrawn by HIS"
+    elif spec.requires is not None:
+        reason = f"sent once {spec.requires.lane} of the same key is accepted"
+    else:
+        reason = None
 
     def apply(st: LaneState, fx: Effects) -> None:
         st.records.offer(Intent(
@@ -73,7 +79,7 @@ def absorb_source(config: UploadConfig, value: bytes) -> Absorption[LaneState]:
             kind=spec.kind, occurred_at=src.occurred_at, due_at=spec.schedule.due(src.occurred_at),
             deadline_at=deadline, now=fx.now, his_visit_id=src.his_visit_id, insuplc_admdvs=src.insuplc_admdvs,
             payload=dict(src.record) if src.op == "upsert" else None, source_id=src.source_id,
-            reason="withdrawn by HIS" if src.op == "withdraw" else None))
+            reason=reason))
 
     return Absorption(message_id=f"src:{src.source_id}", visit_key=lane, visit_kind="upload", apply=apply)
 

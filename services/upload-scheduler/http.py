@@ -17,6 +17,7 @@ reason, never a 500. The handlers are plain functions of the query (``*_response
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -32,8 +33,10 @@ from yibao.upload_scheduler.models import OPEN_STATUSES
 from yibao.upload_scheduler.store import day_summary, lane_counts, record_rows, record_view, scope_of
 
 __all__ = ["RecordsQuery", "records_response", "record_response", "lanes_response", "summary_response",
-           "catalog_state_response", "catalog_versions_response", "catalog_item_response", "install"]
+           "catalog_state_response", "catalog_versions_response", "catalog_item_response", "summary_xlsx", "answer",
+           "routes", "install"]
 
+log = logging.getLogger(__name__)
 Db = Callable[[Callable[[Connection], Any]], Any]
 _STATUSES = ("pending", "sent", "accepted", "rejected", "parked", "withdrawn")
 
@@ -158,60 +161,47 @@ def catalog_item_response(conn: Connection, infno: str, code: str) -> tuple[int,
     return 200, item
 
 
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+async def answer(db: Db, fn: Callable[[Connection], tuple[int, Any]]) -> tuple[int, Any]:
+    """``fn``'s answer, or 503 when the database cannot be reached (never a 500: the caller asks again)."""
+    try:
+        return await db(fn)  # type: ignore[no-any-return]
+    except Exception as exc:  # noqa: BLE001 - whatever the database raised, HIS gets a reason, not a 500
+        log.warning("upload query failed", extra={"fields": {"error": type(exc).__name__}})
+        return 503, {"error": "the database is not reachable; ask again shortly"}
+
+
+def routes() -> list[tuple[str, Callable[..., Callable[[Connection], tuple[int, Any]]]]]:
+    """(path, query → unit of work) of each endpoint; a path's {names} are passed by name."""
+    return [
+        ("/uploads/records", lambda params: lambda c: records_response(c, params)),
+        ("/uploads/records/{kind}/{key}", lambda params, kind, key: lambda c: record_response(c, kind, key)),
+        ("/uploads/lanes", lambda params: lanes_response),
+        ("/uploads/summary", lambda params: lambda c: summary_response(c, params)),
+        ("/uploads/summary.xlsx", lambda params: lambda c: summary_xlsx(c, params)),
+        ("/catalog/state", lambda params: catalog_state_response),
+        ("/catalog/{infno}/versions",
+         lambda params, infno: lambda c: catalog_versions_response(c, infno, params)),
+        ("/catalog/{infno}/items/{code}", lambda params, infno, code: lambda c: catalog_item_response(c, infno, code)),
+    ]
+
+
 def install(app: Any, db: Db) -> None:
     """Add the endpoints to a faust app's web server (``db``: the runtime's unit-of-work runner)."""
     from faust.web import View
 
-    def params_of(request: Any) -> dict[str, str]:
-        return {k: v for k, v in request.query.items()}
+    for path, build in routes():
+        def view(build: Callable[..., Any] = build) -> type:
+            class Endpoint(View):  # type: ignore[misc]
+                async def get(self, request: Any, **names: str) -> Any:
+                    params = {k: v for k, v in request.query.items()}
+                    status, body = await answer(db, build(params, **names))
+                    if isinstance(body, bytes):
+                        return self.bytes(body, content_type=XLSX)
+                    return self.json(body, status=status)
 
-    @app.page("/uploads/records")
-    class Records(View):  # type: ignore[misc]
-        async def get(self, request: Any) -> Any:
-            status, body = await db(lambda c: records_response(c, params_of(request)))
-            return self.json(body, status=status)
+            return Endpoint
 
-    @app.page("/uploads/records/{kind}/{key}")
-    class Record(View):  # type: ignore[misc]
-        async def get(self, request: Any, kind: str, key: str) -> Any:
-            status, body = await db(lambda c: record_response(c, kind, key))
-            return self.json(body, status=status)
-
-    @app.page("/uploads/lanes")
-    class Lanes(View):  # type: ignore[misc]
-        async def get(self, request: Any) -> Any:
-            status, body = await db(lanes_response)
-            return self.json(body, status=status)
-
-    @app.page("/uploads/summary")
-    class Summary(View):  # type: ignore[misc]
-        async def get(self, request: Any) -> Any:
-            status, body = await db(lambda c: summary_response(c, params_of(request)))
-            return self.json(body, status=status)
-
-    @app.page("/uploads/summary.xlsx")
-    class SummaryXlsx(View):  # type: ignore[misc]
-        async def get(self, request: Any) -> Any:
-            status, body = await db(lambda c: summary_xlsx(c, params_of(request)))
-            if status != 200:
-                return self.json(body, status=status)
-            return self.bytes(body, content_type=(
-                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))
-
-    @app.page("/catalog/state")
-    class CatalogState(View):  # type: ignore[misc]
-        async def get(self, request: Any) -> Any:
-            status, body = await db(catalog_state_response)
-            return self.json(body, status=status)
-
-    @app.page("/catalog/{infno}/versions")
-    class CatalogVersions(View):  # type: ignore[misc]
-        async def get(self, request: Any, infno: str) -> Any:
-            status, body = await db(lambda c: catalog_versions_response(c, infno, params_of(request)))
-            return self.json(body, status=status)
-
-    @app.page("/catalog/{infno}/items/{code}")
-    class CatalogItem(View):  # type: ignore[misc]
-        async def get(self, request: Any, infno: str, code: str) -> Any:
-            status, body = await db(lambda c: catalog_item_response(c, infno, code))
-            return self.json(body, status=status)
+        app.page(path)(view())

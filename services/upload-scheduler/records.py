@@ -152,7 +152,7 @@ def merge(existing: UploadRecord | None, intent: Intent) -> UploadRecord | None:
             his_visit_id=intent.his_visit_id, insuplc_admdvs=intent.insuplc_admdvs, payload=payload, payload_hash=payload_hash(payload),
             source_id=intent.source_id, occurred_at=intent.occurred_at, due_at=intent.due_at,
             deadline_at=intent.deadline_at, created_at=now, updated_at=now,
-            reason=None if payload is not None else (intent.reason or "awaiting the record's content from HIS"))
+            reason=intent.reason if payload is not None else (intent.reason or "awaiting the record's content from HIS"))
     rec = replace(existing, prereq=existing.prereq)
     if intent.what == "expect":
         changed = False
@@ -187,7 +187,7 @@ def merge(existing: UploadRecord | None, intent: Intent) -> UploadRecord | None:
     if intent.deadline_at is not None:
         rec.deadline_at = intent.deadline_at
     if rec.status != "sent":  # a record in flight keeps its status: its answer settles the revision it carried
-        rec.status, rec.reason, rec.reason_field = "pending", None, None
+        rec.status, rec.reason, rec.reason_field = "pending", intent.reason, None
         if existing.status in ("accepted", "rejected", "parked", "withdrawn"):
             rec.due_at = now  # a fix (or a change) goes as soon as the lane can send it
         else:

@@ -9,6 +9,7 @@ the rows in one transaction, so a refused file leaves the catalog in force as it
 from __future__ import annotations
 
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +54,7 @@ def _lines(stream: BinaryIO, name: str, layout: CatalogLayout, first_line: int) 
     while True:
         try:
             raw = stream.readline()
-        except zipfile.BadZipFile as exc:  # CRC or stream corruption surfaces while reading
+        except (zipfile.BadZipFile, zlib.error) as exc:  # CRC or stream corruption surfaces while reading
             raise CatalogFileError(infno, name, number + 1, f"the zip is corrupt ({exc})") from None
         except (OSError, EOFError) as exc:
             raise CatalogFileError(infno, name, number + 1, f"the file cannot be read ({type(exc).__name__})") from None

@@ -96,6 +96,7 @@ def _open_version(conn: Connection, scope: str, infno: str, prev_ver: str | None
 
 def _close_version(conn: Connection, scope: str, infno: str, version_id: int, ver: str | None, rows: int) -> None:
     now = clock.now()
+    _ensure(conn, scope, infno)
     conn.execute(update(catalog_versions).where(_V.id == version_id).values(ver=ver, rows=rows, status="applied"))
     conn.execute(update(catalog_state).where(_S.scope == scope, _S.infno == infno).values(
         ver=ver, rows=_count(conn, scope, infno), updated_at=now))

@@ -16,7 +16,7 @@ from yibao.upload_scheduler.records import UploadRecord, read_path
 from yibao.upload_scheduler.results import emit_outcome
 from yibao.upload_scheduler.state import Batch, LaneState
 
-__all__ = ["StepContext", "PerRecord", "sendable", "freeze_change", "payload_for", "body_of", "upload_call",
+__all__ = ["StepContext", "PerRecord", "sendable", "freeze_change", "payload_for", "body_of", "upload_call", "reverse_body",
            "rows_in", "receipt_from", "waiting_reason"]
 
 #: per record of a batch: (accepted?, the platform's reason when not, what to keep when accepted)
@@ -86,9 +86,18 @@ def body_of(ctx: StepContext, st: LaneState, batch: Batch) -> dict[str, Any]:
     return ctx.spec.body([payload_for(ctx, r) for r in recs if r is not None])
 
 
+def reverse_body(ctx: StepContext, key: str) -> dict[str, Any]:
+    """The input of the lane's reversal (冲销) of the record ``key``: its key field, named as in the record."""
+    field = ctx.spec.key[0].rsplit(".", 1)[-1] if ctx.spec.key else "record_key"
+    return {field: key}
+
+
 def _problem(ctx: StepContext, infno: str, rec: UploadRecord) -> EnvelopeValidationError | None:
     """The first catalog rule the record alone breaks (None: valid)."""
     try:
+        if infno == ctx.spec.reverse_infno:
+            ctx.catalog.prepare_input(infno, reverse_body(ctx, rec.key))
+            return None
         ctx.catalog.prepare_input(infno, ctx.spec.body([payload_for(ctx, rec)]))
     except EnvelopeValidationError as exc:
         return exc
@@ -137,8 +146,8 @@ def freeze_change(ctx: StepContext) -> Change[LaneState]:
                 emit_outcome(fx, rec)
                 continue
             if chosen and (_transaction_for(ctx, chosen[0]) != _transaction_for(ctx, rec)
-                           or chosen[0].insuplc_admdvs != rec.insuplc_admdvs):
-                continue  # one transaction, one envelope (参保地) per call
+                           or (spec.target == "national" and chosen[0].insuplc_admdvs != rec.insuplc_admdvs)):
+                continue  # one transaction, one national envelope (参保地) per call
             chosen.append(rec)
             if len(chosen) >= spec.batch or _transaction_for(ctx, rec)[1] != "upload":
                 break

@@ -7,11 +7,9 @@ cancellation changes nothing."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from yibao.chains.model import Call, Effects, Refusal, Reply
 from yibao.upload_scheduler.state import Batch, LaneState
-from yibao.upload_scheduler.steps.common import StepContext, upload_call
+from yibao.upload_scheduler.steps.common import StepContext, reverse_body, upload_call
 
 __all__ = ["batch_call", "reverse_call"]
 
@@ -25,8 +23,7 @@ def batch_call(ctx: StepContext, st: LaneState, batch: Batch) -> Call[LaneState]
 def reverse_call(ctx: StepContext, st: LaneState, batch: Batch) -> Call[LaneState]:
     """冲销 the platform's copy of an accepted record, so its new revision can be uploaded."""
     no, key = batch.no, batch.keys[0]
-    field = ctx.spec.key[0].rsplit(".", 1)[-1] if ctx.spec.key else "record_key"
-    body: dict[str, Any] = {field: key}
+    body = reverse_body(ctx, key)
 
     def current(s: LaneState) -> Batch | None:
         b = s.batch

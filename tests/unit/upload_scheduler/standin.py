@@ -24,6 +24,24 @@ class SimRouter(SimClient):
         self.catalog = catalog
         self.targets = load_targets()
 
+    async def download(self, file_qury_no: str, filename: str, **kw: Any) -> bytes:
+        """9102 through the simulator: the file's bytes (a refused download raises as the client would)."""
+        from yibao.core import clock
+        from yibao.envelope.national.envelope import build_header
+
+        fault = self.faults["9102"].pop(0) if self.faults.get("9102") else None
+        if fault == "transport":
+            raise TransportError("9102", "connection refused (scripted)")
+        msgid = await self.allocate_msgid()
+        envelope = {**build_header(self.sender, "9102", msgid, insuplc_admdvs="", inf_time=clock.now()),
+                    "input": {"fsDownloadIn": {"file_qury_no": file_qury_no, "filename": filename,
+                                               "fixmedins_code": "H44010600001"}}}
+        self.calls.append(("9102", msgid))
+        outcome = self.sim.national.process(envelope)
+        if outcome.file is None:
+            raise BusinessRejection("9102", str(outcome.response.get("err_msg") or ""), msgid=msgid)
+        return outcome.file[1]
+
     async def call(self, infno: str, input: dict[str, Any], **kw: Any) -> Answer:  # type: ignore[override]
         target = target_of(infno)
         if target == "national":
