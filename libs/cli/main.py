@@ -26,7 +26,8 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("stack", "up"): ("yibao.stack.cli", "start a local Kafka + database and print how to reach them"),
     ("settings",): ("yibao.cli.settings_ref", "print every setting of every service with its env variable"),
     ("recon",): ("yibao.reconciliation.cli", "reconcile with the platform (3201/3202), approve repairs, reports"),
-    ("replay",): ("yibao.cli.replay", "put parked work back once fixed: dead letters (dlq) or parked visits (chains)"),
+    ("replay",): ("yibao.cli.replay", "put parked work back once fixed: dead letters (dlq), parked visits (chains), "
+                                      "upload records (uploads)"),
 }
 
 

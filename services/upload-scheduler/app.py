@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-
 from yibao.chains.runtime import ChainRuntime
 from yibao.core.runtime import ServiceRuntime
 from yibao.core.topics import topic
@@ -26,6 +25,7 @@ from yibao.upload_scheduler.gauges import measure
 from yibao.upload_scheduler.settings import UploadSchedulerSettings
 from yibao.upload_scheduler.store import SERVICE
 from yibao.upload_scheduler.targets import build_catalog, build_client
+from yibao.upload_scheduler.targets.catalog import load_targets
 
 __all__ = ["build", "main"]
 
@@ -39,7 +39,7 @@ def build(settings: UploadSchedulerSettings | None = None) -> ServiceRuntime:
     settings = settings or UploadSchedulerSettings()
     platform = PlatformSettings()
     config = UploadConfig.from_settings(settings, fixmedins_code=platform.fixmedins_code)  # lanes validated here
-    catalog = build_catalog(Catalog.load(platform.province))
+    catalog = build_catalog(Catalog.load(platform.province), load_targets(settings.targets_file))
     layouts = load_layouts(settings.catalogs_file)
     runtime = ServiceRuntime(settings, name=SERVICE)
     chains = ChainRuntime(runtime, UploadChain(config, catalog=catalog), settings, catalog=catalog,

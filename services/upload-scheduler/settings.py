@@ -29,6 +29,8 @@ class UploadSchedulerSettings(ChainSettings):
     # --- what is uploaded, where ---------------------------------------------------------------------------
     lanes_file: Path | None = Field(None, description="a lanes file replacing the shipped one (data/lanes.yaml: "
                                                       "keys, batch sizes, schedules, deadlines per upload)")
+    targets_file: Path | None = Field(None, description="a targets file replacing the shipped one (data/targets.yaml: "
+                                                        "each target's transactions, fields, lost-answer rule)")
     targets_enabled: list[str] = Field(
         default_factory=lambda: ["national"],
         description="targets whose lanes are driven (JSON list of national, zifei, yimatong, drg, epidemic, flu); "
@@ -43,8 +45,6 @@ class UploadSchedulerSettings(ChainSettings):
     # --- ops -----------------------------------------------------------------------------------------------
     gauges_interval_s: float = Field(15.0, gt=0, description="how often backlog, deadline margins and catalog "
                                                              "ages are measured for /metrics")
-    reports_dir: Path = Field(Path("reports/uploads"), description="where `yibao uploads` writes daily summaries")
-    max_body_bytes: int = Field(16384, ge=1024, description="largest request body the HTTP endpoints read")
     # --- catalogs ------------------------------------------------------------------------------------------
     catalogs_file: Path | None = Field(None, description="a catalogs file replacing the shipped one "
                                                         "(data/catalogs.yaml: how each 13xx file is read)")

@@ -27,7 +27,7 @@ from yibao.upload_scheduler.records import Prereq, RecordBook, UploadRecord, mer
 from yibao.upload_scheduler.state import LaneState
 
 __all__ = ["SERVICE", "UploadStore", "scope_of", "record_rows", "lane_counts", "open_margins", "day_summary",
-           "requeue", "record_view"]
+           "requeue", "replayable", "record_view"]
 
 SERVICE = "upload-scheduler"
 _R = upload_records.c
@@ -245,6 +245,19 @@ def day_summary(conn: Connection, day: _dt.date) -> list[dict[str, Any]]:
     ).where(*cond).group_by(_R.target, _R.kind).order_by(_R.target, _R.kind))
     names = ("target", "kind", "due", "sent", "accepted", "rejected", "parked", "withdrawn", "pending", "overdue")
     return [dict(zip(names, (r[0], r[1], *(int(x or 0) for x in r[2:])))) for r in rows]
+
+
+def replayable(conn: Connection, *, kind: str | None = None, key: str | None = None,
+               statuses: Iterable[str] = ("rejected", "parked")) -> list[tuple[str, str, int]]:
+    """(kind, status, records) that ``yibao replay uploads`` would send once more."""
+    cond = [_R.scope == scope_of(conn), _R.status.in_(list(statuses))]
+    if kind is not None:
+        cond.append(_R.kind == kind)
+    if key is not None:
+        cond.append(_R.record_key == key)
+    rows = conn.execute(select(_R.kind, _R.status, func.count()).where(*cond).group_by(_R.kind, _R.status)
+                        .order_by(_R.kind, _R.status))
+    return [(k, s, int(n)) for k, s, n in rows]
 
 
 def requeue(conn: Connection, *, kind: str | None = None, key: str | None = None,

@@ -3,9 +3,11 @@
 
 * :class:`HmacAdapter` (自费 platform) — ``X-App-Id``, ``X-Timestamp``, ``X-Nonce``, ``X-Signature`` = hex
   HMAC-SHA256(secret, app_id + timestamp + nonce + hex SHA-256 of the body);
-* :class:`TokenAdapter` (一码通 身份令牌) — ``POST <url>/auth/token {app_id, app_secret}`` → ``{token, expires_in}``,
+* :class:`TokenAdapter` (一码通 身份令牌) — ``POST <url>/auth/token`` with ``data: {app_id, app_secret}`` (the
+  shared envelope) → ``{token, expires_in}``,
   then ``Authorization: Bearer <token>``; renewed before it expires and after a 401;
-* :class:`RegisterAdapter` (DRG 机构认证注册) — ``POST <url>/org/register {org_code, app_key, app_secret}`` →
+* :class:`RegisterAdapter` (DRG 机构认证注册) — ``POST <url>/org/register`` with ``data: {org_code, app_key,
+  app_secret}`` →
   ``{org_token}`` (registering again answers the same token), then ``X-Org-Token``; registered again after a 401;
 * :class:`BearerAdapter` (疫情, 流感/发热) — a fixed bearer token.
 
@@ -59,7 +61,7 @@ class _Credential(TargetAdapter):
         raise NotImplementedError
 
     async def _fetch(self) -> None:
-        body = jsontext.dumps_bytes(self._request())
+        body = jsontext.dumps_bytes({"request_id": None, "org_code": self.org_code, "data": self._request()})
         reply = await self._http.post(self.url + self.endpoint, content=body,
                                       headers={"Content-Type": "application/json;charset=UTF-8"})
         try:

@@ -62,7 +62,11 @@ def load_targets(path: Path | None = None) -> dict[str, TargetSpec]:
         text = resources.files("yibao.upload_scheduler.data").joinpath("targets.yaml").read_text(encoding="utf-8")
         where = "data/targets.yaml"
     else:
-        text, where = Path(path).read_text(encoding="utf-8"), str(path)
+        where = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise LaneConfigError(f"{path}: cannot be read ({exc.strerror})") from exc
     try:
         raw = yaml.safe_load(text) or {}
         return {name: TargetSpec.model_validate(spec) for name, spec in (raw.get("targets") or {}).items()}

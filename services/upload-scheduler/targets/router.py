@@ -66,7 +66,7 @@ class RoutingClient:
 
 def build_adapters(settings: Any, catalog: Any, org_code: str, *, http: Any = None) -> dict[str, TargetAdapter]:
     """The adapters of the enabled targets, from the settings (urls, credentials) and targets.yaml."""
-    specs = load_targets()
+    specs = load_targets(getattr(settings, "targets_file", None))
     enabled = set(settings.targets_enabled) - {"national"}
     out: dict[str, TargetAdapter] = {}
     common = {"org_code": org_code, "catalog": catalog, "timeout_s": settings.target_timeout_s, "http": http}
