@@ -47,17 +47,17 @@ CREDENTIALS = {"zifei": {"app_id": "yibao", "secret": "zifei-secret"},
 #: (target, path) → transaction name (for faults and counters)
 TRANSACTIONS = {
     ("zifei", "/fee/upload"): "ZF.UPLOAD", ("zifei", "/task/query"): "ZF.TASK",
-    ("yimatong", "/inbound/upload"): "YMT.INBOUND", ("yimatong", "/inbound/doc"): "YMT.DOC",
-    ("yimatong", "/inbound/by-date"): "YMT.BYDATE", ("yimatong", "/code/children"): "YMT.CHILDREN",
-    ("drg", "/hospital/upload"): "DRG.HOSPITAL", ("drg", "/hospital/update"): "DRG.HOSPITAL_UPDATE",
-    ("drg", "/dept/match"): "DRG.DEPT_MATCH", ("drg", "/dept/match/update"): "DRG.DEPT_MATCH_UPDATE",
-    ("drg", "/dept/standard"): "DRG.STD_DEPT", ("drg", "/mrpage/upload"): "DRG.MRPAGE",
-    ("drg", "/mrpage/cancel"): "DRG.MRPAGE_CANCEL", ("drg", "/setllist/upload"): "DRG.SETL_LIST",
-    ("drg", "/setllist/cancel"): "DRG.SETL_LIST_CANCEL", ("drg", "/fee/upload"): "DRG.FEE",
-    ("drg", "/fee/cancel"): "DRG.FEE_CANCEL", ("epidemic", "/indicators/upload"): "YQ.UPLOAD",
-    ("flu", "/flu/case"): "FLU.CASE", ("flu", "/flu/discharge"): "FLU.DISCHARGE", ("flu", "/flu/summary"): "FLU.SUMMARY",
+    ("yimatong", "/inbound/upload"): "YMT.UPLOAD", ("yimatong", "/inbound/doc"): "YMT.DOC",
+    ("yimatong", "/inbound/by-date"): "YMT.BYDATE", ("yimatong", "/code/children"): "YMT.CHILD",
+    ("drg", "/hospital/upload"): "DRG.HOSP", ("drg", "/hospital/update"): "DRG.HOSP_M",
+    ("drg", "/dept/match"): "DRG.DEPT", ("drg", "/dept/match/update"): "DRG.DEPT_M",
+    ("drg", "/dept/standard"): "DRG.STDEPT", ("drg", "/mrpage/upload"): "DRG.MRP",
+    ("drg", "/mrpage/cancel"): "DRG.MRP_CX", ("drg", "/setllist/upload"): "DRG.STL",
+    ("drg", "/setllist/cancel"): "DRG.STL_CX", ("drg", "/fee/upload"): "DRG.FEE",
+    ("drg", "/fee/cancel"): "DRG.FEE_CX", ("epidemic", "/indicators/upload"): "YQ.UPLOAD",
+    ("flu", "/flu/case"): "FLU.CASE", ("flu", "/flu/discharge"): "FLU.DSCG", ("flu", "/flu/summary"): "FLU.SUMM",
     ("flu", "/flu/death"): "FLU.DEATH", ("flu", "/flu/drug"): "FLU.DRUG", ("flu", "/flu/lab"): "FLU.LAB",
-    ("flu", "/fever/visit"): "FEVER.VISIT",
+    ("flu", "/fever/visit"): "FEVER.VIS",
 }
 
 

@@ -1,6 +1,6 @@
 """The DRG 综合管理应用平台 (seed 004): 医院信息 and 科室匹配 (their changes go as the 修改 transactions), 住院病案首页,
 住院费用结算清单 and 住院诊疗费用明细. The seed's rule: a record uploaded once is not uploaded again — it is first
-**冲销** (the page, the list, the whole fee document: DRG.*_CANCEL), then uploaded. So a fixed record that was
+**冲销** (the page, the list, the whole fee document: DRG.*_CX), then uploaded. So a fixed record that was
 accepted goes in two calls: the cancellation (lanes.yaml reverse_infno), then the upload. Lost answers
 (targets.yaml): sent again — a second upload is refused as already uploaded (the record is there), a second
 cancellation changes nothing."""

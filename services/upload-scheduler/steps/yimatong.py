@@ -1,4 +1,4 @@
-"""YMT.INBOUND 出入库数据及追溯码上传 to 一码通 (seed 002): one inbound/outbound document with its items and their
+"""YMT.UPLOAD 出入库数据及追溯码上传 to 一码通 (seed 002): one inbound/outbound document with its items and their
 药品追溯码 per call; the platform answers each document's result (results[]: doc_no, code, message). Lost answer
 (targets.yaml): YMT.DOC — the document took effect when the platform returns it by its doc_no. The fetches (by
 date, by document, a code's smallest sub-codes) and the Excel export are :mod:`yibao.upload_scheduler.yimatong`."""

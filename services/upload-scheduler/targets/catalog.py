@@ -19,6 +19,8 @@ from yibao.upload_scheduler.errors import LaneConfigError
 
 __all__ = ["TargetTransaction", "TargetSpec", "load_targets", "build_catalog", "target_of"]
 
+#: a transaction's name is journalled like a national infno (chain_calls.infno, platform_calls.infno: 10 characters)
+MAX_NAME = 10
 #: transaction prefix → target
 PREFIXES = {"ZF": "zifei", "YMT": "yimatong", "DRG": "drg", "YQ": "epidemic", "FLU": "flu", "FEVER": "flu"}
 
@@ -90,6 +92,9 @@ def _transactions(targets: dict[str, TargetSpec]) -> dict[str, TransactionSpec]:
     out: dict[str, TransactionSpec] = {}
     for target, spec in targets.items():
         for infno, tx in spec.transactions.items():
+            if len(infno) > MAX_NAME:
+                raise LaneConfigError(f"data/targets.yaml: {target}.{infno}: a transaction name is at most {MAX_NAME} "
+                                      "characters (the call journal's infno)")
             raw = tx.input
             if tx.based_on is not None:
                 base = spec.transactions.get(tx.based_on)

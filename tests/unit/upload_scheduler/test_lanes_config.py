@@ -73,6 +73,16 @@ def test_targets_file_transactions_are_in_the_catalog_with_their_wording() -> No
     assert CATALOG.says("already_uploaded", "数据已存在，请勿重复上传")
 
 
+def test_transaction_names_fit_the_call_journal() -> None:
+    from yibao.core.db.schema import chain_calls, platform_calls
+
+    width = min(chain_calls.c.infno.type.length, platform_calls.c.infno.type.length)  # type: ignore[attr-defined]
+    names = [infno for spec in load_targets().values() for infno in spec.transactions]
+    names += [i for spec in LANES.values() for i in (spec.infno, spec.change_infno, spec.reverse_infno,
+                                                     spec.poll_infno) if i]
+    assert max(map(len, names)) <= width
+
+
 def test_schedules_realtime_daily_and_every_n_minutes() -> None:
     assert Schedule(mode="realtime").due(T0) == T0
     assert Schedule(mode="daily", at="01:20").due(T0) == _dt.datetime(2025, 3, 5, 1, 20, tzinfo=clock.SHANGHAI)

@@ -76,9 +76,9 @@ async def test_a_wrong_secret_is_refused_and_said_so(sim: Simulator) -> None:
 
 async def test_yimatong_renews_its_token_once_it_expired(sim: Simulator, adapters: dict[str, Any]) -> None:
     ymt = adapters["yimatong"]
-    await ymt.call("YMT.CHILDREN", {"drug_trac_codg": "81000000000000000001"}, msgid="M1")
+    await ymt.call("YMT.CHILD", {"drug_trac_codg": "81000000000000000001"}, msgid="M1")
     admin_update(sim.ledger, {"expire_tokens": True})
-    reply = await ymt.call("YMT.CHILDREN", {"drug_trac_codg": "81000000000000000001"}, msgid="M2")
+    reply = await ymt.call("YMT.CHILD", {"drug_trac_codg": "81000000000000000001"}, msgid="M2")
     assert reply.output
 
 
@@ -86,9 +86,9 @@ async def test_drg_registers_the_organisation_and_registers_again_after_a_401(
         sim: Simulator, adapters: dict[str, Any]) -> None:
     drg = adapters["drg"]
     hospital = {"hospital": {"org_code": "H44010600001", "org_name": "模拟医院", "hosp_lv": "3", "admdvs": "440100"}}
-    assert (await drg.call("DRG.HOSPITAL", hospital, msgid="M1")).output == {"key": "H44010600001"}
+    assert (await drg.call("DRG.HOSP", hospital, msgid="M1")).output == {"key": "H44010600001"}
     admin_update(sim.ledger, {"expire_tokens": True})
-    await drg.call("DRG.HOSPITAL_UPDATE", hospital, msgid="M2")
+    await drg.call("DRG.HOSP_M", hospital, msgid="M2")
 
 
 async def test_a_lost_answer_and_a_dropped_connection_are_unknown_outcomes(adapters: dict[str, Any]) -> None:
@@ -106,7 +106,7 @@ async def test_an_unreachable_target_is_a_transport_error(sim: Simulator) -> Non
     [flu] = build_adapters(settings("http://127.0.0.1:9", targets_enabled=["flu"]), CATALOG, "H1").values()
     try:
         with pytest.raises(TransportError):
-            await flu.call("FLU.SUMMARY", {"summary": {"case_id": "C1", "summary_text": "好转"}}, msgid="M1")
+            await flu.call("FLU.SUMM", {"summary": {"case_id": "C1", "summary_text": "好转"}}, msgid="M1")
     finally:
         await flu.aclose()
 
@@ -130,4 +130,4 @@ async def test_the_routing_client_sends_each_transaction_to_its_platform(adapter
     from yibao.envelope.errors import EnvelopeValidationError
 
     with pytest.raises(EnvelopeValidationError, match="not in YIBAO_UPLOAD_SCHEDULER_TARGETS_ENABLED"):
-        await client.call("DRG.MRPAGE", {})
+        await client.call("DRG.MRP", {})

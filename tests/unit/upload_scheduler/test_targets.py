@@ -71,11 +71,11 @@ async def test_yimatong_documents_settle_by_the_platforms_result_per_document(t:
 
 async def test_yimatong_lost_answer_is_looked_up_by_document(t: Harness, sim: Any) -> None:
     doc = [i for i in of(sample(sim), "yimatong.inbound") if not i.bad][0]
-    t.client.fail("YMT.INBOUND", "lose")
+    t.client.fail("YMT.UPLOAD", "lose")
     t.item(doc)
     await t.run()
     assert t.record("yimatong.inbound", doc.record["doc_no"]).status == "accepted"
-    assert t.sent("YMT.INBOUND") == 1 and t.sent("YMT.DOC") == 1
+    assert t.sent("YMT.UPLOAD") == 1 and t.sent("YMT.DOC") == 1
 
 
 async def test_drg_a_fixed_record_is_cancelled_then_uploaded(t: Harness, sim: Any) -> None:
@@ -96,12 +96,12 @@ async def test_drg_a_fixed_record_is_cancelled_then_uploaded(t: Harness, sim: An
 async def test_drg_resend_after_a_lost_answer_is_answered_already_uploaded_and_counts_as_accepted(
         t: Harness, sim: Any) -> None:
     lst = of(sample(sim), "drg.setl_list")[0]
-    t.client.fail("DRG.SETL_LIST", "lose")
+    t.client.fail("DRG.STL", "lose")
     t.item(lst)
     await t.run()
     key = lst.record["setllist"]["setl_id"]
     assert t.record("drg.setl_list", key).status == "accepted"
-    assert t.sent("DRG.SETL_LIST") == 2 and outcomes(t, "drg.setl_list") == [(key, "new")]
+    assert t.sent("DRG.STL") == 2 and outcomes(t, "drg.setl_list") == [(key, "new")]
 
 
 async def test_epidemic_indicators_go_in_batches_and_a_bad_row_is_rejected_alone(t: Harness, sim: Any) -> None:
