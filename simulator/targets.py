@@ -161,11 +161,11 @@ def _keep(t: TargetsLedger, bucket: str, key: str, content: Any, request_id: str
         if refuse_duplicate:
             raise Refused(f"{key}: 已上传，请先冲销")
         if held.digest == digest:
-            t.submissions.append({"bucket": bucket, "key": key, "outcome": "resend"})
+            t.submissions.append({"bucket": bucket, "key": key, "outcome": "resend", "request_id": request_id})
             return "resend"
     outcome = "new" if held is None else "replaced"
     kept[key] = Kept(key, content, digest, request_id, versions=(held.versions + 1) if held else 1)
-    t.submissions.append({"bucket": bucket, "key": key, "outcome": outcome})
+    t.submissions.append({"bucket": bucket, "key": key, "outcome": outcome, "request_id": request_id})
     return outcome
 
 
@@ -290,7 +290,7 @@ def _drg(t: TargetsLedger, path: str, data: Any, request_id: str) -> dict[str, A
         if held is None or not held.valid:
             raise Refused(f"{key}: 记录不存在")
         held.valid = False
-        t.submissions.append({"bucket": bucket, "key": key, "outcome": "cancelled"})
+        t.submissions.append({"bucket": bucket, "key": key, "outcome": "cancelled", "request_id": request_id})
         return {}
     bucket, node, field_name, once = _DRG[path]
     obj = data.get(node) if isinstance(data, dict) else None

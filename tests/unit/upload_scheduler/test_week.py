@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from yibao.core.db.schema import upload_records
 from yibao.fakedata.uploads import EVERY_KIND
+from yibao.simulator.uploads import KEYS
 
 from unit.upload_scheduler.harness import Harness, sample
 
@@ -34,6 +35,20 @@ def national_held(h: Harness) -> dict[tuple[str, str], dict[str, Any]]:
     return {(r["family"], r["key"]): r for r in h.platform()["records"]}
 
 
+def platform_form(h: Harness, kind: str, key: str) -> Any:
+    """The hospital's record as the platform keeps it: the input its transaction carried (one item of a list)."""
+    from yibao.upload_scheduler.store import _record
+
+    spec = h.config.lanes[kind]
+    with h.db.connect() as conn:
+        row = conn.execute(select(upload_records).where(upload_records.c.kind == kind,
+                                                        upload_records.c.record_key == key)).one()
+        rec = _record(conn, row)
+    infno = spec.change_infno if rec.accepted_revision and rec.accepted_revision > 1 and spec.change_infno else spec.infno
+    body = h.catalog.prepare_input(infno, spec.body([rec.payload]))
+    return body if spec.shape == "object" else body[spec.node][0]  # type: ignore[index]
+
+
 def _canon(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
 
@@ -49,8 +64,8 @@ async def test_a_week_of_every_upload_with_faults_ends_with_the_platforms_holdin
     h.client.fail("3301", "lose")
     h.client.fail("4402", "reset", "transport")
     h.client.fail("7101", "lose")
-    h.client.fail("DRG.SETL_LIST", "lose")
-    h.client.fail("YMT.INBOUND", "lose")
+    h.client.fail("DRG.STL", "lose")
+    h.client.fail("YMT.UPLOAD", "lose")
     h.client.fail("ZF.TASK", "transport")
     for s in week.settled:
         h.settled(s.setl_id, visit=s.his_visit_id, when=s.setl_time)
@@ -101,6 +116,13 @@ async def test_a_week_of_every_upload_with_faults_ends_with_the_platforms_holdin
             continue
         family = NATIONAL_KEPT.get(kind, kind)
         assert (family, key) in held, (kind, key)
+    # … holding exactly the content the hospital's last accepted revision carried
+    for (kind, key), status in final.items():
+        if status != "accepted" or kind not in KEYS or kind in ("3302", "3403", "7104", "7105", "3507"):
+            continue
+        family = NATIONAL_KEPT.get(kind, kind)
+        held_content = held[(family, key)]["content"]
+        assert _canon(held_content) == _canon(platform_form(h, kind, key)), (kind, key)
     withdrawn = {(k[0], k[1]) for k, v in final.items() if v == "accepted" and k[0] in ("3302", "3403")}
     for kind, key in withdrawn:
         assert held[("3301" if kind == "3302" else "3401", key)]["valid"] is False
