@@ -134,8 +134,11 @@ def latest(records: list[Any]) -> dict[tuple[str, str], dict[str, Any]]:
     return out
 
 
-async def outcomes_until(bootstrap: str, want: dict[tuple[str, str], set[str]], *, timeout: float,
-                         min_revision: dict[tuple[str, str], int] | None = None) -> dict[tuple[str, str], dict[str, Any]]:
+Key = tuple[str, str]
+
+
+async def outcomes_until(bootstrap: str, want: dict[Key, set[str]], *, timeout: float,
+                         min_revision: dict[Key, int] | None = None) -> dict[Key, dict[str, Any]]:
     """Outcomes read until every record in ``want`` has one of its wanted statuses (at least its revision)."""
     min_revision = min_revision or {}
 
