@@ -166,6 +166,9 @@ def build_admin_app(sim: Simulator) -> web.Application:
                                    "notifications": sim.wechat.notifications}))
 
     workinjury_http.add_admin_routes(routes, sim)
+    from .http_uploads import install_admin  # the upload side: uploads, catalogs, other targets
+
+    install_admin(routes, sim)
     app = web.Application()
     app.add_routes(routes)
     return app

@@ -183,6 +183,10 @@ def build_platform_app(sim: Simulator) -> web.Application:
             return await mobile(request, infno)
         if path.startswith(settings.wi_path_prefix):
             return await workinjury_http.handle(sim, request, path[len(settings.wi_path_prefix):])
+        if path.startswith("/targets/"):  # the other platforms of the upload scheduler (yibao.simulator.targets)
+            from .targets import dispatch as target_dispatch
+
+            return await target_dispatch(sim, request)
         national_paths = {settings.call_path, settings.upload_path, settings.download_path}
         if path in national_paths or (settings.gateway is GatewayKind.api and path.startswith(settings.api_path_prefix)):
             return await national(request)

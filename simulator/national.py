@@ -226,7 +226,7 @@ class NationalPlatform:
 
 
 # the handler modules add their transactions to HANDLERS
-from . import counter, inpatient, outpatient, queries, reconcile, reversal, visit_queries  # noqa: E402
+from . import counter, inpatient, outpatient, queries, reconcile, reversal, uploads, visit_queries  # noqa: E402
 
-for _module in (outpatient, inpatient, queries, visit_queries, reconcile, reversal, counter):
+for _module in (outpatient, inpatient, queries, visit_queries, reconcile, reversal, uploads, counter):
     _module.register(HANDLERS)

@@ -214,6 +214,9 @@ class Ledger:
             self.orders: dict[str, MobileOrder] = {}
             self.reversals: list[dict[str, Any]] = []
             self.ipt_otp_nos: dict[tuple[str, str], str] = {}
+            #: the data uploads, catalogs and other targets (yibao.simulator.uploads, yibao.simulator.targets)
+            self.uploads: Any = None
+            self.targets: Any = None
 
     def add_person(self, person: SimPerson) -> None:
         with self.lock:

@@ -317,7 +317,46 @@ def _rows() -> tuple[Row, ...]:
              "{{infno}} {{outcome}}"),
         ), unit="ops", width=8, description="GYD051, GYD052, GYD055, GYU010, GYD104 asked by HIS over HTTP"),
     ), services=("workinjury-sync",))
-    return (workers, events, parked, platform, chains, recon, mobile, cdc, his_writer, workinjury)
+    uploads = Row("Uploads and catalogs", (
+        Panel("Upload backlog by target and transaction", (
+            (f"sum by (target, kind, status) (yibao_upload_backlog{{{NS}}})", "{{target}} {{kind}} {{status}}"),
+        ), width=12,
+            description="Records the platforms do not hold yet: pending (waiting for their schedule, their content "
+                        "or the record they need), sent, rejected (the platform's reason: HIS fixes them), parked "
+                        "(ours: a field that breaks a rule)."),
+        Panel("Rejections per transaction and target", (
+            (f'sum by (target, kind, outcome) (increase(yibao_upload_records_total{{{NS}, '
+             f'outcome=~"rejected|parked"}}[$__rate_interval]))', "{{target}} {{kind}} {{outcome}}"),
+        ), kind="bars", width=12,
+            description="Each rejected record waits for a fix from HIS (a new revision) or `yibao replay uploads`; "
+                        "the rest of its batch went on."),
+        Panel("Time to the nearest deadline", (
+            (f"min by (target, kind) (yibao_upload_deadline_margin_seconds{{{NS}}})", "{{target}} {{kind}}"),
+        ), unit="s", width=12, thresholds=((None, "red"), (0, "orange"), (7200, "green")),
+            description="Per kind, the time left until the earliest deadline among records not accepted yet; below "
+                        "zero a deadline was missed by that long. No line: everything accepted."),
+        Panel("Records past their deadline", (
+            (f"sum by (target, kind) (yibao_upload_overdue{{{NS}}})", "{{target}} {{kind}}"),
+        ), kind="stat", width=6, thresholds=((None, "green"), (1, "red"))),
+        Panel("Accepted per transaction", (
+            (f'sum by (target, kind) (increase(yibao_upload_records_total{{{NS}, outcome="accepted"}}'
+             f"[$__rate_interval]))", "{{target}} {{kind}}"),
+        ), kind="bars", width=6),
+        Panel("Catalog rows in force", (
+            (f"max by (infno) (yibao_catalog_rows{{{NS}}})", "{{infno}}"),
+        ), width=8, description="Rows of each platform catalog (1301-1319, 1901, 1201) in the version in force."),
+        Panel("Catalog syncs by outcome", (
+            (f"sum by (infno, outcome) (increase(yibao_catalog_syncs_total{{{NS}}}[$__rate_interval]))",
+             "{{infno}} {{outcome}}"),
+        ), kind="bars", width=8,
+            description="updated, current, refused (a corrupt file: its name and line are in /catalog/<infno>/"
+                        "versions; the catalog in force stays), failed (the platform did not answer)"),
+        Panel("Hours since each catalog was last current", (
+            (f"(time() - max by (infno) (yibao_catalog_last_success_timestamp_seconds{{{NS}}})) / 3600",
+             "{{infno}}"),
+        ), width=8, thresholds=((None, "green"), (36, "orange"), (72, "red"))),
+    ), services=("upload-scheduler",))
+    return (workers, events, parked, platform, chains, recon, mobile, cdc, his_writer, workinjury, uploads)
 
 
 def _templating() -> dict[str, Any]:

@@ -29,7 +29,8 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("settings",): ("yibao.cli.settings_ref", "print every setting of every service with its env variable"),
     ("recon",): ("yibao.reconciliation.cli", "reconcile with the platform (3201/3202), approve repairs, reports"),
     ("catalog",): ("yibao.cli.catalog", "the national transactions: how many have a field list, which a service calls"),
-    ("replay",): ("yibao.cli.replay", "put parked work back once fixed: dead letters (dlq) or parked visits (chains)"),
+    ("replay",): ("yibao.cli.replay", "put parked work back once fixed: dead letters (dlq), parked visits (chains), "
+                                      "upload records (uploads)"),
 }
 
 

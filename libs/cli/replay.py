@@ -6,6 +6,10 @@
   dead-letter topic itself was unreachable) are replayed too and marked.
 * ``yibao replay chains --service settlement [--visit ID]`` — parked *visits* (a chain that gave up after
   repeated failures): made ready again; the running worker drives them from where they stood.
+* ``yibao replay uploads [--kind 4101] [--key K]`` — upload *records* the platform rejected or the scheduler
+  parked (the platform's catalog was fixed, the target enabled …): each is sent once more by the running
+  upload-scheduler (a record already pending again, or accepted, is left alone). A record HIS corrected needs no
+  replay: its new revision goes by itself.
 """
 
 from __future__ import annotations
@@ -27,14 +31,17 @@ from yibao.core.topics import topic
 
 __all__ = ["add_arguments", "run"]
 
-CHAIN_SERVICES = ("registration", "settlement", "workinjury-sync")
+CHAIN_SERVICES = ("registration", "settlement", "workinjury-sync", "upload-scheduler", "mobilepay", "counter")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("what", choices=["dlq", "chains"], help="dlq: parked messages; chains: parked visits")
+    parser.add_argument("what", choices=["dlq", "chains", "uploads"],
+                        help="dlq: parked messages; chains: parked visits; uploads: rejected or parked upload records")
     parser.add_argument("--service", help="only this service's work (required for chains)")
     parser.add_argument("--reason-code", help="dlq: only letters with this reason code")
     parser.add_argument("--visit", help="chains: only this HIS visit id")
+    parser.add_argument("--kind", help="uploads: only records of this kind (a lane: 4101, 3503, drg.mrpage …)")
+    parser.add_argument("--key", help="uploads: only the record with this business key")
     parser.add_argument("--dry-run", action="store_true", help="list what would be replayed, change nothing")
     parser.add_argument("--timeout", type=float, default=10.0, help="dlq: stop reading after this many idle seconds")
 
@@ -43,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
     settings = CommonSettings()
     if args.what == "chains":
         return _replay_chains(settings, args)
+    if args.what == "uploads":
+        return _replay_uploads(settings, args)
     return asyncio.run(_replay_dlq(settings, args))
 
 
@@ -66,6 +75,26 @@ def _replay_chains(settings: CommonSettings, args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     print(f"{args.service}: {n} parked visit(s) made ready again")
+    return 0
+
+
+def _replay_uploads(settings: CommonSettings, args: argparse.Namespace) -> int:
+    from yibao.upload_scheduler.store import replayable, requeue
+
+    engine = bind(make_engine(settings.database_url), Deployment.from_settings(settings))
+    try:
+        with engine.begin() as conn:
+            if args.dry_run:
+                found = replayable(conn, kind=args.kind, key=args.key)
+                for kind, status, n in found:
+                    print(f"{kind}: {n} {status} record(s)")
+                print(f"would send {sum(n for _, _, n in found)} upload record(s) once more")
+                return 0
+            picked = requeue(conn, kind=args.kind, key=args.key)
+    finally:
+        engine.dispose()
+    by_kind = Counter(lane.split(":")[1] for lane, _ in picked)
+    print(f"upload-scheduler: {len(picked)} record(s) will be sent once more: {dict(by_kind) or '-'}")
     return 0
 
 

@@ -58,6 +58,10 @@ PERSONAL_KEYS: frozenset[str] = frozenset(
         # column names HIS databases use for the same data (the shipped example mapping's among them)
         "pat_name", "contact_name", "contact_tel", "contact_phone", "pat_tel", "pat_phone", "id_number",
         "pat_idno", "pat_birth", "pat_sex", "work_unit", "employer",
+        # the data uploads' (4101 结算清单, 4401 病案首页, 35xx 进销存, 7104 处方撤销): addresses, phones, ethnicity, the
+        # staff's certificate numbers
+        "naty_name", "psn_tel", "emp_tel", "empr_tel", "emp_addr", "empr_addr", "curr_addr", "resd_addr", "coner_addr",
+        "birplc", "napl", "undo_dr_certno", "prsc_dr_certno", "phar_certno",
     )
 )
 

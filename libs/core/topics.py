@@ -19,7 +19,8 @@ __all__ = ["TopicSpec", "CATALOG", "topic", "resolve_model", "HIS_EVENTS", "HIS_
            "SETTLEMENT_FACTS", "DLQ",
            "RECON_COMMANDS", "RECON_RESULTS", "MOBILEPAY_CALLBACKS", "COUNTER_REQUESTS", "COUNTER_RESULTS",
            "WORKINJURY_REQUESTS", "WORKINJURY_RESULTS", "WORKINJURY_FILINGS", "WORKINJURY_VISITS",
-           "WORKINJURY_DEDUCTIONS", "WORKINJURY_REVOCATIONS", "WORKINJURY_INSTITUTIONS"]
+           "WORKINJURY_DEDUCTIONS", "WORKINJURY_REVOCATIONS", "WORKINJURY_INSTITUTIONS", "UPLOAD_SOURCES",
+           "UPLOAD_RESULTS", "PLATFORM_CATALOG"]
 
 
 class TopicSpec(BaseModel):
@@ -52,7 +53,7 @@ HIS_RESULTS = TopicSpec(
     id="his_results", name="yibao.his.results.v1", partitions=6, key="HIS visit id",
     value_model="yibao.core.results:HisResult",
     producers=("registration", "settlement", "reconciliation", "mobilepay", "counter"),
-    consumers=("his-writer", "reconciliation", "counter", "HIS"),
+    consumers=("his-writer", "reconciliation", "counter", "upload-scheduler", "HIS"),
     description="what HIS gets back: registered (mdtrt_id), settled (setl_id and the split), cancelled, "
                 "rejected with the platform's reason, parked with ours",
 )
@@ -156,10 +157,33 @@ WORKINJURY_INSTITUTIONS = TopicSpec(
     description="downloaded agreement institutions (GYD009)",
 )
 
+UPLOAD_SOURCES = TopicSpec(
+    id="upload_sources", name="yibao.uploads.sources.v1", partitions=6, key="upload kind and record key",
+    value_model="yibao.upload_scheduler.models:UploadSource", producers=("HIS",), consumers=("upload-scheduler",),
+    description="records HIS owes the platforms (结算清单, 病案首页, 进销存, 电子处方, DRG/自费/追溯码/疫情 data …) in the "
+                "platforms' field names, a new revision for each fix; the upload scheduler uploads each on time",
+)
+UPLOAD_RESULTS = TopicSpec(
+    id="upload_results", name="yibao.uploads.results.v1", partitions=6, key="upload kind and record key",
+    value_model="yibao.upload_scheduler.models:UploadOutcome", producers=("upload-scheduler",),
+    consumers=("HIS", "ops"),
+    description="where each uploaded record stands: accepted (with the platform's ids), rejected with the "
+                "platform's reason, parked with ours, withdrawn",
+)
+PLATFORM_CATALOG = TopicSpec(
+    id="catalog", name="yibao.catalog.v1", partitions=3, key="<infno>:<code> (<infno>:__version__ for versions)",
+    value_model="yibao.upload_scheduler.models:CatalogMessage", producers=("upload-scheduler",),
+    consumers=("HIS", "services"),
+    description="the platform catalogs in force (1301-1319 by version, 1901 dictionaries, 1201): one row per code, "
+                "compacted, so a consumer reads one current catalog; a version marker after each update",
+    compacted=True,
+)
+
 CATALOG: tuple[TopicSpec, ...] = (HIS_EVENTS, HIS_RESULTS, VISITS, SETTLEMENT_FACTS, DLQ, RECON_COMMANDS, RECON_RESULTS,
                                   MOBILEPAY_CALLBACKS, COUNTER_REQUESTS, COUNTER_RESULTS, WORKINJURY_REQUESTS,
                                   WORKINJURY_RESULTS, WORKINJURY_FILINGS, WORKINJURY_VISITS, WORKINJURY_DEDUCTIONS,
-                                  WORKINJURY_REVOCATIONS, WORKINJURY_INSTITUTIONS)
+                                  WORKINJURY_REVOCATIONS, WORKINJURY_INSTITUTIONS, UPLOAD_SOURCES, UPLOAD_RESULTS,
+                                  PLATFORM_CATALOG)
 _BY_ID = {spec.id: spec for spec in CATALOG}
 
 

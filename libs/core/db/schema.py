@@ -38,6 +38,10 @@ __all__ = [
     "counter_visits",
     "counter_audit",
     "workinjury_watch",
+    "upload_records",
+    "catalog_state",
+    "catalog_versions",
+    "catalog_items",
 ]
 
 NAMING = {
@@ -570,4 +574,92 @@ workinjury_watch = Table(
     Column("item", String(10), primary_key=True),  # the transaction (GYU101 …, GYD001 …)
     Column("since", ShanghaiDateTime(), nullable=False),
     Index("ix_workinjury_watch_scope", "scope", "kind", "item"),
+)
+
+# --- upload scheduler: data uploads per record, and the platform's catalogs ------------------------------------
+
+#: one record the platforms are owed (a 清单, a 病案首页, a purchase line …) and where it stands, per lane (the chain
+#: visit of its target × kind × shard). The payload is sealed at rest (it holds names and certnos).
+upload_records = Table(
+    "upload_records",
+    metadata,
+    Column("scope", String(64), primary_key=True),  # the deployment's scoped service name (as chain_visits.service)
+    Column("lane", String(80), primary_key=True),  # the chain visit key: <target>:<kind>[:<shard>]
+    Column("record_key", String(160), primary_key=True),  # the business key (setl_id, mdtrt_sn, fixmedins_bchno …)
+    Column("target", String(24), nullable=False),
+    Column("kind", String(40), nullable=False),  # the lane's kind (a national infno, or a target's record kind)
+    Column("his_visit_id", String(80), nullable=True),
+    Column("insuplc_admdvs", String(6), nullable=True),  # the patient's 参保地: the envelope of a record with psn_no
+    Column("revision", Integer, nullable=False),  # bumped by each new content from HIS (a fix)
+    Column("status", String(16), nullable=False),  # pending | sent | accepted | rejected | parked | withdrawn
+    Column("reason", Text, nullable=True),  # the platform's reason (rejected), ours (parked), what it waits for
+    Column("reason_field", String(200), nullable=True),  # the field a local validation named
+    Column("payload", Text, nullable=True),  # the record as HIS gave it (JSON, sealed); None: awaiting HIS content
+    Column("payload_hash", String(64), nullable=True),
+    Column("source_id", String(96), nullable=True),  # the source message of the current revision
+    Column("batch_no", Integer, nullable=True),  # the lane's batch the record is in while sent
+    Column("msgid", String(40), nullable=True),  # of the call that carried the latest revision
+    Column("receipt", Text, nullable=True),  # what the platform answered for it (ids to quote later), JSON
+    Column("sent_revision", Integer, nullable=True),
+    Column("accepted_revision", Integer, nullable=True),
+    Column("sends", Integer, nullable=False),  # calls that carried the record (lost answers resolved included)
+    Column("occurred_at", ShanghaiDateTime(), nullable=False),  # the business event the deadline counts from
+    Column("due_at", ShanghaiDateTime(), nullable=False),  # when the schedule sends it
+    Column("deadline_at", ShanghaiDateTime(), nullable=True),  # by when the platform must have it
+    Column("created_at", ShanghaiDateTime(), nullable=False),
+    Column("updated_at", ShanghaiDateTime(), nullable=False),
+    Column("sent_at", ShanghaiDateTime(), nullable=True),
+    Column("accepted_at", ShanghaiDateTime(), nullable=True),
+    Index("ix_upload_records_lane_status", "scope", "lane", "status", "due_at"),
+    Index("ix_upload_records_open", "scope", "status", "deadline_at"),
+    Index("ix_upload_records_visit", "scope", "his_visit_id"),
+)
+
+#: the version of each platform catalog in force (1301-1319, 1901 dictionaries, 1201) and who is syncing it
+catalog_state = Table(
+    "catalog_state",
+    metadata,
+    Column("scope", String(64), primary_key=True),
+    Column("infno", String(8), primary_key=True),
+    Column("ver", String(60), nullable=True),  # the newest version applied (13xx ver, or updt_time of a paged one)
+    Column("rows", BigInteger, nullable=False),  # rows of the catalog in force
+    Column("lease_owner", String(120), nullable=True),
+    Column("lease_until", ShanghaiDateTime(), nullable=True),
+    Column("last_success_at", ShanghaiDateTime(), nullable=True),
+    Column("last_attempt_at", ShanghaiDateTime(), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("updated_at", ShanghaiDateTime(), nullable=False),
+)
+
+#: every catalog update applied — or refused (a corrupt file: its name and line), the catalog staying as it was
+catalog_versions = Table(
+    "catalog_versions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("scope", String(64), nullable=False),
+    Column("infno", String(8), nullable=False),
+    Column("ver", String(60), nullable=True),
+    Column("prev_ver", String(60), nullable=True),
+    Column("rows", BigInteger, nullable=False),
+    Column("file_name", String(200), nullable=True),
+    Column("status", String(12), nullable=False),  # applied | refused
+    Column("error", Text, nullable=True),
+    Column("created_at", ShanghaiDateTime(), nullable=False),
+    Column("published_at", ShanghaiDateTime(), nullable=True),
+    Index("ix_catalog_versions_infno", "scope", "infno", "id"),
+)
+
+#: the catalogs' rows in force: one per code, the newest version wins (the row kept as the platform sent it)
+catalog_items = Table(
+    "catalog_items",
+    metadata,
+    Column("scope", String(64), primary_key=True),
+    Column("infno", String(8), primary_key=True),
+    Column("code", String(120), primary_key=True),
+    Column("ver", String(60), nullable=False),
+    Column("rid", String(60), nullable=True),
+    Column("vali_flag", String(3), nullable=True),
+    Column("row", Text, nullable=False),  # the TXT line (tab-separated) or the JSON row of a paged query
+    Column("version_id", BigInteger, nullable=False),  # catalog_versions.id that wrote it
+    Index("ix_catalog_items_version", "scope", "infno", "version_id"),
 )

@@ -210,6 +210,9 @@ def overlay_dirs() -> list[Path]:
 
 
 def component_dirs() -> list[Path]:
+    """The components of services not shipped yet (none when every service ships: the folder is then absent)."""
+    if not COMPONENTS.is_dir():
+        return []
     return sorted(p for p in COMPONENTS.iterdir() if (p / "kustomization.yaml").is_file())
 
 

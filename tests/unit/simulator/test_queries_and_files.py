@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from yibao.simulator.files import read_txt_zip
-from yibao.simulator.queries import catalog_versions
+from yibao.simulator.uploads import catalog_version
 
 from .conftest import Hospital
 
@@ -52,16 +52,21 @@ def test_1901_answers_a_dictionary(hosp: Hospital) -> None:
 
 
 def test_catalog_download_by_version_through_9102(hosp: Hospital) -> None:
-    def download(ver: str) -> list:
+    def download(ver: str) -> tuple[dict, list]:
         info = hosp.ok("1301", {"data": {"ver": ver}})
         out = hosp.call("9102", {"fsDownloadIn": {"file_qury_no": info["file_qury_no"], "filename": info["filename"],
                                                   "fixmedins_code": hosp.code}})
-        return read_txt_zip(out.file[1])
+        return info, read_txt_zip(out.file[1])
 
-    everything = download("0")
-    newer = download(catalog_versions("1301")[0])
-    assert len(everything) == 15 and len(newer) == 10 and newer == everything[5:]
-    assert download("0") == everything  # deterministic
+    info, first = download("0")  # one version per file: the first version
+    assert info["data_cnt"] == len(first) == 20 and len(first[0]) == 92
+    versions = {row[82] for row in first}
+    assert versions == {catalog_version(1)}
+    _, second = download(catalog_version(1))
+    assert {row[82] for row in second} == {catalog_version(2)}
+    assert {row[0] for row in first} & {row[0] for row in second}  # a version updates codes of the one before
+    assert download("0")[1] == first  # deterministic
+    assert hosp.ok("1301", {"data": {"ver": catalog_version(3)}})["data_cnt"] == 0  # nothing newer
     assert "ver" in hosp.refused("1301", {"data": {"ver": "nonsense"}})
 
 

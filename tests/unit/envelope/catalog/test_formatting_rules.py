@@ -23,7 +23,7 @@ def test_keys_are_lower_case_at_every_level(catalog: Catalog, input_2204: dict) 
 
 
 def test_keys_of_raw_json_transactions_are_lower_cased_too(catalog: Catalog) -> None:
-    body = catalog.normalize_input("4101", {"SetlInfo": {"PSN_NO": "p", "Items": [{"A": 1}]}})
+    body = catalog.normalize_input("6101", {"SetlInfo": {"PSN_NO": "p", "Items": [{"A": 1}]}})
     assert body == {"setlinfo": {"psn_no": "p", "items": [{"a": 1}]}}
 
 
@@ -59,7 +59,7 @@ def test_dates_are_formatted_yyyy_mm_dd(catalog: Catalog) -> None:
 
 def test_dates_in_raw_json_are_formatted_as_well(catalog: Catalog) -> None:
     shanghai = ZoneInfo("Asia/Shanghai")
-    body = catalog.normalize_input("4101", {"a": dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=shanghai),
+    body = catalog.normalize_input("6101", {"a": dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=shanghai),
                                             "b": dt.date(2024, 1, 2)})
     assert body == {"a": "2024-01-02 03:04:05", "b": "2024-01-02"}
 

@@ -112,7 +112,7 @@ def test_a_province_name_cannot_walk_out_of_the_folders() -> None:
          "duplicate field 'psn_no'"),
         ('transactions:\n  "2207":\n    add:\n      input.data:\n        - {name: x, type: string}\n', "max_length"),
         ('transactions:\n  "2207":\n    change:\n      input.data.psn_no: {dictionary: nowhere}\n', "unknown dictionary"),
-        ('transactions:\n  "4101":\n    change:\n      input.setlinfo.x: {max_length: 9}\n', "no schema"),
+        ('transactions:\n  "7103":\n    change:\n      input.setlinfo.x: {max_length: 9}\n', "no schema"),
         ('transactions:\n  "2207":\n    change:\n      data.psn_no: {max_length: 9}\n', "starts with input"),
         ('transactions:\n  "2207":\n    colour: blue\n', "colour"),
         ("transactions:\n  2207:\n    retry_safe: true\n", "must be quoted"),
