@@ -138,8 +138,15 @@ def is_personal_key(key: str) -> bool:
     return _norm(key) in PERSONAL_KEYS
 
 
+#: keys holding one of those parts that name no secret: the mobile-pay order's payToken is the order's reference the
+#: daily reconciliation quotes to 6301 (useless without the application's SM2 key), so the call log keeps it
+NOT_SECRET_KEYS: frozenset[str] = frozenset({"paytoken"})
+
+
 def is_secret_key(key: str) -> bool:
     normalised = _norm(key)
+    if normalised in NOT_SECRET_KEYS:
+        return False
     return any(part in normalised for part in SECRET_KEY_PARTS)
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from yibao.core import clock
 from yibao.core.db.schema import chain_visits, mobilepay_audit, mobilepay_orders, mobilepay_visits
+from yibao.core.deployment import Deployment
 from yibao.mobilepay.state import MobilePayState
 
 __all__ = ["MobilePayStore", "OrderRow", "order_row", "order_by_pay_ord_id", "order_by_med_org_ord",
@@ -137,7 +138,9 @@ def visits_of_patient(conn: Connection, his_patient_id: str) -> list[tuple[str, 
 
 
 def load_state(conn: Connection, visit_key: str) -> MobilePayState | None:
-    text = conn.execute(select(chain_visits.c.state).where(chain_visits.c.service == SERVICE_NAME,
+    """The visit's state as the chain engine saved it (under this deployment's scoped service name)."""
+    service = Deployment.of(conn).scoped(SERVICE_NAME)
+    text = conn.execute(select(chain_visits.c.state).where(chain_visits.c.service == service,
                                                            chain_visits.c.visit_key == visit_key)).scalar()
     return MobilePayState.model_validate_json(text) if text else None
 

@@ -126,7 +126,8 @@ async def _plan(deps: RepairDeps, diff: DifferenceRecord) -> tuple[Plan, Any]:
         mdtrt_id = diff.mdtrt_id or (truth.mdtrt_id if truth is not None else None)
         since = clock.now() - _dt.timedelta(days=CALL_LOG_DAYS)
         call = await deps.db(lambda conn: call_for(conn, msgid=msgid, mdtrt_id=mdtrt_id, since=since))
-    if is_mobile(diff.channel) or (call is not None and call.service == "mobilepay"):
+    # a call's service is the deployment's scoped name (<topic prefix>mobilepay)
+    if is_mobile(diff.channel) or (call is not None and call.service.endswith("mobilepay")):
         return Plan("none", "a mobile-pay order: the mobile-pay reconciliation repairs it (run it for this day)",
                     entry=truth), local
     plan = plan_repair(diff, local=local, truth=truth, cancellation=cancellation, call=call, ctx=deps.context())

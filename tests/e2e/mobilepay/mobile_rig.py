@@ -28,6 +28,7 @@ from support.kafka import consume, produce
 from support.stack import new_database
 from yibao.core import clock
 from yibao.core.db import make_engine
+from yibao.core.deployment import Deployment, bind
 from yibao.core.db.migrations import upgrade
 from yibao.core.db.schema import chain_calls
 from yibao.core.kafka import create_topics
@@ -281,13 +282,15 @@ class MobileRig:
     @property
     def db(self) -> Engine:
         if self._engine is None:
-            self._engine = make_engine(self.database_url)
+            # bound to this rig's deployment, as the workers are: chain rows are under the prefixed service names
+            self._engine = bind(make_engine(self.database_url), Deployment(prefix=self.bridge.prefix))
         return self._engine
 
     def calls(self, infno: str) -> list[tuple[str, str, str | None]]:
         with self.db.connect() as conn:
             rows = conn.execute(select(chain_calls.c.visit_key, chain_calls.c.status, chain_calls.c.resolution)
-                                .where(chain_calls.c.service == "mobilepay", chain_calls.c.infno == infno)
+                                .where(chain_calls.c.service == Deployment.of(conn).scoped("mobilepay"),
+                                       chain_calls.c.infno == infno)
                                 .order_by(chain_calls.c.id)).all()
         return [tuple(r) for r in rows]  # type: ignore[misc]
 

@@ -23,6 +23,7 @@ from support.kafka import consume
 from yibao.chains.store import ChainStore
 from yibao.core import clock
 from yibao.core.db.schema import outbox
+from yibao.core.deployment import Deployment
 from yibao.core.results import HisResult, SettlementSplit
 from yibao.core.topics import topic
 from yibao.envelope.client import NationalClient
@@ -125,7 +126,7 @@ async def test_mobile_single_sided_orders_are_found_and_repaired_with_approval(
 
         with rig.db.connect() as conn:  # the repairs' results, in the outbox (the worker's relay would publish them)
             payloads = conn.execute(select(outbox.c.payload).where(
-                outbox.c.producer == "reconciliation", outbox.c.topic == topic("his_results", rig.bridge.prefix))
+                outbox.c.producer == Deployment.of(conn).scoped("reconciliation"), outbox.c.topic == topic("his_results", rig.bridge.prefix))
             ).scalars().all()
         repairs = [HisResult.model_validate_json(p) for p in payloads]
         kinds = sorted((r.his_visit_id, r.kind) for r in repairs)
@@ -238,7 +239,7 @@ async def test_where_the_province_says_so_the_single_sided_order_is_refunded_at_
         ("2208", "HI", "SUCC"), ("6203", "CASH", "SUCC")], platform["refunds"]
     with rig.db.connect() as conn:
         payloads = conn.execute(select(outbox.c.payload).where(
-            outbox.c.producer == "reconciliation", outbox.c.topic == topic("his_results", rig.bridge.prefix))
+            outbox.c.producer == Deployment.of(conn).scoped("reconciliation"), outbox.c.topic == topic("his_results", rig.bridge.prefix))
         ).scalars().all()
     booked = [r for r in (HisResult.model_validate_json(p) for p in payloads) if r.his_visit_id == lost.key]
     settled = [r for r in booked if r.kind == "settled"]

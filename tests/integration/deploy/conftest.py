@@ -14,6 +14,7 @@ import pytest
 
 from integration.deploy.live import services_with_a_worker
 from support.stack import new_database
+from yibao.cli import mobilepay_demo
 from yibao.core.db.migrations import upgrade
 from yibao.core.kafka import create_topics
 from yibao.hisevents import load_mapping
@@ -47,6 +48,8 @@ def running_bridge(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> It
         # the his-writer refuses to start without the HIS database it writes the answers into: a database of its own
         "YIBAO_HIS_WRITER_HIS_DATABASE_URL": new_database(stack, tmp / "his"),
     })
+    # mobile pay refuses to start without its keys and channels: the demo's (platform keys, channels file, callback)
+    mobilepay_demo.prepare(bridge, tmp)
     _RUNNING.append(bridge)
     try:
         bridge.start()
