@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import shutil
 import textwrap
 from collections.abc import Callable
 from decimal import Decimal
@@ -12,11 +13,11 @@ from typing import Any
 import pytest
 
 from yibao.envelope.catalog import Catalog
+from yibao.envelope.catalog.loader import DATA_DIR, load_base
 
 #: a name and a resident-id number that must never show up in a message
 PERSON_NAME = "张三丰"
 PERSON_CERTNO = "110101199003074518"
-
 
 
 @pytest.fixture
@@ -33,6 +34,32 @@ def catalog() -> Catalog:
 @pytest.fixture(scope="session")
 def guangdong() -> Catalog:
     return Catalog.load("guangdong")
+
+
+#: the transaction the schema-less catalog below has no field list for
+SCHEMALESS_INFNO = "7103"
+
+
+@pytest.fixture(scope="session")
+def schemaless_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the packaged national data with one field list (7103's) taken out.
+
+    Every national transaction has a field list, yet the raw-JSON path (``TransactionSpec.input is None``) stays
+    for what a deployment may list without one; the tests of that path load this copy instead of relying on a
+    gap in the shipped catalog.
+    """
+    folder = tmp_path_factory.mktemp("catalog") / "data"
+    shutil.copytree(DATA_DIR, folder, ignore=shutil.ignore_patterns("__pycache__", "workinjury"))
+    (folder / "schemas" / f"{SCHEMALESS_INFNO}.yaml").unlink()
+    return folder
+
+
+@pytest.fixture(scope="session")
+def schemaless(schemaless_data_dir: Path) -> Catalog:
+    """The national catalog without 7103's field list: 7103 is callable as raw JSON only."""
+    catalog = Catalog(load_base(schemaless_data_dir))
+    assert not catalog.has_schema(SCHEMALESS_INFNO)
+    return catalog
 
 
 def _input_2207() -> dict[str, Any]:

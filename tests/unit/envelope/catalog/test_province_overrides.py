@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from yibao.envelope.catalog import Catalog
+from yibao.envelope.catalog.loader import load_base
+from yibao.envelope.catalog.overrides import apply_province_file
 from yibao.envelope.errors import CatalogError, EnvelopeValidationError
 
 WriteProvince = Callable[[str, str], Path]
@@ -112,7 +114,6 @@ def test_a_province_name_cannot_walk_out_of_the_folders() -> None:
          "duplicate field 'psn_no'"),
         ('transactions:\n  "2207":\n    add:\n      input.data:\n        - {name: x, type: string}\n', "max_length"),
         ('transactions:\n  "2207":\n    change:\n      input.data.psn_no: {dictionary: nowhere}\n', "unknown dictionary"),
-        ('transactions:\n  "7103":\n    change:\n      input.setlinfo.x: {max_length: 9}\n', "no schema"),
         ('transactions:\n  "2207":\n    change:\n      data.psn_no: {max_length: 9}\n', "starts with input"),
         ('transactions:\n  "2207":\n    colour: blue\n', "colour"),
         ("transactions:\n  2207:\n    retry_safe: true\n", "must be quoted"),
@@ -128,6 +129,26 @@ def test_a_bad_override_is_refused_naming_the_file(write_province: WriteProvince
     message = str(info.value)
     assert "badland.yaml" in message
     assert problem in message
+
+
+def test_changing_a_transaction_without_schema_is_refused(
+    write_province: WriteProvince, schemaless_data_dir: Path
+) -> None:
+    folder = write_province("badland", 'province: badland\ntransactions:\n  "7103":\n    change:\n'
+                                       '      input.setlinfo.x: {max_length: 9}\n')
+    with pytest.raises(CatalogError) as info:
+        apply_province_file(load_base(schemaless_data_dir), folder / "badland.yaml")
+    assert "badland.yaml" in str(info.value)
+    assert "7103 has no schema to change" in str(info.value)
+
+
+def test_based_on_gives_a_transaction_without_schema_one(
+    write_province: WriteProvince, schemaless_data_dir: Path
+) -> None:
+    folder = write_province("copyland", 'province: copyland\ntransactions:\n  "7103":\n    based_on: "7102"\n')
+    catalog = Catalog(apply_province_file(load_base(schemaless_data_dir), folder / "copyland.yaml"))
+    assert catalog.has_schema("7103")
+    assert catalog.transaction("7103").input == catalog.transaction("7102").input
 
 
 def test_a_province_file_must_declare_its_own_name(write_province: WriteProvince) -> None:

@@ -187,10 +187,12 @@ def test_two_keys_differing_only_in_case_are_refused(catalog: Catalog, input_220
     assert _fails(catalog, "2207", input_2207).rule == "duplicate field"
 
 
-def test_a_transaction_without_schema_is_callable_as_raw_json(catalog: Catalog) -> None:
-    catalog.validate_input("7103", {"setlinfo": {"anything": "goes", "amount": Decimal("1.5")}})
-    err = _fails(catalog, "7103", {"setlinfo": {"amount": 1.5}})
+def test_a_transaction_without_schema_is_callable_as_raw_json(schemaless: Catalog) -> None:
+    schemaless.validate_input("7103", {"setlinfo": {"anything": "goes", "amount": Decimal("1.5")}})
+    err = _fails(schemaless, "7103", {"setlinfo": {"amount": 1.5}})
     assert (err.path, err.rule) == ("setlinfo.amount", "type number")
+    body = schemaless.prepare_input("7103", {"SETLINFO": {"Amount": Decimal("1.5"), "anything": "goes"}})
+    assert body == {"setlinfo": {"amount": Decimal("1.5"), "anything": "goes"}}  # keys lower-cased, rest untouched
 
 
 def test_prepare_input_validates_and_formats_in_one_walk(catalog: Catalog, input_2207: dict) -> None:
