@@ -175,10 +175,10 @@ def _with_day_lists(week: Any, settled: list[Any]) -> tuple[list[Any], list[Any]
     fixes = [f for f in week.fixes.values() if f.kind != "4101"]
     for n, result in enumerate(settled):
         when = clock.as_shanghai(result.setl_time or result.occurred_at)
-        made = replace(template if n == 0 else good, source_id=f"4101-{result.setl_id}", occurred_at=when,
-                       record=_list_for(template.record if n == 0 else good.record, result),
-                       his_visit_id=result.his_visit_id, insuplc_admdvs=result.insuplc_admdvs or template.insuplc_admdvs,
-                       bad=template.bad if n == 0 else None)
+        base = template if n == 0 else good
+        made = replace(base, source_id=f"4101-{result.setl_id}", occurred_at=when,
+                       record=_list_for(base.record, result), his_visit_id=result.his_visit_id,
+                       insuplc_admdvs=result.insuplc_admdvs or template.insuplc_admdvs, bad=base.bad)
         items.append(made)
         if n == 0 and template.bad:
             fixes.append(replace(made, source_id=f"4101-{result.setl_id}-fix", record=_list_for(good.record, result),
@@ -347,7 +347,8 @@ def _lines(up: Uploads, lanes: dict[str, Any]) -> list[str]:
     lines = [f"uploads: HIS gave {len(up.sent)} records of {len({k[0] for k in up.sent})} kinds "
              f"({national} for the national platform, {len(up.sent) - national} for the 5 other targets; "
              f"{up.lists} 结算清单 for the day's inpatient settlements"
-             + (f", {up.refunded} withdrawn as refunded" if up.refunded else "") + f") — all settled in {up.seconds:.1f}s"]
+             + (f", {up.refunded} withdrawn as refunded" if up.refunded else "")
+             + f") — all settled in {up.seconds:.1f}s"]
     lines.append(f"  GET /uploads/summary?date=… for {', '.join(up.dates)} — per target: due · accepted · rejected · "
                  f"parked · withdrawn · overdue; per kind: accepted/due")
     rows: dict[tuple[str, str], Counter[str]] = {}
@@ -362,8 +363,8 @@ def _lines(up: Uploads, lanes: dict[str, Any]) -> list[str]:
         head = " · ".join(f"{what} {total[what]}" for what in ("due", "accepted", "rejected", "parked", "withdrawn",
                                                                "overdue") if total[what] or what == "due")
         lines.append(f"  {target:9} {head}")
-        kinds = [f"{kind} {c['accepted']}/{c['due']}" + ("" if c["accepted"] + c["withdrawn"] == c["due"] else " ✗")
-                 for kind, c in mine.items()]
+        kinds = [f"{kind} {c['accepted']}/{c['due']}" + (f" ({c['withdrawn']} withdrawn)" if c["withdrawn"] else "")
+                 + ("" if c["accepted"] + c["withdrawn"] == c["due"] else " ✗") for kind, c in mine.items()]
         for start in range(0, len(kinds), 8):
             lines.append(f"  {'':9}   " + ", ".join(kinds[start:start + 8]))
     reasons = Counter(f"{r['status']} {k[0]}: {_reason(k[0], r.get('reason'))[:90]}"
@@ -378,7 +379,7 @@ def _lines(up: Uploads, lanes: dict[str, Any]) -> list[str]:
     in_force = [c for c in up.catalogs if c["infno"] in CATALOGS]
     if in_force:
         lines.append("  catalogs in force (synced from the platform, published on yibao.catalog.v1): "
-                     + ", ".join(f"{c['infno']} ver {c.get('ver') or '-'} ({c.get('rows', 0)} rows)"
+                     + ", ".join(f"{c['infno']} ver {c.get('ver') or '-'} ({c.get('rows', 0)} row{'' if c.get('rows') == 1 else 's'})"
                                  for c in sorted(in_force, key=lambda c: c["infno"])))
     final = Counter(up.records[k]["status"] for k in up.sent if k in up.records)
     if up.open:
