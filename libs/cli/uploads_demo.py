@@ -342,6 +342,10 @@ def _reason(kind: str, reason: str | None) -> str:
     return text
 
 
+def _rows(n: int) -> str:
+    return f"{n} row" if n == 1 else f"{n} rows"
+
+
 def _lines(up: Uploads, lanes: dict[str, Any]) -> list[str]:
     national = sum(1 for k in up.sent if lanes[k[0]].target == "national")
     lines = [f"uploads: HIS gave {len(up.sent)} records of {len({k[0] for k in up.sent})} kinds "
@@ -375,11 +379,11 @@ def _lines(up: Uploads, lanes: dict[str, Any]) -> list[str]:
         lines += [f"    {n:3} × {reason}" for reason, n in sorted(reasons.items())]
     if up.fixed:
         lines.append(f"  HIS sent {sum(up.fixed.values())} fixes: "
-                     + ", ".join(f"{status} {n}" for status, n in up.fixed.most_common()) )
+                     + ", ".join(f"{status} {n}" for status, n in up.fixed.most_common()))
     in_force = [c for c in up.catalogs if c["infno"] in CATALOGS]
     if in_force:
         lines.append("  catalogs in force (synced from the platform, published on yibao.catalog.v1): "
-                     + ", ".join(f"{c['infno']} ver {c.get('ver') or '-'} ({c.get('rows', 0)} row{'' if c.get('rows') == 1 else 's'})"
+                     + ", ".join(f"{c['infno']} ver {c.get('ver') or '-'} ({_rows(c.get('rows') or 0)})"
                                  for c in sorted(in_force, key=lambda c: c["infno"])))
     final = Counter(up.records[k]["status"] for k in up.sent if k in up.records)
     if up.open:
