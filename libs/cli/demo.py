@@ -6,7 +6,11 @@ settlement) as real processes; produces a generated day of Debezium change event
 inpatient stays with their charges, settlements, refunds and cancellations; a few malformed events and CDC
 duplicates mixed in, as real connectors deliver them); waits until every HIS request has its answer; prints
 what HIS got back, the simulator's faults (``--fault``) and how each lost answer was resolved, what was parked and
-why, throughput and chain latency, and checks the platform's ledger against what HIS was told.
+why, throughput and chain latency, and checks the platform's ledger against what HIS was told. Then mobile pay
+(yibao.cli.mobilepay_demo: channels paying through the mobilepay worker) and the uploads (yibao.cli.uploads_demo:
+the upload-scheduler sends what HIS owes the national platform and the other targets, per record; the daily
+summary ops read, refusals by reason, the catalogs in force). ``--workinjury`` then plays a month of cross-province
+work-injury stays through the workinjury-sync worker and prints its SLA figures (services/workinjury-sync/demo.py).
 """
 
 from __future__ import annotations
@@ -40,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="embedded: Tansu + SQLite (default); real: Kafka KRaft + PostgreSQL when available")
     parser.add_argument("--timeout", type=float, default=600, help="give up after this many seconds")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, database)")
+    parser.add_argument("--workinjury", action="store_true",
+                        help="then a month of cross-province work-injury stays (工伤) through the workinjury-sync "
+                             "worker, with its SLA figures (adds a few minutes)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from yibao.fakedata.his import generate_day
     from yibao.hisevents import Ingestor, load_mapping
     from yibao.stack import start_stack
-    from yibao.cli import mobilepay_demo
+    from yibao.cli import mobilepay_demo, uploads_demo
     from yibao.stack.bridge import CHAIN_SERVICES, LocalBridge
 
     workdir = Path(tempfile.mkdtemp(prefix="yibao-demo-"))
@@ -63,8 +70,10 @@ def run(args: argparse.Namespace) -> int:
         asyncio.run(create_topics(info.kafka_bootstrap, [(t, 1, {}) for t in mapping.topics()]))
         # a lost reply is held 5 s (not the platform's 30-60 s) so that a demo with faults stays short
         bridge = LocalBridge(info, workdir, sim_seed=args.seed, sim_faults=args.fault,
-                             services=(*CHAIN_SERVICES, "mobilepay"), env={"YIBAO_SIM_HOLD_S": "5"})
+                             services=(*CHAIN_SERVICES, "mobilepay", uploads_demo.SERVICE),
+                             env={"YIBAO_SIM_HOLD_S": "5"})
         mobilepay_demo.prepare(bridge, workdir)  # its keys, channels and callback address, before it starts
+        uploads_demo.prepare(bridge, workdir)  # the targets, their credentials, every lane realtime
         bridge.start()
         print("simulator and workers ready: " + ", ".join(f"{n} :{w.port}" for n, w in bridge.workers.items())
               + (f"; simulator faults: {', '.join(args.fault)}" if args.fault else ""))
@@ -88,6 +97,14 @@ def run(args: argparse.Namespace) -> int:
         print("\nmobile pay (医保移动支付): the hospital's channels pay through the mobilepay worker")
         for line in asyncio.run(mobilepay_demo.run(bridge, seed=args.seed)):
             print(line)
+        print("\nuploads (数据上传): what HIS owes the platforms after the day, sent per record by the upload-scheduler")
+        for line in asyncio.run(uploads_demo.run(bridge, seed=args.seed)):
+            print(line)
+        if args.workinjury:
+            bridge.stop()  # the national day's workers make room for the work-injury month's
+            bridge = None
+            print()
+            status = max(status, _workinjury(info, workdir, args))
         return status
     finally:
         if bridge is not None:
@@ -97,6 +114,16 @@ def run(args: argparse.Namespace) -> int:
             print(f"logs kept in {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _workinjury(info: Any, workdir: Path, args: argparse.Namespace) -> int:
+    """``--workinjury``: a generated month of cross-province work-injury stays through its own simulator and the
+    workinjury-sync worker (services/workinjury-sync/demo.py), on the same broker and database; its SLA figures."""
+    from yibao.workinjury_sync import demo as workinjury_demo
+
+    where = workdir / "workinjury"
+    where.mkdir(exist_ok=True)
+    return workinjury_demo.run(info, where, seed=args.seed, timeout=args.timeout)
 
 
 def _requests(ingestor: Any, messages: list[Any]) -> dict[str, set[tuple[str, str | None]]]:
