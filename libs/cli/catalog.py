@@ -7,7 +7,12 @@ are parsed (not imported: libs never import services) and a transaction counts a
 * a positional argument of a call (``Call("2206", …)``, ``Lookup("5204", …)``, ``client.call("3201", …)``),
 * the value of a keyword or a name ending in ``infno`` (``infno="2205"``, ``refund_infno = "2208" if … else
   "2305"``: both branches), or
-* implied by a client method the service calls: ``upload`` (9101), ``download`` (9102), ``reverse`` (2601).
+* implied by a client method the service calls: ``upload`` (9101), ``download`` (9102), ``reverse`` (2601),
+* an element of a tuple, list or set assigned to a name ending in ``infnos`` or named ``SERVED`` (the queries the
+  counter forwards to the platform as its askers name them), or
+* named in a service's data files (YAML next to its code: the upload scheduler's lanes say which transaction
+  carries each kind of record, ``infno: "4101"`` / ``change_infno: "3402"``; its catalogs file keys each catalog
+  it syncs by number, ``"1301": {mode: file …}``), for a service whose calls are data.
 
 Two more follow from the catalog and the client, not from a literal: a service that calls any transaction also
 signs in and out (9001/9002, the client does it before its first call), and one that calls a transaction whose
@@ -22,6 +27,7 @@ from __future__ import annotations
 import argparse
 import ast
 import importlib.util
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -29,7 +35,7 @@ from pathlib import Path
 
 from yibao.envelope.catalog import Catalog
 
-__all__ = ["add_arguments", "run", "SERVICE_PACKAGES", "called_by_services", "scan_source", "CatalogStats",
+__all__ = ["add_arguments", "run", "SERVICE_PACKAGES", "called_by_services", "scan_source", "scan_data", "CatalogStats",
            "stats", "markdown_table"]
 
 #: the services (their packages) whose code is read; a service absent from an installation is skipped
@@ -42,6 +48,7 @@ SERVICE_PACKAGES: dict[str, str] = {
     "mobilepay": "yibao.mobilepay",
     "ingest": "yibao.ingest",
     "his-writer": "yibao.his_writer",
+    "counter": "yibao.counter",
 }
 _CLIENT_METHODS = {"upload": "9101", "download": "9102", "reverse": "2601"}
 SIGN_IN, SIGN_OUT, REVERSAL = "9001", "9002", "2601"
@@ -71,12 +78,15 @@ def scan_source(source: str, infnos: Iterable[str]) -> set[str]:
     known = set(infnos)
     found: set[str] = set()
 
-    def constants(node: ast.AST | None) -> Iterable[str]:
+    def constants(node: ast.AST | None, listed: bool = False) -> Iterable[str]:
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             yield node.value
         elif isinstance(node, ast.IfExp):
             yield from constants(node.body)
             yield from constants(node.orelse)
+        elif isinstance(node, (ast.Tuple, ast.List, ast.Set)) and listed:
+            for element in node.elts:
+                yield from constants(element)
 
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Call):
@@ -93,7 +103,20 @@ def scan_source(source: str, infnos: Iterable[str]) -> set[str]:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             if any(isinstance(t, ast.Name) and t.id.endswith("infno") for t in targets):
                 found.update(v for v in constants(node.value) if v in known)
+            elif any(isinstance(t, ast.Name) and (t.id.lower().endswith("infnos") or t.id == "SERVED")
+                     for t in targets):
+                found.update(v for v in constants(node.value, listed=True) if v in known)
     return found
+
+
+_DATA_INFNO = re.compile(r"""\b(?:change_)?infno:\s*["']?([0-9]{4}[A-Z]?)["']?"""
+                         r"""|^\s*["']?([0-9]{4}[A-Z]?)["']?\s*:\s*\{""", re.MULTILINE)
+
+
+def scan_data(text: str, infnos: Iterable[str]) -> set[str]:
+    """The transactions a service's data file names as carrying its records (``infno:`` / ``change_infno:``)."""
+    known = set(infnos)
+    return {v for m in _DATA_INFNO.finditer(text) for v in m.groups() if v in known}
 
 
 def _looks_like_client(node: ast.AST) -> bool:
@@ -111,7 +134,8 @@ def _package_files(package: str) -> list[Path]:
         return []
     files: list[Path] = []
     for location in spec.submodule_search_locations:
-        files += sorted(p for p in Path(location).rglob("*.py") if "__pycache__" not in p.parts)
+        files += sorted(p for p in Path(location).rglob("*") if p.suffix in (".py", ".yaml", ".yml")
+                        and "__pycache__" not in p.parts)
     return files
 
 
@@ -122,7 +146,10 @@ def called_by_services(catalog: Catalog, packages: Mapping[str, str] = SERVICE_P
     for service, package in packages.items():
         sent: set[str] = set()
         for path in _package_files(package):
-            sent |= scan_source(path.read_text(encoding="utf-8"), outbound)
+            if path.suffix == ".py":
+                sent |= scan_source(path.read_text(encoding="utf-8"), outbound)
+            else:
+                sent |= scan_data(path.read_text(encoding="utf-8"), outbound)
         if not sent:
             continue
         sent |= {SIGN_IN, SIGN_OUT}

@@ -93,3 +93,20 @@ def test_the_readme_transaction_table_is_the_catalog_and_the_services_code() -> 
     out = subprocess.run([sys.executable, "-m", "yibao.cli.main", "catalog", "--markdown"],
                          capture_output=True, text=True, check=True, env={"PATH": "/usr/bin:/bin"}).stdout
     assert block.group(1).strip() == out.strip(), "run `make readme`"
+
+
+def test_the_upload_scheduler_is_said_to_call_what_its_lanes_and_catalogs_name() -> None:
+    # its calls are data: the lanes' carrying transactions and the catalogs it syncs
+    assert {"3301", "3401", "3402", "3501", "4101", "4201", "4401", "4701", "7101", "7104", "7105",
+            "1301", "1312", "1319", "1201", "9102"} <= _by("upload-scheduler")
+
+
+def test_the_counter_is_said_to_call_the_queries_it_serves_and_its_filings() -> None:
+    assert {"1101", "1901", "5102", "5205", "5301", "5302", "5304", "2501", "2503", "2505"} <= _by("counter")
+
+
+def test_a_data_file_names_a_transaction_by_infno_or_by_catalog_key() -> None:
+    from yibao.cli.catalog import scan_data
+
+    text = 'x: {infno: "4101", change_infno: "3402"}\n"1301": {mode: file}\n# 2207 in a comment\nname: "2208"\n'
+    assert scan_data(text, {"4101", "3402", "1301", "2207", "2208"}) == {"4101", "3402", "1301"}
