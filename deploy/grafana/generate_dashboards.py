@@ -356,7 +356,26 @@ def _rows() -> tuple[Row, ...]:
              "{{infno}}"),
         ), width=8, thresholds=((None, "green"), (36, "orange"), (72, "red"))),
     ), services=("upload-scheduler",))
-    return (workers, events, parked, platform, chains, recon, mobile, cdc, his_writer, workinjury, uploads)
+    counter = Row("Counter (queries, 备案, 核酸 batch, slips)", (
+        Panel("Queries by transaction and status", (
+            (f"sum by (infno, status) (rate(yibao_counter_queries_total{{{NS}}}[$__rate_interval]))",
+             "{{infno}} {{status}}"),
+        ), unit="ops", width=8,
+            description="Queries HIS, kiosks and WeChat asked through the counter (topic and HTTP): ok, refused by "
+                        "the platform, bad request (the field named), timeout (the asker's budget ran out)."),
+        Panel("Query time p50 / p99", _quantiles("yibao_counter_query_seconds", "infno, source", NS),
+              unit="s", width=8, description="source: the platform, or the cache (1901 dictionaries, 1201)."),
+        Panel("核酸 batch rows by outcome", (
+            (f"sum by (outcome) (rate(yibao_counter_batch_rows_total{{{NS}}}[$__rate_interval]))", "{{outcome}}"),
+        ), unit="ops", width=4,
+            description="imported, duplicate (settled once per person × date × item), bad (refused with its row "
+                        "number), settled, rejected, parked."),
+        Panel("Settlement slips served", (
+            (f"sum by (format) (rate(yibao_counter_slips_total{{{NS}}}[$__rate_interval]))", "{{format}}"),
+        ), unit="ops", width=4),
+    ), services=("counter",))
+    return (workers, events, parked, platform, chains, recon, mobile, cdc, his_writer, workinjury, uploads,
+            counter)
 
 
 def _templating() -> dict[str, Any]:
