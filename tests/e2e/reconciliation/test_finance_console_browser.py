@@ -182,12 +182,22 @@ def test_finance_console_walk_through(worker, kafka_bootstrap, database, idp, br
 
     def follow(by: str, what: str) -> None:
         """Click a link or a submit button and wait for the page it leads to (never read the old one)."""
-        from selenium.webdriver.support import expected_conditions
+        from selenium.common.exceptions import WebDriverException
         from selenium.webdriver.support.ui import WebDriverWait
 
         page = driver.find_element(By.TAG_NAME, "html")
         driver.find_element(by, what).click()
-        WebDriverWait(driver, 30).until(expected_conditions.staleness_of(page))
+
+        def left(_: object) -> bool:
+            # the old page's root is gone once the new page is there: chromedriver says so with a stale-element
+            # error, or, while the document is being replaced, "Node … does not belong to the document"
+            try:
+                page.is_enabled()
+            except WebDriverException:
+                return True
+            return False
+
+        WebDriverWait(driver, 30).until(left)
 
     def log_in(secret: str) -> None:
         driver.get(f"{worker.url}/console/login")
