@@ -202,27 +202,12 @@ def load_base(data_dir: Path = DATA_DIR) -> CatalogData:
             api_path=gateway.api_path(row.infno),
         )
 
-    for infno, lost in tx_file.lost_answers.items():
-        tx = transactions.get(infno)
-        if tx is None:
-            raise CatalogError(f"{tx_path}: lost_answers names {infno}, which is not a listed transaction")
-        check_lost_answer(tx, lost.query, transactions, origin=str(tx_path))
-        transactions[infno] = tx.model_copy(update={"lost_answer": LostAnswer(**lost.model_dump())})
+    _apply_lost_answers(transactions, tx_file.lost_answers, tx_path)
     wording = {name: normalize_phrases(phrases, origin=f"{tx_path}: wording.{name}")
                for name, phrases in tx_file.wording.items()}
 
     sources = [tx_path, dict_path, blocks_path]
-    for schema_path in sorted((data_dir / "schemas").glob("*.yaml")):
-        schema = parse_file(schema_path, SchemaFile)
-        if schema.infno != schema_path.stem:
-            raise CatalogError(f"{schema_path}: describes {schema.infno}; the file must be named {schema.infno}.yaml")
-        base = transactions.get(schema.infno)
-        if base is None:
-            raise CatalogError(f"{schema_path}: {schema.infno} is not in {tx_path.name}")
-        tx = base.model_copy(update=_schema_update(schema, blocks, origin=str(schema_path)))
-        check_dictionaries(tx, dictionaries, origin=str(schema_path))
-        transactions[schema.infno] = tx
-        sources.append(schema_path)
+    sources += _apply_schemas(transactions, data_dir / "schemas", SchemaFile, blocks, dictionaries, tx_path)
 
     return CatalogData(transactions=transactions, dictionaries=dictionaries, blocks=blocks, gateway=gateway,
                        sources=tuple(sources), wording=wording)
@@ -272,6 +257,37 @@ def _schema_update(schema: SchemaFile, blocks: Mapping[str, Sequence[RawField]],
     return update
 
 
+def _apply_lost_answers(transactions: dict[str, TransactionSpec], lost_answers: Mapping[str, Any],
+                        tx_path: Path) -> None:
+    """Each listed transaction's lost-answer rule, its query checked against the listed transactions."""
+    for infno, lost in lost_answers.items():
+        tx = transactions.get(infno)
+        if tx is None:
+            raise CatalogError(f"{tx_path}: lost_answers names {infno}, which is not a listed transaction")
+        check_lost_answer(tx, lost.query, transactions, origin=str(tx_path))
+        transactions[infno] = tx.model_copy(update={"lost_answer": LostAnswer(**lost.model_dump())})
+
+
+def _apply_schemas(transactions: dict[str, TransactionSpec], folder: Path, model: type[Any],
+                   blocks: Mapping[str, Sequence[RawField]], dictionaries: Mapping[str, DictionarySpec],
+                   tx_path: Path) -> list[Path]:
+    """Every ``<infno>.yaml`` of ``folder`` (file model ``model``) merged into its listed transaction, its
+    dictionaries checked; the files read."""
+    read: list[Path] = []
+    for schema_path in sorted(folder.glob("*.yaml")):
+        schema = parse_file(schema_path, model)
+        if schema.infno != schema_path.stem:
+            raise CatalogError(f"{schema_path}: describes {schema.infno}; the file must be named {schema.infno}.yaml")
+        base = transactions.get(schema.infno)
+        if base is None:
+            raise CatalogError(f"{schema_path}: {schema.infno} is not in {tx_path.name}")
+        tx = base.model_copy(update=_schema_update(schema, blocks, origin=str(schema_path)))
+        check_dictionaries(tx, dictionaries, origin=str(schema_path))
+        transactions[schema.infno] = tx
+        read.append(schema_path)
+    return read
+
+
 # ---------------------------------------------------------------------------------------------------- platforms
 
 def platform_dir(platform: str, data_dir: Path = DATA_DIR) -> Path:
@@ -316,26 +332,11 @@ def load_platform(folder: Path) -> CatalogData:
             **values, kind=row.kind, platform=tx_file.platform, mode="realtime", priority=1,
             direction="out", path=row.path or gateway.path_for(row.infno), api_name=gateway.api_name(row.infno),
             api_path=gateway.api_path(row.infno))
-    for infno, lost in tx_file.lost_answers.items():
-        tx = transactions.get(infno)
-        if tx is None:
-            raise CatalogError(f"{tx_path}: lost_answers names {infno}, which is not a listed transaction")
-        check_lost_answer(tx, lost.query, transactions, origin=str(tx_path))
-        transactions[infno] = tx.model_copy(update={"lost_answer": LostAnswer(**lost.model_dump())})
+    _apply_lost_answers(transactions, tx_file.lost_answers, tx_path)
     wording = {name: normalize_phrases(phrases, origin=f"{tx_path}: wording.{name}")
                for name, phrases in tx_file.wording.items()}
 
-    for schema_path in sorted((folder / "schemas").glob("*.yaml")):
-        schema = parse_file(schema_path, PlatformSchemaFile)
-        if schema.infno != schema_path.stem:
-            raise CatalogError(f"{schema_path}: describes {schema.infno}; the file must be named {schema.infno}.yaml")
-        base = transactions.get(schema.infno)
-        if base is None:
-            raise CatalogError(f"{schema_path}: {schema.infno} is not in {tx_path.name}")
-        tx = base.model_copy(update=_schema_update(schema, blocks, origin=str(schema_path)))
-        check_dictionaries(tx, dictionaries, origin=str(schema_path))
-        transactions[schema.infno] = tx
-        sources.append(schema_path)
+    sources += _apply_schemas(transactions, folder / "schemas", PlatformSchemaFile, blocks, dictionaries, tx_path)
 
     return CatalogData(transactions=transactions, dictionaries=dictionaries, blocks=blocks, gateway=gateway,
                        sources=tuple(sources), wording=wording, platform=tx_file.platform)
