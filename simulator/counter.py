@@ -1,6 +1,7 @@
 """What the hospital's counter asks of the national platform besides the visit chains: 备案 (2501/2501A 转院,
 2502 撤销; 2503 人员慢特病, 2504 撤销; 2505 人员定点, 2506 撤销) and the queries of the counter (5301 慢特病备案,
-5302 定点, 5304 转院, 5102 医执人员, 5202 诊断, 5205 慢特病用药, 5206 累计, 1201 机构).
+5302 定点, 5304 转院, 5102 医执人员, 5202 诊断, 5205 慢特病用药, 5206 累计, 1201 机构), and 3101 明细审核分析 (the
+rule engine a pilot hospital asks before it charges: see :func:`h3101` for the rules it applies).
 
 Filings live with the person (``SimPerson.extra["filings"]``, emptied by the ledger's reset): each has the
 platform's serial ``trt_dcla_detl_sn``, the input that filed it and a status (valid | revoked). Rules, as a
@@ -24,12 +25,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from yibao.core import clock
 
-from .calls import Call, block, need, opt
+from .calls import Call, amount, block, need, opt
 
 __all__ = ["register", "filings_of", "PRACTITIONER_TYPES"]
 
@@ -354,8 +355,64 @@ def h1201(call: Call) -> dict[str, Any]:
     return {"medinsinfo": rows}
 
 
+# --- 3101 明细审核分析 --------------------------------------------------------------------------------------------
+
+#: a platform states violation amounts in fen, rounded half up
+CENT = Decimal("0.01")
+#: the rules the simulator's engine knows: id → (name, 违规行为分类). Real engines hold hundreds; two are enough to
+#: show a hospital's system what a violation looks like and that a clean order passes.
+RULES_3101 = {"SIM-R001": ("重复收费", "1"), "SIM-R002": ("超医保限价收费", "2")}
+
+
+def h3101(call: Call) -> dict[str, Any]:
+    """Each order line of each visit against the rules: the same item ordered twice on one day (SIM-R001, the
+    second line's amount is the violation) and a price above the item's 医保 limit ``hilist_pric`` (SIM-R002,
+    (pric - hilist_pric) × cnt). The answer lists one violation per rule and visit broken, its lines as details;
+    nothing broken: an empty list. Stateless: asking twice answers the same."""
+    data = block(call, "data")
+    need(call, data, "syscode")
+    found: list[dict[str, Any]] = []
+    patients = data.get("patient_dtos")
+    if not isinstance(patients, list) or not patients or not all(isinstance(p, dict) for p in patients):
+        raise call.refuse("data.patient_dtos: required non-empty list of objects")
+    for p_no, patient in enumerate(patients):
+        path = f"data.patient_dtos[{p_no}]"
+        patn_id = need(call, patient, "patn_id", path)
+        for e_no, encounter in enumerate(patient.get("fsi_encounter_dtos") or []):
+            epath = f"{path}.fsi_encounter_dtos[{e_no}]"
+            mdtrt_id = need(call, encounter, "mdtrt_id", epath)
+            broken: dict[str, list[tuple[dict[str, Any], Decimal]]] = {}
+            seen: set[tuple[str, str]] = set()
+            for o_no, order in enumerate(encounter.get("fsi_order_dtos") or []):
+                opath = f"{epath}.fsi_order_dtos[{o_no}]"
+                code = need(call, order, "hilist_code", opath)
+                cnt = amount(call, order, "cnt", opath)
+                pric = amount(call, order, "pric", opath)
+                day = opt(call, order, "drord_begn_date", path=opath)[:10]
+                if (code, day) in seen:
+                    broken.setdefault("SIM-R001", []).append((order, amount(call, order, "sumamt", opath)))
+                seen.add((code, day))
+                limit = amount(call, order, "hilist_pric", opath)
+                if limit > 0 and pric > limit:
+                    broken.setdefault("SIM-R002", []).append((order, ((pric - limit) * cnt).quantize(CENT, ROUND_HALF_UP)))
+            for rule_id, lines in broken.items():
+                name, kind = RULES_3101[rule_id]
+                total = sum((a for _, a in lines), Decimal("0.00"))
+                jr_id = hashlib.sha256(f"{call.fixmedins_code}|{mdtrt_id}|{rule_id}".encode()).hexdigest()[:20]
+                found.append({
+                    "jr_id": jr_id, "rule_id": rule_id, "rule_name": name, "patn_id": patn_id, "mdtrt_id": mdtrt_id,
+                    "vola_cont": f"{name}: {len(lines)} 条医嘱", "vola_amt": total, "vola_amt_stas": "1",
+                    "sev_deg": "1" if rule_id == "SIM-R001" else "2", "vola_bhvr_type": kind,
+                    "task_id": opt(call, data, "task_id"),
+                    "judge_result_detail_dtos": [
+                        {"jrd_id": f"{jr_id}-{n}", "patn_id": patn_id, "mdtrt_id": mdtrt_id,
+                         "rx_id": str(order.get("rx_id") or ""), "vola_item_type": "1", "vola_amt": a}
+                        for n, (order, a) in enumerate(lines, 1)]})
+    return {"result": found}
+
+
 def register(handlers: dict[str, Any]) -> None:
-    handlers.update({"2501": h2501, "2501A": h2501, "2502": h2502, "2503": h2503, "2504": h2504, "2505": h2505,
+    handlers.update({"3101": h3101, "2501": h2501, "2501A": h2501, "2502": h2502, "2503": h2503, "2504": h2504, "2505": h2505,
                      "2506": h2506, "5301": h5301, "5302": h5302, "5304": h5304, "5102": h5102, "5202": h5202,
                      "5205": h5205, "5206": h5206})
     handlers.setdefault("1201", h1201)  # the upload scheduler's catalog sync may serve its own

@@ -6,10 +6,12 @@ are parsed (not imported: libs never import services) and a transaction counts a
 
 * a positional argument of a call (``Call("2206", …)``, ``Lookup("5204", …)``, ``client.call("3201", …)``),
 * the value of a keyword or a name ending in ``infno`` (``infno="2205"``, ``refund_infno = "2208" if … else
-  "2305"``: both branches), or
+  "2305"``: both branches), and every choice of a setting so named (``transfer_infno: Literal["2501", "2501A"]``:
+  the province picks one, the service sends either), or
 * implied by a client method the service calls: ``upload`` (9101), ``download`` (9102), ``reverse`` (2601),
-* an element of a tuple, list or set assigned to a name ending in ``infnos`` or named ``SERVED`` (the queries the
-  counter forwards to the platform as its askers name them), or
+* an element of a tuple, list, set or dict assigned to a name ending in ``infnos`` or named ``SERVED`` (the queries
+  the counter forwards to the platform as its askers name them), also where the service imports such a name from a
+  shared module (``from yibao.hisevents.models import FILING_INFNOS``: the 备案 numbers and their revocations), or
 * named in a service's data files (YAML next to its code: the upload scheduler's lanes say which transaction
   carries each kind of record, ``infno: "4101"`` / ``change_infno: "3402"``; its catalogs file keys each catalog
   it syncs by number, ``"1301": {mode: file …}``), for a service whose calls are data.
@@ -78,23 +80,13 @@ def scan_source(source: str, infnos: Iterable[str]) -> set[str]:
     known = set(infnos)
     found: set[str] = set()
 
-    def constants(node: ast.AST | None, listed: bool = False) -> Iterable[str]:
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            yield node.value
-        elif isinstance(node, ast.IfExp):
-            yield from constants(node.body)
-            yield from constants(node.orelse)
-        elif isinstance(node, (ast.Tuple, ast.List, ast.Set)) and listed:
-            for element in node.elts:
-                yield from constants(element)
-
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Call):
             for arg in node.args:
-                found.update(v for v in constants(arg) if v in known)
+                found.update(v for v in _constants(arg) if v in known)
             for kw in node.keywords:
                 if kw.arg and kw.arg.endswith("infno"):
-                    found.update(v for v in constants(kw.value) if v in known)
+                    found.update(v for v in _constants(kw.value) if v in known)
             method = node.func.attr if isinstance(node.func, ast.Attribute) else None
             if method in _CLIENT_METHODS and isinstance(node.func, ast.Attribute) \
                     and _looks_like_client(node.func.value):
@@ -102,11 +94,58 @@ def scan_source(source: str, infnos: Iterable[str]) -> set[str]:
         elif isinstance(node, (ast.Assign, ast.AnnAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             if any(isinstance(t, ast.Name) and t.id.endswith("infno") for t in targets):
-                found.update(v for v in constants(node.value) if v in known)
-            elif any(isinstance(t, ast.Name) and (t.id.lower().endswith("infnos") or t.id == "SERVED")
-                     for t in targets):
-                found.update(v for v in constants(node.value, listed=True) if v in known)
+                found.update(v for v in _constants(node.value) if v in known)
+                if isinstance(node, ast.AnnAssign):
+                    found.update(v for v in _literal_choices(node.annotation) if v in known)
+            elif any(isinstance(t, ast.Name) and _lists_infnos(t.id) for t in targets):
+                found.update(v for v in _constants(node.value, listed=True) if v in known)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                if _lists_infnos(alias.name):
+                    found.update(v for v in _imported_list(node.module, alias.name) if v in known)
     return found
+
+
+def _constants(node: ast.AST | None, listed: bool = False) -> Iterable[str]:
+    """The string constants an expression may evaluate to; with ``listed``, also the elements of a collection."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        yield node.value
+    elif isinstance(node, ast.IfExp):
+        yield from _constants(node.body)
+        yield from _constants(node.orelse)
+    elif isinstance(node, (ast.Tuple, ast.List, ast.Set)) and listed:
+        for element in node.elts:
+            yield from _constants(element, listed)
+    elif isinstance(node, ast.Dict) and listed:
+        for element in (*node.keys, *node.values):
+            yield from _constants(element, listed)
+
+
+def _literal_choices(annotation: ast.AST) -> Iterable[str]:
+    """``Literal["2501", "2501A"]`` (also inside ``Optional``/``|``) → its string choices."""
+    for node in ast.walk(annotation):
+        if isinstance(node, ast.Subscript) and getattr(node.value, "id", getattr(node.value, "attr", "")) == "Literal":
+            yield from _constants(node.slice, listed=True)
+
+
+def _lists_infnos(name: str) -> bool:
+    return name.lower().endswith("infnos") or name == "SERVED"
+
+
+def _imported_list(module: str, name: str) -> set[str]:
+    """The elements of ``name``'s assignment at the top of a shared module (read, not imported); none if absent."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return set()
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return set()
+    values: set[str] = set()
+    for node in ast.parse(Path(spec.origin).read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets) \
+                or isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id == name:
+            values.update(_constants(node.value, listed=True))
+    return values
 
 
 _DATA_INFNO = re.compile(r"""\b(?:change_)?infno:\s*["']?([0-9]{4}[A-Z]?)["']?"""

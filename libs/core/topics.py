@@ -97,7 +97,7 @@ MOBILEPAY_CALLBACKS = TopicSpec(
 COUNTER_REQUESTS = TopicSpec(
     id="counter_requests", name="yibao.counter.requests.v1", partitions=3, key="correlation id",
     value_model="yibao.counter.models:CounterRequest", producers=("HIS", "kiosk", "WeChat"), consumers=("counter",),
-    description="queries of the HIS, kiosks and WeChat for the national platform (1101 1201 1901 2001 5102 "
+    description="queries of the HIS, kiosks and WeChat for the national platform (1101 1201 1901 2001 3101 5102 "
                 "5201-5206 5301-5304), each with a correlation id; the answer comes on yibao.counter.results.v1",
     retention_ms=24 * 3600 * 1000,
 )

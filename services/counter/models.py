@@ -19,9 +19,10 @@ from yibao.core.results import stable_id
 
 __all__ = ["SERVED", "CACHED", "CounterRequest", "CounterAnswer", "AnswerStatus"]
 
-#: the transactions the counter answers (queries only: nothing here changes anything on the platform)
-SERVED: tuple[str, ...] = ("1101", "1201", "1901", "2001", "5102", "5201", "5202", "5203", "5204", "5205", "5206",
-                           "5301", "5302", "5303", "5304")
+#: the transactions the counter answers (queries only: nothing here changes anything on the platform; 3101 明细审核
+#: analyses a visit's orders against the platform's rules and answers the violations, it records nothing)
+SERVED: tuple[str, ...] = ("1101", "1201", "1901", "2001", "3101", "5102", "5201", "5202", "5203", "5204", "5205",
+                           "5206", "5301", "5302", "5303", "5304")
 #: answers the spec lets a client keep for a while (dictionaries, institution records): served from a cache
 CACHED: frozenset[str] = frozenset({"1901", "1201"})
 

@@ -26,6 +26,7 @@ from sqlalchemy import select
 
 from e2e.chains.chain_day import SEED, ChainRig, bridge_on_stack
 from support.kafka import consume, produce
+from unit.simulator.test_counter_side import analysis, order
 from yibao.core.db.schema import chain_calls, counter_audit
 from yibao.core.results import HisResult
 from yibao.core.topics import topic
@@ -180,6 +181,9 @@ async def test_queries_are_answered_over_http_with_a_budget_and_bad_requests_nam
         assert first.status_code == again.status_code == 200
         assert (first.json()["cached"], again.json()["cached"]) == (False, True)
         assert again.json()["output"] == first.json()["output"]
+        audit = await http.post("/counter/query", json={"infno": "3101", "input": analysis(order("R1"), order("R2"))})
+        assert audit.status_code == 200, audit.text
+        assert [v["rule_id"] for v in audit.json()["output"]["result"]] == ["SIM-R001"]
         rig.bridge.set_faults(["5102:latency:1:3000"])
         try:
             slow = await http.post("/counter/query", json={"infno": "5102", "timeout_s": 0.5,

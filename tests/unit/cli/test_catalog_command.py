@@ -105,6 +105,26 @@ def test_the_counter_is_said_to_call_the_queries_it_serves_and_its_filings() -> 
     assert {"1101", "1901", "5102", "5205", "5301", "5302", "5304", "2501", "2503", "2505"} <= _by("counter")
 
 
+def test_the_counter_is_said_to_call_the_revocations_its_shared_filing_table_names() -> None:
+    assert {"2502", "2504", "2506"} <= _by("counter")
+
+
+def test_every_choice_a_province_setting_offers_for_a_transaction_counts_as_called() -> None:
+    source = 'class S:\n    transfer_infno: Literal["2501", "2501A"] = Field("2501")\n'
+    assert scan_source(source, {"2501", "2501A"}) == {"2501", "2501A"}
+    assert {"2501A", "3101"} <= _by("counter")
+
+
+def test_a_list_of_infnos_imported_from_a_shared_module_counts_for_the_importer() -> None:
+    source = "from yibao.hisevents.models import FILING_INFNOS\nfrom yibao.hisevents.models import Charge\n"
+    assert {"2501", "2502", "2503", "2504", "2505", "2506"} <= scan_source(source, [t.infno for t in CATALOG])
+
+
+def test_a_dict_assigned_to_a_name_ending_in_infnos_counts_its_keys_and_values() -> None:
+    source = 'LOCAL_INFNOS = {"a": ("2501", "2502"), "2503": "x"}\n'
+    assert scan_source(source, {"2501", "2502", "2503"}) == {"2501", "2502", "2503"}
+
+
 def test_a_data_file_names_a_transaction_by_infno_or_by_catalog_key() -> None:
     from yibao.cli.catalog import scan_data
 

@@ -3,6 +3,7 @@ one rule per test (simulator/counter.py)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from .conftest import CODE, OTHER_CODE, Hospital
@@ -105,3 +106,51 @@ def test_5205_lists_the_chronic_visits_lines(hosp: Hospital) -> None:
     hosp.upload(mdtrt_id, [hosp.fee(mdtrt_id, "F1", "12.00")])
     rows = hosp.ok("5205", {"data": {"psn_no": "P0001", "begntime": "2024-01-01 00:00:00"}})["feedetail"]
     assert [r["feedetl_sn"] for r in rows] == ["F1"]
+
+
+# --- 3101 明细审核分析 -------------------------------------------------------------------------------------------
+
+def order(rx: str, code: str = "XA01", pric: str = "10.00", limit: str = "12.00", cnt: str = "2.00",
+          day: str = "2024-05-01 09:00:00") -> dict[str, Any]:
+    amount = f"{Decimal(pric) * Decimal(cnt):.2f}"
+    return {"rx_id": rx, "rxno": rx, "long_drord_flag": "0", "hilist_type": "101", "chrg_type": "09",
+            "drord_bhvr": "0", "hilist_code": code, "hilist_name": "药品", "hilist_lv": "1", "hilist_pric": limit,
+            "hosplist_code": code, "hosplist_name": "药品", "cnt": cnt, "pric": pric, "sumamt": amount,
+            "ownpay_amt": "0.00", "selfpay_amt": "0.00", "spec": "10mg", "spec_unt": "片",
+            "drord_begn_date": day, "drord_dept_codg": "A01", "drord_dept_name": "内科", "drord_dr_codg": "D01",
+            "drord_dr_name": "医生", "drord_dr_profttl": "1", "curr_drord_flag": "1"}
+
+
+def analysis(*orders: dict[str, Any]) -> dict[str, Any]:
+    encounter = {
+        "mdtrt_id": "M1", "medins_id": CODE, "medins_name": "测试医院", "medins_admdvs": "440100", "medins_type": "1",
+        "medins_lv": "1", "adm_date": "2024-05-01 08:00:00", "dscg_main_dise_codg": "I10", "dscg_main_dise_name": "高血压",
+        "dr_codg": "D01", "adm_dept_codg": "A01", "adm_dept_name": "内科", "med_mdtrt_type": "1", "med_type": "11",
+        "matn_stas": "0", "medfee_sumamt": "0.00", "ownpay_amt": "0.00", "selfpay_amt": "0.00", "setl_totlnum": 0,
+        "insutype": "310", "reim_flag": "0", "out_setl_flag": "0",
+        "fsi_diagnose_dtos": [{"dise_id": "1", "inout_dise_type": "1", "maindise_flag": "1", "dias_srt_no": "1",
+                               "dise_codg": "I10", "dise_name": "高血压", "dise_date": "2024-05-01 08:00:00"}],
+        "fsi_order_dtos": list(orders)}
+    return {"data": {"syscode": "HIS", "trig_scen": "1", "patient_dtos": [{
+        "patn_id": "P0001", "patn_name": "测试", "gend": "1", "brdy": "1970-01-01", "poolarea": "440100",
+        "curr_mdtrt_id": "M1", "fsi_encounter_dtos": [encounter]}]}}
+
+
+def test_an_order_that_breaks_no_rule_gets_an_empty_violation_list(hosp: Hospital) -> None:
+    assert hosp.ok("3101", analysis(order("R1"), order("R2", code="XB02")))["result"] == []
+
+
+def test_the_same_item_ordered_twice_on_one_day_is_a_duplicate_charge_of_the_second_line(hosp: Hospital) -> None:
+    [found] = hosp.ok("3101", analysis(order("R1"), order("R2")))["result"]
+    assert (found["rule_id"], found["mdtrt_id"], Decimal(str(found["vola_amt"]))) == ("SIM-R001", "M1",
+                                                                                       Decimal("20.00"))
+    assert [d["rx_id"] for d in found["judge_result_detail_dtos"]] == ["R2"]
+
+
+def test_a_price_above_the_items_limit_is_a_violation_of_the_excess_times_the_quantity(hosp: Hospital) -> None:
+    [found] = hosp.ok("3101", analysis(order("R1", pric="15.00", limit="12.00", cnt="3.00")))["result"]
+    assert (found["rule_id"], Decimal(str(found["vola_amt"]))) == ("SIM-R002", Decimal("9.00"))
+
+
+def test_an_analysis_without_patients_is_refused_naming_the_list(hosp: Hospital) -> None:
+    assert "patient_dtos" in hosp.refused("3101", {"data": {"syscode": "HIS", "patient_dtos": []}})

@@ -67,10 +67,10 @@ def test_a_field_longer_than_the_catalog_allows_is_refused_with_the_catalogs_rul
 
 
 def test_a_catalogued_transaction_the_simulator_does_not_serve_is_refused_as_the_platform_words_it() -> None:
-    assert "3101" in CATALOG and "3101" not in HANDLERS
-    out = _hospital().call("3101", {"data": {}})
+    assert "5401" in CATALOG and "5401" not in HANDLERS
+    out = _hospital().call("5401", {"data": {}})
     assert str(out.response["infcode"]) != "0"
-    assert out.response["err_msg"].startswith("[3101] envelope.infno: ")
+    assert out.response["err_msg"].startswith("[5401] envelope.infno: ")
     assert any(phrase in out.response["err_msg"] for phrase in CATALOG.wording("unsupported_transaction"))
     assert out.response["output"] == {}
 
