@@ -8,6 +8,7 @@ needs them. ``.ci/run`` sets ``YIBAO_REQUIRE_REAL=1`` so a silent fallback to th
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,10 +25,19 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'yibao.sqlite'}"
 
 
+@pytest.fixture(scope="session")
+def _migrated_sqlite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The migrations run once per session into a file every ``sqlite_engine`` starts from as a copy (running them
+    for each of the hundreds of tests that need an empty database cost minutes of the suite)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "migrated.sqlite"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
 @pytest.fixture
-def sqlite_engine(sqlite_url: str) -> Iterator[Engine]:
-    """A migrated, empty SQLite database for tests of pure database logic."""
-    upgrade(sqlite_url)
+def sqlite_engine(sqlite_url: str, _migrated_sqlite_file: Path) -> Iterator[Engine]:
+    """A migrated, empty SQLite database for tests of pure database logic (a copy of the session's template)."""
+    shutil.copyfile(_migrated_sqlite_file, sqlite_url.removeprefix("sqlite:///"))
     engine = make_engine(sqlite_url)
     yield engine
     engine.dispose()
