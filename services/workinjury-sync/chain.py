@@ -87,6 +87,14 @@ def _answer(part_of: Any, code: str, reason: str, *, request: str, infno: str | 
     return Change(f"{kind}:{code}:{stable_id(reason)[:8]}", apply)
 
 
+def _verdict(part_of: Any, problem: str | None, *, request: str, infno: str) -> Change[WorkInjuryState]:
+    """Our check of a part (found again by ``part_of(state)``): ``problem`` answers it as invalid (parked for HIS);
+    none marks it checked, so it may be sent."""
+    if problem is not None:
+        return _answer(part_of, "invalid_input", problem, request=request, infno=infno, kind="invalid")
+    return _checked(part_of)
+
+
 def _checked(part_of: Any) -> Change[WorkInjuryState]:
     def apply(s: WorkInjuryState, fx: Effects) -> None:
         part = part_of(s)
@@ -282,10 +290,7 @@ class WorkInjuryChain:
             if any(line.open for line in stay.lines.values() if line.occurred_at <= request.occurred_at):
                 return Wait("the settlement waits for the stay's earlier lines to be uploaded")
             if not request.checked:
-                problem = settlement.settlement_problem(cfg, stay, request)
-                if problem is not None:
-                    return _answer(me, "invalid_input", problem, request=label, infno="GYU103", kind="invalid")
-                return _checked(me)
+                return _verdict(me, settlement.settlement_problem(cfg, stay, request), request=label, infno="GYU103")
             nos = [n for n in request.record.get("atta_nos", []) if n in stay.attachments]
             if any(stay.attachments[n].open for n in nos):
                 return attachments.freeze_attachments(nos)
@@ -297,10 +302,7 @@ class WorkInjuryChain:
             return _answer(me, "out_of_order", "the stay has no settlement on the platform to deduct from",
                            request=label, infno="GYU004")
         if not request.checked:
-            problem = deduction.deduction_problem(cfg, stay, request)
-            if problem is not None:
-                return _answer(me, "invalid_input", problem, request=label, infno="GYU004", kind="invalid")
-            return _checked(me)
+            return _verdict(me, deduction.deduction_problem(cfg, stay, request), request=label, infno="GYU004")
         return deduction.deduction_call(cfg, state, request)
 
     # --- a filing -----------------------------------------------------------------------------------------------
@@ -319,20 +321,14 @@ class WorkInjuryChain:
                                "the application was not downloaded (GYD001): only a downloaded application is audited",
                                request="filing_audit", infno="GYU001")
             if not audit.checked:
-                problem = filing.audit_problem(cfg, case, audit)
-                if problem is not None:
-                    return _answer(lambda s: s.filing.audit if s.filing else None, "invalid_input", problem,
-                                   request="filing_audit", infno="GYU001", kind="invalid")
-                return _checked(lambda s: s.filing.audit if s.filing else None)
+                return _verdict(lambda s: s.filing.audit if s.filing else None, filing.audit_problem(cfg, case, audit),
+                                request="filing_audit", infno="GYU001")
             return filing.audit_call(cfg, state)
         local = case.filing
         if local is not None and local.open:
             if not local.checked:
-                problem = filing.filing_problem(cfg, case, local)
-                if problem is not None:
-                    return _answer(lambda s: s.filing.filing if s.filing else None, "invalid_input", problem,
-                                   request="filing", infno="GYU006", kind="invalid")
-                return _checked(lambda s: s.filing.filing if s.filing else None)
+                return _verdict(lambda s: s.filing.filing if s.filing else None,
+                                filing.filing_problem(cfg, case, local), request="filing", infno="GYU006")
             nos = [n for n in local.record.get("atta_nos", []) if n in case.attachments]
             if any(case.attachments[n].open for n in nos):
                 return attachments.freeze_attachments(nos)
@@ -350,11 +346,7 @@ class WorkInjuryChain:
                 return next((u for u in s.filing.updates if u.event_id == event_id), None) if s.filing else None
 
             if not update.checked:
-                problem = filing.update_problem(cfg, case, update)
-                if problem is not None:
-                    return _answer(me, "invalid_input", problem, request="filing_update", infno="GYU007",
-                                   kind="invalid")
-                return _checked(me)
+                return _verdict(me, filing.update_problem(cfg, case, update), request="filing_update", infno="GYU007")
             return filing.update_call(cfg, state, update)
         return Idle()
 
@@ -405,11 +397,7 @@ class WorkInjuryChain:
 
             if not part.checked:
                 record = {k: v for k, v in part.record.items() if k != "mdtrt_admdvs"}
-                problem = settlement.device_problem(cfg, record)
-                if problem is not None:
-                    return _answer(me, "invalid_input", problem, request="device_settlement", infno="GYU303",
-                                   kind="invalid")
-                return _checked(me)
+                return _verdict(me, settlement.device_problem(cfg, record), request="device_settlement", infno="GYU303")
             if not case.verified:
                 return settlement.device_check_call(cfg, state)
             return settlement.device_call(cfg, state)
@@ -462,10 +450,7 @@ class WorkInjuryChain:
             return _answer(me, "already_done", f"the month-end of {case.month} is uploaded already (once per "
                                                "institution per month)", request="month_end", infno="GYU003")
         if not part.checked:
-            problem = monthend.month_problem(cfg, part)
-            if problem is not None:
-                return _answer(me, "invalid_input", problem, request="month_end", infno="GYU003", kind="invalid")
-            return _checked(me)
+            return _verdict(me, monthend.month_problem(cfg, part), request="month_end", infno="GYU003")
         return monthend.month_call(cfg, state, part)
 
     def _org(self, state: WorkInjuryState, case: OrgCase) -> Action:
@@ -493,10 +478,7 @@ class WorkInjuryChain:
         def me(s: WorkInjuryState) -> Part | None:
             return next((p for p in s.org.parts if p.event_id == event_id), None) if s.org else None
 
-        problem = _org_problem(cfg, latest)
-        if problem is not None:
-            return _answer(me, "invalid_input", problem, request="institution", infno="GYU009", kind="invalid")
-        return _checked(me)
+        return _verdict(me, _org_problem(cfg, latest), request="institution", infno="GYU009")
 
     # --- a download stream --------------------------------------------------------------------------------------
 
@@ -604,13 +586,10 @@ def _org_problem(cfg: ChainConfig, part: Part) -> str | None:
 
 def _device_revoke_call(cfg: ChainConfig, state: WorkInjuryState, part: Part) -> Call[WorkInjuryState]:
     from yibao.chains.model import Reply
-    from yibao.workinjury_sync.steps.common import lookup
+    from yibao.workinjury_sync.steps.common import lookup, open_part
 
     event_id = part.event_id
-
-    def current(s: WorkInjuryState) -> Part | None:
-        return next((r for r in s.device.revocations if r.event_id == event_id and r.open), None) if s.device \
-            else None
+    current = open_part(lambda s: s.device.revocations if s.device else (), event_id)
 
     def on_ok(s: WorkInjuryState, reply: Reply, fx: Effects) -> None:
         r = current(s)
