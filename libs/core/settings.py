@@ -29,7 +29,7 @@ from pydantic_settings import (
 if TYPE_CHECKING:
     from yibao.core.kafka import KafkaAccess
 
-__all__ = ["CommonSettings", "AccessSettings", "DEFAULT_DATABASE_URL", "secrets_dir"]
+__all__ = ["CommonSettings", "AccessSettings", "DEFAULT_DATABASE_URL", "secrets_dir", "settings_sources"]
 
 DEFAULT_DATABASE_URL = "sqlite:///yibao.sqlite"
 GLOBAL_PREFIX = "YIBAO_"
@@ -47,6 +47,23 @@ def _hide_url_password(text: str) -> str:
 def secrets_dir() -> Path | None:
     path = Path(os.environ.get("YIBAO_SECRETS_DIR", "/run/secrets/yibao"))
     return path if path.is_dir() else None
+
+
+def settings_sources(settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                     env_settings: PydanticBaseSettingsSource, *, fallback_prefix: str | None = None
+                     ) -> tuple[PydanticBaseSettingsSource, ...]:
+    """Where every yibao settings class reads its values, first wins: the caller's arguments, the environment, then
+    the files of the secrets directory (``YIBAO_SECRETS_DIR``). With ``fallback_prefix``, the environment and the
+    secret files are also read under that prefix, after the class's own."""
+    sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+    if fallback_prefix:
+        sources.append(EnvSettingsSource(settings_cls, env_prefix=fallback_prefix))
+    directory = secrets_dir()
+    if directory is not None:
+        sources.append(SecretsSettingsSource(settings_cls, secrets_dir=directory))
+        if fallback_prefix:
+            sources.append(SecretsSettingsSource(settings_cls, secrets_dir=directory, env_prefix=fallback_prefix))
+    return tuple(sources)
 
 
 class CommonSettings(BaseSettings):
@@ -134,18 +151,11 @@ class CommonSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        # fallback: YIBAO_<FIELD> (and the secret file yibao_<field>) sets a value for every service;
+        # YIBAO_<SERVICE>_<FIELD> (its own file) wins over it
         prefix = settings_cls.model_config.get("env_prefix", "")
-        if prefix and prefix.upper() != GLOBAL_PREFIX:
-            # fallback: YIBAO_<FIELD> sets a value for every service; YIBAO_<SERVICE>_<FIELD> wins over it
-            sources.append(EnvSettingsSource(settings_cls, env_prefix=GLOBAL_PREFIX))
-        directory = secrets_dir()
-        if directory is not None:
-            sources.append(SecretsSettingsSource(settings_cls, secrets_dir=directory))
-            if prefix and prefix.upper() != GLOBAL_PREFIX:
-                # as with the environment: the file yibao_<field> serves every service without its own file
-                sources.append(SecretsSettingsSource(settings_cls, secrets_dir=directory, env_prefix=GLOBAL_PREFIX))
-        return tuple(sources)
+        fallback = GLOBAL_PREFIX if prefix and prefix.upper() != GLOBAL_PREFIX else None
+        return settings_sources(settings_cls, init_settings, env_settings, fallback_prefix=fallback)
 
     def __repr_args__(self):  # type: ignore[no-untyped-def]
         """repr()/str() hide a password inside a URL (SecretStr fields hide themselves)."""

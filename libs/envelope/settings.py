@@ -15,14 +15,9 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SecretsSettingsSource,
-    SettingsConfigDict,
-)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from yibao.core.settings import secrets_dir
+from yibao.core.settings import settings_sources
 
 __all__ = ["PlatformClientSettings", "PlatformSettings", "GatewayKind", "DEFAULT_BASE_URL", "DEFAULT_SETTLEMENT_INFNOS", "PROVINCE_DEFAULTS"]
 
@@ -83,11 +78,7 @@ class PlatformClientSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        directory = secrets_dir()
-        if directory is not None:
-            sources.append(SecretsSettingsSource(settings_cls, secrets_dir=directory))
-        return tuple(sources)
+        return settings_sources(settings_cls, init_settings, env_settings)
 
 
 class PlatformSettings(PlatformClientSettings):
