@@ -29,7 +29,7 @@ from pydantic_settings import (
 if TYPE_CHECKING:
     from yibao.core.kafka import KafkaAccess
 
-__all__ = ["CommonSettings", "AccessSettings", "DEFAULT_DATABASE_URL", "secrets_dir", "settings_sources"]
+__all__ = ["YibaoSettings", "CommonSettings", "AccessSettings", "DEFAULT_DATABASE_URL", "secrets_dir"]
 
 DEFAULT_DATABASE_URL = "sqlite:///yibao.sqlite"
 GLOBAL_PREFIX = "YIBAO_"
@@ -49,24 +49,38 @@ def secrets_dir() -> Path | None:
     return path if path.is_dir() else None
 
 
-def settings_sources(settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
-                     env_settings: PydanticBaseSettingsSource, *, fallback_prefix: str | None = None
-                     ) -> tuple[PydanticBaseSettingsSource, ...]:
-    """Where every yibao settings class reads its values, first wins: the caller's arguments, the environment, then
-    the files of the secrets directory (``YIBAO_SECRETS_DIR``). With ``fallback_prefix``, the environment and the
-    secret files are also read under that prefix, after the class's own."""
-    sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-    if fallback_prefix:
-        sources.append(EnvSettingsSource(settings_cls, env_prefix=fallback_prefix))
-    directory = secrets_dir()
-    if directory is not None:
-        sources.append(SecretsSettingsSource(settings_cls, secrets_dir=directory))
-        if fallback_prefix:
-            sources.append(SecretsSettingsSource(settings_cls, secrets_dir=directory, env_prefix=fallback_prefix))
-    return tuple(sources)
+class YibaoSettings(BaseSettings):
+    """Base of the yibao settings classes: where they read their values, first wins — the caller's arguments, the
+    environment, then the files of the secrets directory (``YIBAO_SECRETS_DIR``). A class whose
+    :meth:`env_fallback_prefix` names a prefix also reads the environment and the secret files under it, after its
+    own (:class:`CommonSettings`: ``YIBAO_``)."""
+
+    @classmethod
+    def env_fallback_prefix(cls) -> str | None:
+        return None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        fallback = getattr(settings_cls, "env_fallback_prefix", cls.env_fallback_prefix)()
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if fallback:
+            sources.append(EnvSettingsSource(settings_cls, env_prefix=fallback))
+        directory = secrets_dir()
+        if directory is not None:
+            sources.append(SecretsSettingsSource(settings_cls, secrets_dir=directory))
+            if fallback:
+                sources.append(SecretsSettingsSource(settings_cls, secrets_dir=directory, env_prefix=fallback))
+        return tuple(sources)
 
 
-class CommonSettings(BaseSettings):
+class CommonSettings(YibaoSettings):
     """Settings every worker has. Subclasses set ``model_config = SettingsConfigDict(env_prefix=...)``."""
 
     model_config = SettingsConfigDict(env_prefix="YIBAO_", extra="ignore", case_sensitive=False)
@@ -143,19 +157,11 @@ class CommonSettings(BaseSettings):
             username=self.kafka_sasl_username, password=password, cafile=self.kafka_ssl_cafile))
 
     @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # fallback: YIBAO_<FIELD> (and the secret file yibao_<field>) sets a value for every service;
-        # YIBAO_<SERVICE>_<FIELD> (its own file) wins over it
-        prefix = settings_cls.model_config.get("env_prefix", "")
-        fallback = GLOBAL_PREFIX if prefix and prefix.upper() != GLOBAL_PREFIX else None
-        return settings_sources(settings_cls, init_settings, env_settings, fallback_prefix=fallback)
+    def env_fallback_prefix(cls) -> str | None:
+        """YIBAO_<FIELD> (and the secret file yibao_<field>) sets a value for every service; YIBAO_<SERVICE>_<FIELD>
+        (its own file) wins over it."""
+        prefix = cls.model_config.get("env_prefix", "")
+        return GLOBAL_PREFIX if prefix and prefix.upper() != GLOBAL_PREFIX else None
 
     def __repr_args__(self):  # type: ignore[no-untyped-def]
         """repr()/str() hide a password inside a URL (SecretStr fields hide themselves)."""

@@ -15,9 +15,9 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from yibao.core.settings import settings_sources
+from yibao.core.settings import YibaoSettings
 
 __all__ = ["PlatformClientSettings", "PlatformSettings", "GatewayKind", "DEFAULT_BASE_URL", "DEFAULT_SETTLEMENT_INFNOS", "PROVINCE_DEFAULTS"]
 
@@ -45,7 +45,7 @@ _HEADER_LIMITS = {
 }
 
 
-class PlatformClientSettings(BaseSettings):
+class PlatformClientSettings(YibaoSettings):
     """What every platform client has: where the platform is, how long a call may take, its connection pool, retries
     and TLS. Each platform's settings extend it under their own prefix (:class:`PlatformSettings`,
     :class:`yibao.envelope.workinjury.WorkInjuryPlatformSettings`); like every yibao setting, a secret may also be a
@@ -68,17 +68,6 @@ class PlatformClientSettings(BaseSettings):
         description="HTTP statuses proving the gateway refused to forward (TransportError, retried)",
     )
     tls_verify: bool = Field(True, description="verify the platform's certificate")
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return settings_sources(settings_cls, init_settings, env_settings)
 
 
 class PlatformSettings(PlatformClientSettings):
