@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -29,10 +29,12 @@ from pydantic_settings import (
 if TYPE_CHECKING:
     from yibao.core.kafka import KafkaAccess
 
-__all__ = ["CommonSettings", "DEFAULT_DATABASE_URL", "secrets_dir"]
+__all__ = ["YibaoSettings", "CommonSettings", "AccessSettings", "DEFAULT_DATABASE_URL", "secrets_dir"]
 
 DEFAULT_DATABASE_URL = "sqlite:///yibao.sqlite"
 GLOBAL_PREFIX = "YIBAO_"
+#: JWT signature algorithms an OIDC login may use: asymmetric only (never none or HS*)
+ASYMMETRIC_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"})
 
 
 def _hide_url_password(text: str) -> str:
@@ -47,7 +49,38 @@ def secrets_dir() -> Path | None:
     return path if path.is_dir() else None
 
 
-class CommonSettings(BaseSettings):
+class YibaoSettings(BaseSettings):
+    """Base of the yibao settings classes: where they read their values, first wins — the caller's arguments, the
+    environment, then the files of the secrets directory (``YIBAO_SECRETS_DIR``). A class whose
+    :meth:`env_fallback_prefix` names a prefix also reads the environment and the secret files under it, after its
+    own (:class:`CommonSettings`: ``YIBAO_``)."""
+
+    @classmethod
+    def env_fallback_prefix(cls) -> str | None:
+        return None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        fallback = getattr(settings_cls, "env_fallback_prefix", cls.env_fallback_prefix)()
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if fallback:
+            sources.append(EnvSettingsSource(settings_cls, env_prefix=fallback))
+        directory = secrets_dir()
+        if directory is not None:
+            sources.append(SecretsSettingsSource(settings_cls, secrets_dir=directory))
+            if fallback:
+                sources.append(SecretsSettingsSource(settings_cls, secrets_dir=directory, env_prefix=fallback))
+        return tuple(sources)
+
+
+class CommonSettings(YibaoSettings):
     """Settings every worker has. Subclasses set ``model_config = SettingsConfigDict(env_prefix=...)``."""
 
     model_config = SettingsConfigDict(env_prefix="YIBAO_", extra="ignore", case_sensitive=False)
@@ -124,26 +157,11 @@ class CommonSettings(BaseSettings):
             username=self.kafka_sasl_username, password=password, cafile=self.kafka_ssl_cafile))
 
     @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        prefix = settings_cls.model_config.get("env_prefix", "")
-        if prefix and prefix.upper() != GLOBAL_PREFIX:
-            # fallback: YIBAO_<FIELD> sets a value for every service; YIBAO_<SERVICE>_<FIELD> wins over it
-            sources.append(EnvSettingsSource(settings_cls, env_prefix=GLOBAL_PREFIX))
-        directory = secrets_dir()
-        if directory is not None:
-            sources.append(SecretsSettingsSource(settings_cls, secrets_dir=directory))
-            if prefix and prefix.upper() != GLOBAL_PREFIX:
-                # as with the environment: the file yibao_<field> serves every service without its own file
-                sources.append(SecretsSettingsSource(settings_cls, secrets_dir=directory, env_prefix=GLOBAL_PREFIX))
-        return tuple(sources)
+    def env_fallback_prefix(cls) -> str | None:
+        """YIBAO_<FIELD> (and the secret file yibao_<field>) sets a value for every service; YIBAO_<SERVICE>_<FIELD>
+        (its own file) wins over it."""
+        prefix = cls.model_config.get("env_prefix", "")
+        return GLOBAL_PREFIX if prefix and prefix.upper() != GLOBAL_PREFIX else None
 
     def __repr_args__(self):  # type: ignore[no-untyped-def]
         """repr()/str() hide a password inside a URL (SecretStr fields hide themselves)."""
@@ -154,3 +172,36 @@ class CommonSettings(BaseSettings):
         """Settings as shown to operators: secrets stay hidden, and so does a password inside a URL."""
         return {key: _hide_url_password(str(value)) if value is not None else None
                 for key, value in self.model_dump().items()}
+
+
+class AccessSettings(CommonSettings):
+    """Settings of a service people log in to (reconciliation's finance, the counter's lab): the two ways an identity
+    is proven, as :meth:`yibao.core.access.Authenticator.from_settings` reads them. The roles are the service's own
+    (its :class:`~yibao.core.access.Policy`)."""
+
+    auth_static_tokens_file: Path | None = Field(
+        None, description="static-token mode: a secret YAML/JSON file of users, each {user, roles (the service's), "
+        "token or token_sha256}; unset: static tokens off (see the service README)")
+    oidc_issuer: str = Field("", description="OIDC mode: the identity provider's issuer (iss); empty: OIDC off")
+    oidc_audience: str = Field("", description="OIDC mode: the audience (aud) tokens must be issued for")
+    oidc_jwks_url: str = Field("", description="OIDC mode: the provider's JWKS URL (keys fetched and cached)")
+    oidc_jwks_file: Path | None = Field(None, description="OIDC mode: a local JWKS file instead of the URL")
+    oidc_algorithms: list[str] = Field(
+        default_factory=lambda: ["RS256", "ES256"],
+        description="signature algorithms accepted (RS256/384/512, PS256/384/512, ES256/384/512); never none or HS*")
+    oidc_leeway_s: float = Field(60.0, ge=0, le=600, description="clock leeway for exp / nbf / iat, seconds")
+    oidc_user_claim: str = Field("preferred_username", description="claim naming the user (falls back to sub)")
+    oidc_roles_claim: str = Field(
+        "roles", description="claim holding the user's roles, a dotted path (Keycloak: realm_access.roles)")
+    oidc_role_map: dict[str, str] = Field(
+        default_factory=dict, description="provider role/group → one of the service's roles (JSON object); empty: "
+        "the provider's names are used as they are")
+    oidc_jwks_cache_s: float = Field(300.0, gt=0, description="how long fetched JWKS keys are kept")
+
+    @field_validator("oidc_algorithms")
+    @classmethod
+    def _asymmetric(cls, value: list[str]) -> list[str]:
+        wrong = sorted(set(value) - ASYMMETRIC_ALGORITHMS)
+        if wrong:
+            raise ValueError(f"oidc_algorithms: {wrong} not accepted; allowed: {sorted(ASYMMETRIC_ALGORITHMS)}")
+        return value

@@ -15,16 +15,11 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SecretsSettingsSource,
-    SettingsConfigDict,
-)
+from pydantic_settings import SettingsConfigDict
 
-from yibao.core.settings import secrets_dir
+from yibao.core.settings import YibaoSettings
 
-__all__ = ["PlatformSettings", "GatewayKind", "DEFAULT_BASE_URL", "DEFAULT_SETTLEMENT_INFNOS", "PROVINCE_DEFAULTS"]
+__all__ = ["PlatformClientSettings", "PlatformSettings", "GatewayKind", "DEFAULT_BASE_URL", "DEFAULT_SETTLEMENT_INFNOS", "PROVINCE_DEFAULTS"]
 
 GatewayKind = Literal["none", "tif", "api", "encrypted"]
 
@@ -50,13 +45,37 @@ _HEADER_LIMITS = {
 }
 
 
-class PlatformSettings(BaseSettings):
+class PlatformClientSettings(YibaoSettings):
+    """What every platform client has: where the platform is, how long a call may take, its connection pool, retries
+    and TLS. Each platform's settings extend it under their own prefix (:class:`PlatformSettings`,
+    :class:`yibao.envelope.workinjury.WorkInjuryPlatformSettings`); like every yibao setting, a secret may also be a
+    file named after the environment variable in ``YIBAO_SECRETS_DIR``."""
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+
+    base_url: str = Field(DEFAULT_BASE_URL, description="scheme://host:port of the platform (or its gateway)")
+
+    # --- time limits and retries ---------------------------------------------------------------------------
+    connect_timeout_s: float = Field(5.0, gt=0, description="TCP/TLS connect timeout")
+    read_timeout_s: float = Field(30.0, gt=0, description="reply timeout of an ordinary call")
+    write_timeout_s: float = Field(10.0, gt=0, description="request write timeout")
+    pool_timeout_s: float = Field(5.0, gt=0, description="wait for a free pooled connection")
+    max_connections: int = Field(50, ge=1, description="connection pool size")
+    retry_attempts: int = Field(3, ge=1, description="attempts of a call that may be retried (1: never retry)")
+    retry_backoff_s: float = Field(0.2, ge=0, description="first retry delay; doubles each attempt")
+    not_processed_statuses: list[int] = Field(
+        default_factory=lambda: [408, 429, 503],
+        description="HTTP statuses proving the gateway refused to forward (TransportError, retried)",
+    )
+    tls_verify: bool = Field(True, description="verify the platform's certificate")
+
+
+class PlatformSettings(PlatformClientSettings):
     """How to reach and authenticate to the national platform, and who we are on it."""
 
     model_config = SettingsConfigDict(env_prefix="YIBAO_PLATFORM_", extra="ignore", case_sensitive=False)
 
     # --- where ---------------------------------------------------------------------------------------------
-    base_url: str = Field(DEFAULT_BASE_URL, description="scheme://host:port of the platform (or its gateway)")
     call_path: str = Field("/fsi/api/rsfComIfsService/callService", description="path of normal transactions")
     upload_path: str = Field("/fsi/api/fileupload/upload", description="path of 9101 (multipart upload)")
     download_path: str = Field("/fsi/api/fileupload/download", description="path of 9102 (file download)")
@@ -116,25 +135,13 @@ class PlatformSettings(BaseSettings):
     max_input_chars: int = Field(40000, description="longest input JSON text accepted (spec: 40000)")
 
     # --- time limits and retries ---------------------------------------------------------------------------
-    connect_timeout_s: float = Field(5.0, description="TCP/TLS connect timeout")
-    read_timeout_s: float = Field(30.0, description="reply timeout of an ordinary call")
     settlement_read_timeout_s: float = Field(60.0, description="reply timeout of settlement_infnos")
-    write_timeout_s: float = Field(10.0, description="request write timeout")
-    pool_timeout_s: float = Field(5.0, description="wait for a free pooled connection")
     settlement_infnos: list[str] = Field(
         default_factory=lambda: list(DEFAULT_SETTLEMENT_INFNOS), description="calls given the settlement timeout"
     )
-    max_connections: int = Field(50, description="connection pool size")
     max_keepalive_connections: int = Field(20, description="idle connections kept open")
-    retry_attempts: int = Field(3, description="attempts of a call that may be retried (1: never retry)")
-    retry_backoff_s: float = Field(0.2, description="first retry delay; doubles each attempt")
-    not_processed_statuses: list[int] = Field(
-        default_factory=lambda: [408, 429, 503],
-        description="HTTP statuses proving the gateway refused to forward (TransportError, retried)",
-    )
 
     # --- TLS -----------------------------------------------------------------------------------------------
-    tls_verify: bool = Field(True, description="verify the platform's certificate")
     tls_ca_file: str | None = Field(None, description="CA bundle (PEM) for the platform's certificate")
     tls_client_cert: str | None = Field(None, description="client certificate (PEM) for mutual TLS")
     tls_client_key: str | None = Field(None, description="client key (PEM); omit when inside the cert file")
@@ -162,21 +169,6 @@ class PlatformSettings(BaseSettings):
         description="err_msg phrases meaning the sign_no is invalid (the session is renewed), added to the catalog's "
                     "wording sign_in_invalid (a province file is the better place for them)",
     )
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        directory = secrets_dir()
-        if directory is not None:
-            sources.append(SecretsSettingsSource(settings_cls, secrets_dir=directory))
-        return tuple(sources)
 
     @model_validator(mode="before")
     @classmethod

@@ -67,6 +67,7 @@ __all__ = [
     "FilingRequested",
     "FilingRevoked",
     "HisEvent",
+    "event_object",
     "parse_event",
     "validation_reason",
 ]
@@ -625,8 +626,9 @@ def validation_reason(exc: ValidationError, *, limit: int = 3) -> str:
     return "; ".join(parts)
 
 
-def parse_event(data: bytes | str | dict[str, Any]) -> HisEventBase:
-    """Read a canonical event from its JSON (bytes/str) or a dict. Raises DecodeError naming the problem."""
+def event_object(data: bytes | str | dict[str, Any]) -> dict[str, Any]:
+    """A canonical event's JSON object (fractions as Decimal), not yet validated: what a router peeks at (its
+    ``type``) before it parses the event. Raises DecodeError naming the problem."""
     if isinstance(data, (bytes, bytearray, str)):
         try:
             data = json.loads(data, parse_float=Decimal)
@@ -634,6 +636,12 @@ def parse_event(data: bytes | str | dict[str, Any]) -> HisEventBase:
             raise DecodeError(f"canonical event is not valid JSON: {type(exc).__name__}") from None
     if not isinstance(data, dict):
         raise DecodeError("canonical event is not a JSON object")
+    return data
+
+
+def parse_event(data: bytes | str | dict[str, Any]) -> HisEventBase:
+    """Read a canonical event from its JSON (bytes/str) or a dict. Raises DecodeError naming the problem."""
+    data = event_object(data)
     try:
         return _ADAPTER.validate_python(data)
     except ValidationError as exc:

@@ -11,38 +11,29 @@ A filing HIS repeats (a CDC update of its row: a new event id, the same request 
 
 from __future__ import annotations
 
-import json
-from decimal import Decimal
 from typing import Any
 
 from yibao.chains.model import Absorption, Effects
-from yibao.core.errors import DecodeError
 from yibao.counter.state import FilingState, Revocation
-from yibao.hisevents.models import FilingRequested, FilingRevoked, parse_event
+from yibao.hisevents.models import FilingRequested, FilingRevoked, event_object, parse_event
 
-__all__ = ["FILING_EVENT_TYPES", "route", "apply_filing_event", "peek_type"]
+__all__ = ["FILING_EVENT_TYPES", "route", "filing_absorption", "apply_filing_event"]
 
 FILING_EVENT_TYPES = frozenset({"filing_requested", "filing_revoked"})
-
-
-def peek_type(value: bytes) -> dict[str, Any]:
-    try:
-        raw = json.loads(value, parse_float=Decimal)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise DecodeError(f"canonical event is not valid JSON: {type(exc).__name__}") from None
-    if not isinstance(raw, dict):
-        raise DecodeError("canonical event is not a JSON object")
-    return raw
 
 
 def route(topic_id: str, value: bytes) -> Absorption[FilingState] | None:
     """The chain runtime's router: 备案 events to their filing's visit (None: not a filing event)."""
     if topic_id != "his_events":
         return None
-    raw = peek_type(value)
+    raw = event_object(value)
     if raw.get("type") not in FILING_EVENT_TYPES:
         return None
-    event = parse_event(raw)
+    return filing_absorption(parse_event(raw))
+
+
+def filing_absorption(event: Any) -> Absorption[FilingState]:
+    """A 备案 event (filing_requested, filing_revoked) absorbed into its filing's visit."""
     return Absorption(f"his:{event.event_id}", event.his_visit_id, event.visit_kind,
                       lambda state, fx: apply_filing_event(state, fx, event))
 

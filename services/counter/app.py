@@ -33,7 +33,7 @@ from yibao.core.results import HisResult
 from yibao.core.runtime import MessageContext, ServiceRuntime
 from yibao.core.topics import CATALOG, topic
 from yibao.counter import access, batch, http, slips
-from yibao.counter.absorb import FILING_EVENT_TYPES, apply_filing_event, peek_type
+from yibao.counter.absorb import FILING_EVENT_TYPES, filing_absorption
 from yibao.counter.chain import FilingChain
 from yibao.counter.config import CounterConfig
 from yibao.counter.models import CounterAnswer, CounterRequest
@@ -41,7 +41,7 @@ from yibao.counter.queries import QueryService
 from yibao.counter.reference import CachedReference, PlatformReference
 from yibao.counter.results import SERVICE
 from yibao.counter.settings import CounterSettings
-from yibao.hisevents.models import parse_event, validation_reason
+from yibao.hisevents.models import event_object, parse_event, validation_reason
 
 __all__ = ["build", "main", "CounterWorker"]
 
@@ -116,12 +116,10 @@ class CounterWorker:
         absorptions: list[Absorption[Any] | None] = []
         visits: list[Any] = []
         for ctx in ctxs:
-            raw = peek_type(ctx.value) if ctx.value is not None else {}
+            raw = event_object(ctx.value) if ctx.value is not None else {}
             kind = raw.get("type")
             if kind in FILING_EVENT_TYPES:
-                event = parse_event(raw)
-                absorptions.append(Absorption(f"his:{event.event_id}", event.his_visit_id, event.visit_kind,
-                                              lambda st, fx, e=event: apply_filing_event(st, fx, e)))
+                absorptions.append(filing_absorption(parse_event(raw)))
                 visits.append(None)
             elif kind in _VISIT_TYPES:
                 absorptions.append(None)

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from yibao.chains.runtime import ChainSettings
+from yibao.core.settings import AccessSettings
 
 __all__ = ["CounterSettings"]
 
 
-class CounterSettings(ChainSettings):
-    """The counter: queries for HIS, kiosks and WeChat; 备案; 核酸 batch settlement; settlement slips."""
+class CounterSettings(ChainSettings, AccessSettings):
+    """The counter: queries for HIS, kiosks and WeChat; 备案; 核酸 batch settlement; settlement slips. Who may import
+    and export 核酸 batches logs in as :class:`~yibao.core.settings.AccessSettings` says (roles lab, finance, ops)."""
 
     model_config = SettingsConfigDict(env_prefix="YIBAO_COUNTER_", extra="ignore", case_sensitive=False)
     service_name: ClassVar[str] = "counter"
@@ -49,28 +50,3 @@ class CounterSettings(ChainSettings):
     slip_title: str = Field("医疗保障基金结算单", description="the slip's heading")
     hospital_name: str = Field("", description="the hospital's name on the slip (default: the platform setting's "
                                                "fixmedins_name)")
-    # --- who may import and export 核酸 batches ---------------------------------------------------------------
-    auth_static_tokens_file: Path | None = Field(
-        None, description="static-token mode: a secret YAML/JSON file of users, each {user, roles (lab, finance, "
-        "ops), token or token_sha256}; unset: static tokens off")
-    oidc_issuer: str = Field("", description="OIDC mode: the identity provider's issuer (iss); empty: OIDC off")
-    oidc_audience: str = Field("", description="OIDC mode: the audience (aud) tokens must be issued for")
-    oidc_jwks_url: str = Field("", description="OIDC mode: the provider's JWKS URL (keys fetched and cached)")
-    oidc_jwks_file: Path | None = Field(None, description="OIDC mode: a local JWKS file instead of the URL")
-    oidc_algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"],
-                                       description="signature algorithms accepted; never none or HS*")
-    oidc_leeway_s: float = Field(60.0, ge=0, le=600, description="clock leeway for exp / nbf / iat, seconds")
-    oidc_user_claim: str = Field("preferred_username", description="claim naming the user (falls back to sub)")
-    oidc_roles_claim: str = Field("roles", description="claim holding the user's roles, a dotted path")
-    oidc_role_map: dict[str, str] = Field(default_factory=dict, description="provider role/group → lab, finance or "
-                                                                            "ops (JSON object)")
-    oidc_jwks_cache_s: float = Field(300.0, gt=0, description="how long fetched JWKS keys are kept")
-
-    @field_validator("oidc_algorithms")
-    @classmethod
-    def _asymmetric(cls, value: list[str]) -> list[str]:
-        allowed = {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"}
-        wrong = sorted(set(value) - allowed)
-        if wrong:
-            raise ValueError(f"oidc_algorithms: {wrong} not accepted; allowed: {sorted(allowed)}")
-        return value

@@ -16,7 +16,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from yibao.core.settings import CommonSettings
+from yibao.core.settings import AccessSettings
 
 __all__ = ["ReconciliationSettings", "DIFFERENCE_CLASSES", "DEFAULT_ROW_CODES"]
 
@@ -39,7 +39,7 @@ DEFAULT_ROW_CODES: dict[str, str] = {
 }
 
 
-class ReconciliationSettings(CommonSettings):
+class ReconciliationSettings(AccessSettings):
     """The reconciliation worker: daily 3201/3202 against the national platform, repairs and reports."""
 
     model_config = SettingsConfigDict(env_prefix="YIBAO_RECONCILIATION_", extra="ignore", case_sensitive=False)
@@ -121,30 +121,7 @@ class ReconciliationSettings(CommonSettings):
         120.0, description="a platform call of a run (3201/3202/9101/9102/5203/2601) longer than this fails it"
     )
 
-    # --- who may act: authentication, roles, signed commands, the console --------------------------------
-    auth_static_tokens_file: Path | None = Field(
-        None, description="static-token mode: a secret YAML/JSON file of users, each {user, roles, token or "
-        "token_sha256}; unset: static tokens off (see the service README)",
-    )
-    oidc_issuer: str = Field("", description="OIDC mode: the identity provider's issuer (iss); empty: OIDC off")
-    oidc_audience: str = Field("", description="OIDC mode: the audience (aud) tokens must be issued for")
-    oidc_jwks_url: str = Field("", description="OIDC mode: the provider's JWKS URL (keys fetched and cached)")
-    oidc_jwks_file: Path | None = Field(None, description="OIDC mode: a local JWKS file instead of the URL")
-    oidc_algorithms: list[str] = Field(
-        default_factory=lambda: ["RS256", "ES256"],
-        description="signature algorithms accepted (RS256/384/512, PS256/384/512, ES256/384/512); never none or "
-        "HS*",
-    )
-    oidc_leeway_s: float = Field(60.0, ge=0, le=600, description="clock leeway for exp / nbf / iat, seconds")
-    oidc_user_claim: str = Field("preferred_username", description="claim naming the user (falls back to sub)")
-    oidc_roles_claim: str = Field(
-        "roles", description="claim holding the user's roles, a dotted path (Keycloak: realm_access.roles)"
-    )
-    oidc_role_map: dict[str, str] = Field(
-        default_factory=dict, description="provider role/group → clerk, approver or ops (JSON object); empty: "
-        "the provider's names are used as they are",
-    )
-    oidc_jwks_cache_s: float = Field(300.0, gt=0, description="how long fetched JWKS keys are kept")
+    # --- who may act (logging in, roles clerk/approver/ops: AccessSettings): signed commands, the console --
     command_keys_file: Path | None = Field(
         None, description="a secret YAML/JSON file of the keys commands on yibao.recon.commands.v1 are signed "
         "with, each {key_id, user, roles, secret}; unset: every command is refused",
@@ -176,15 +153,6 @@ class ReconciliationSettings(CommonSettings):
             from yibao.core.errors import ConfigurationError
 
             raise ConfigurationError(f"the CLI's {which} file {path} cannot be read: {exc.strerror}") from None
-
-    @field_validator("oidc_algorithms")
-    @classmethod
-    def _asymmetric(cls, value: list[str]) -> list[str]:
-        allowed = {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"}
-        wrong = sorted(set(value) - allowed)
-        if wrong:
-            raise ValueError(f"oidc_algorithms: {wrong} not accepted; allowed: {sorted(allowed)}")
-        return value
 
     @field_validator("oidc_role_map")
     @classmethod

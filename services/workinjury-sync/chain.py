@@ -24,6 +24,7 @@ Anything our checks refuse is answered with the field named and parked for HIS t
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Callable
 from typing import Any
 
 from yibao.chains.model import Action, Call, Change, Effects, Idle, Refusal, Wait
@@ -85,6 +86,34 @@ def _answer(part_of: Any, code: str, reason: str, *, request: str, infno: str | 
                         reason_code=code, reason=reason)
 
     return Change(f"{kind}:{code}:{stable_id(reason)[:8]}", apply)
+
+
+def _verdict(part_of: Any, problem: str | None, *, request: str, infno: str) -> Change[WorkInjuryState]:
+    """Our check of a part (found again by ``part_of(state)``): ``problem`` answers it as invalid (parked for HIS);
+    none marks it checked, so it may be sent."""
+    if problem is not None:
+        return _answer(part_of, "invalid_input", problem, request=request, infno=infno, kind="invalid")
+    return _checked(part_of)
+
+
+def _later(waiting: Callable[[WorkInjuryState], list[Part]], event_id: str, name: str,
+           then: Callable[[WorkInjuryState, Part, Effects], None]) -> Change[WorkInjuryState]:
+    """A later version of a part HIS sent once the first was chosen: taken off its waiting list (``waiting(state)``)
+    and handed to ``then`` — which makes it the part (the first ended off the platform) or refuses it."""
+    def apply(s: WorkInjuryState, fx: Effects) -> None:
+        parts = waiting(s)
+        found = next((p for p in parts if p.event_id == event_id), None)
+        if found is not None:
+            parts.remove(found)
+            then(s, found, fx)
+
+    return Change(f"{name}:{stable_id(event_id)[:16]}", apply)
+
+
+def _refuse_later(fx: Effects, part: Part, *, request: str, infno: str, code: str, reason: str) -> None:
+    part.status, part.reason_code, part.reason = "refused", code, reason
+    emit_result(fx, request=request, kind="refused", ident=(request, part.event_id), part=part, infno=infno,
+                reason_code=code, reason=reason)
 
 
 def _checked(part_of: Any) -> Change[WorkInjuryState]:
@@ -193,37 +222,29 @@ class WorkInjuryChain:
         return Change(f"close:{code}", apply)
 
     def _later_admission(self, stay: StayCase) -> Action:
-        later = stay.later_admissions[0]
-        event_id = later.event_id
+        event_id = stay.later_admissions[0].event_id
         current = stay.admission
         assert current is not None
+
+        def waiting(s: WorkInjuryState) -> list[Part]:
+            assert s.stay is not None
+            return s.stay.later_admissions
+
         if current.status in ("invalid", "refused", "revoked", "superseded") and not stay.admitted:
-            def replace(s: WorkInjuryState, fx: Effects) -> None:
-                st = s.stay
-                assert st is not None
-                found = next((p for p in st.later_admissions if p.event_id == event_id), None)
-                if found is not None:
-                    st.later_admissions.remove(found)
-                    st.admission = found
+            def replace(s: WorkInjuryState, found: Part, fx: Effects) -> None:
+                assert s.stay is not None
+                s.stay.admission = found
 
-            return Change(f"admission again:{stable_id(event_id)[:16]}", replace)
+            return _later(waiting, event_id, "admission again", replace)
 
-        def answer(s: WorkInjuryState, fx: Effects) -> None:
-            st = s.stay
-            assert st is not None
-            found = next((p for p in st.later_admissions if p.event_id == event_id), None)
-            if found is None:
-                return
-            st.later_admissions.remove(found)
-            found.status, found.reason_code = "refused", "out_of_order"
-            found.reason = ("the stay's admission is on the platform already (GYU101 has no change): revoke it "
-                            "first (revocation target admission), then send the corrected admission")
-            emit_result(fx, request="admission", kind="refused", ident=("admission", event_id), part=found,
-                        infno="GYU101", reason_code="out_of_order", reason=found.reason)
+        def answer(s: WorkInjuryState, found: Part, fx: Effects) -> None:
+            _refuse_later(fx, found, request="admission", infno="GYU101", code="out_of_order",
+                          reason="the stay's admission is on the platform already (GYU101 has no change): revoke it "
+                                 "first (revocation target admission), then send the corrected admission")
 
         if current.open:  # chosen, its call may be in flight: answered once it ended
             return Wait("a later admission waits for the first one's answer")
-        return Change(f"later admission:{stable_id(event_id)[:16]}", answer)
+        return _later(waiting, event_id, "later admission", answer)
 
     def _lines(self, state: WorkInjuryState, stay: StayCase) -> Action | None:
         cfg = self.config
@@ -282,10 +303,7 @@ class WorkInjuryChain:
             if any(line.open for line in stay.lines.values() if line.occurred_at <= request.occurred_at):
                 return Wait("the settlement waits for the stay's earlier lines to be uploaded")
             if not request.checked:
-                problem = settlement.settlement_problem(cfg, stay, request)
-                if problem is not None:
-                    return _answer(me, "invalid_input", problem, request=label, infno="GYU103", kind="invalid")
-                return _checked(me)
+                return _verdict(me, settlement.settlement_problem(cfg, stay, request), request=label, infno="GYU103")
             nos = [n for n in request.record.get("atta_nos", []) if n in stay.attachments]
             if any(stay.attachments[n].open for n in nos):
                 return attachments.freeze_attachments(nos)
@@ -297,10 +315,7 @@ class WorkInjuryChain:
             return _answer(me, "out_of_order", "the stay has no settlement on the platform to deduct from",
                            request=label, infno="GYU004")
         if not request.checked:
-            problem = deduction.deduction_problem(cfg, stay, request)
-            if problem is not None:
-                return _answer(me, "invalid_input", problem, request=label, infno="GYU004", kind="invalid")
-            return _checked(me)
+            return _verdict(me, deduction.deduction_problem(cfg, stay, request), request=label, infno="GYU004")
         return deduction.deduction_call(cfg, state, request)
 
     # --- a filing -----------------------------------------------------------------------------------------------
@@ -319,20 +334,14 @@ class WorkInjuryChain:
                                "the application was not downloaded (GYD001): only a downloaded application is audited",
                                request="filing_audit", infno="GYU001")
             if not audit.checked:
-                problem = filing.audit_problem(cfg, case, audit)
-                if problem is not None:
-                    return _answer(lambda s: s.filing.audit if s.filing else None, "invalid_input", problem,
-                                   request="filing_audit", infno="GYU001", kind="invalid")
-                return _checked(lambda s: s.filing.audit if s.filing else None)
+                return _verdict(lambda s: s.filing.audit if s.filing else None, filing.audit_problem(cfg, case, audit),
+                                request="filing_audit", infno="GYU001")
             return filing.audit_call(cfg, state)
         local = case.filing
         if local is not None and local.open:
             if not local.checked:
-                problem = filing.filing_problem(cfg, case, local)
-                if problem is not None:
-                    return _answer(lambda s: s.filing.filing if s.filing else None, "invalid_input", problem,
-                                   request="filing", infno="GYU006", kind="invalid")
-                return _checked(lambda s: s.filing.filing if s.filing else None)
+                return _verdict(lambda s: s.filing.filing if s.filing else None,
+                                filing.filing_problem(cfg, case, local), request="filing", infno="GYU006")
             nos = [n for n in local.record.get("atta_nos", []) if n in case.attachments]
             if any(case.attachments[n].open for n in nos):
                 return attachments.freeze_attachments(nos)
@@ -350,11 +359,7 @@ class WorkInjuryChain:
                 return next((u for u in s.filing.updates if u.event_id == event_id), None) if s.filing else None
 
             if not update.checked:
-                problem = filing.update_problem(cfg, case, update)
-                if problem is not None:
-                    return _answer(me, "invalid_input", problem, request="filing_update", infno="GYU007",
-                                   kind="invalid")
-                return _checked(me)
+                return _verdict(me, filing.update_problem(cfg, case, update), request="filing_update", infno="GYU007")
             return filing.update_call(cfg, state, update)
         return Idle()
 
@@ -363,36 +368,29 @@ class WorkInjuryChain:
         event_id = later.event_id
         is_audit = "apply_no" in later.record
         current = case.audit if is_audit else case.filing
-        if current is not None and current.status in ("invalid", "refused"):
-            def replace(s: WorkInjuryState, fx: Effects) -> None:
-                f = s.filing
-                assert f is not None
-                found = next((p for p in f.later if p.event_id == event_id), None)
-                if found is not None:
-                    f.later.remove(found)
-                    if is_audit:
-                        f.audit = found
-                    else:
-                        f.filing = found
 
-            return Change(f"again:{stable_id(event_id)[:16]}", replace)
+        def waiting(s: WorkInjuryState) -> list[Part]:
+            assert s.filing is not None
+            return s.filing.later
+
+        if current is not None and current.status in ("invalid", "refused"):
+            def replace(s: WorkInjuryState, found: Part, fx: Effects) -> None:
+                assert s.filing is not None
+                if is_audit:
+                    s.filing.audit = found
+                else:
+                    s.filing.filing = found
+
+            return _later(waiting, event_id, "again", replace)
 
         request, infno = ("filing_audit", "GYU001") if is_audit else ("filing", "GYU006")
 
-        def answer(s: WorkInjuryState, fx: Effects) -> None:
-            f = s.filing
-            assert f is not None
-            found = next((p for p in f.later if p.event_id == event_id), None)
-            if found is None:
-                return
-            f.later.remove(found)
-            found.status, found.reason_code = "refused", "already_done"
-            found.reason = ("the application is audited already" if is_audit else
-                            "the filing is on the platform already: change it with an update (GYU007)")
-            emit_result(fx, request=request, kind="refused", ident=(request, event_id), part=found, infno=infno,
-                        reason_code="already_done", reason=found.reason)
+        def answer(s: WorkInjuryState, found: Part, fx: Effects) -> None:
+            _refuse_later(fx, found, request=request, infno=infno, code="already_done",
+                          reason="the application is audited already" if is_audit else
+                          "the filing is on the platform already: change it with an update (GYU007)")
 
-        return Change(f"later:{stable_id(event_id)[:16]}", answer)
+        return _later(waiting, event_id, "later", answer)
 
     # --- a device settlement ------------------------------------------------------------------------------------
 
@@ -405,34 +403,25 @@ class WorkInjuryChain:
 
             if not part.checked:
                 record = {k: v for k, v in part.record.items() if k != "mdtrt_admdvs"}
-                problem = settlement.device_problem(cfg, record)
-                if problem is not None:
-                    return _answer(me, "invalid_input", problem, request="device_settlement", infno="GYU303",
-                                   kind="invalid")
-                return _checked(me)
+                return _verdict(me, settlement.device_problem(cfg, record), request="device_settlement", infno="GYU303")
             if not case.verified:
                 return settlement.device_check_call(cfg, state)
             return settlement.device_call(cfg, state)
         if case.later:
-            later = case.later[0]
-            event_id = later.event_id
+            def waiting(s: WorkInjuryState) -> list[Part]:
+                assert s.device is not None
+                return s.device.later
 
-            def answer(s: WorkInjuryState, fx: Effects) -> None:
+            def answer(s: WorkInjuryState, found: Part, fx: Effects) -> None:
                 d = s.device
                 assert d is not None
-                found = next((p for p in d.later if p.event_id == event_id), None)
-                if found is None:
-                    return
-                d.later.remove(found)
                 if d.settlement is not None and d.settlement.status in ("invalid", "refused"):
                     d.settlement, d.verified = found, False
                     return
-                found.status, found.reason_code, found.reason = "refused", "already_done", \
-                    "the device settlement is on the platform already: revoke it first"
-                emit_result(fx, request="device_settlement", kind="refused", ident=("device_settlement", event_id),
-                            part=found, infno="GYU303", reason_code="already_done", reason=found.reason)
+                _refuse_later(fx, found, request="device_settlement", infno="GYU303", code="already_done",
+                              reason="the device settlement is on the platform already: revoke it first")
 
-            return Change(f"later:{stable_id(event_id)[:16]}", answer)
+            return _later(waiting, case.later[0].event_id, "later", answer)
         revoke = next((r for r in case.revocations if r.open), None)
         if revoke is not None:
             event_id = revoke.event_id
@@ -462,10 +451,7 @@ class WorkInjuryChain:
             return _answer(me, "already_done", f"the month-end of {case.month} is uploaded already (once per "
                                                "institution per month)", request="month_end", infno="GYU003")
         if not part.checked:
-            problem = monthend.month_problem(cfg, part)
-            if problem is not None:
-                return _answer(me, "invalid_input", problem, request="month_end", infno="GYU003", kind="invalid")
-            return _checked(me)
+            return _verdict(me, monthend.month_problem(cfg, part), request="month_end", infno="GYU003")
         return monthend.month_call(cfg, state, part)
 
     def _org(self, state: WorkInjuryState, case: OrgCase) -> Action:
@@ -493,10 +479,7 @@ class WorkInjuryChain:
         def me(s: WorkInjuryState) -> Part | None:
             return next((p for p in s.org.parts if p.event_id == event_id), None) if s.org else None
 
-        problem = _org_problem(cfg, latest)
-        if problem is not None:
-            return _answer(me, "invalid_input", problem, request="institution", infno="GYU009", kind="invalid")
-        return _checked(me)
+        return _verdict(me, _org_problem(cfg, latest), request="institution", infno="GYU009")
 
     # --- a download stream --------------------------------------------------------------------------------------
 
@@ -604,13 +587,10 @@ def _org_problem(cfg: ChainConfig, part: Part) -> str | None:
 
 def _device_revoke_call(cfg: ChainConfig, state: WorkInjuryState, part: Part) -> Call[WorkInjuryState]:
     from yibao.chains.model import Reply
-    from yibao.workinjury_sync.steps.common import lookup
+    from yibao.workinjury_sync.steps.common import lookup, open_part
 
     event_id = part.event_id
-
-    def current(s: WorkInjuryState) -> Part | None:
-        return next((r for r in s.device.revocations if r.event_id == event_id and r.open), None) if s.device \
-            else None
+    current = open_part(lambda s: s.device.revocations if s.device else (), event_id)
 
     def on_ok(s: WorkInjuryState, reply: Reply, fx: Effects) -> None:
         r = current(s)

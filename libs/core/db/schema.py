@@ -358,23 +358,32 @@ recon_differences = Table(
 
 __all__ += ["recon_audit", "recon_command_nonces", "recon_sessions"]
 
+def _audit_columns(*subject: Column) -> list[Column]:
+    """The columns of an audit table of people logged in through :mod:`yibao.core.access` (filled by its
+    ``audit_values``): when, who, in which role, how, what, then what it was done to (``subject``, the service's
+    own columns), how it ended, from where and why."""
+    return [
+        Column("at", ShanghaiDateTime(), nullable=False),
+        Column("actor", String(128), nullable=False),  # the user ("-" when nobody could be identified)
+        Column("role", String(64), nullable=False),  # the role that allowed the action, or the roles held
+        Column("method", String(16), nullable=False),  # oidc | static | session | command | cli | schedule | none
+        Column("action", String(32), nullable=False),  # login, login_failed, trigger, approve, batch_import, …
+        *subject,
+        Column("outcome", String(16), nullable=False),  # ok | denied | refused | failed
+        Column("status", Integer, nullable=True),  # the HTTP status answered, when over HTTP
+        Column("source", String(200), nullable=False),  # client address, or topic/partition/offset of a command
+        Column("detail", Text, nullable=True),  # the reason (never a token, never personal data)
+    ]
+
+
 #: every action finance (or anyone) takes or tries on reconciliation: who, in which role, what, on which run and
 #: differences, when (Asia/Shanghai), from where, and how it ended. Rows are only ever added.
 recon_audit = Table(
     "recon_audit",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("at", ShanghaiDateTime(), nullable=False),
-    Column("actor", String(128), nullable=False),  # the user ("-" when nobody could be identified)
-    Column("role", String(64), nullable=False),  # the role that allowed the action, or the roles held
-    Column("method", String(16), nullable=False),  # oidc | static | session | command | cli | schedule | none
-    Column("action", String(32), nullable=False),  # login, login_failed, trigger, approve, reject, report, …
-    Column("run_id", String(40), nullable=True),
-    Column("difference_ids", Text, nullable=True),  # JSON list
-    Column("outcome", String(16), nullable=False),  # ok | denied | refused | failed
-    Column("status", Integer, nullable=True),  # the HTTP status answered, when over HTTP
-    Column("source", String(200), nullable=False),  # client address, or topic/partition/offset of a command
-    Column("detail", Text, nullable=True),  # the reason (never a token, never personal data)
+    *_audit_columns(Column("run_id", String(40), nullable=True),
+                    Column("difference_ids", Text, nullable=True)),  # JSON list
     Index("ix_recon_audit_at", "at"),
     Index("ix_recon_audit_run", "run_id"),
 )
@@ -548,16 +557,7 @@ counter_audit = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("scope", String(64), nullable=False),
-    Column("at", ShanghaiDateTime(), nullable=False),
-    Column("actor", String(128), nullable=False),
-    Column("role", String(64), nullable=False),
-    Column("method", String(16), nullable=False),
-    Column("action", String(32), nullable=False),  # batch_import, batch_export, batch_read, login_failed …
-    Column("batch_id", String(40), nullable=True),
-    Column("outcome", String(16), nullable=False),  # ok | denied | refused | failed
-    Column("status", Integer, nullable=True),
-    Column("source", String(200), nullable=False),
-    Column("detail", Text, nullable=True),
+    *_audit_columns(Column("batch_id", String(40), nullable=True)),
     Index("ix_counter_audit_at", "scope", "at"),
 )
 

@@ -18,10 +18,10 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SecretsSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from yibao.core.settings import secrets_dir
 from yibao.envelope.crypto import DEFAULT_UID
+from yibao.envelope.settings import PlatformClientSettings
 
 __all__ = ["WorkInjuryFieldNames", "WorkInjurySettings", "WorkInjuryPlatformSettings"]
 
@@ -65,16 +65,16 @@ class WorkInjurySettings(BaseModel):
     attachment_transactions: frozenset[str] = frozenset({"GYU002"})
 
 
-class WorkInjuryPlatformSettings(BaseSettings):
+class WorkInjuryPlatformSettings(PlatformClientSettings):
     """How to reach the work-injury platform (工伤保险异地就医系统) and who we are on it (env prefix
     ``YIBAO_WORKINJURY_PLATFORM_``). The defaults talk to the platform simulator on loopback (``yibao sim``); the key
     pair is the one staff download from the platform (no default: without it nothing is sent, and the worker says
-    so). Secrets may be files named after the variable in ``YIBAO_SECRETS_DIR``."""
+    so). Secrets may be files named after the variable in ``YIBAO_SECRETS_DIR``; the time limits, retries and TLS are
+    those of :class:`~yibao.envelope.settings.PlatformClientSettings`."""
 
     model_config = SettingsConfigDict(env_prefix="YIBAO_WORKINJURY_PLATFORM_", extra="ignore", case_sensitive=False)
 
     # --- where ---------------------------------------------------------------------------------------------
-    base_url: str = Field("http://127.0.0.1:7070", description="scheme://host:port of the work-injury platform")
     paths: dict[str, str] = Field(default_factory=dict, description="per-transaction path overrides (JSON object "
                                                                     "GYxxx → path); default: the catalog's")
     province: str | None = Field(None, description="province whose work-injury catalog overrides apply "
@@ -105,33 +105,8 @@ class WorkInjuryPlatformSettings(BaseSettings):
     reply_message_key: str = Field("err_msg", description="key of the error message in a reply's data")
     reply_output_key: str = Field("output", description="key of the business output in a reply's data")
 
-    # --- time limits and retries ---------------------------------------------------------------------------
-    connect_timeout_s: float = Field(5.0, gt=0, description="TCP/TLS connect timeout")
-    read_timeout_s: float = Field(30.0, gt=0, description="reply timeout of a call")
-    write_timeout_s: float = Field(10.0, gt=0, description="request write timeout")
-    pool_timeout_s: float = Field(5.0, gt=0, description="wait for a free pooled connection")
+    # --- the connection pool (the other time limits and retries: PlatformClientSettings) ---------------------
     max_connections: int = Field(20, ge=1, description="connection pool size")
-    retry_attempts: int = Field(3, ge=1, description="attempts of a call that may be retried (1: never)")
-    retry_backoff_s: float = Field(0.2, ge=0, description="first retry delay; doubles each attempt")
-    not_processed_statuses: list[int] = Field(
-        default_factory=lambda: [408, 429, 503],
-        description="HTTP statuses proving the request was not forwarded (retried with the same transNo)")
-    tls_verify: bool = Field(True, description="verify the platform's certificate")
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        directory = secrets_dir()
-        if directory is not None:
-            sources.append(SecretsSettingsSource(settings_cls, secrets_dir=directory))
-        return tuple(sources)
 
     @field_validator("serial_code")
     @classmethod

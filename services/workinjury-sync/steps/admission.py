@@ -4,11 +4,11 @@ answer is looked up with GYD053 (a repeat would be refused as a duplicate 住院
 
 from __future__ import annotations
 
-from yibao.chains.model import Call, Change, Effects, Refusal, Reply
+from yibao.chains.model import Call, Change, Effects, Reply
 from yibao.core.results import stable_id
 from yibao.workinjury_sync.config import ChainConfig
-from yibao.workinjury_sync.state import WorkInjuryState
-from yibao.workinjury_sync.steps.common import accept, check_record, invalid, lookup, refuse, results_of
+from yibao.workinjury_sync.state import Part, WorkInjuryState
+from yibao.workinjury_sync.steps.common import check_record, invalid, record_call, results_of
 
 __all__ = ["INFNO", "check_admission", "admission_call"]
 
@@ -37,28 +37,12 @@ def admission_call(cfg: ChainConfig, state: WorkInjuryState) -> Call[WorkInjuryS
     stay = state.stay
     assert stay is not None and stay.admission is not None
     part = stay.admission
-    event_id = part.event_id
 
-    def current(s: WorkInjuryState):  # type: ignore[no-untyped-def]
-        p = s.stay.admission if s.stay is not None else None
-        return p if p is not None and p.event_id == event_id and p.open else None
-
-    def on_ok(s: WorkInjuryState, reply: Reply, fx: Effects) -> None:
-        p = current(s)
-        if p is None:
-            return
+    def took(s: WorkInjuryState, p: Part, reply: Reply) -> dict[str, str]:
         assert s.stay is not None
         s.stay.admitted, s.stay.admissions = True, s.stay.admissions + 1
-        ids = results_of(reply.output)
-        p.platform_no = ids.get(str(p.record.get("ipt_no"))) or None
-        accept(fx, cfg, p, request=REQUEST, infno=INFNO, trans_no=reply.msgid,
-               platform_ids={"ipt_no": str(p.record.get("ipt_no")), **({"plat_no": p.platform_no}
-                                                                       if p.platform_no else {})})
+        p.platform_no = results_of(reply.output).get(str(p.record.get("ipt_no"))) or None
+        return {"ipt_no": str(p.record.get("ipt_no")), **({"plat_no": p.platform_no} if p.platform_no else {})}
 
-    def on_refused(s: WorkInjuryState, refusal: Refusal, fx: Effects) -> None:
-        p = current(s)
-        if p is not None:
-            refuse(fx, p, refusal, request=REQUEST, infno=INFNO)
-
-    return Call(f"{INFNO}:{stable_id(event_id)[:16]}", INFNO, {"adm_list": [part.record]}, on_ok=on_ok,
-                on_refused=on_refused, lookup=lookup(INFNO))
+    return record_call(cfg, part, lambda s: (s.stay.admission,) if s.stay is not None else (), infno=INFNO,
+                       node="adm_list", record=part.record, request=REQUEST, took=took)

@@ -1,22 +1,26 @@
 """What the work-injury steps share: the GYD053 lookup every lost answer is resolved with, the catalog check of one
-record (the field named), the way records are written for the platform, and the answers to HIS."""
+record (the field named), the way records are written for the platform, the answers to HIS, and the call that
+uploads one record of a case (:func:`record_call`)."""
 
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
-from yibao.chains.model import Effects, Lookup, Refusal
+from yibao.chains.model import Call, Effects, Lookup, Refusal, Reply
 from yibao.core import clock
+from yibao.core.results import stable_id
 from yibao.envelope.errors import EnvelopeValidationError
 from yibao.workinjury_sync.config import ChainConfig
 from yibao.workinjury_sync.results import count_records, emit_result, observe_upload, park_input
-from yibao.workinjury_sync.state import Part
+from yibao.workinjury_sync.state import Part, WorkInjuryState
 
 __all__ = ["LOST_SERIAL", "lookup", "check_record", "text_time", "text_date", "text_amount", "compact", "results_of",
-           "accept", "refuse", "invalid", "Found"]
+           "accept", "refuse", "invalid", "Found", "open_part", "record_call"]
+
+P = TypeVar("P", bound=Part)
 
 #: stands for the serial of the call whose answer was lost, in a GYD053 lookup's input; the worker's engine puts the
 #: journalled serial in its place when it sends the lookup (yibao.workinjury_sync.engine)
@@ -108,3 +112,38 @@ def invalid(fx: Effects, part: Part, reason: str, *, request: str, infno: str | 
                 reason_code=code, reason=reason)
     if code == "invalid_input":
         park_input(fx, part, request=request, reason=reason)
+
+
+def open_part(parts: Callable[[WorkInjuryState], Iterable[P | None]], event_id: str
+              ) -> Callable[[WorkInjuryState], P | None]:
+    """Finds the part of ``event_id`` among ``parts(state)`` again in the state as it is *now* (a handler runs after
+    the call, on the current state) — while it is still open; None once it ended or was replaced."""
+    def find(s: WorkInjuryState) -> P | None:
+        return next((p for p in parts(s) if p is not None and p.event_id == event_id and p.open), None)
+
+    return find
+
+
+def record_call(cfg: ChainConfig, part: Part, parts: Callable[[WorkInjuryState], Iterable[P | None]], *,
+                infno: str, node: str, record: dict[str, Any], request: str,
+                took: Callable[[WorkInjuryState, P, Reply], dict[str, str]],
+                detail: Callable[[Reply], dict[str, Any]] | None = None) -> Call[WorkInjuryState]:
+    """The upload of one record of a case (``{node: [record]}`` to ``infno``), its lost answer looked up with GYD053.
+    Taken: ``took`` records what the platform now holds in the case and names its ids, then the part is accepted (HIS
+    told); refused: HIS told why. Either answer applies only while ``part`` (found again among ``parts``) is open."""
+    current = open_part(parts, part.event_id)
+
+    def on_ok(s: WorkInjuryState, reply: Reply, fx: Effects) -> None:
+        p = current(s)
+        if p is not None:
+            platform_ids = took(s, p, reply)
+            accept(fx, cfg, p, request=request, infno=infno, trans_no=reply.msgid, platform_ids=platform_ids,
+                   detail=detail(reply) if detail is not None else None)
+
+    def on_refused(s: WorkInjuryState, refusal: Refusal, fx: Effects) -> None:
+        p = current(s)
+        if p is not None:
+            refuse(fx, p, refusal, request=request, infno=infno)
+
+    return Call(f"{infno}:{stable_id(part.event_id)[:16]}", infno, {node: [record]}, on_ok=on_ok,
+                on_refused=on_refused, lookup=lookup(infno))

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from yibao.chains.model import Call, Effects, Refusal, Reply
-from yibao.core.results import stable_id
+from yibao.chains.model import Call, Reply
 from yibao.workinjury_sync.config import ChainConfig
 from yibao.workinjury_sync.state import StayCase, StayRequest, WorkInjuryState, amount
-from yibao.workinjury_sync.steps.common import accept, check_record, lookup, refuse
+from yibao.workinjury_sync.steps.common import check_record, record_call
 
 __all__ = ["INFNO", "deduction_problem", "deduction_call"]
 
@@ -42,25 +41,11 @@ def deduction_call(cfg: ChainConfig, state: WorkInjuryState, request: StayReques
     stay = state.stay
     assert stay is not None
     record = _record(stay, request)
-    event_id = request.event_id
 
-    def current(s: WorkInjuryState) -> StayRequest | None:
-        r = s.stay.request(event_id) if s.stay is not None else None
-        return r if r is not None and r.open else None
-
-    def on_ok(s: WorkInjuryState, reply: Reply, fx: Effects) -> None:
-        r = current(s)
-        if r is None:
-            return
+    def took(s: WorkInjuryState, r: StayRequest, reply: Reply) -> dict[str, str]:
         assert s.stay is not None
         s.stay.deductions[str(record["deduct_no"])] = r
-        accept(fx, cfg, r, request="deduction", infno=INFNO, trans_no=reply.msgid,
-               platform_ids={"deduct_no": str(record["deduct_no"])})
+        return {"deduct_no": str(record["deduct_no"])}
 
-    def on_refused(s: WorkInjuryState, refusal: Refusal, fx: Effects) -> None:
-        r = current(s)
-        if r is not None:
-            refuse(fx, r, refusal, request="deduction", infno=INFNO)
-
-    return Call(f"{INFNO}:{stable_id(event_id)[:16]}", INFNO, {"deduct_list": [record]}, on_ok=on_ok,
-                on_refused=on_refused, lookup=lookup(INFNO))
+    return record_call(cfg, request, lambda s: s.stay.requests if s.stay is not None else (), infno=INFNO,
+                       node="deduct_list", record=record, request="deduction", took=took)

@@ -8,11 +8,10 @@ into 有效 (filing_status). The rest (one valid filing per person and instituti
 
 from __future__ import annotations
 
-from yibao.chains.model import Call, Effects, Refusal, Reply
-from yibao.core.results import stable_id
+from yibao.chains.model import Call, Reply
 from yibao.workinjury_sync.config import ChainConfig
 from yibao.workinjury_sync.state import FilingCase, Part, WorkInjuryState
-from yibao.workinjury_sync.steps.common import accept, check_record, lookup, refuse, results_of
+from yibao.workinjury_sync.steps.common import check_record, record_call, results_of
 
 __all__ = ["audit_problem", "audit_call", "filing_problem", "filing_call", "update_problem", "update_call"]
 
@@ -32,31 +31,17 @@ def audit_call(cfg: ChainConfig, state: WorkInjuryState) -> Call[WorkInjuryState
     filing = state.filing
     assert filing is not None and filing.audit is not None
     part = filing.audit
-    event_id = part.event_id
 
-    def current(s: WorkInjuryState) -> Part | None:
-        p = s.filing.audit if s.filing is not None else None
-        return p if p is not None and p.event_id == event_id and p.open else None
-
-    def on_ok(s: WorkInjuryState, reply: Reply, fx: Effects) -> None:
-        p = current(s)
-        if p is None:
-            return
+    def took(s: WorkInjuryState, p: Part, reply: Reply) -> dict[str, str]:
         assert s.filing is not None
         filing_no = results_of(reply.output).get(str(p.record["apply_no"])) or None
         p.platform_no = filing_no
         if p.record.get("audit_result") == "1":
             s.filing.filing_no, s.filing.status = filing_no, "1"
-        accept(fx, cfg, p, request="filing_audit", infno="GYU001", trans_no=reply.msgid,
-               platform_ids={"apply_no": str(p.record["apply_no"]), **({"filing_no": filing_no} if filing_no else {})})
+        return {"apply_no": str(p.record["apply_no"]), **({"filing_no": filing_no} if filing_no else {})}
 
-    def on_refused(s: WorkInjuryState, refusal: Refusal, fx: Effects) -> None:
-        p = current(s)
-        if p is not None:
-            refuse(fx, p, refusal, request="filing_audit", infno="GYU001")
-
-    return Call(f"GYU001:{stable_id(event_id)[:16]}", "GYU001", {"audit_list": [part.record]}, on_ok=on_ok,
-                on_refused=on_refused, lookup=lookup("GYU001"))
+    return record_call(cfg, part, lambda s: (s.filing.audit,) if s.filing is not None else (), infno="GYU001",
+                       node="audit_list", record=part.record, request="filing_audit", took=took)
 
 
 def _filing_record(filing: FilingCase, part: Part) -> dict:
@@ -80,29 +65,15 @@ def filing_call(cfg: ChainConfig, state: WorkInjuryState) -> Call[WorkInjuryStat
     filing = state.filing
     assert filing is not None and filing.filing is not None
     part = filing.filing
-    event_id = part.event_id
     record = _filing_record(filing, part)
 
-    def current(s: WorkInjuryState) -> Part | None:
-        p = s.filing.filing if s.filing is not None else None
-        return p if p is not None and p.event_id == event_id and p.open else None
-
-    def on_ok(s: WorkInjuryState, reply: Reply, fx: Effects) -> None:
-        p = current(s)
-        if p is None:
-            return
+    def took(s: WorkInjuryState, p: Part, reply: Reply) -> dict[str, str]:
         assert s.filing is not None
         s.filing.status = "1"
-        accept(fx, cfg, p, request="filing", infno="GYU006", trans_no=reply.msgid,
-               platform_ids={"filing_no": str(record["filing_no"])})
+        return {"filing_no": str(record["filing_no"])}
 
-    def on_refused(s: WorkInjuryState, refusal: Refusal, fx: Effects) -> None:
-        p = current(s)
-        if p is not None:
-            refuse(fx, p, refusal, request="filing", infno="GYU006")
-
-    return Call(f"GYU006:{stable_id(event_id)[:16]}", "GYU006", {"filing_list": [record]}, on_ok=on_ok,
-                on_refused=on_refused, lookup=lookup("GYU006"))
+    return record_call(cfg, part, lambda s: (s.filing.filing,) if s.filing is not None else (), infno="GYU006",
+                       node="filing_list", record=record, request="filing", took=took)
 
 
 def update_problem(cfg: ChainConfig, filing: FilingCase, part: Part) -> str | None:
@@ -115,26 +86,10 @@ def update_problem(cfg: ChainConfig, filing: FilingCase, part: Part) -> str | No
 
 
 def update_call(cfg: ChainConfig, state: WorkInjuryState, part: Part) -> Call[WorkInjuryState]:
-    event_id = part.event_id
-
-    def current(s: WorkInjuryState) -> Part | None:
-        if s.filing is None:
-            return None
-        return next((u for u in s.filing.updates if u.event_id == event_id and u.open), None)
-
-    def on_ok(s: WorkInjuryState, reply: Reply, fx: Effects) -> None:
-        p = current(s)
-        if p is None:
-            return
+    def took(s: WorkInjuryState, p: Part, reply: Reply) -> dict[str, str]:
         assert s.filing is not None
         s.filing.status = str(p.record.get("filing_status"))
-        accept(fx, cfg, p, request="filing_update", infno="GYU007", trans_no=reply.msgid,
-               platform_ids={"filing_no": str(p.record["filing_no"])})
+        return {"filing_no": str(p.record["filing_no"])}
 
-    def on_refused(s: WorkInjuryState, refusal: Refusal, fx: Effects) -> None:
-        p = current(s)
-        if p is not None:
-            refuse(fx, p, refusal, request="filing_update", infno="GYU007")
-
-    return Call(f"GYU007:{stable_id(event_id)[:16]}", "GYU007", {"filing_list": [part.record]}, on_ok=on_ok,
-                on_refused=on_refused, lookup=lookup("GYU007"))
+    return record_call(cfg, part, lambda s: s.filing.updates if s.filing is not None else (), infno="GYU007",
+                       node="filing_list", record=part.record, request="filing_update", took=took)

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from yibao.chains.model import Call, Effects, Refusal, Reply
-from yibao.core.results import stable_id
+from yibao.chains.model import Call
 from yibao.workinjury_sync.config import ChainConfig
 from yibao.workinjury_sync.state import Part, WorkInjuryState, amount
-from yibao.workinjury_sync.steps.common import accept, check_record, lookup, refuse
+from yibao.workinjury_sync.steps.common import check_record, record_call
 
 __all__ = ["INFNO", "month_problem", "month_call"]
 
@@ -40,21 +39,7 @@ def month_problem(cfg: ChainConfig, part: Part) -> str | None:
 
 
 def month_call(cfg: ChainConfig, state: WorkInjuryState, part: Part) -> Call[WorkInjuryState]:
-    event_id = part.event_id
-
-    def current(s: WorkInjuryState) -> Part | None:
-        return next((p for p in s.month.parts if p.event_id == event_id and p.open), None) if s.month else None
-
-    def on_ok(s: WorkInjuryState, reply: Reply, fx: Effects) -> None:
-        p = current(s)
-        if p is not None:
-            accept(fx, cfg, p, request="month_end", infno=INFNO, trans_no=reply.msgid,
-                   platform_ids={"org_code": str(p.record["org_code"]), "month": str(p.record["month"])})
-
-    def on_refused(s: WorkInjuryState, refusal: Refusal, fx: Effects) -> None:
-        p = current(s)
-        if p is not None:
-            refuse(fx, p, refusal, request="month_end", infno=INFNO)
-
-    return Call(f"{INFNO}:{stable_id(event_id)[:16]}", INFNO, {"month_list": [part.record]}, on_ok=on_ok,
-                on_refused=on_refused, lookup=lookup(INFNO))
+    return record_call(cfg, part, lambda s: s.month.parts if s.month else (), infno=INFNO, node="month_list",
+                       record=part.record, request="month_end",
+                       took=lambda s, p, reply: {"org_code": str(p.record["org_code"]),
+                                                 "month": str(p.record["month"])})

@@ -19,7 +19,7 @@ from yibao.core.results import stable_id
 from yibao.workinjury_sync.config import ChainConfig
 from yibao.workinjury_sync.results import count_records, emit_result
 from yibao.workinjury_sync.state import StayCase, StayRequest, WorkInjuryState
-from yibao.workinjury_sync.steps.common import lookup, refuse
+from yibao.workinjury_sync.steps.common import lookup, open_part, refuse
 
 __all__ = ["plan", "revoke_call", "REQUEST"]
 
@@ -72,10 +72,7 @@ def revoke_call(cfg: ChainConfig, state: WorkInjuryState, request: StayRequest, 
     assert stay is not None
     event_id = request.event_id
     tag = stable_id(event_id, infno, deduct_no)[:16]
-
-    def current(s: WorkInjuryState) -> StayRequest | None:
-        r = s.stay.request(event_id) if s.stay is not None else None
-        return r if r is not None and r.open else None
+    current = open_part(lambda s: s.stay.requests if s.stay is not None else (), event_id)
 
     def on_ok(s: WorkInjuryState, reply: Reply, fx: Effects) -> None:
         r = current(s)

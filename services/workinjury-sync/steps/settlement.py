@@ -14,8 +14,8 @@ from typing import Any
 from yibao.chains.model import Call, Effects, Refusal, Reply
 from yibao.core.results import stable_id
 from yibao.workinjury_sync.config import ChainConfig
-from yibao.workinjury_sync.state import StayCase, StayRequest, WorkInjuryState, amount
-from yibao.workinjury_sync.steps.common import accept, check_record, lookup, refuse, results_of
+from yibao.workinjury_sync.state import Part, StayCase, StayRequest, WorkInjuryState, amount
+from yibao.workinjury_sync.steps.common import check_record, open_part, record_call, refuse, results_of
 
 __all__ = ["STAY_INFNO", "DEVICE_INFNO", "CHECK_INFNO", "settlement_problem", "settlement_call", "device_problem",
            "device_check_call", "device_call"]
@@ -62,31 +62,21 @@ def settlement_call(cfg: ChainConfig, state: WorkInjuryState, request: StayReque
     stay = state.stay
     assert stay is not None
     record = settlement_record(stay, request)
-    event_id = request.event_id
 
-    def current(s: WorkInjuryState) -> StayRequest | None:
-        r = s.stay.request(event_id) if s.stay is not None else None
-        return r if r is not None and r.open else None
-
-    def on_ok(s: WorkInjuryState, reply: Reply, fx: Effects) -> None:
-        r = current(s)
-        if r is None:
-            return
+    def took(s: WorkInjuryState, r: StayRequest, reply: Reply) -> dict[str, str]:
         assert s.stay is not None
         r.record = {**r.record, "setl_no": record["setl_no"], "pool_amt": record["pool_amt"],
                     "medfee_sumamt": record["medfee_sumamt"]}
         s.stay.settled = r
-        accept(fx, cfg, r, request="settlement", infno=STAY_INFNO, trans_no=reply.msgid,
-               platform_ids={"setl_no": str(record["setl_no"])},
-               detail={"fee_count": record["fee_count"], "ids": results_of(reply.output)})
+        return {"setl_no": str(record["setl_no"])}
 
-    def on_refused(s: WorkInjuryState, refusal: Refusal, fx: Effects) -> None:
-        r = current(s)
-        if r is not None:
-            refuse(fx, r, refusal, request="settlement", infno=STAY_INFNO)
+    return record_call(cfg, request, lambda s: s.stay.requests if s.stay is not None else (), infno=STAY_INFNO,
+                       node="setl_list", record=record, request="settlement", took=took,
+                       detail=lambda reply: {"fee_count": record["fee_count"], "ids": results_of(reply.output)})
 
-    return Call(f"{STAY_INFNO}:{stable_id(event_id)[:16]}", STAY_INFNO, {"setl_list": [record]}, on_ok=on_ok,
-                on_refused=on_refused, lookup=lookup(STAY_INFNO))
+
+def _device_settlement(s: WorkInjuryState) -> tuple[Part | None, ...]:
+    return (s.device.settlement,) if s.device is not None else ()
 
 
 # --- assistive devices ------------------------------------------------------------------------------------------
@@ -114,48 +104,41 @@ def device_check_call(cfg: ChainConfig, state: WorkInjuryState) -> Call[WorkInju
     assert device is not None and device.settlement is not None
     part = device.settlement
     record = part.record
-    event_id = part.event_id
+    current = open_part(_device_settlement, part.event_id)
     body = {"data": {"certno": record["certno"], "psn_no": record.get("psn_no"), "org_code": record["org_code"],
                      "mdtrt_admdvs": record.get("mdtrt_admdvs") or cfg.admdvs,
                      "check_date": str(record["setl_time"])[:10], "scene": "3"}}
 
     def on_ok(s: WorkInjuryState, reply: Reply, fx: Effects) -> None:
-        d = s.device
-        if d is None or d.settlement is None or d.settlement.event_id != event_id or not d.settlement.open:
+        p = current(s)
+        if p is None:
             return
         if str(reply.output.get("passed")) == "1":
-            d.verified = True
+            assert s.device is not None
+            s.device.verified = True
             return
-        refuse(fx, d.settlement, Refusal("rejected", f"GYD051: {reply.output.get('msg') or 'filing not verified'}",
-                                         CHECK_INFNO), request="device_settlement", infno=DEVICE_INFNO)
+        refuse(fx, p, Refusal("rejected", f"GYD051: {reply.output.get('msg') or 'filing not verified'}", CHECK_INFNO),
+               request="device_settlement", infno=DEVICE_INFNO)
 
     def on_refused(s: WorkInjuryState, refusal: Refusal, fx: Effects) -> None:
-        d = s.device
-        if d is not None and d.settlement is not None and d.settlement.event_id == event_id and d.settlement.open:
-            refuse(fx, d.settlement, refusal, request="device_settlement", infno=DEVICE_INFNO)
+        p = current(s)
+        if p is not None:
+            refuse(fx, p, refusal, request="device_settlement", infno=DEVICE_INFNO)
 
-    return Call(f"{CHECK_INFNO}:{stable_id(event_id)[:16]}", CHECK_INFNO, body, on_ok=on_ok, on_refused=on_refused)
+    return Call(f"{CHECK_INFNO}:{stable_id(part.event_id)[:16]}", CHECK_INFNO, body, on_ok=on_ok,
+                on_refused=on_refused)
 
 
 def device_call(cfg: ChainConfig, state: WorkInjuryState) -> Call[WorkInjuryState]:
     device = state.device
     assert device is not None and device.settlement is not None
     part = device.settlement
-    event_id = part.event_id
     record = {k: v for k, v in part.record.items() if k != "mdtrt_admdvs"}
 
-    def on_ok(s: WorkInjuryState, reply: Reply, fx: Effects) -> None:
-        d = s.device
-        if d is None or d.settlement is None or d.settlement.event_id != event_id or not d.settlement.open:
-            return
-        d.settled = True
-        accept(fx, cfg, d.settlement, request="device_settlement", infno=DEVICE_INFNO, trans_no=reply.msgid,
-               platform_ids={"setl_no": str(record["setl_no"])})
+    def took(s: WorkInjuryState, p: Part, reply: Reply) -> dict[str, str]:
+        assert s.device is not None
+        s.device.settled = True
+        return {"setl_no": str(record["setl_no"])}
 
-    def on_refused(s: WorkInjuryState, refusal: Refusal, fx: Effects) -> None:
-        d = s.device
-        if d is not None and d.settlement is not None and d.settlement.event_id == event_id and d.settlement.open:
-            refuse(fx, d.settlement, refusal, request="device_settlement", infno=DEVICE_INFNO)
-
-    return Call(f"{DEVICE_INFNO}:{stable_id(event_id)[:16]}", DEVICE_INFNO, {"setl_list": [record]}, on_ok=on_ok,
-                on_refused=on_refused, lookup=lookup(DEVICE_INFNO))
+    return record_call(cfg, part, _device_settlement, infno=DEVICE_INFNO, node="setl_list", record=record,
+                       request="device_settlement", took=took)

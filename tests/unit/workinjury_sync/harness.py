@@ -10,7 +10,6 @@ HIS is played with :mod:`yibao.fakedata.workinjury`; what the bridge told HIS is
 
 from __future__ import annotations
 
-import asyncio
 import datetime as _dt
 import json
 from collections import defaultdict
@@ -18,6 +17,8 @@ from typing import Any
 
 import httpx
 from sqlalchemy import Engine, select
+
+from support.chain_units import EngineUnits
 
 from yibao.chains.engine import EngineSettings
 from yibao.chains.model import Effects
@@ -65,7 +66,7 @@ class InProcess(httpx.AsyncBaseTransport):
         return httpx.Response(200, content=json.dumps(reply).encode())
 
 
-class Harness:
+class Harness(EngineUnits):
     def __init__(self, db: Engine, *, engine: dict[str, Any] | None = None, seed: int = 7, **settings: Any) -> None:
         self.db = db
         self.sim = Simulator(SimulatorSettings(port=0, admin_port=0, population_size=5,
@@ -86,33 +87,14 @@ class Harness:
         self.route = make_router(ORG)
         self.month = generate_month(seed, month=_dt.date(2026, 11, 1), patients=3, lines=(20, 40))
 
-    async def _run_db(self, fn):  # type: ignore[no-untyped-def]
-        def unit():  # type: ignore[no-untyped-def]
-            with self.db.begin() as conn:
-                return fn(conn)
-
-        return await asyncio.to_thread(unit)
-
-    # --- messages in --------------------------------------------------------------------------------------------
-
-    def absorb(self, absorption: Any) -> bool:
-        with self.db.begin() as conn:
-            flags, after = self.engine.absorb_in(conn, [absorption])
-        for fn in after:
-            fn()
-        return flags[0]
+    # --- messages in (absorb, absorb_all: EngineUnits) ---------------------------------------------------------
 
     def his(self, request: dict[str, Any]) -> bool:
         return self.absorb(self.route("workinjury_requests", json.dumps(request).encode()))
 
     def his_burst(self, *requests: dict[str, Any]) -> list[bool]:
         """Several requests absorbed in one unit of work (a burst the consumer takes as one batch)."""
-        absorptions = [self.route("workinjury_requests", json.dumps(r).encode()) for r in requests]
-        with self.db.begin() as conn:
-            flags, after = self.engine.absorb_in(conn, absorptions)
-        for fn in after:
-            fn()
-        return flags
+        return self.absorb_all(self.route("workinjury_requests", json.dumps(r).encode()) for r in requests)
 
     def start_streams(self, *infnos: str) -> None:
         for a in stream_starts(infnos or self.config.streams):
