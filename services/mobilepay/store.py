@@ -26,9 +26,14 @@ from yibao.core.deployment import Deployment
 from yibao.mobilepay.state import MobilePayState
 
 __all__ = ["MobilePayStore", "OrderRow", "order_row", "order_by_pay_ord_id", "order_by_med_org_ord",
-           "visits_of_patient", "load_state", "phase_counts", "audit", "SERVICE_NAME"]
+           "visits_of_patient", "load_state", "phase_counts", "audit", "audit_rows", "scope_of", "SERVICE_NAME"]
 
 SERVICE_NAME = "mobilepay"
+
+
+def scope_of(conn: Connection) -> str:
+    """The deployment's scope of every row here: the scoped service name, as ``chain_visits.service``."""
+    return Deployment.of(conn).scoped(SERVICE_NAME)
 
 
 def _upsert(conn: Connection, table: Any, values: dict[str, Any], key: list[str], update: dict[str, Any],
@@ -50,21 +55,23 @@ class MobilePayStore:
     def dump(self, conn: Connection, key: str, state: MobilePayState) -> str:
         known: dict[str, tuple] = getattr(state, "_index", None) or {}
         now = clock.now()
+        scope = scope_of(conn)
         for o in state.orders:
             values = _order_values(key, state, o)
             if known.get(o.id) == values:
                 continue
             row = dict(zip(_ORDER_COLUMNS, values))
-            _upsert(conn, mobilepay_orders, {**row, "created_at": o.created_at, "updated_at": now}, ["order_id"],
+            _upsert(conn, mobilepay_orders, {"scope": scope, **row, "created_at": o.created_at, "updated_at": now},
+                    ["scope", "order_id"],
                     {**{k: v for k, v in row.items() if k not in ("order_id", "his_visit_id", "channel",
                                                                    "channel_order_id")}, "updated_at": now},
                     where=mobilepay_orders.c.his_visit_id == key)
             known[o.id] = values
         visit = _visit_values(key, state)
         if visit[1] is not None and visit != getattr(state, "_visit", None):
-            _upsert(conn, mobilepay_visits, {"his_visit_id": key, "his_patient_id": visit[1],
+            _upsert(conn, mobilepay_visits, {"scope": scope, "his_visit_id": key, "his_patient_id": visit[1],
                                              "pending_lines": visit[2], "pending_total": visit[3],
-                                             "updated_at": now}, ["his_visit_id"],
+                                             "updated_at": now}, ["scope", "his_visit_id"],
                     {"his_patient_id": visit[1], "pending_lines": visit[2], "pending_total": visit[3],
                      "updated_at": now})
             state._visit = visit  # type: ignore[attr-defined]
@@ -109,7 +116,7 @@ def _order_rows(conn: Connection, *where: Any) -> list[OrderRow]:
     c = mobilepay_orders.c
     rows = conn.execute(select(c.order_id, c.his_visit_id, c.his_patient_id, c.channel, c.channel_order_id, c.version,
                                c.phase, c.pay_ord_id, c.med_org_ord, c.total, c.created_at, c.updated_at)
-                        .where(*where)).all()
+                        .where(c.scope == scope_of(conn), *where)).all()
     return [OrderRow(*r) for r in rows]
 
 
@@ -132,14 +139,15 @@ def visits_of_patient(conn: Connection, his_patient_id: str) -> list[tuple[str, 
     """(his_visit_id, pending lines, pending total) of the patient's visits with something pending."""
     c = mobilepay_visits.c
     rows = conn.execute(select(c.his_visit_id, c.pending_lines, c.pending_total)
-                        .where(c.his_patient_id == his_patient_id, c.pending_lines > 0)
+                        .where(c.scope == scope_of(conn), c.his_patient_id == his_patient_id,
+                               c.pending_lines > 0)
                         .order_by(c.updated_at)).all()
     return [(r[0], int(r[1]), r[2]) for r in rows]
 
 
 def load_state(conn: Connection, visit_key: str) -> MobilePayState | None:
     """The visit's state as the chain engine saved it (under this deployment's scoped service name)."""
-    service = Deployment.of(conn).scoped(SERVICE_NAME)
+    service = scope_of(conn)
     text = conn.execute(select(chain_visits.c.state).where(chain_visits.c.service == service,
                                                            chain_visits.c.visit_key == visit_key)).scalar()
     return MobilePayState.model_validate_json(text) if text else None
@@ -147,7 +155,8 @@ def load_state(conn: Connection, visit_key: str) -> MobilePayState | None:
 
 def phase_counts(conn: Connection) -> dict[str, int]:
     c = mobilepay_orders.c
-    return {phase: int(n) for phase, n in conn.execute(select(c.phase, func.count()).group_by(c.phase)).all()}
+    return {phase: int(n) for phase, n in conn.execute(select(c.phase, func.count()).where(c.scope == scope_of(conn))
+                                                       .group_by(c.phase)).all()}
 
 
 def audit(conn: Connection, *, actor: str, role: str, action: str, outcome: str, source: str,
@@ -155,13 +164,15 @@ def audit(conn: Connection, *, actor: str, role: str, action: str, outcome: str,
           detail: str | None = None) -> None:
     """One audit row (in the caller's transaction: the one deciding the request, for money-moving ones)."""
     conn.execute(insert(mobilepay_audit).values(
-        at=clock.now(), actor=(actor or "-")[:64], operator=(operator or None) and operator[:64], role=role[:32],
+        scope=scope_of(conn), at=clock.now(), actor=(actor or "-")[:64],
+        operator=(operator or None) and operator[:64], role=role[:32],
         action=action[:32], order_id=order_id, outcome=outcome[:16], status=status, source=(source or "-")[:200],
         detail=(detail or None) and detail[:2000]))
 
 
 def audit_rows(conn: Connection, *, order_id: str | None = None, limit: int = 200) -> Iterable[dict[str, Any]]:
-    q = select(mobilepay_audit).order_by(mobilepay_audit.c.id.desc()).limit(limit)
+    q = select(mobilepay_audit).where(mobilepay_audit.c.scope == scope_of(conn)).order_by(
+        mobilepay_audit.c.id.desc()).limit(limit)
     if order_id:
         q = q.where(mobilepay_audit.c.order_id == order_id)
     return [dict(r) for r in conn.execute(q).mappings()]

@@ -5,8 +5,8 @@ A mobile-pay settlement is also a national settlement (6202 books one, ``hiDocSn
 单边账 also makes 3202 disagree — the national run leaves those to this one (:func:`is_mobile`).
 
 **What is compared.** The orders the bridge made in the period (``mobile_lookback_days`` before it too): every
-6201 and 6202 our call log holds (``platform_calls``, platform ``mobilepay`` / ``mobilepay-1.0`` — reconciliation
-reads no other service's tables), each asked with **6301** for what the platform made of it; and HIS's side, the
+6201 and 6202 our call log holds (``platform_calls``, platform ``mobilepay`` / ``mobilepay-1.0``, written by this
+deployment's mobile-pay service — reconciliation reads no other service's tables), each asked with **6301** for what the platform made of it; and HIS's side, the
 ledger entries of the mobile-pay channels (``mobilepay-2.0`` / ``mobilepay-1.0``, kept apart in every report).
 
 =========================  ==============================================  ========================================
@@ -54,10 +54,11 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import Connection, and_, or_, select
 
 from yibao.core import clock
 from yibao.core.db.schema import platform_calls, recon_ledger
+from yibao.core.deployment import Deployment
 from yibao.core.errors import ReconciliationError
 from yibao.core.money import ZERO, money
 from yibao.core.results import HisResult, SettlementSplit, stable_id
@@ -82,6 +83,8 @@ MOBILE_CLASSES: tuple[str, ...] = ("mp_paid_not_in_his", "mp_in_his_not_paid", "
                                    "mp_cash_mismatch")
 #: what 6301's ordStas means (the same table as the mobile-pay service's, YIBAO_MP_ORD_STAS)
 PAID_MEANINGS = frozenset({"settled", "refunded"})
+#: the mobile-pay service's name (its calls, scoped by the deployment, are the orders reconciled here)
+MOBILEPAY_SERVICE = "mobilepay"
 
 
 def is_mobile(channel: str | None) -> bool:
@@ -155,18 +158,31 @@ def _json(text: str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _data(value: dict[str, Any]) -> dict[str, Any]:
+    """A logged input's business fields (the call log holds them bare or under ``data``)."""
+    inner = value.get("data")
+    return inner if isinstance(inner, dict) else value
+
+
+def _ours(conn: Connection) -> Any:
+    """The mobile-pay calls of this deployment: those its mobile-pay service made (``platform_calls.service`` is the
+    deployment's scoped name of the service, as ``chain_visits.service``), never another deployment's sharing the
+    database."""
+    c = platform_calls.c
+    return and_(c.service == Deployment.of(conn).scoped(MOBILEPAY_SERVICE),
+                or_(c.platform == "mobilepay", c.platform.like("mobilepay-%")))
+
+
 def orders_of_period(conn: Connection, start: _dt.datetime, end: _dt.datetime) -> list[OrderRef]:
-    """Every order our mobile-pay calls name between ``start`` and ``end``: 6201 answers (payOrdId, payToken) and
-    6202/6203/6301/6401 inputs (payOrdId, payToken) — whatever their outcome."""
+    """Every order this deployment's mobile-pay calls name between ``start`` and ``end``: 6201 answers (payOrdId,
+    payToken) and 6202/6203/6301/6401 inputs (payOrdId, payToken) — whatever their outcome."""
     c = platform_calls.c
     rows = conn.execute(select(c.infno, c.platform, c.visit_key, c.input_masked, c.output_masked, c.outcome)
-                        .where(or_(c.platform == "mobilepay", c.platform.like("mobilepay-%")),
-                               c.started_at >= start, c.started_at < end)
+                        .where(_ours(conn), c.started_at >= start, c.started_at < end)
                         .order_by(c.started_at, c.id)).all()
     found: dict[str, OrderRef] = {}
     for infno, platform, visit_key, input_text, output_text, outcome in rows:
-        data_in = _json(input_text)
-        data_in = data_in.get("data", data_in) if isinstance(data_in.get("data"), dict) else data_in
+        data_in = _data(_json(input_text))
         if infno == "6201":
             out = _json(output_text)
             pay_ord_id, token = out.get("payOrdId"), out.get("payToken")
@@ -188,12 +204,12 @@ def order_ref(conn: Connection, pay_ord_id: str) -> OrderRef | None:
     """One order by its payOrdId, from any call that names it."""
     c = platform_calls.c
     rows = conn.execute(select(c.infno, c.platform, c.visit_key, c.input_masked, c.output_masked)
-                        .where(or_(c.platform == "mobilepay", c.platform.like("mobilepay-%")),
+                        .where(_ours(conn),
                                or_(c.output_masked.like(f"%{pay_ord_id}%"), c.input_masked.like(f"%{pay_ord_id}%")))
                         .order_by(c.id)).all()
     ref: OrderRef | None = None
     for infno, platform, visit_key, input_text, output_text in rows:
-        out, data_in = _json(output_text), _json(input_text)
+        out, data_in = _json(output_text), _data(_json(input_text))
         for source in (out, data_in):
             if source.get("payOrdId") == pay_ord_id and source.get("payToken") and ref is None:
                 ref = OrderRef(pay_ord_id, str(source["payToken"]), visit_key, version_of_platform(platform),
