@@ -1,6 +1,7 @@
 """The state store and the service's only SQL.
 
-:class:`MobilePayStore` keeps a visit's whole state as JSON in ``chain_visits.state`` (like the default store) and,
+:class:`MobilePayStore` keeps a visit's whole state as JSON in ``chain_visits.state`` — sealed with the deployment's
+data key like the default store's (:mod:`yibao.core.atrest`: a state holds certno, names, psn_no) — and,
 in the same transaction, the two indexes the channel API and the callback endpoint need without loading a visit:
 ``mobilepay_orders`` (order → visit, the channel's order id, payOrdId, phase) and ``mobilepay_visits`` (the
 patient's visits and what is pending on each). Only rows that changed since the state was loaded are written.
@@ -47,7 +48,7 @@ class MobilePayStore:
     """The state as JSON, and the order and visit indexes written with it."""
 
     def load(self, conn: Connection, key: str, kind: str, text: str) -> MobilePayState:
-        st = MobilePayState.model_validate_json(text)
+        st = _open(conn, text)
         st._index = {o.id: _order_values(key, st, o) for o in st.orders}  # type: ignore[attr-defined]
         st._visit = _visit_values(key, st)  # type: ignore[attr-defined]
         return st
@@ -76,7 +77,12 @@ class MobilePayStore:
                      "updated_at": now})
             state._visit = visit  # type: ignore[attr-defined]
         state._index = known  # type: ignore[attr-defined]
-        return state.model_dump_json()
+        return Deployment.of(conn).cipher.seal(state.model_dump_json())
+
+
+def _open(conn: Connection, text: str) -> MobilePayState:
+    """A stored state: sealed with the deployment's data key, or plain (written before the key was configured)."""
+    return MobilePayState.model_validate_json(Deployment.of(conn).cipher.open(text))
 
 
 _ORDER_COLUMNS = ("order_id", "his_visit_id", "his_patient_id", "channel", "channel_order_id", "version", "phase",
@@ -150,7 +156,7 @@ def load_state(conn: Connection, visit_key: str) -> MobilePayState | None:
     service = scope_of(conn)
     text = conn.execute(select(chain_visits.c.state).where(chain_visits.c.service == service,
                                                            chain_visits.c.visit_key == visit_key)).scalar()
-    return MobilePayState.model_validate_json(text) if text else None
+    return _open(conn, text) if text else None
 
 
 def phase_counts(conn: Connection) -> dict[str, int]:
