@@ -318,7 +318,7 @@ recon_differences = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("run_id", String(40), nullable=False),
-    Column("diff_class", String(24), nullable=False),
+    Column("diff_class", String(32), nullable=False),
     Column("row_code", String(6), nullable=False),
     Column("clr_type", String(6), nullable=False),
     Column("setl_optins", String(6), nullable=False),

@@ -3,6 +3,9 @@ work injury's and the upload scheduler's rows do — two deployments sharing one
 
 Existing rows were written by the default deployment (no topic prefix): they get the bare service name.
 
+Also: ``recon_differences.diff_class`` holds 32 characters (the mobile reconciliation's class names, such as
+``mp_refund_not_on_platform`` and ``mp_wechat_refund_not_on_wechat``, are longer than 24).
+
 Revision ID: 0012_mobilepay_scope
 Revises: 0011_uploads
 Create Date: 2026-12-07
@@ -48,12 +51,16 @@ def upgrade() -> None:
         batch.add_column(sa.Column("scope", sa.String(64), nullable=False, server_default=_DEFAULT))
     op.create_index("ix_mobilepay_audit_at", "mobilepay_audit", ["scope", "at"])
     op.create_index("ix_mobilepay_audit_order", "mobilepay_audit", ["scope", "order_id"])
+    with op.batch_alter_table("recon_differences") as batch:
+        batch.alter_column("diff_class", existing_type=sa.String(24), type_=sa.String(32), existing_nullable=False)
     for table in ("mobilepay_orders", "mobilepay_visits", "mobilepay_audit"):  # the old rows have theirs; a new row
         with op.batch_alter_table(table) as batch:  # names its deployment or is refused
             batch.alter_column("scope", existing_type=sa.String(64), existing_nullable=False, server_default=None)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("recon_differences") as batch:
+        batch.alter_column("diff_class", existing_type=sa.String(32), type_=sa.String(24), existing_nullable=False)
     op.drop_index("ix_mobilepay_audit_order", table_name="mobilepay_audit")
     op.drop_index("ix_mobilepay_audit_at", table_name="mobilepay_audit")
     with op.batch_alter_table("mobilepay_audit") as batch:
