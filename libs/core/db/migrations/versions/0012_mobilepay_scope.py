@@ -1,7 +1,8 @@
 """mobile pay: its orders, visits and audit belong to a deployment (``scope``), as chain visits and the counter's,
 work injury's and the upload scheduler's rows do — two deployments sharing one database never see each other's
 
-Existing rows were written by the default deployment (no topic prefix): they get the bare service name.
+Existing rows were written by the default deployment (no topic prefix): they get the bare service name (the
+column's server default, as 0007 gave fee_lines; the service writes every row's scope itself).
 
 Also: ``recon_differences.diff_class`` holds 32 characters (the mobile reconciliation's class names, such as
 ``mp_refund_not_on_platform`` and ``mp_wechat_refund_not_on_wechat``, are longer than 24).
@@ -53,9 +54,6 @@ def upgrade() -> None:
     op.create_index("ix_mobilepay_audit_order", "mobilepay_audit", ["scope", "order_id"])
     with op.batch_alter_table("recon_differences") as batch:
         batch.alter_column("diff_class", existing_type=sa.String(24), type_=sa.String(32), existing_nullable=False)
-    for table in ("mobilepay_orders", "mobilepay_visits", "mobilepay_audit"):  # the old rows have theirs; a new row
-        with op.batch_alter_table(table) as batch:  # names its deployment or is refused
-            batch.alter_column("scope", existing_type=sa.String(64), existing_nullable=False, server_default=None)
 
 
 def downgrade() -> None:
