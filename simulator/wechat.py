@@ -259,18 +259,22 @@ class WeChatPlatform:
         return refund
 
     def bill(self, day: str) -> str:
-        """The day's trades (CSV): paid cash parts and refunds, as 下载账单 answers them."""
-        lines = ["交易时间,商户订单号,医保自费混合订单号,类型,混合支付类型,现金金额(分),医保订单号,附加数据"]
+        """The day's trades (CSV): paid cash parts and refunds, as 下载账单 answers them. A refund's line names its
+        order (商户订单号, the mixed order, its type and 医保订单号) and itself (商户退款单号 = out_refund_no); its
+        现金金额 is the cash refunded."""
+        lines = ["交易时间,商户订单号,医保自费混合订单号,类型,混合支付类型,现金金额(分),医保订单号,附加数据,商户退款单号"]
         for record in self.orders.values():
             paid = record["paid_time"]
             if paid is not None and clock.format_date(paid) == day:
                 lines.append(f"{clock.format_datetime(paid)},{record['out_trade_no']},{record['mix_trade_no']},PAY,"
                              f"{record['mix_pay_type']},{record['fees']['wechat_pay_cash_fee']},"
-                             f"{record['pay_order_id'] or ''},{record['attach'] or ''}")
+                             f"{record['pay_order_id'] or ''},{record['attach'] or ''},")
         for refund in self.refunds.values():
             if refund["success_time"][:10] == day:
-                lines.append(f"{refund['success_time']},{refund['out_trade_no']},,REFUND,,"
-                             f"{refund['amount']['refund']},,")
+                order = self.orders.get(refund["out_trade_no"]) or {}
+                lines.append(f"{refund['success_time']},{refund['out_trade_no']},{order.get('mix_trade_no') or ''},"
+                             f"REFUND,{order.get('mix_pay_type') or ''},{refund['amount']['refund']},"
+                             f"{order.get('pay_order_id') or ''},,{refund['out_refund_no']}")
         return "\n".join(lines) + "\n"
 
     # --- the patient pays, WeChat notifies -------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 from yibao.chains.runtime import ChainRuntime
+from yibao.core.deployment import Deployment
 from yibao.core.errors import ConfigurationError
 from yibao.core.runtime import ServiceRuntime
 from yibao.mobilepay import http, store
@@ -62,21 +63,24 @@ def build(settings: MobilepaySettings | None = None, *, platform: Any = None) ->
         log.warning("no channels file is configured: every channel request is refused "
                     "(set YIBAO_MOBILEPAY_CHANNELS_FILE)")
     runtime = ServiceRuntime(settings, name=SERVICE)
+    # the call log names the deployment's scoped service, as its chain rows do: the mobile reconciliation of one
+    # deployment reads only its own orders from a database two deployments share
+    calls_as = Deployment(prefix=getattr(settings, "topic_prefix", "") or "").scoped(SERVICE)
 
     def client() -> Any:
-        mobile = MobilePayClient(platform, engine=runtime.engine, service=SERVICE, catalog=catalog)
+        mobile = MobilePayClient(platform, engine=runtime.engine, service=calls_as, catalog=catalog)
         if wechat_settings is None:
             return mobile
         from yibao.envelope.mobilepay.client import MobileAndWeChatClient
         from yibao.envelope.mobilepay.wechat import WeChatPayClient
 
-        return MobileAndWeChatClient(mobile, WeChatPayClient(wechat_settings, engine=runtime.engine, service=SERVICE))
+        return MobileAndWeChatClient(mobile, WeChatPayClient(wechat_settings, engine=runtime.engine, service=calls_as))
 
     wechat_client = None
     if wechat_settings is not None:
         from yibao.envelope.mobilepay.wechat import WeChatPayClient
 
-        wechat_client = WeChatPayClient(wechat_settings, engine=runtime.engine, service=SERVICE)
+        wechat_client = WeChatPayClient(wechat_settings, engine=runtime.engine, service=calls_as)
 
     chains = ChainRuntime(runtime, MobilePayChain(config, catalog=catalog), settings, client_factory=client,
                           catalog=catalog)

@@ -41,6 +41,9 @@ DIFFERENCE_LABELS: dict[str, tuple[str, str]] = {
     "mp_refund_not_on_platform": ("Mobile: refunded in HIS, not on the platform", "移动支付 医院已退 平台无"),
     "mp_cash_not_in_his": ("Mobile: cash collected in WeChat Pay, not in HIS", "微信医保 现金已收 医院无"),
     "mp_cash_mismatch": ("Mobile: WeChat cash differs from HIS", "微信医保 现金金额不一致"),
+    "mp_wechat_refund_not_in_his": ("Mobile: refunded in WeChat Pay, not in HIS", "微信医保 微信已退 医院无"),
+    "mp_wechat_refund_not_on_wechat": ("Mobile: refunded in HIS, not in WeChat Pay", "微信医保 医院已退 微信无"),
+    "mp_wechat_refund_mismatch": ("Mobile: WeChat refund differs from HIS", "微信医保 退款金额不一致"),
 }
 
 

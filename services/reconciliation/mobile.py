@@ -5,8 +5,8 @@ A mobile-pay settlement is also a national settlement (6202 books one, ``hiDocSn
 单边账 also makes 3202 disagree — the national run leaves those to this one (:func:`is_mobile`).
 
 **What is compared.** The orders the bridge made in the period (``mobile_lookback_days`` before it too): every
-6201 and 6202 our call log holds (``platform_calls``, platform ``mobilepay`` / ``mobilepay-1.0`` — reconciliation
-reads no other service's tables), each asked with **6301** for what the platform made of it; and HIS's side, the
+6201 and 6202 our call log holds (``platform_calls``, platform ``mobilepay`` / ``mobilepay-1.0``, written by this
+deployment's mobile-pay service — reconciliation reads no other service's tables), each asked with **6301** for what the platform made of it; and HIS's side, the
 ledger entries of the mobile-pay channels (``mobilepay-2.0`` / ``mobilepay-1.0``, kept apart in every report).
 
 =========================  ==============================================  ========================================
@@ -32,12 +32,24 @@ mp_cash_not_in_his         WeChat Pay's daily bill (8806) shows a cash     manua
                            settlement of
 mp_cash_mismatch           the bill's cash part differs from the cash HIS  manual
                            booked for that order
+mp_wechat_refund_not_in    the bill shows a cash refund (its 商户退款单号)   ``mp_adopt_wechat_refund``: HIS books
+_his                       HIS holds no refund of                          the cash refund WeChat Pay made (8805
+                                                                           confirms it first)
+mp_wechat_refund_not_on    HIS booked a refund the bridge sent to WeChat   ``mp_wechat_refund``: WeChat Pay
+_wechat                    Pay (8804, our call log), the bill lists none   refunds the patient's cash part (8804,
+                                                                           the same out_refund_no) — when 8805
+                                                                           knows no such refund; manual when it
+                                                                           ended otherwise
+mp_wechat_refund_mismatch  the bill's refund and HIS's differ in cash      manual
 =========================  ==============================================  ========================================
 
 **WeChat Pay's bill.** When WeChat channels are enabled (``YIBAO_WECHAT_*`` configured), each day of the period's
 bill is downloaded (8806 下载账单) and its payments (type PAY) are compared with HIS's ledger: an order with an
 insurance part by the settlement 6301 names (the bill's 医保订单号 = payOrdId), a CASH_ONLY order by its
-out_trade_no (the setl_id HIS got). The bill's refunds are not compared yet.
+out_trade_no (the setl_id HIS got). Its refunds (type REFUND) are compared by their 商户退款单号 (out_refund_no:
+the bridge's refund id, which HIS's refund carries as its msgid) with HIS's refunds; the other way round, every
+refund the bridge sent to WeChat Pay (8804 in this deployment's call log) that HIS booked in the period must be on
+the period's bills. A bill without a 商户退款单号 column compares no refunds.
 
 A refund is stored (its appRefdSn, ``repair_msgid``) before it is sent; the platform treats appRefdSn as the
 refund's identity, so an attempt after a lost answer asks 6301 and never refunds twice.
@@ -49,15 +61,16 @@ import asyncio
 import datetime as _dt
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import Connection, and_, or_, select
 
 from yibao.core import clock
 from yibao.core.db.schema import platform_calls, recon_ledger
+from yibao.core.deployment import Deployment
 from yibao.core.errors import ReconciliationError
 from yibao.core.money import ZERO, money
 from yibao.core.results import HisResult, SettlementSplit, stable_id
@@ -73,15 +86,19 @@ from .truth import PlatformEntry, query_entry
 
 __all__ = ["MOBILE_CLASSES", "OrderRef", "MobileView", "MobileDeps", "is_mobile", "orders_of_period", "order_ref",
            "mobile_entries", "classify_orders", "views_of", "plan_mobile", "plan_mobile_difference",
-           "apply_mobile_difference", "refund_sn", "BillRow", "parse_bill", "classify_bill", "bills_of"]
+           "apply_mobile_difference", "refund_sn", "BillRow", "parse_bill", "classify_bill", "bills_of",
+           "SentRefund", "wechat_refunds_sent", "classify_bill_refunds"]
 
 log = logging.getLogger(__name__)
 
 MOBILE_CLASSES: tuple[str, ...] = ("mp_paid_not_in_his", "mp_in_his_not_paid", "mp_amount_mismatch",
                                    "mp_refund_not_in_his", "mp_refund_not_on_platform", "mp_cash_not_in_his",
-                                   "mp_cash_mismatch")
+                                   "mp_cash_mismatch", "mp_wechat_refund_not_in_his",
+                                   "mp_wechat_refund_not_on_wechat", "mp_wechat_refund_mismatch")
 #: what 6301's ordStas means (the same table as the mobile-pay service's, YIBAO_MP_ORD_STAS)
 PAID_MEANINGS = frozenset({"settled", "refunded"})
+#: the mobile-pay service's name (its calls, scoped by the deployment, are the orders reconciled here)
+MOBILEPAY_SERVICE = "mobilepay"
 
 
 def is_mobile(channel: str | None) -> bool:
@@ -155,18 +172,31 @@ def _json(text: str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _data(value: dict[str, Any]) -> dict[str, Any]:
+    """A logged input's business fields (the call log holds them bare or under ``data``)."""
+    inner = value.get("data")
+    return inner if isinstance(inner, dict) else value
+
+
+def _ours(conn: Connection) -> Any:
+    """The mobile-pay calls of this deployment: those its mobile-pay service made (``platform_calls.service`` is the
+    deployment's scoped name of the service, as ``chain_visits.service``), never another deployment's sharing the
+    database."""
+    c = platform_calls.c
+    return and_(c.service == Deployment.of(conn).scoped(MOBILEPAY_SERVICE),
+                or_(c.platform == "mobilepay", c.platform.like("mobilepay-%")))
+
+
 def orders_of_period(conn: Connection, start: _dt.datetime, end: _dt.datetime) -> list[OrderRef]:
-    """Every order our mobile-pay calls name between ``start`` and ``end``: 6201 answers (payOrdId, payToken) and
-    6202/6203/6301/6401 inputs (payOrdId, payToken) — whatever their outcome."""
+    """Every order this deployment's mobile-pay calls name between ``start`` and ``end``: 6201 answers (payOrdId,
+    payToken) and 6202/6203/6301/6401 inputs (payOrdId, payToken) — whatever their outcome."""
     c = platform_calls.c
     rows = conn.execute(select(c.infno, c.platform, c.visit_key, c.input_masked, c.output_masked, c.outcome)
-                        .where(or_(c.platform == "mobilepay", c.platform.like("mobilepay-%")),
-                               c.started_at >= start, c.started_at < end)
+                        .where(_ours(conn), c.started_at >= start, c.started_at < end)
                         .order_by(c.started_at, c.id)).all()
     found: dict[str, OrderRef] = {}
     for infno, platform, visit_key, input_text, output_text, outcome in rows:
-        data_in = _json(input_text)
-        data_in = data_in.get("data", data_in) if isinstance(data_in.get("data"), dict) else data_in
+        data_in = _data(_json(input_text))
         if infno == "6201":
             out = _json(output_text)
             pay_ord_id, token = out.get("payOrdId"), out.get("payToken")
@@ -188,12 +218,12 @@ def order_ref(conn: Connection, pay_ord_id: str) -> OrderRef | None:
     """One order by its payOrdId, from any call that names it."""
     c = platform_calls.c
     rows = conn.execute(select(c.infno, c.platform, c.visit_key, c.input_masked, c.output_masked)
-                        .where(or_(c.platform == "mobilepay", c.platform.like("mobilepay-%")),
+                        .where(_ours(conn),
                                or_(c.output_masked.like(f"%{pay_ord_id}%"), c.input_masked.like(f"%{pay_ord_id}%")))
                         .order_by(c.id)).all()
     ref: OrderRef | None = None
     for infno, platform, visit_key, input_text, output_text in rows:
-        out, data_in = _json(output_text), _json(input_text)
+        out, data_in = _json(output_text), _data(_json(input_text))
         for source in (out, data_in):
             if source.get("payOrdId") == pay_ord_id and source.get("payToken") and ref is None:
                 ref = OrderRef(pay_ord_id, str(source["payToken"]), visit_key, version_of_platform(platform),
@@ -290,13 +320,16 @@ class BillRow:
     out_trade_no: str
     kind: str  #: PAY or REFUND
     mix_pay_type: str
-    cash: Decimal  #: yuan
+    cash: Decimal  #: yuan (a refund's: the cash refunded)
     pay_ord_id: str | None  #: 医保订单号: the mobile-pay order of the insurance part (none for CASH_ONLY)
+    refund_no: str | None = None  #: 商户退款单号 of a REFUND line (out_refund_no: the bridge's refund id)
 
 
 #: the bill's columns, by the names its header gives them (WeChat prefixes values with a backtick: stripped)
 _BILL_COLUMNS = {"out_trade_no": "商户订单号", "kind": "类型", "mix_pay_type": "混合支付类型", "cash": "现金金额(分)",
                  "pay_ord_id": "医保订单号", "time": "交易时间"}
+#: columns a bill may lack (then what they feed is not compared)
+_BILL_OPTIONAL = {"refund_no": "商户退款单号"}
 
 
 def parse_bill(text: str, day: str) -> list[BillRow]:
@@ -310,6 +343,9 @@ def parse_bill(text: str, day: str) -> list[BillRow]:
         if name not in header:
             raise ReconciliationError(f"WeChat bill of {day}: no column {name} in its header")
         where[key] = header.index(name)
+    for key, name in _BILL_OPTIONAL.items():
+        if name in header:
+            where[key] = header.index(name)
     out: list[BillRow] = []
     for n, line in enumerate(lines[1:], start=2):
         cells = [c.strip().lstrip("`") for c in line.split(",")]
@@ -321,7 +357,8 @@ def parse_bill(text: str, day: str) -> list[BillRow]:
             raise ReconciliationError(f"WeChat bill of {day}, line {n}: {_BILL_COLUMNS['cash']} is not fen") from None
         out.append(BillRow(day=day, out_trade_no=cells[where["out_trade_no"]], kind=cells[where["kind"]].upper(),
                            mix_pay_type=cells[where["mix_pay_type"]], cash=cash,
-                           pay_ord_id=cells[where["pay_ord_id"]] or None))
+                           pay_ord_id=cells[where["pay_ord_id"]] or None,
+                           refund_no=(cells[where["refund_no"]] or None) if "refund_no" in where else None))
     return out
 
 
@@ -338,11 +375,13 @@ async def bills_of(wechat: Any, date_from: _dt.date, date_to: _dt.date) -> list[
     return rows
 
 
-def classify_bill(rows: Sequence[BillRow], views: dict[str, MobileView], entries: Sequence[LedgerEntry]
-                  ) -> list[Difference]:
-    """The bill's payments against HIS's ledger: mp_cash_not_in_his, mp_cash_mismatch."""
+def classify_bill(rows: Sequence[BillRow], views: dict[str, MobileView], entries: Sequence[LedgerEntry],
+                  sent: Mapping[str, SentRefund] | None = None, *, date_from: _dt.date | None = None,
+                  date_to: _dt.date | None = None) -> list[Difference]:
+    """The bill's payments against HIS's ledger (mp_cash_not_in_his, mp_cash_mismatch) and its refunds against
+    HIS's refunds (:func:`classify_bill_refunds`)."""
     by_setl = {e.setl_id: e for e in entries if e.refd_setl_flag == "0"}
-    out: list[Difference] = []
+    out: list[Difference] = classify_bill_refunds(rows, entries, sent or {}, date_from=date_from, date_to=date_to)
     for row in rows:
         if row.kind != "PAY":
             continue
@@ -363,6 +402,89 @@ def classify_bill(rows: Sequence[BillRow], views: dict[str, MobileView], entries
     return out
 
 
+@dataclass(frozen=True)
+class SentRefund:
+    """A refund of a cash part the bridge asked WeChat Pay for (8804, from the call log)."""
+
+    out_refund_no: str
+    out_trade_no: str
+    cash: Decimal  #: yuan
+
+
+def wechat_refunds_sent(conn: Connection, start: _dt.datetime, end: _dt.datetime) -> dict[str, SentRefund]:
+    """Every refund this deployment's mobile-pay service asked WeChat Pay for (8804) between ``start`` and ``end``,
+    by out_refund_no — whatever the answer (HIS booking one the bill lacks is what is looked for)."""
+    c = platform_calls.c
+    rows = conn.execute(select(c.input_masked).where(c.service == Deployment.of(conn).scoped(MOBILEPAY_SERVICE),
+                                                     c.platform == "wechat", c.infno == "8804",
+                                                     c.started_at >= start, c.started_at < end)
+                        .order_by(c.id)).scalars()
+    out: dict[str, SentRefund] = {}
+    for text in rows:
+        data = _data(_json(text))
+        sn, trade = data.get("out_refund_no"), data.get("out_trade_no")
+        amount = data.get("amount") if isinstance(data.get("amount"), dict) else {}
+        try:
+            cash = money(Decimal(int(amount.get("refund") or 0)) / 100)
+        except (ValueError, TypeError, ArithmeticError):
+            continue
+        if sn and trade:
+            out[str(sn)] = SentRefund(str(sn), str(trade), cash)
+    return out
+
+
+def _his_refunds(entries: Sequence[LedgerEntry]) -> dict[str, LedgerEntry]:
+    """HIS's mobile refunds by what a WeChat refund is known by: its msgid (the bridge's refund id = out_refund_no),
+    and its setl_id (a cash-only refund's)."""
+    found: dict[str, LedgerEntry] = {}
+    for e in entries:
+        if e.refd_setl_flag != "1":
+            continue
+        if e.msgid:
+            found.setdefault(e.msgid, e)
+        found.setdefault(e.setl_id, e)
+    return found
+
+
+def classify_bill_refunds(rows: Sequence[BillRow], entries: Sequence[LedgerEntry], sent: Mapping[str, SentRefund],
+                          *, date_from: _dt.date | None = None, date_to: _dt.date | None = None) -> list[Difference]:
+    """The bill's refunds against HIS's: a cash refund WeChat Pay made that HIS never booked
+    (mp_wechat_refund_not_in_his), one booked with another cash amount (mp_wechat_refund_mismatch), and a refund the
+    bridge sent to WeChat Pay that HIS booked in the period but no bill lists (mp_wechat_refund_not_on_wechat)."""
+    his = _his_refunds(entries)
+    billed: dict[str, Decimal] = {}
+    out: list[Difference] = []
+    for row in rows:
+        if row.kind != "REFUND" or not row.refund_no:
+            continue
+        billed[row.refund_no] = money(billed.get(row.refund_no, ZERO) + row.cash)
+        ref = OrderRef(row.pay_ord_id, "", None, "2.0") if row.pay_ord_id else None
+        local = his.get(row.refund_no)
+        what = f"WeChat refund {row.refund_no} of order {row.out_trade_no} ({row.mix_pay_type or '?'})"
+        if local is None:
+            out.append(replace(_diff("mp_wechat_refund_not_in_his", ref, None, setl_id=row.refund_no, refd_flag="1",
+                                     memo=f"{what}: WeChat Pay refunded {row.cash} on {row.day}; HIS booked no such "
+                                          "refund"), msgid=row.out_trade_no[:40]))
+        elif money(-local.psn_cash_pay) != row.cash:
+            out.append(replace(_diff("mp_wechat_refund_mismatch", ref, None, setl_id=row.refund_no, local=local,
+                                     refd_flag="1",
+                                     memo=f"{what}: WeChat Pay refunded {row.cash}, HIS booked {-local.psn_cash_pay} "
+                                          f"cash back (refund {local.setl_id})"), msgid=row.out_trade_no[:40]))
+    for sn, refund in sent.items():
+        local = his.get(sn)
+        if sn in billed or local is None:
+            continue
+        day = clock.as_shanghai(local.setl_time).date()
+        if (date_from is not None and day < date_from) or (date_to is not None and day > date_to):
+            continue
+        out.append(replace(_diff("mp_wechat_refund_not_on_wechat", None, None, setl_id=sn, local=local,
+                                 refd_flag="1",
+                                 memo=f"HIS booked refund {sn} of WeChat order {refund.out_trade_no} "
+                                      f"({-local.psn_cash_pay} cash back); WeChat Pay's bill lists no such refund"),
+                           msgid=refund.out_trade_no[:40]))
+    return out
+
+
 # --- repairs ---------------------------------------------------------------------------------------------------
 
 
@@ -373,12 +495,14 @@ def refund_sn(diff: DifferenceRecord, kind: str = "ALL") -> str:
 
 @dataclass(frozen=True)
 class MobilePlan:
-    action: str  # none | manual | mp_refund | mp_book | void | correct | mp_adopt_refund
+    action: str  # none | manual | mp_refund | mp_book | void | correct | mp_adopt_refund | mp_adopt_wechat_refund
+    #              | mp_wechat_refund
     reason: str
     amount: Decimal | None = None
     view: MobileView | None = None
     entry: PlatformEntry | None = None  #: the national settlement (5203)
     cancellation: PlatformEntry | None = None
+    original: LedgerEntry | None = None  #: HIS's settlement of the order a WeChat refund belongs to
 
 
 class MobileDeps:
@@ -442,6 +566,8 @@ async def plan_mobile(deps: Any, diff: DifferenceRecord) -> MobilePlan:
     if local is not None and local.status not in ("booked", "cash"):
         local = None
     cls = diff.diff_class
+    if cls in WECHAT_REFUND_CLASSES:
+        return await _plan_wechat_refund(deps, mobile, diff)
     if cls == "mp_cash_not_in_his":
         return MobilePlan("manual", "WeChat Pay collected this cash part and HIS holds no settlement of the order: "
                                     "refund it in WeChat Pay (申请退款) or book it in HIS", view=view)
@@ -497,6 +623,124 @@ async def plan_mobile(deps: Any, diff: DifferenceRecord) -> MobilePlan:
         return MobilePlan("mp_adopt_refund", f"the platform refunded ({refund.get('refdType')}): HIS books it",
                           amount=amount, view=view, cancellation=cancellation)
     return MobilePlan("manual", "HIS booked a refund the platform does not list: check with the platform", view=view)
+
+
+#: the classes of WeChat Pay's refunds (the daily bill against HIS's refunds)
+WECHAT_REFUND_CLASSES = frozenset({"mp_wechat_refund_not_in_his", "mp_wechat_refund_not_on_wechat",
+                                   "mp_wechat_refund_mismatch"})
+
+
+def his_refund(conn: Connection, sn: str) -> LedgerEntry | None:
+    """HIS's mobile refund known by a WeChat refund's out_refund_no (its msgid, or a cash-only refund's setl_id)."""
+    from .ledger import _entry  # the row reader
+
+    c = recon_ledger.c
+    row = conn.execute(select(recon_ledger).where(c.channel.like("mobilepay%"), c.refd_setl_flag == "1",
+                                                  c.status.in_(("booked", "cash")),
+                                                  or_(c.msgid == sn, c.setl_id == sn)).limit(1)).first()
+    return None if row is None else _entry(row)
+
+
+async def _wechat_refund_truth(deps: Any, mobile: MobileDeps, sn: str) -> dict[str, Any] | None:
+    """WeChat Pay's refund ``sn`` (8805), or None when it knows no such refund."""
+    try:
+        reply = await deps.platform(mobile.wechat.call("8805", {"data": {"out_refund_no": sn}}))
+    except BusinessRejection as exc:
+        if any(code in str(exc.err_msg) for code in ("RESOURCE_NOT_EXISTS", "ORDER_NOT_EXIST", "NOT_FOUND")):
+            return None
+        raise ReconciliationError(f"8805 of refund {sn} refused: {exc.err_msg}") from None
+    output = getattr(reply, "output", reply)
+    return output if isinstance(output, dict) else {}
+
+
+def _fen(value: Any) -> Decimal:
+    return money(Decimal(int(value or 0)) / 100)
+
+
+async def _order_settlement(deps: Any, mobile: MobileDeps, out_trade_no: str) -> LedgerEntry | None:
+    """HIS's settlement of a WeChat order: a CASH_ONLY order's is named by its out_trade_no, a mixed one's by the
+    national settlement of its insurance part (8803 names the mobile-pay order, 6301 its hiDocSn)."""
+    own = await deps.db(lambda conn: entry_by_setl_id(conn, out_trade_no))
+    if own is not None:
+        return own
+    try:
+        reply = await deps.platform(mobile.wechat.call("8803", {"data": {"out_trade_no": out_trade_no}}))
+    except BusinessRejection:
+        return None
+    pay_ord_id = str((getattr(reply, "output", reply) or {}).get("pay_order_id") or "")
+    ref = await deps.db(lambda conn: order_ref(conn, pay_ord_id)) if pay_ord_id else None
+    if ref is None:
+        return None
+    view = await deps.platform(mobile.view(ref))
+    return await deps.db(lambda conn: entry_by_setl_id(conn, view.hi_doc_sn)) if view.hi_doc_sn else None
+
+
+async def _plan_wechat_refund(deps: Any, mobile: MobileDeps, diff: DifferenceRecord) -> MobilePlan:
+    cls, sn = diff.diff_class, diff.setl_id
+    if cls == "mp_wechat_refund_mismatch":
+        return MobilePlan("manual", "WeChat Pay refunded another cash amount than HIS booked: check the refund with "
+                                    "WeChat Pay's merchant platform")
+    if mobile.wechat is None:
+        return MobilePlan("manual", "WeChat Pay is not configured in reconciliation (YIBAO_WECHAT_*): handle by hand")
+    local = await deps.db(lambda conn: his_refund(conn, sn))
+    truth = await _wechat_refund_truth(deps, mobile, sn)
+    status = str((truth or {}).get("status") or "")
+    if status == "PROCESSING":
+        raise ReconciliationError(f"WeChat Pay's refund {sn} is still PROCESSING")
+    if cls == "mp_wechat_refund_not_in_his":
+        if local is not None:
+            return MobilePlan("none", "HIS booked the refund since")
+        if truth is None or status != "SUCCESS":
+            return MobilePlan("none", f"WeChat Pay no longer lists the refund as made ({status or 'unknown to 8805'})")
+        cash = _fen((truth.get("amount") or {}).get("refund"))
+        original = await _order_settlement(deps, mobile, str(truth.get("out_trade_no") or diff.msgid or ""))
+        if original is None:
+            return MobilePlan("manual", "HIS holds no settlement of this order either: WeChat Pay took and returned the "
+                                        "cash on its own; book both in HIS or neither, by hand")
+        return MobilePlan("mp_adopt_wechat_refund", f"WeChat Pay refunded {cash} cash (8805 SUCCESS): HIS books the "
+                                                    "refund", amount=cash, original=original)
+    # mp_wechat_refund_not_on_wechat
+    if local is None:
+        return MobilePlan("none", "HIS no longer holds the refund")
+    if status == "SUCCESS":
+        return MobilePlan("none", "WeChat Pay lists the refund now (8805 SUCCESS)")
+    if truth is not None:
+        return MobilePlan("manual", f"WeChat Pay's refund ended {status or '?'}: handle it in WeChat Pay's merchant "
+                                    "platform (异常退款)")
+    cash = money(-local.psn_cash_pay)
+    return MobilePlan("mp_wechat_refund", f"HIS booked this refund; WeChat Pay never paid {cash} back: refund the "
+                                          "patient's cash part (8804, the same out_refund_no)", amount=cash)
+
+
+async def _refund_on_wechat(deps: Any, mobile: MobileDeps, diff: DifferenceRecord, plan: MobilePlan) -> str:
+    """The approved WeChat refund HIS already booked: 8804 with HIS's refund id as out_refund_no (WeChat Pay takes
+    the same out_refund_no again as the same refund), stored before it is sent."""
+    sn, out_trade_no = diff.setl_id, diff.msgid or ""
+    if not await deps.db(lambda conn: update_difference(conn, diff.id, expect={"approved", "applying"},
+                                                         status="applying", repair_msgid=sn,
+                                                         outcome=f"WeChat refund {sn} being sent")):
+        return diff.status
+    try:
+        order = await deps.platform(mobile.wechat.call("8803", {"data": {"out_trade_no": out_trade_no}}))
+        total = int((getattr(order, "output", order) or {}).get("wechat_pay_cash_fee") or 0)
+        cash = plan.amount or ZERO
+        reply = await deps.platform(mobile.wechat.call("8804", {"data": {
+            "out_trade_no": out_trade_no, "out_refund_no": sn, "reason": "医保移动支付 对账退款",
+            "amount": {"refund": int(money(cash) * 100), "total": total, "currency": "CNY"}}}))
+        status = str((getattr(reply, "output", reply) or {}).get("status") or "")
+    except BusinessRejection as exc:
+        reason = f"WeChat refund refused: {exc.err_msg}; handle by hand"[:500]
+        await deps.db(lambda conn: update_difference(conn, diff.id, expect={"applying"}, status="manual",
+                                                     outcome=reason))
+        return "manual"
+    if status != "SUCCESS":
+        reason = f"WeChat refund {sn} answered {status or '?'}: 8805 is asked at the next attempt"
+        await deps.db(lambda conn: update_difference(conn, diff.id, expect={"applying"}, outcome=reason))
+        return "applying"
+    done = await deps.db(lambda conn: update_difference(
+        conn, diff.id, expect={"applying"}, status="repaired", resolved_at=clock.now(),
+        outcome=f"WeChat Pay refunded {money(cash)} (8804 SUCCESS); HIS had booked it"))
+    return "repaired" if done else diff.status
 
 
 def _status(deps: Any, diff: DifferenceRecord, plan: MobilePlan) -> str:
@@ -716,6 +960,8 @@ async def apply_mobile_difference(deps: Any, difference_id: int) -> str:
     try:
         if plan.action == "mp_refund":
             status = await _refund_on_platform(deps, mobile, diff, plan)
+        elif plan.action == "mp_wechat_refund":
+            status = await _refund_on_wechat(deps, mobile, diff, plan)
         elif plan.action == "mp_book":
             ref = await deps.db(lambda conn: order_ref(conn, diff.msgid or ""))
             assert ref is not None
@@ -735,6 +981,20 @@ async def apply_mobile_difference(deps: Any, difference_id: int) -> str:
 
 def _apply_in_db(deps: Any, diff: DifferenceRecord, plan: MobilePlan, conn: Connection) -> str:
     expect = {"approved"}
+    if plan.action == "mp_adopt_wechat_refund":
+        if his_refund(conn, diff.setl_id) is not None:
+            update_difference(conn, diff.id, expect=expect, status="resolved", outcome="booked since",
+                              resolved_at=clock.now())
+            return "resolved"
+        if not update_difference(conn, diff.id, expect=expect, status="repaired", resolved_at=clock.now(),
+                                 outcome="WeChat Pay's cash refund booked in HIS"):
+            return diff.status
+        original = plan.original
+        assert original is not None
+        of_order = replace(diff, his_visit_id=diff.his_visit_id or original.his_visit_id, channel=original.channel)
+        _book_refund(deps, conn, of_order, original, {"cashRefdAmt": str(plan.amount or ZERO),
+                                                      "appRefdSn": diff.setl_id, "refdType": "CASH"}, None, "wechat")
+        return "repaired"
     local = entry_by_setl_id(conn, diff.setl_id)
     if plan.action == "mp_adopt_refund":
         if local is not None:

@@ -47,7 +47,7 @@ from .repairs import RepairDeps, apply_difference, plan_difference
 from .reports import ReportFiles, RunReport, write_reports
 from .result_file import ResultSummary, read_result_file, result_columns
 from .mobile import (MobileDeps, bills_of, classify_bill, classify_orders, mobile_entries, order_ref,
-                     orders_of_period, views_of)
+                     orders_of_period, views_of, wechat_refunds_sent)
 from .runs import (
     MOBILE_SINGLE_SIDED,
     OPEN_STATUSES,
@@ -348,7 +348,7 @@ class Reconciler:
         entries = await self.db(mobile_entries)
         found = classify_orders(refs, views, entries, date_from=run.date_from, date_to=run.date_to)
         if self.mobile.wechat is not None:
-            found += await self._wechat_bill(run, views, entries)
+            found += await self._wechat_bill(run, views, entries, start, end)
         await self.db(lambda conn: save_differences(conn, run.run_id, found))
         for d in found:
             metrics.DIFFERENCES.labels(d.diff_class).inc()
@@ -358,9 +358,11 @@ class Reconciler:
         await self._repair(run.run_id, plan=True, apply=self.settings.apply_repairs_in_run)
         return await self._conclude(run.run_id)
 
-    async def _wechat_bill(self, run: RunRecord, views: dict[str, Any], entries: Sequence[Any]) -> list[Any]:
-        """WeChat Pay's bills of the period (8806) against HIS's ledger (yibao.reconciliation.mobile.classify_bill);
-        an order a bill names beyond the period's call log is asked with 6301 too."""
+    async def _wechat_bill(self, run: RunRecord, views: dict[str, Any], entries: Sequence[Any],
+                           start: _dt.datetime, end: _dt.datetime) -> list[Any]:
+        """WeChat Pay's bills of the period (8806) against HIS's ledger (yibao.reconciliation.mobile.classify_bill):
+        payments and refunds; an order a bill names beyond the period's call log is asked with 6301 too, and the
+        refunds the bridge sent to WeChat Pay from ``start`` (the lookback) to ``end`` are looked for on the bills."""
         assert self.mobile is not None
         await self._progress(run.run_id, "8806", 0, 1)
         try:
@@ -372,7 +374,8 @@ class Reconciler:
         except (PlatformError, ReconciliationError, asyncio.TimeoutError) as exc:
             raise _RunFailed(f"WeChat Pay's bill (8806): {type(exc).__name__}: {mask_text(str(exc))}") from None
         await self._progress(run.run_id, "8806", 1, 1)
-        return classify_bill(bill, views, entries)
+        sent = await self.db(lambda conn: wechat_refunds_sent(conn, start, end))
+        return classify_bill(bill, views, entries, sent, date_from=run.date_from, date_to=run.date_to)
 
     def _optins_hints(self, run: RunRecord) -> Callable[[Connection], set[str]]:
         """清算经办机构 worth asking besides the period's ledger: the ledger's recent ones, our calls' answers."""

@@ -318,7 +318,7 @@ recon_differences = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("run_id", String(40), nullable=False),
-    Column("diff_class", String(24), nullable=False),
+    Column("diff_class", String(32), nullable=False),
     Column("row_code", String(6), nullable=False),
     Column("clr_type", String(6), nullable=False),
     Column("setl_optins", String(6), nullable=False),
@@ -427,6 +427,7 @@ __all__ += ["mobilepay_orders", "mobilepay_visits", "mobilepay_audit"]
 mobilepay_orders = Table(
     "mobilepay_orders",
     metadata,
+    Column("scope", String(64), primary_key=True),  # the deployment's scoped service name (as chain_visits.service)
     Column("order_id", String(40), primary_key=True),
     Column("his_visit_id", String(80), nullable=False),
     Column("his_patient_id", String(64), nullable=False),
@@ -439,22 +440,23 @@ mobilepay_orders = Table(
     Column("total", Money(), nullable=False),
     Column("created_at", ShanghaiDateTime(), nullable=False),
     Column("updated_at", ShanghaiDateTime(), nullable=False),
-    UniqueConstraint("channel", "channel_order_id"),
-    Index("ix_mobilepay_orders_pay_ord_id", "pay_ord_id"),
-    Index("ix_mobilepay_orders_visit", "his_visit_id"),
-    Index("ix_mobilepay_orders_phase", "phase", "updated_at"),
+    UniqueConstraint("scope", "channel", "channel_order_id", name="uq_mobilepay_orders_channel_order"),
+    Index("ix_mobilepay_orders_pay_ord_id", "scope", "pay_ord_id"),
+    Index("ix_mobilepay_orders_visit", "scope", "his_visit_id"),
+    Index("ix_mobilepay_orders_phase", "scope", "phase", "updated_at"),
 )
 
 #: the visits mobile pay knows, with what a patient may pay now (their pending charge lines), by patient
 mobilepay_visits = Table(
     "mobilepay_visits",
     metadata,
+    Column("scope", String(64), primary_key=True),  # the deployment's scoped service name (as chain_visits.service)
     Column("his_visit_id", String(80), primary_key=True),
     Column("his_patient_id", String(64), nullable=False),
     Column("pending_lines", Integer, nullable=False),
     Column("pending_total", Money(), nullable=False),
     Column("updated_at", ShanghaiDateTime(), nullable=False),
-    Index("ix_mobilepay_visits_patient", "his_patient_id"),
+    Index("ix_mobilepay_visits_patient", "scope", "his_patient_id"),
 )
 
 #: every request a channel (or the platform's callback) made of mobile pay: who (the channel, and the operator it
@@ -463,6 +465,7 @@ mobilepay_audit = Table(
     "mobilepay_audit",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
+    Column("scope", String(64), nullable=False),  # the deployment's scoped service name (as chain_visits.service)
     Column("at", ShanghaiDateTime(), nullable=False),
     Column("actor", String(64), nullable=False),  # the channel ("platform" for callbacks, "-" when unknown)
     Column("operator", String(64), nullable=True),  # the person at the channel (a cashier), when named
@@ -473,8 +476,8 @@ mobilepay_audit = Table(
     Column("status", Integer, nullable=True),
     Column("source", String(200), nullable=False),
     Column("detail", Text, nullable=True),
-    Index("ix_mobilepay_audit_at", "at"),
-    Index("ix_mobilepay_audit_order", "order_id"),
+    Index("ix_mobilepay_audit_at", "scope", "at"),
+    Index("ix_mobilepay_audit_order", "scope", "order_id"),
 )
 
 # --- counter: 核酸 batch settlement, settlement slips, the counter's audit ---------------------------------------

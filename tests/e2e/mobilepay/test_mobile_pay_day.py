@@ -141,3 +141,46 @@ async def test_patient_identity_is_checked_against_1101_and_the_admdvs_dictionar
     denied = await rig.api("POST", "/mobilepay/identity", {"his_patient_id": "PAT-ID-1", "settle_type": "self_pay"},
                            who="kiosk")
     assert denied.status_code == 403
+
+
+async def test_local_insurance_designated_or_not_is_decided_by_5302_through_the_simulator(rig: MobileRig) -> None:
+    """本地医保 定点/未定点: the platform's 定点 records (5302, the simulator's counter side) decide; a patient who
+    chose the other one is refused, naming the choice."""
+    from yibao.core import clock
+    from yibao.envelope.client import NationalClient
+    from yibao.envelope.settings import PlatformSettings
+
+    local = []
+    while len(local) < 2:  # two patients insured here (本地医保)
+        person = rig.new_visit().person
+        if person.insuplc_admdvs[:4] == "4401":
+            local.append(person)
+    designated, other = local
+    hospital = PlatformSettings().fixmedins_code  # the worker's (the rig leaves the default)
+    counter = NationalClient(PlatformSettings(base_url=rig.bridge.sim_url, retry_backoff_s=0.05), engine=rig.db,
+                             service="test-counter")
+    try:
+        await counter.call("2505", {"data": {  # the counter files this hospital as the first patient's 定点
+            "psn_no": designated.psn_no, "biz_appy_type": "01", "fix_srt_no": "1", "fixmedins_code": hospital,
+            "fixmedins_name": "测试医院", "begndate": clock.format_date(clock.now().date())}},
+            insuplc_admdvs=designated.insuplc_admdvs)
+    finally:
+        await counter.aclose()
+
+    async def check(person, settle_type: str) -> dict:  # type: ignore[no-untyped-def]
+        answer = await rig.api("POST", "/mobilepay/identity", {"his_patient_id": "PAT-FIX", "settle_type": settle_type,
+                                                                "mdtrt_cert_no": person.certno}, who="window")
+        assert answer.status_code == 200, answer.text
+        assert person.certno not in answer.text and person.psn_no not in answer.text
+        return answer.json()
+
+    assert (await check(designated, "local_designated"))["verified"] is True
+    wrong = await check(designated, "local_undesignated")
+    assert wrong["verified"] is False and wrong["reason_code"] == "designation_differs", wrong
+    assert "广州医保（未定点）" in wrong["reason"] and wrong["suggested"] == "local_designated"
+    assert (await check(other, "local_undesignated"))["verified"] is True
+    refused = await check(other, "local_designated")
+    assert refused["reason_code"] == "designation_differs" and "广州医保（定点）" in refused["reason"]
+    assert refused["suggested"] == "local_undesignated"
+    decided = await check(other, "local")
+    assert decided["verified"] is True and decided["designation"] == "undesignated"

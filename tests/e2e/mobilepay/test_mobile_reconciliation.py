@@ -11,6 +11,7 @@ and afterwards the national 3201 of the day balances (a mobile-pay settlement is
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -251,3 +252,91 @@ async def test_where_the_province_says_so_the_single_sided_order_is_refunded_at_
     assert cancelled[0].detail["via"] == "2208"
     assert cancelled[0].detail["cash_kept"] == str(settled[0].split.psn_cash_pay)  # the cash went back by 6203
     assert cash[0].split is not None and cash[0].split.psn_cash_pay == -settled[0].split.psn_cash_pay
+
+
+async def test_wechat_refunds_on_the_bill_are_compared_with_his_refunds_and_repaired_with_approval(
+        rig: MobileRig, tmp_path: Path) -> None:
+    """The bill's refunds against HIS's: a cash part a cashier refunded by hand in WeChat Pay's merchant platform
+    (HIS never heard of it) is booked in HIS once approved; a refund HIS booked that WeChat Pay never made (the
+    bridge's 8804 never arrived) is refunded by WeChat Pay once approved — the same out_refund_no."""
+    from yibao.envelope.calllog import CallRecord, row_values, write_rows
+    from yibao.envelope.mobilepay.wechat import WeChatPayClient, WeChatSettings
+
+    hand, window = await rig.visit("26.00"), await rig.visit("18.00")
+    for v in (hand, window):
+        await rig.pending(v, who="wechat")
+    h = (await rig.order(hand, "WXF-1", who="wechat", pay_type="self_pay", pay_auth_no=None)).json()["order"]
+    w = (await rig.order(window, "WXF-2", who="wechat", pay_type="self_pay", pay_auth_no=None)).json()["order"]
+    h = await rig.until(h["order_id"], "paid", who="wechat")
+    w = await rig.until(w["order_id"], "paid", who="wechat")
+    await rig.results(until=lambda rs: {hand.key, window.key} <= {r.his_visit_id for r in rs if r.kind == "settled"})
+    await _ledger(rig)
+
+    env = rig.bridge.extra_env
+    settings = WeChatSettings(base_url=rig.bridge.sim_url, merchant_private_key=env["YIBAO_WECHAT_MERCHANT_PRIVATE_KEY"],
+                              platform_public_key=env["YIBAO_WECHAT_PLATFORM_PUBLIC_KEY"],
+                              api_v3_key=env["YIBAO_WECHAT_API_V3_KEY"])
+    cashier = WeChatPayClient(settings, engine=rig.db, service="cashier")
+    wechat = WeChatPayClient(settings, engine=rig.db, service="reconciliation")
+    by_hand, never = f"HAND{rig.run_tag}", f"LOST{rig.run_tag}"
+    hand_trade, window_trade = h["wechat"]["out_trade_no"], w["wechat"]["out_trade_no"]
+    try:
+        done = await cashier.call("8804", {"data": {"out_trade_no": hand_trade, "out_refund_no": by_hand,
+                                                    "reason": "窗口手工退款",
+                                                    "amount": {"refund": 2600, "total": 2600, "currency": "CNY"}}})
+        assert done.output["status"] == "SUCCESS"
+    finally:
+        await cashier.aclose()
+    started = clock.now()
+    with rig.db.begin() as conn:  # the bridge's 8804 that never reached WeChat Pay; HIS booked the refund anyway
+        write_rows(conn, [row_values(
+            CallRecord(service=Deployment.of(conn).scoped("mobilepay"), platform="wechat", infno="8804",
+                       msgid=f"WX{rig.run_tag}LOST", visit_key=window.key, started_at=started, outcome="transport"),
+            input_obj={"out_trade_no": window_trade, "out_refund_no": never,
+                       "amount": {"refund": 1800, "total": 1800, "currency": "CNY"}})])
+        zero = Decimal("0.00")
+        record_result(conn, HisResult(
+            message_id=f"window-refund-{rig.run_tag}", his_visit_id=window.key, visit_kind="outpatient",
+            kind="refunded", service="mobilepay", msgid=never, setl_id=never, orig_setl_id=window_trade,
+            setl_time=started, clr_type="11", refd_setl_flag="1",
+            split=SettlementSplit(medfee_sumamt=zero, fund_pay_sumamt=zero, psn_part_amt=Decimal("-18.00"),
+                                  acct_pay=zero, psn_cash_pay=Decimal("-18.00")),
+            detail={"channel": "mobilepay-2.0", "cash_only": True, "refund_id": never}))
+
+    reconciler, national, mobile = _reconciler(rig, tmp_path)
+    mobile.wechat = wechat
+    try:
+        clerk = Actor("clerk.li", "clerk", "cli", "test")
+        run = await reconciler.run(RunRequest.for_day(clock.today(), scope="mobile", requested_by="clerk.li",
+                                                      trigger="cli"), actor=clerk)
+        status = await reconciler.status(run.run_id)
+        mine = {d["setl_id"]: d for d in status["differences"] if d["setl_id"] in (by_hand, never)}
+        assert {k: (d["diff_class"], d["action"], d["status"]) for k, d in mine.items()} == {
+            by_hand: ("mp_wechat_refund_not_in_his", "mp_adopt_wechat_refund", "pending_approval"),
+            never: ("mp_wechat_refund_not_on_wechat", "mp_wechat_refund", "pending_approval")}, status
+        assert mine[by_hand]["msgid"] == hand_trade and mine[never]["msgid"] == window_trade
+
+        approver = Actor("approver.wang", "approver", "cli", "test")
+        await reconciler.approve(run.run_id, by="approver.wang", reason="book the hand refund; pay back the window's",
+                                 ids=[d["id"] for d in mine.values()], actor=approver)
+        after = {d["setl_id"]: d for d in (await reconciler.status(run.run_id))["differences"]
+                 if d["setl_id"] in (by_hand, never)}
+        assert {k: d["status"] for k, d in after.items()} == {by_hand: "repaired", never: "repaired"}, after
+        refunds = {r["out_refund_no"]: r for r in rig.bridge.admin("wechat")["refunds"]}
+        assert refunds[never]["status"] == "SUCCESS" and refunds[never]["amount"]["refund"] == 1800
+        with rig.db.connect() as conn:  # HIS is told of the hand refund (the reconciliation worker's outbox)
+            payloads = conn.execute(select(outbox.c.payload).where(
+                outbox.c.producer == Deployment.of(conn).scoped("reconciliation"),
+                outbox.c.topic == topic("his_results", rig.bridge.prefix))).scalars().all()
+        booked = [r for r in (HisResult.model_validate_json(p) for p in payloads) if r.setl_id == by_hand]
+        assert [(r.his_visit_id, r.kind, r.split.psn_cash_pay, r.orig_setl_id) for r in booked] == [
+            (hand.key, "refunded", Decimal("-26.00"), hand_trade)]
+
+        again = await reconciler.run(RunRequest.for_day(clock.today(), scope="mobile", requested_by="clerk.li",
+                                                        trigger="cli"), actor=clerk)
+        left = [d for d in (await reconciler.status(again.run_id))["differences"] if d["setl_id"] in (by_hand, never)]
+        assert left == [], left
+    finally:
+        await national.aclose()
+        await mobile.client.aclose()
+        await wechat.aclose()

@@ -19,7 +19,8 @@ from yibao.core import clock
 from yibao.core.db.schema import chain_calls, chain_visits, outbox
 from yibao.core.results import HisResult, VisitFact, stable_id
 from yibao.envelope.mobilepay.catalog import load_catalog
-from yibao.mobilepay import absorb
+from yibao.core.deployment import Deployment
+from yibao.mobilepay import absorb, store
 from yibao.mobilepay.chain import MobilePayChain
 from yibao.mobilepay.config import ChainConfig
 from yibao.mobilepay.models import CallbackReceived
@@ -32,6 +33,11 @@ from unit.mobilepay.standin import SimMobileClient
 __all__ = ["Harness", "Visit"]
 
 _ids = itertools.count(1)
+
+
+def _state(conn: Any, text: str) -> MobilePayState:
+    """A stored state as the service reads it (opened with the deployment's data key)."""
+    return MobilePayState.model_validate_json(Deployment.of(conn).cipher.open(text))
 
 
 class Visit:
@@ -161,8 +167,8 @@ class Harness:
     def _visit_of(self, pay_ord_id: str) -> str:
         with self.db.connect() as conn:
             for key, text in conn.execute(select(chain_visits.c.visit_key, chain_visits.c.state)
-                                          .where(chain_visits.c.service == "mobilepay")):
-                if MobilePayState.model_validate_json(text).order_by_pay_ord_id(pay_ord_id) is not None:
+                                          .where(chain_visits.c.service == store.scope_of(conn))):
+                if _state(conn, text).order_by_pay_ord_id(pay_ord_id) is not None:
                     return key
         raise AssertionError(f"no visit holds {pay_ord_id}")
 
@@ -170,13 +176,13 @@ class Harness:
 
     def state(self, v: Visit) -> MobilePayState:
         with self.db.connect() as conn:
-            text = conn.execute(select(chain_visits.c.state).where(chain_visits.c.service == "mobilepay",
+            text = conn.execute(select(chain_visits.c.state).where(chain_visits.c.service == store.scope_of(conn),
                                                                    chain_visits.c.visit_key == v.key)).scalar_one()
-        return MobilePayState.model_validate_json(text)
+            return _state(conn, text)
 
     def status(self, v: Visit) -> str:
         with self.db.connect() as conn:
-            return conn.execute(select(chain_visits.c.status).where(chain_visits.c.service == "mobilepay",
+            return conn.execute(select(chain_visits.c.status).where(chain_visits.c.service == store.scope_of(conn),
                                                                     chain_visits.c.visit_key == v.key)).scalar_one()
 
     def get(self, v: Visit, order_id: str) -> Order:
@@ -188,13 +194,13 @@ class Harness:
         with self.db.connect() as conn:
             rows = conn.execute(select(outbox.c.payload).where(outbox.c.topic == "yibao.his.results.v1")
                                 .order_by(outbox.c.id)).scalars().all()
-        out = [HisResult.model_validate_json(r) for r in rows]
+            out = [HisResult.model_validate_json(Deployment.of(conn).cipher.open(r)) for r in rows]
         return [r for r in out if v is None or r.his_visit_id == v.key]
 
     def journal(self, v: Visit, infno: str | None = None) -> list[tuple[str, str, str | None]]:
         with self.db.connect() as conn:
             q = select(chain_calls.c.infno, chain_calls.c.status, chain_calls.c.resolution).where(
-                chain_calls.c.service == "mobilepay", chain_calls.c.visit_key == v.key)
+                chain_calls.c.service == store.scope_of(conn), chain_calls.c.visit_key == v.key)
             if infno:
                 q = q.where(chain_calls.c.infno == infno)
             return [tuple(r) for r in conn.execute(q.order_by(chain_calls.c.id))]  # type: ignore[misc]

@@ -9,7 +9,15 @@ import pytest
 
 from yibao.core.errors import ConfigurationError
 from yibao.envelope.errors import BusinessRejection, TransportError
-from yibao.mobilepay.identity import IdentityService, classify_admdvs, load_rules, parent_of
+from yibao.core import clock
+from yibao.mobilepay.identity import (
+    IdentityService,
+    classify_admdvs,
+    decide_designation,
+    designated_here,
+    load_rules,
+    parent_of,
+)
 from yibao.mobilepay.models import IdentityBody
 
 ADMDVS = [{"nat_dic_val_code": "440000", "nat_dic_val_name": "广东省"},
@@ -25,14 +33,21 @@ class FakeNational:
     """1101 and 1901 as the platform answers them; counts the calls."""
 
     def __init__(self, admdvs: str = "440106", *, reject: bool = False, lost: bool = False,
-                 status: str = "1") -> None:
+                 status: str = "1", fixed: list[dict[str, Any]] | None = None, fixed_lost: bool = False) -> None:
         self.admdvs, self.reject, self.lost, self.status = admdvs, reject, lost, status
+        self.fixed, self.fixed_lost = fixed or [], fixed_lost
         self.calls: list[tuple[str, dict[str, Any]]] = []
 
-    async def call(self, infno: str, body: dict[str, Any]) -> Any:
+    async def call(self, infno: str, body: dict[str, Any], **options: Any) -> Any:
         self.calls.append((infno, body))
+        if infno == "5302":
+            assert options.get("insuplc_admdvs") == self.admdvs, "a psn_no input names the 参保地"
         if infno == "1901":
             return SimpleNamespace(output={"list": ADMDVS})
+        if infno == "5302":
+            if self.fixed_lost:
+                raise TransportError("5302", "connection refused")
+            return SimpleNamespace(output={"psnfixmedin": self.fixed})
         if self.lost:
             raise TransportError("1101", "connection refused")
         if self.reject:
@@ -41,8 +56,16 @@ class FakeNational:
             {"insutype": "310", "insuplc_admdvs": self.admdvs, "psn_insu_stas": self.status}]})
 
 
+HOSPITAL = "H44010600001"
+
+
 def service(fake: FakeNational) -> IdentityService:
-    return IdentityService(load_rules(), lambda: fake)
+    return IdentityService(load_rules(), lambda: fake, fixmedins_code=HOSPITAL)
+
+
+def fixed_at(code: str = HOSPITAL, begin: str = "2024-01-01", end: str = "") -> dict[str, Any]:
+    return {"psn_no": "PSN1", "fix_srt_no": "1", "fixmedins_code": code, "fixmedins_name": "某医院", "begndate": begin,
+            "enddate": end}
 
 
 def body(**values: Any) -> IdentityBody:
@@ -83,7 +106,7 @@ async def test_a_type_with_contract_units_needs_one_of_them() -> None:
 async def test_self_pay_needs_no_1101_and_a_self_pay_visit_never_becomes_insured() -> None:
     fake = FakeNational()
     verdict = await service(fake).check(body(settle_type="self_pay", mdtrt_cert_no=None))
-    assert verdict == {"settle_type": "self_pay", "rules_version": "example-1", "verified": True, "insured": False}
+    assert verdict == {"settle_type": "self_pay", "rules_version": "example-2", "verified": True, "insured": False}
     assert fake.calls == []
     refused = await service(fake).check(body(his_visit_id="V1", registered_type="self_pay"))
     assert refused["reason_code"] == "self_pay_to_insurance" and fake.calls == []
@@ -137,5 +160,79 @@ def test_admdvs_codes_know_their_parents_and_areas() -> None:
 def test_bad_rules_are_a_configuration_error_naming_the_file(tmp_path) -> None:
     path = tmp_path / "rules.yaml"
     path.write_text("version: x\nlocal_admdvs: '4401'\ntypes: {}\n", encoding="utf-8")
+    with pytest.raises(ConfigurationError, match="rules.yaml"):
+        load_rules(str(path))
+
+
+# --- 定点/未定点 (5302) -------------------------------------------------------------------------------------------
+
+
+def test_a_patient_is_designated_here_only_by_a_valid_row_naming_this_hospital() -> None:
+    today = clock.now().date()
+    assert designated_here([fixed_at()], HOSPITAL, today) is True
+    assert designated_here([fixed_at(end="2999-12-31")], HOSPITAL, today) is True
+    assert designated_here([fixed_at("H44010600099")], HOSPITAL, today) is False, "another hospital's 定点"
+    assert designated_here([fixed_at(end="2020-12-31", begin="2019-01-01")], HOSPITAL, today) is False, "ended"
+    assert designated_here([fixed_at(begin="2999-01-01")], HOSPITAL, today) is False, "not begun"
+    assert designated_here([], HOSPITAL, today) is False
+
+
+def test_choosing_designated_when_the_platform_says_undesignated_is_refused_naming_the_choice() -> None:
+    rules = load_rules()
+    verdict = decide_designation(rules, "local_designated", False)
+    assert verdict["verified"] is False and verdict["reason_code"] == "designation_differs"
+    assert "广州医保（定点）" in verdict["reason"] and "广州医保（未定点）" in verdict["reason"]
+    assert verdict["suggested"] == "local_undesignated" and verdict["designation"] == "undesignated"
+
+
+def test_choosing_undesignated_when_the_platform_lists_this_hospital_is_refused_naming_the_choice() -> None:
+    verdict = decide_designation(load_rules(), "local_undesignated", True)
+    assert verdict["reason_code"] == "designation_differs" and "广州医保（未定点）" in verdict["reason"]
+    assert verdict["suggested"] == "local_designated"
+
+
+def test_the_right_choice_and_the_platform_decided_type_are_not_refused() -> None:
+    rules = load_rules()
+    assert decide_designation(rules, "local_designated", True) == {"designation": "designated"}
+    assert decide_designation(rules, "local_undesignated", False) == {"designation": "undesignated"}
+    assert decide_designation(rules, "local", True) == {"designation": "designated"}
+    assert decide_designation(rules, "local", False) == {"designation": "undesignated"}
+
+
+async def test_designated_is_checked_against_5302_with_the_psn_no_1101_named() -> None:
+    fake = FakeNational("440106", fixed=[fixed_at()])
+    ok = await service(fake).check(body(settle_type="local_designated"))
+    assert ok["verified"] is True and ok["designation"] == "designated"
+    assert dict(fake.calls)["5302"]["data"] == {"psn_no": "PSN1", "biz_appy_type": "01"}
+    refused = await service(FakeNational("440106")).check(body(settle_type="local_designated"))
+    assert refused["verified"] is False and refused["reason_code"] == "designation_differs"
+    assert refused["suggested"] == "local_undesignated"
+    wrong = await service(FakeNational("440106", fixed=[fixed_at()])).check(body(settle_type="local_undesignated"))
+    assert wrong["reason_code"] == "designation_differs" and wrong["suggested"] == "local_designated"
+
+
+async def test_local_insurance_lets_the_platform_decide_designated_or_not() -> None:
+    verdict = await service(FakeNational("440106", fixed=[fixed_at()])).check(body(settle_type="local"))
+    assert verdict["verified"] is True and verdict["designation"] == "designated"
+    verdict = await service(FakeNational("440106")).check(body(settle_type="local"))
+    assert verdict["verified"] is True and verdict["designation"] == "undesignated"
+
+
+async def test_5302_not_answering_is_told_not_guessed() -> None:
+    verdict = await service(FakeNational("440106", fixed_lost=True)).check(body(settle_type="local_designated"))
+    assert verdict["verified"] is False and verdict["reason_code"] == "platform_unavailable"
+    assert "5302" in verdict["reason"]
+
+
+async def test_other_types_never_ask_5302() -> None:
+    fake = FakeNational("440300")
+    assert (await service(fake).check(body(settle_type="in_province")))["verified"] is True
+    assert "5302" not in dict(fake.calls)
+
+
+def test_a_type_asking_designation_needs_the_5302_settings(tmp_path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text("version: x\nlocal_admdvs: '440100'\ntypes: {l: {label: L, admdvs: local, designation: ask}}\n",
+                    encoding="utf-8")
     with pytest.raises(ConfigurationError, match="rules.yaml"):
         load_rules(str(path))

@@ -158,3 +158,75 @@ def test_a_bill_payment_whose_insurance_order_6301_does_not_know_is_not_in_his()
 
     rows = parse_bill(BILL, "2024-03-05")[:1]
     assert [d.diff_class for d in classify_bill(rows, {}, [_entry("SETL1")])] == ["mp_cash_not_in_his"]
+
+
+# --- WeChat Pay's refunds (the bill's REFUND lines against HIS's refunds) ----------------------------------------
+
+BILL_WITH_REFUNDS = ("交易时间,商户订单号,医保自费混合订单号,类型,混合支付类型,现金金额(分),医保订单号,附加数据,商户退款单号\n"
+                     "2024-03-05 10:00:00,MP1W,MIX1,PAY,CASH_AND_INSURANCE,3000,ORD1,,\n"
+                     "2024-03-05 11:00:00,MP1W,MIX1,REFUND,CASH_AND_INSURANCE,3000,ORD1,,R1\n"
+                     "2024-03-05 11:30:00,MP2W,MIX2,REFUND,CASH_ONLY,3300,,,R2\n")
+
+
+def _refund(setl_id: str, msgid: str, cash: str, *, when: _dt.datetime = NOON) -> LedgerEntry:
+    from dataclasses import replace
+
+    return replace(_entry(setl_id, fee=cash, fund="0", acct="0", refund_of="SETL1", when=when), msgid=msgid)
+
+
+def _bill_refunds(entries: list[LedgerEntry], sent: dict[str, Any] | None = None) -> list[tuple[str, str, str]]:
+    from yibao.reconciliation.mobile import classify_bill, parse_bill
+
+    rows = parse_bill(BILL_WITH_REFUNDS, "2024-03-05")
+    diffs = classify_bill(rows, {"ORD1": _view(1)}, [_entry("SETL1"), *entries], sent, date_from=DAY, date_to=DAY)
+    assert all(d.diff_class in MOBILE_CLASSES for d in diffs)
+    return sorted((d.diff_class, d.setl_id, d.msgid or "") for d in diffs)
+
+
+def test_a_bills_refund_line_names_its_refund_and_order() -> None:
+    from yibao.reconciliation.mobile import parse_bill
+
+    rows = parse_bill(BILL_WITH_REFUNDS, "2024-03-05")
+    assert [(r.kind, r.out_trade_no, r.refund_no, r.cash) for r in rows] == [
+        ("PAY", "MP1W", None, Decimal("30.00")), ("REFUND", "MP1W", "R1", Decimal("30.00")),
+        ("REFUND", "MP2W", "R2", Decimal("33.00"))]
+
+
+def test_wechat_refunds_his_booked_by_their_refund_id_agree() -> None:
+    his = [_refund("RSETL1", "R1", "30.00"), _refund("R2", "R2", "33.00")]  # an ALL refund, a cash-only one
+    assert _bill_refunds(his) == []
+
+
+def test_a_cash_refund_wechat_made_that_his_never_booked_is_found() -> None:
+    assert _bill_refunds([_refund("RSETL1", "R1", "30.00")]) == [("mp_wechat_refund_not_in_his", "R2", "MP2W")]
+
+
+def test_a_wechat_refund_his_booked_with_another_cash_amount_is_a_mismatch() -> None:
+    his = [_refund("RSETL1", "R1", "20.00"), _refund("R2", "R2", "33.00")]
+    assert _bill_refunds(his) == [("mp_wechat_refund_mismatch", "R1", "MP1W")]
+
+
+def test_a_refund_sent_to_wechat_and_booked_in_his_that_no_bill_lists_is_found() -> None:
+    from yibao.reconciliation.mobile import SentRefund
+
+    his = [_refund("RSETL1", "R1", "30.00"), _refund("R2", "R2", "33.00"), _refund("R3", "R3", "12.00")]
+    sent = {sn: SentRefund(sn, trade, Decimal(cash)) for sn, trade, cash in
+            (("R1", "MP1W", "30.00"), ("R3", "MP3W", "12.00"), ("R4", "MP4W", "5.00"))}
+    assert _bill_refunds(his, sent) == [("mp_wechat_refund_not_on_wechat", "R3", "MP3W")]
+
+
+def test_a_refund_not_on_wechat_is_looked_for_only_in_his_period() -> None:
+    from yibao.reconciliation.mobile import SentRefund
+
+    yesterday = NOON - _dt.timedelta(days=1)
+    his = [_refund("RSETL1", "R1", "30.00"), _refund("R2", "R2", "33.00"), _refund("R3", "R3", "12.00", when=yesterday)]
+    assert _bill_refunds(his, {"R3": SentRefund("R3", "MP3W", Decimal("12.00"))}) == []
+
+
+def test_a_bill_without_refund_numbers_compares_no_refunds() -> None:
+    from yibao.reconciliation.mobile import classify_bill, parse_bill
+
+    rows = parse_bill(BILL, "2024-03-05")
+    assert [d.diff_class for d in classify_bill(rows, {"ORD1": _view(1)}, [_entry("SETL1"),
+                                                                         _entry("MP2W", fee="33.00", fund="0",
+                                                                                acct="0")])] == []
