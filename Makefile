@@ -3,6 +3,8 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# test processes of `make test`: each starts its own broker and database; most tests wait on them, not on the CPU
+TEST_WORKERS ?= 2
 # tools of the deploy tests that Debian does not package, built once from the Go module proxy and cached
 TOOLS_DIR         ?= $(HOME)/.cache/yibao-bridge/tools
 KUSTOMIZE_VERSION ?= v5.7.1
@@ -22,7 +24,8 @@ demo: $(STAMP) ## run the bridge on the embedded default (Tansu broker, SQLite, 
 	$(VENV)/bin/yibao demo
 
 test: $(STAMP) ## the whole suite; starts a real Kafka (KRaft) and PostgreSQL itself when the machine has them
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not serial"
+	$(PY) -m pytest -m serial
 
 test-unit: $(STAMP)
 	$(PY) -m pytest tests/unit

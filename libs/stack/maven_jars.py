@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from yibao.core.errors import StackError
+from yibao.core.filelock import held
 from yibao.stack._proc import cache_dir, which
 
 __all__ = ["pom_property", "lib_dir", "ensure_lib"]
@@ -36,10 +37,17 @@ def ensure_lib(pom: Path, name: str, version: str, *, must_have: str, what: str)
     lib = lib_dir(pom, name, version)
     if (lib / ".complete").exists():
         return lib
+    lib.parent.parent.mkdir(parents=True, exist_ok=True)
+    with held(lib.parent.parent / f".{name}.lock"):  # test processes starting together fetch once, in turn
+        if (lib / ".complete").exists():
+            return lib
+        return _fetch(pom, name, version, lib, must_have=must_have, what=what)
+
+
+def _fetch(pom: Path, name: str, version: str, lib: Path, *, must_have: str, what: str) -> Path:
     mvn = which("mvn")
     if mvn is None:
         raise StackError(f"Maven (mvn) is needed once to fetch the {what} jars from Maven Central")
-    lib.parent.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f"{name}-lib-", dir=lib.parent.parent))
     proc = subprocess.run(
         [mvn, "-q", "-B", "-f", str(pom), "dependency:copy-dependencies", f"-DoutputDirectory={staging}"],

@@ -70,7 +70,11 @@ class StackInfo:
     def write_report(self, path: str | os.PathLike[str]) -> None:
         data = asdict(self)
         data["database_url"] = self.describe().splitlines()[1].split(" at ", 1)[1].rsplit(" (", 1)[0]
-        Path(path).write_text(json.dumps(data, indent=2, ensure_ascii=False))
+        # parallel test processes each write theirs: replaced whole, never read half-written
+        target = Path(path)
+        partial = target.with_name(f".{target.name}.{os.getpid()}")
+        partial.write_text(json.dumps(data, indent=2, ensure_ascii=False))
+        os.replace(partial, target)
 
 
 @dataclass

@@ -14,7 +14,7 @@ from support.outages import require
 from yibao.stack import kafka_kraft, postgres
 from yibao.stack.chaos import ChaosPlan, ChaosReport, run_chaos
 
-pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow, pytest.mark.serial]
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
-from collections.abc import Iterator
 from pathlib import Path
 
 from alembic import command
@@ -13,6 +11,7 @@ from alembic.config import Config
 from sqlalchemy import make_url, text
 
 from yibao.core.db.engine import make_engine, normalize_url
+from yibao.core.filelock import held
 
 __all__ = ["alembic_config", "upgrade", "current_head"]
 
@@ -30,26 +29,19 @@ def alembic_config(url: str) -> Config:
 MIGRATION_LOCK = 74512001
 
 
-@contextlib.contextmanager
-def _sqlite_file_lock(url: str) -> Iterator[None]:
+def _sqlite_turn(url: str) -> contextlib.AbstractContextManager[None]:
     """SQLite has no advisory lock: processes migrating one file take turns on a lock file beside it (without it,
     a second process reads the version before the first commits and creates the same tables again)."""
     engine_url = make_url(normalize_url(url))
     database = engine_url.database if engine_url.get_backend_name() == "sqlite" else None
     if not database or database == ":memory:":
-        yield
-        return
-    with open(f"{database}.migrate.lock", "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+        return contextlib.nullcontext()
+    return held(f"{database}.migrate.lock")
 
 
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the database at ``url`` to ``revision``. Idempotent, and safe when several workers start at once."""
-    with _sqlite_file_lock(url):
+    with _sqlite_turn(url):
         _upgrade(url, revision)
 
 
