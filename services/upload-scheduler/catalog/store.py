@@ -16,6 +16,7 @@ import json
 import queue
 import threading
 from collections.abc import Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -247,8 +248,9 @@ def _copy_batches(conn: Connection, scope: str, infno: str, version_id: int, lin
     raw = conn.connection.driver_connection
     read = change = 0
     params: dict[str, Any] = {"scope": scope, "infno": infno}
-    with raw.cursor() as cur:  # type: ignore[union-attr]
-        for codes, text, n in _ahead(_copy_text(scope, infno, version_id, lines, batch), depth=2):
+    batches = _ahead(_copy_text(scope, infno, version_id, lines, batch), depth=2)
+    with raw.cursor() as cur, closing(batches):  # type: ignore[union-attr]  # closed: the reader stops at once
+        for codes, text, n in batches:
             read += n
             if not codes:
                 continue
