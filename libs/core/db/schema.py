@@ -664,5 +664,5 @@ catalog_items = Table(
     Column("vali_flag", String(3), nullable=True),
     Column("row", Text, nullable=False),  # the TXT line (tab-separated) or the JSON row of a paged query
     Column("version_id", BigInteger, nullable=False),  # catalog_versions.id that wrote it
-    Index("ix_catalog_items_version", "scope", "infno", "version_id"),
+    Index("ix_catalog_items_version_code", "version_id", "code"),  # a version's rows in code order (publishing)
 )

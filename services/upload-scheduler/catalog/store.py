@@ -2,19 +2,24 @@
 ``catalog_versions`` (every update applied or refused) and ``catalog_items`` (the rows in force, one per code).
 
 An update is applied in the caller's one transaction: its version row, then its rows — streamed from the file in
-batches of ``batch`` (PostgreSQL: COPY into a temporary table, then one merge; elsewhere: batched upserts), so a
-file of any size is applied in bounded memory. A :class:`~yibao.upload_scheduler.errors.CatalogFileError` raised
-while reading rolls all of it back: the catalog in force stays as it was.
+batches of ``batch`` codes, so a file of any size is applied in bounded memory. PostgreSQL: a worker thread reads
+and parses the file a batch or two ahead while, per batch, the rows in force of its codes are deleted (a primary-key
+probe a code) and the batch is COPYed into catalog_items; elsewhere: batched upserts. Either way a code's last line
+in the file wins. A :class:`~yibao.upload_scheduler.errors.CatalogFileError` raised while reading rolls all of it
+back: the catalog in force stays as it was.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
+import queue
+import threading
 from collections.abc import Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -22,7 +27,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from yibao.core import clock
 from yibao.core.db.schema import catalog_items, catalog_state, catalog_versions
-from yibao.upload_scheduler.catalog.files import CatalogLine, read_rows, version_key
+from yibao.upload_scheduler.catalog.files import Row, iter_rows, version_key
 from yibao.upload_scheduler.catalog.layouts import CatalogLayout
 from yibao.upload_scheduler.errors import CatalogFileError
 from yibao.upload_scheduler.store import scope_of
@@ -94,26 +99,40 @@ def _open_version(conn: Connection, scope: str, infno: str, prev_ver: str | None
         created_at=clock.now()).returning(_V.id)).scalar_one())
 
 
-def _close_version(conn: Connection, scope: str, infno: str, version_id: int, ver: str | None, rows: int) -> None:
+def _close_version(conn: Connection, scope: str, infno: str, version_id: int, ver: str | None, rows: int,
+                   in_force: int | None = None) -> None:
+    """The version applied; ``in_force``: the catalog's rows now, when the caller kept count (else counted)."""
     now = clock.now()
     _ensure(conn, scope, infno)
     conn.execute(update(catalog_versions).where(_V.id == version_id).values(ver=ver, rows=rows, status="applied"))
     conn.execute(update(catalog_state).where(_S.scope == scope, _S.infno == infno).values(
-        ver=ver, rows=_count(conn, scope, infno), updated_at=now))
+        ver=ver, rows=_count(conn, scope, infno) if in_force is None else in_force, updated_at=now))
 
 
 # --- applying ---------------------------------------------------------------------------------------------------
 
-def _newer(lines: Iterable[CatalogLine], prev_ver: str | None, skipped: list[int], newest: list[str]) -> Iterator[CatalogLine]:
-    floor = version_key(prev_ver) if prev_ver and prev_ver != "0" else None
-    for line in lines:
-        key = version_key(line.ver)
-        if floor is not None and key <= floor:
-            skipped[0] += 1
-            continue
-        if not newest or key > version_key(newest[0]):
-            newest[:] = [line.ver]
-        yield line
+class _Versions:
+    """Which rows an update keeps (versions after the one in force) and the newest version among them."""
+
+    def __init__(self, prev_ver: str | None) -> None:
+        self.floor = version_key(prev_ver) if prev_ver and prev_ver != "0" else None
+        self.skipped = 0
+        self.newest: str | None = None
+        self._newest_key: tuple[int, str] | None = None
+
+    def newer(self, rows: Iterable[Row]) -> Iterator[Row]:
+        floor, last, keep = self.floor, None, True
+        for row in rows:
+            ver = row[1]
+            if ver != last:  # rows come in runs of one version: compare each run once
+                last, key = ver, version_key(ver)
+                keep = floor is None or key > floor
+                if keep and (self._newest_key is None or key > self._newest_key):
+                    self._newest_key, self.newest = key, ver
+            if keep:
+                yield row
+            else:
+                self.skipped += 1
 
 
 def apply_file(conn: Connection, layout: CatalogLayout, path: Path, *, file_name: str, prev_ver: str | None,
@@ -121,20 +140,24 @@ def apply_file(conn: Connection, layout: CatalogLayout, path: Path, *, file_name
     """Apply a 13xx file (rows of the versions after ``prev_ver``) in the caller's transaction."""
     scope, infno = scope_of(conn), layout.infno
     version_id = _open_version(conn, scope, infno, prev_ver, file_name)
-    skipped, newest = [0], []  # type: ignore[var-annotated]
-    lines = _newer(read_rows(path, layout, name=file_name), prev_ver, skipped, newest)
+    versions = _Versions(prev_ver)
+    lines = versions.newer(iter_rows(path, layout, name=file_name))
+    in_force: int | None = None
     if conn.dialect.name == "postgresql":
-        rows = _copy_merge(conn, scope, infno, version_id, lines, batch)
+        # the state's count is the catalog's (every apply writes it, under the catalog's lease): kept up to date
+        # by what the batches delete and insert instead of counting half a million rows again
+        before = conn.execute(select(_S.rows).where(_S.scope == scope, _S.infno == infno)).scalar()
+        rows, change = _copy_batches(conn, scope, infno, version_id, lines, batch)
+        in_force = None if before is None else int(before) + change
     else:
-        rows = _upsert_batches(conn, scope, infno, version_id, ((l.code, l.ver, l.vali_flag, l.rid, l.row)
-                                                                  for l in lines), batch)
-    total = rows + skipped[0]
+        rows = _upsert_batches(conn, scope, infno, version_id, (r[:5] for r in lines), batch)
+    total = rows + versions.skipped
     if expected_rows is not None and expected_rows != total:
         raise CatalogFileError(infno, file_name, 0, f"the platform announced {expected_rows} rows, the file holds "
                                                     f"{total}")
-    ver = newest[0] if newest else prev_ver
-    _close_version(conn, scope, infno, version_id, ver, rows)
-    return Applied(version_id, ver, rows, skipped[0])
+    ver = versions.newest or prev_ver
+    _close_version(conn, scope, infno, version_id, ver, rows, in_force)
+    return Applied(version_id, ver, rows, versions.skipped)
 
 
 def apply_rows(conn: Connection, infno: str, rows: Iterable[tuple[str, str, str | None, str | None, str]], *,
@@ -176,28 +199,115 @@ def _upsert_batches(conn: Connection, scope: str, infno: str, version_id: int,
     return n
 
 
-def _copy_merge(conn: Connection, scope: str, infno: str, version_id: int, lines: Iterable[CatalogLine],
-                batch: int) -> int:
-    """PostgreSQL: COPY the rows into a temporary table as they are read, then merge them in one statement."""
+#: COPY's text format with the unit separator between columns: the platform's row (tab-separated) goes in as it
+#: is; only a backslash, a carriage return or a unit separator in a line needs escaping (rare: the slow path)
+_COPY = ("COPY catalog_items (scope, infno, code, ver, vali_flag, rid, row, version_id) FROM STDIN "
+         "WITH (FORMAT text, DELIMITER E'\\x1f')")
+_SEP, _NULL = "\x1f", "\\N"
+#: the rows in force of a batch's codes, each found through the primary key (one probe a code: the LIMIT keeps the
+#: planner from turning the lookup into a scan of the whole catalog, whatever its statistics say)
+_DELETE = ("DELETE FROM catalog_items WHERE ctid = ANY(ARRAY(SELECT x.ctid FROM unnest(%(codes)s::text[]) AS u(code) "
+           "CROSS JOIN LATERAL (SELECT t.ctid FROM catalog_items t WHERE t.scope = %(scope)s AND t.infno = %(infno)s "
+           "AND t.code = u.code LIMIT 1) AS x))")
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\r", "\\r").replace(_SEP, "\\x1f")
+
+
+def _copy_text(scope: str, infno: str, version_id: int, lines: Iterable[Row],
+               batch: int) -> Iterator[tuple[list[str], bytes, int]]:
+    """The rows as batches for COPY: (the batch's codes, its COPY text, rows read). A code is in a batch once
+    (its last line: later lines win, as in the file); at most ``batch`` codes a batch."""
+    head, tail = f"{_escape(scope)}{_SEP}{_escape(infno)}{_SEP}", f"{_SEP}{version_id}\n"
+    pending: dict[str, str] = {}
+    read = 0
+    for code, ver, flag, rid, row, _line in lines:
+        if "\\" in row or "\r" in row or _SEP in row:  # code, ver, flag and rid are cells of the row
+            code_, ver_, row_ = _escape(code), _escape(ver), _escape(row)
+            flag_ = _NULL if flag is None else _escape(flag)
+            rid_ = _NULL if rid is None else _escape(rid)
+            pending[code] = f"{head}{code_}{_SEP}{ver_}{_SEP}{flag_}{_SEP}{rid_}{_SEP}{row_}{tail}"
+        else:
+            pending[code] = (f"{head}{code}{_SEP}{ver}{_SEP}{_NULL if flag is None else flag}{_SEP}"
+                             f"{_NULL if rid is None else rid}{_SEP}{row}{tail}")
+        read += 1
+        if len(pending) >= batch:
+            yield list(pending), "".join(pending.values()).encode(), read
+            pending, read = {}, 0
+    if pending or read:
+        yield list(pending), "".join(pending.values()).encode(), read
+
+
+def _copy_batches(conn: Connection, scope: str, infno: str, version_id: int, lines: Iterable[Row],
+                  batch: int) -> tuple[int, int]:
+    """PostgreSQL: a batch at a time, delete the rows in force of the batch's codes, then COPY the batch straight
+    into catalog_items. A later batch carrying a code again replaces it again (the file's last line wins). The file
+    is read and parsed by a worker thread a batch or two ahead (:func:`_ahead`): the reading and the database's
+    writing overlap, and memory holds at most a few batches. Returns (rows read, change of the rows in force)."""
     raw = conn.connection.driver_connection
-    n = 0
-    with raw.cursor() as cur:  # type: ignore[union-attr]
-        cur.execute("CREATE TEMPORARY TABLE yibao_catalog_stage (code text, ver text, vali_flag text, rid text, "
-                    "row text, line integer) ON COMMIT DROP")
-        with cur.copy("COPY yibao_catalog_stage (code, ver, vali_flag, rid, row, line) FROM STDIN") as copy:
-            for line in lines:
-                copy.write_row((line.code, line.ver, line.vali_flag, line.rid, line.row, line.line))
-                n += 1
-        if n:
-            cur.execute(
-                "INSERT INTO catalog_items AS t (scope, infno, code, ver, rid, vali_flag, row, version_id) "
-                "SELECT DISTINCT ON (code) %(scope)s, %(infno)s, code, ver, rid, vali_flag, row, %(vid)s "
-                "FROM yibao_catalog_stage ORDER BY code, line DESC "
-                "ON CONFLICT (scope, infno, code) DO UPDATE SET ver = EXCLUDED.ver, rid = EXCLUDED.rid, "
-                "vali_flag = EXCLUDED.vali_flag, row = EXCLUDED.row, version_id = EXCLUDED.version_id",
-                {"scope": scope, "infno": infno, "vid": version_id})
-        cur.execute("DROP TABLE yibao_catalog_stage")
-    return n
+    read = change = 0
+    params: dict[str, Any] = {"scope": scope, "infno": infno}
+    batches = _ahead(_copy_text(scope, infno, version_id, lines, batch), depth=2)
+    with raw.cursor() as cur, closing(batches):  # type: ignore[union-attr]  # closed: the reader stops at once
+        for codes, text, n in batches:
+            read += n
+            if not codes:
+                continue
+            params["codes"] = codes
+            cur.execute(_DELETE, params)
+            change -= max(cur.rowcount, 0)
+            with cur.copy(_COPY) as copy:
+                copy.write(text)
+            change += len(codes)
+    return read, change
+
+
+T = TypeVar("T")
+
+
+def _ahead(items: Iterator[T], *, depth: int) -> Iterator[T]:
+    """``items`` produced by a worker thread at most ``depth`` ahead of the consumer (memory stays bounded). An
+    exception the worker meets is raised here, after the items before it; a consumer that stops early (an error
+    of its own) stops the worker, which closes ``items``."""
+    channel: queue.Queue[tuple[int, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                channel.put((0, item))
+            if not stop.is_set():
+                channel.put((1, None))
+        except BaseException as exc:  # noqa: BLE001 — handed to the consumer, raised there
+            if not stop.is_set():
+                channel.put((2, exc))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    worker = threading.Thread(target=work, name="yibao-catalog-reader", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = channel.get()
+            if kind == 0:
+                yield value
+            elif kind == 1:
+                return
+            else:
+                raise value
+    finally:
+        stop.set()
+        while worker.is_alive():  # free the worker if it waits to put: it sees ``stop`` before its next item
+            try:
+                channel.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        worker.join()
 
 
 def refused(conn: Connection, infno: str, *, prev_ver: str | None, file_name: str | None, error: str) -> None:
