@@ -6,8 +6,8 @@ do not know yet, such as the first half-million rows of 1301 — took that index
 for each code. (version_id, code) serves what the index is for (a version's rows in code order, for publishing)
 and leaves the primary key the only way to a code.
 
-Revision ID: 0012_catalog_apply
-Revises: 0011_uploads
+Revision ID: 0013_catalog_apply
+Revises: 0012_mobilepay_scope
 Create Date: 2026-12-07
 """
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0012_catalog_apply"
-down_revision = "0011_uploads"
+revision = "0013_catalog_apply"
+down_revision = "0012_mobilepay_scope"
 branch_labels = None
 depends_on = None
 
