@@ -361,8 +361,9 @@ def _rows() -> tuple[Row, ...]:
         ), kind="bars", width=24,
             description="What the prescription centre posted on /national/inbound: recorded (kept with the 7101 "
                         "record, told to HIS), duplicate (a msgid heard before), unknown_rx (a hi_rxno of no "
-                        "prescription of ours), invalid (a field named), unauthenticated / forbidden (refused before "
-                        "it was read), unavailable (the database: the platform sends again)."),
+                        "prescription of ours), not_yet (its 7101 answer still being recorded), invalid (a field "
+                        "named), unauthenticated / forbidden (refused before it was read), unavailable (the "
+                        "database: the platform sends again)."),
     ), services=("upload-scheduler",))
     counter = Row("Counter (queries, 备案, 核酸 batch, slips)", (
         Panel("Queries by transaction and status", (

@@ -17,7 +17,8 @@ simulator applies to what it serves). Then, in one transaction (:func:`receive`)
 
 * a msgid heard before is the same event: answered as the first time, nothing kept twice (``duplicate``);
 * the hi_rxno must be one the platform gave this hospital for a 7101 (``upload_records.platform_key``): an unknown
-  one is refused with that reason (``unknown_rx``) and nothing is kept — the platform may send it again once it is;
+  one is refused with that reason (``unknown_rx``) and nothing is kept. While a 7101 of ours is sent and its answer
+  not recorded yet, the hi_rxno may be that one's: the post is answered 503 ``not_yet`` (send again), never lost;
 * else the message is kept in ``rx_feedback`` (the input sealed: pharmacists' names and certnos; the review code,
   times, exact amounts in columns), shown with the 7101 record by ``GET /uploads/records``, and HIS is told on
   ``yibao.his.results.v1`` (``rx_reviewed`` / ``rx_purchased``) through the outbox of the same transaction.
@@ -51,7 +52,14 @@ from yibao.core.web import BadRequest, read_json_object
 from yibao.envelope.errors import EnvelopeValidationError
 from yibao.envelope.national import jsontext
 from yibao.upload_scheduler import metrics
-from yibao.upload_scheduler.store import SERVICE, Feedback, add_feedback, feedback_by_msgid, record_by_platform_key
+from yibao.upload_scheduler.store import (
+    SERVICE,
+    Feedback,
+    add_feedback,
+    answer_in_flight,
+    feedback_by_msgid,
+    record_by_platform_key,
+)
 
 __all__ = ["RECEIVED_INFNOS", "INBOUND_PATH", "ABOUT", "Gate", "Refusal", "Inbound", "Reply", "read_envelope",
            "receive", "his_result", "platform_answer", "Receiver", "install"]
@@ -281,6 +289,11 @@ def receive(conn: Connection, inbound: Inbound, *, fixmedins_code: str, topic_pr
                      inbound.msgid)
     kind = ABOUT[inbound.infno]
     record = record_by_platform_key(conn, kind, inbound.hi_rxno)
+    if record is None and answer_in_flight(conn, kind):  # its 7101's answer may be on its way into the database
+        err = (f"[{inbound.infno}] input.data.hi_rxno: not known yet (a {kind} answer is being recorded); send it "
+               "again shortly")
+        return Reply(503, platform_answer(fixmedins_code, inbound.msgid, received, err_msg=err, responded=clock.now()),
+                     "not_yet", inbound.infno, inbound.msgid, "input.data.hi_rxno")
     if record is None:
         err = (f"[{inbound.infno}] input.data.hi_rxno: 医保处方编号不存在 (no prescription this hospital uploaded "
                f"with {kind} was answered with this hi_rxno)")

@@ -45,6 +45,7 @@ INBOUND = Counter(
     "yibao_upload_inbound_total",
     "What the platform posted back about uploaded records (7102 处方审核结果, 7103 处方购药结果), by transaction and "
     "outcome: recorded, duplicate (a msgid heard before: answered the same), unknown_rx (no prescription of ours "
-    "with that hi_rxno), invalid (a field that breaks the catalog's rule), unauthenticated, forbidden (address "
-    "not allowed, or inbound not configured), unavailable (the database: the platform sends again). infno is "
-    "\"-\" for a post refused before its body was read", ["infno", "outcome"])
+    "with that hi_rxno), not_yet (a 7101 answer still being recorded: the platform sends again), invalid (a field "
+    "that breaks the catalog's rule), unauthenticated, forbidden (address not allowed, or inbound not configured), "
+    "unavailable (the database: the platform sends again). infno is \"-\" for a post refused before its body was "
+    "read", ["infno", "outcome"])

@@ -34,7 +34,7 @@ from yibao.upload_scheduler.state import LaneState
 
 __all__ = ["SERVICE", "UploadStore", "scope_of", "record_rows", "lane_counts", "open_margins", "day_summary",
            "requeue", "replayable", "record_view", "RecordRef", "Feedback", "record_by_platform_key",
-           "feedback_by_msgid", "add_feedback", "feedback_views"]
+           "feedback_by_msgid", "add_feedback", "feedback_views", "answer_in_flight"]
 
 SERVICE = "upload-scheduler"
 _R = upload_records.c
@@ -360,6 +360,13 @@ def record_by_platform_key(conn: Connection, kind: str, platform_key: str) -> Re
         _R.scope == scope_of(conn), _R.kind == kind, _R.platform_key == platform_key
     ).order_by(_R.updated_at.desc()).limit(1)).first()
     return None if row is None else RecordRef(row.lane, row.record_key, row.status, row.his_visit_id)
+
+
+def answer_in_flight(conn: Connection, kind: str) -> bool:
+    """Whether a record of ``kind`` is sent and its answer not recorded yet (the platform may have answered it: its
+    platform key is not known here yet)."""
+    return conn.execute(select(_R.record_key).where(_R.scope == scope_of(conn), _R.kind == kind,
+                                                    _R.status == "sent").limit(1)).first() is not None
 
 
 def feedback_by_msgid(conn: Connection, msgid: str) -> tuple[str, str, _dt.datetime] | None:

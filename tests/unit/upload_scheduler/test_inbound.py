@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from yibao.core.db.schema import outbox, rx_feedback
+from yibao.core.db.schema import outbox, rx_feedback, upload_records
 from yibao.envelope.catalog import Catalog
 from yibao.envelope.national import jsontext
 from yibao.simulator.rx_feedback import purchase_input, review_input
@@ -269,3 +269,13 @@ async def test_a_database_outage_is_answered_503_for_the_platform_to_send_again(
 
     reply = await post(receiver(h, db=down), envelope("7102", review("HX1")))
     assert reply.status == 503 and reply.body["infcode"] == -1 and reply.outcome == "unavailable"
+
+
+async def test_an_unknown_hi_rxno_while_a_7101_answer_is_being_recorded_is_asked_for_again(
+        h: Harness, sim: Any) -> None:
+    rxno, _, _ = await uploaded_rx(h, sim)
+    with h.db.begin() as conn:  # another prescription sent, its answer (and hi_rxno) not recorded yet
+        conn.execute(update(upload_records).where(upload_records.c.record_key == rxno).values(status="sent"))
+    reply = await post(receiver(h), envelope("7102", review("HX2099010199999998")))
+    assert reply.status == 503 and reply.outcome == "not_yet" and reply.body["infcode"] == -1
+    assert "send it again" in reply.body["err_msg"] and kept(h) == 0
