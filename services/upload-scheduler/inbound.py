@@ -378,4 +378,4 @@ def install(app: Any, receiver: Receiver) -> None:
             reply = await receiver.post(request.headers, request.remote,
                                         lambda: read_body(request, max_bytes=receiver.max_bytes))
             return self.bytes(jsontext.dumps(reply.body).encode("utf-8"), status=reply.status,
-                              content_type="application/json;charset=UTF-8")
+                              content_type="application/json")

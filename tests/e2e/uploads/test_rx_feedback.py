@@ -166,6 +166,16 @@ def test_the_platforms_review_and_purchase_reach_the_prescription_record_and_his
     assert {s["infcode"] for s in delivered.sent if "infcode" in s} == {0}
 
 
+def test_the_pharmacists_never_reach_the_workers_log(rig: Rig, delivered: Delivered) -> None:
+    from yibao.simulator.rx_feedback import review_input
+
+    people = review_input(rig.sim.settings, "HX1", True, clock.now())["data"]
+    log = rig.worker.log_path.read_text(encoding="utf-8", errors="replace")
+    assert "platform feedback recorded" in log
+    for name in ("phar_name", "phar_certno", "rchk_phar_name", "rchk_phar_certno"):
+        assert people[name] not in log, name
+
+
 def _review_envelope(rig: Rig, hi_rxno: str, **data: Any) -> dict[str, Any]:
     from yibao.simulator.rx_feedback import review_input
 
