@@ -105,6 +105,8 @@ def build_platform_app(sim: Simulator) -> web.Application:
             forced_error=SIMULATED_BUSINESS_ERROR if decision.before == "business_error" else None,
         )
         sim.handler_seconds[infno or "?"] = sim.handler_seconds.get(infno or "?", 0.0) + time.perf_counter() - started
+        if outcome.infno == "7101" and outcome.ok:
+            sim.rx_feedback.schedule_accepted()  # the prescription centre's 7102/7103 to the hospital, when enabled
         await after(request, decision)
         if outcome.file is not None:
             name, content = outcome.file

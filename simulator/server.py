@@ -25,6 +25,7 @@ from .national import NationalPlatform
 from .platform_clock import PlatformClock
 from .policy import DEFAULT_POLICY, SettlementPolicy
 from .population import SimPerson, load_population
+from .rx_feedback import RxFeedback
 from .settings import SimulatorSettings
 from .state import Ledger
 from .wechat import WeChatPlatform
@@ -78,6 +79,7 @@ class Simulator:
         self.mp_codec = MpCodec(s.mp_app_id, s.mp_app_secret, self._private, self._public, hospital_mp)
         self.mobile = MobilePlatform(self.national)
         self.callbacks = CallbackSender(s, self.mobile, self.mp_codec, self.faults)
+        self.rx_feedback = RxFeedback(s, self.national)  #: 7102/7103 to the hospital (off unless rx_feedback_url)
         self.wechat = WeChatPlatform(s, self.mobile, self.faults)
         self.gateway_refusals: dict[int, int] = {}
         #: wall seconds the national platform spent in its transaction handling, per infno (the platform's own
@@ -121,6 +123,7 @@ class Simulator:
 
     async def stop(self) -> None:
         await self.callbacks.close()
+        await self.rx_feedback.close()
         await self.wechat.close()
         for runner in reversed(self._runners):
             await runner.cleanup()

@@ -93,6 +93,24 @@ class SimulatorSettings(BaseSettings):
     callback_max_attempts: int = Field(20, description="attempts before a callback is given up")
     callback_late_s: float = Field(2.0, description="late_callback fault: delay before the first attempt")
 
+    # --- the prescription centre calling the hospital back (7102 审核结果, 7103 购药结果: simulator/rx_feedback.py) ----
+    rx_feedback_url: str = Field("", description="hospital URL receiving 7102/7103 (the upload scheduler's "
+                                                 "POST /national/inbound); empty: no feedback is sent")
+    rx_feedback_token: str = Field("", description="the shared token presented to the hospital (empty: none)")
+    rx_feedback_token_header: str = Field("X-Yibao-Inbound-Token", description="the header carrying the token")
+    rx_review_delay_s: float = Field(1.0, ge=0, description="from a 7101 accepted to its 7102")
+    rx_purchase_delay_s: float = Field(1.0, ge=0, description="from an approving 7102 to the 7103 of the purchase")
+    rx_reject_ratio: float = Field(0.0, ge=0, le=1, description="share of prescriptions the pharmacy rejects "
+                                                                "(seeded by hosp_rxno: the same verdict every run)")
+    rx_reject_pattern: str = Field("", description="a regular expression: prescriptions whose hosp_rxno matches "
+                                                   "are rejected (before the ratio)")
+    rx_approved_code: str = Field("1", description="rx_chk_stas_codg of an approved review (assumed: no public list)")
+    rx_rejected_code: str = Field("2", description="rx_chk_stas_codg of a rejected review (assumed)")
+    rx_pharmacy_code: str = Field("P44010600001", description="the reviewing and dispensing pharmacy's code")
+    rx_pharmacy_name: str = Field("模拟定点零售药店", description="the reviewing and dispensing pharmacy's name")
+    rx_feedback_max_attempts: int = Field(5, ge=1, description="posts of one message before it is given up")
+    rx_feedback_retry_s: float = Field(0.2, gt=0, description="first delay before posting again (doubling, ≤ 5 s)")
+
     # --- WeChat Pay (医保自费混合收款, API v3) -------------------------------------------------------------------
     wx_merchant_public_key_pem: str = Field("", description="WeChat: the hospital's RSA public key (PEM) its "
                                                             "requests are verified with; empty: not verified")

@@ -11,7 +11,9 @@ by 3402). Business rules a real platform applies, and which the tests use to mak
 * 4101: exactly one main diagnosis in ``diseinfo`` ("主诊断不唯一");
 * 4201: every line ``det_item_fee_sumamt`` = ``cnt`` × ``pric`` ("明细金额与数量单价不符");
 * 35xx: ``manu_date`` not after ``expy_end`` ("有效期止早于生产日期");
-* 7101: ``valid_end_time`` after ``prsc_time``; the answer carries the platform's ``hi_rxno``.
+* 7101: ``valid_end_time`` after ``prsc_time``; the answer carries the platform's ``hi_rxno``; once accepted, the
+  prescription centre calls the hospital back with 7102/7103 when ``rx_feedback_url`` is set
+  (:mod:`yibao.simulator.rx_feedback`).
 
 **Catalogs**: 1301-1311 and 1313-1315 answer ``{"data": {"ver"}}`` with a file (9102) of every version after it —
 ``max_versions_per_file`` versions at most, so a sync asks again — in each catalog's column layout; versions are
@@ -133,6 +135,10 @@ class UploadLedger:
     resends: int = 0
     catalogs: dict[str, CatalogConfig] = field(default_factory=dict)
     rx_by_hi: dict[str, str] = field(default_factory=dict)  #: hi_rxno → hosp_rxno
+    #: 7101s accepted whose feedback (7102/7103: yibao.simulator.rx_feedback) is not started yet:
+    #: (hi_rxno, hosp_rxno, fixmedins_code, the prescription as received)
+    rx_accepted: list[tuple[str, str, str, Any]] = field(default_factory=list)
+    rx_feedback: list[dict[str, Any]] = field(default_factory=list)  #: every attempt to post 7102/7103
     serial: int = 0
     lock: threading.RLock = field(default_factory=threading.RLock)
 
@@ -306,6 +312,8 @@ def h_upload(call: Call) -> dict[str, Any]:
                 up.serial += 1
                 receipt["hi_rxno"] = f"HX{call.now:%Y%m%d}{up.serial:08d}"
                 up.rx_by_hi[receipt["hi_rxno"]] = key
+                if call.platform.settings.rx_feedback_url:  # the prescription centre will call back (7102/7103)
+                    up.rx_accepted.append((receipt["hi_rxno"], key, call.fixmedins_code, content))
             stored = Stored(infno=stored_infno, key=key, content=content, digest=digest, msgid=call.msgid,
                             first_msgid=held.first_msgid if held else call.msgid, received=call.now,
                             versions=(held.versions + 1) if held else 1, receipt=receipt)
@@ -477,6 +485,7 @@ def admin_snapshot(ledger: Any) -> dict[str, Any]:
                         for (f, k), r in sorted(up.records.items())],
             "submissions": list(up.submissions),
             "resends": up.resends,
+            "rx_feedback": list(up.rx_feedback),
         }
 
 

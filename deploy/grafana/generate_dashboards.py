@@ -355,6 +355,15 @@ def _rows() -> tuple[Row, ...]:
             (f"(time() - max by (infno) (yibao_catalog_last_success_timestamp_seconds{{{NS}}})) / 3600",
              "{{infno}}"),
         ), width=8, thresholds=((None, "green"), (36, "orange"), (72, "red"))),
+        Panel("Platform feedback received (7102 审核, 7103 购药) by outcome", (
+            (f"sum by (infno, outcome) (increase(yibao_upload_inbound_total{{{NS}}}[$__rate_interval]))",
+             "{{infno}} {{outcome}}"),
+        ), kind="bars", width=24,
+            description="What the prescription centre posted on /national/inbound: recorded (kept with the 7101 "
+                        "record, told to HIS), duplicate (a msgid heard before), unknown_rx (a hi_rxno of no "
+                        "prescription of ours), not_yet (its 7101 answer still being recorded), invalid (a field "
+                        "named), unauthenticated / forbidden (refused before it was read), unavailable (the "
+                        "database: the platform sends again)."),
     ), services=("upload-scheduler",))
     counter = Row("Counter (queries, 备案, 核酸 batch, slips)", (
         Panel("Queries by transaction and status", (

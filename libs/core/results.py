@@ -102,6 +102,8 @@ HisResultKind = Literal[
     "self_pay",  # the patient chose self-pay: no 医保 chain for this visit
     "quote",  # 诊查费 pooled reimbursement quote at registration
     "filed",  # 备案 2501/2501A/2503/2505 done: the platform's trt_dcla_detl_sn in detail (his_visit_id: the filing)
+    "rx_reviewed",  # 7102 received: the pharmacy's review of a prescription uploaded with 7101 (detail: hi_rxno …)
+    "rx_purchased",  # 7103 received: what was bought on it and how it was settled (detail: exact amounts, lines)
     "rejected",  # the platform (or a chain rule) refused: reason (err_msg) kept
     "parked",  # we could not finish: reason kept; ops will replay
 ]

@@ -52,10 +52,11 @@ HIS_EVENTS = TopicSpec(
 HIS_RESULTS = TopicSpec(
     id="his_results", name="yibao.his.results.v1", partitions=6, key="HIS visit id",
     value_model="yibao.core.results:HisResult",
-    producers=("registration", "settlement", "reconciliation", "mobilepay", "counter"),
+    producers=("registration", "settlement", "reconciliation", "mobilepay", "counter", "upload-scheduler"),
     consumers=("his-writer", "reconciliation", "counter", "upload-scheduler", "HIS"),
     description="what HIS gets back: registered (mdtrt_id), settled (setl_id and the split), cancelled, "
-                "rejected with the platform's reason, parked with ours",
+                "rejected with the platform's reason, parked with ours; the platform's feedback on uploaded "
+                "prescriptions (rx_reviewed 7102, rx_purchased 7103)",
 )
 VISITS = TopicSpec(
     id="visits", name="yibao.visits.v1", partitions=6, key="HIS visit id",

@@ -3,7 +3,8 @@
 One faust app: an agent absorbing ``upload_sources`` (HIS's records) and ``his_results`` (settlements opening
 their 清单) into lanes, the chain engine's scheduler driving each lane against its platform (see
 :mod:`yibao.upload_scheduler.chain`), the catalog sync and its publication, the gauges of backlog and deadlines,
-the outbox relay, and the web endpoints (/metrics, /healthz, /readyz, /uploads/…, /catalog/…).
+the outbox relay, and the web endpoints (/metrics, /healthz, /readyz, /uploads/…, /catalog/…, and POST
+/national/inbound where the platform posts its feedback on uploaded prescriptions: :mod:`.inbound`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import logging
 from yibao.chains.runtime import ChainRuntime
 from yibao.core.runtime import ServiceRuntime
 from yibao.core.topics import topic
-from yibao.upload_scheduler import http
+from yibao.upload_scheduler import http, inbound
 from yibao.upload_scheduler.absorb import make_router
 from yibao.upload_scheduler.catalog.layouts import load_layouts
 from yibao.upload_scheduler.catalog.publish import CatalogPublisher
@@ -39,13 +40,17 @@ def build(settings: UploadSchedulerSettings | None = None) -> ServiceRuntime:
     settings = settings or UploadSchedulerSettings()
     platform = PlatformSettings()
     config = UploadConfig.from_settings(settings, fixmedins_code=platform.fixmedins_code)  # lanes validated here
-    catalog = build_catalog(Catalog.load(platform.province), load_targets(settings.targets_file))
+    national = Catalog.load(platform.province)
+    catalog = build_catalog(national, load_targets(settings.targets_file))
     layouts = load_layouts(settings.catalogs_file)
     runtime = ServiceRuntime(settings, name=SERVICE)
     chains = ChainRuntime(runtime, UploadChain(config, catalog=catalog), settings, catalog=catalog,
                           client_factory=lambda: build_client(runtime, settings, platform, catalog))
     chains.subscribe(["upload_sources", "his_results"], make_router(config), name="upload-scheduler-absorb")
     http.install(runtime.app, runtime.db)
+    inbound.install(runtime.app, inbound.Receiver(
+        runtime.db, national, inbound.Gate.from_settings(settings), fixmedins_code=platform.fixmedins_code,
+        topic_prefix=settings.topic_prefix, max_bytes=settings.inbound_max_body_bytes))
 
     catalog_topic = topic("catalog", settings.topic_prefix)
 

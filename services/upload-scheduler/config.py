@@ -91,6 +91,9 @@ class LaneSpec(_Spec):
     deadline: Deadline = Field(default_factory=Deadline)
     requires: Requirement | None = None
     receipt: list[str] = Field(default_factory=list)
+    #: the receipt field the platform names the record by afterwards (7101's hi_rxno): its feedback (7102/7103,
+    #: :mod:`yibao.upload_scheduler.inbound`) finds the record by it
+    platform_key: str | None = None
     change_infno: str | None = None
     #: target lanes: the transaction that withdraws an accepted record before its new revision goes (DRG 冲销)
     reverse_infno: str | None = None
@@ -103,6 +106,8 @@ class LaneSpec(_Spec):
             raise ValueError("a list lane names its node (input.<node> holds the records)")
         if self.shape == "object" and self.batch != 1:
             raise ValueError("an object lane sends one record per call (batch 1)")
+        if self.platform_key is not None and self.platform_key not in self.receipt:
+            raise ValueError(f"platform_key {self.platform_key} is not one of the lane's receipt fields")
         return self
 
     def body(self, payloads: list[dict[str, Any]]) -> dict[str, Any]:

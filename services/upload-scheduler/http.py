@@ -2,6 +2,7 @@
 
     GET /uploads/records?target=&kind=&status=&key=&his_visit_id=&limit=&after=<lane>|<key>
         → 200 {"records": [...], "next": "<lane>|<key>" | null}      each record's state, never its content
+                                                   (a 7101's: the platform's review and purchases, ``feedback``)
     GET /uploads/records/<kind>/<key>     → 200 the record of that kind and key | 404
     GET /uploads/lanes                    → 200 {"lanes": [{target, kind, status, records}]}
     GET /uploads/summary?date=YYYY-MM-DD  → 200 the day's summary (due, sent, accepted, rejected, parked …) as JSON
@@ -9,6 +10,8 @@
     GET /catalog/state                    → 200 every catalog: version in force, rows, last success, last error
     GET /catalog/<infno>/versions         → 200 its updates, applied and refused (file name and line)
     GET /catalog/<infno>/items/<code>     → 200 the row in force | 404
+
+POST /national/inbound, where the platform posts its feedback (7102/7103), is :mod:`.inbound`'s.
 
 A malformed query (unknown status, a date that is no date, a limit out of range) is answered 400 with a JSON
 reason, never a 500. The handlers are plain functions of the query (``*_response``), tested without a server.

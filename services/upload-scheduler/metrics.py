@@ -6,7 +6,8 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = ["RECORDS", "BACKLOG", "DEADLINE_MARGIN", "OVERDUE", "DELIVERY_SECONDS", "CATALOG_SYNCS", "CATALOG_ROWS",
-           "CATALOG_APPLIED_ROWS", "CATALOG_LAST_SUCCESS", "CATALOG_APPLY_SECONDS", "CATALOG_PUBLISHED_ROWS"]
+           "CATALOG_APPLIED_ROWS", "CATALOG_LAST_SUCCESS", "CATALOG_APPLY_SECONDS", "CATALOG_PUBLISHED_ROWS",
+           "INBOUND"]
 
 RECORDS = Counter(
     "yibao_upload_records_total",
@@ -40,3 +41,11 @@ CATALOG_APPLY_SECONDS = Histogram("yibao_catalog_apply_seconds", "Time to apply 
                                   buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900))
 CATALOG_PUBLISHED_ROWS = Counter("yibao_catalog_published_rows_total",
                                  "Catalog rows published on yibao.catalog.v1, by catalog", ["infno"])
+INBOUND = Counter(
+    "yibao_upload_inbound_total",
+    "What the platform posted back about uploaded records (7102 处方审核结果, 7103 处方购药结果), by transaction and "
+    "outcome: recorded, duplicate (a msgid heard before: answered the same), unknown_rx (no prescription of ours "
+    "with that hi_rxno), not_yet (a 7101 answer still being recorded: the platform sends again), invalid (a field "
+    "that breaks the catalog's rule), unauthenticated, forbidden (address not allowed, or inbound not configured), "
+    "unavailable (the database: the platform sends again). infno is \"-\" for a post refused before its body was "
+    "read", ["infno", "outcome"])

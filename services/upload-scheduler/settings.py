@@ -42,6 +42,20 @@ class UploadSchedulerSettings(ChainSettings):
                                                               "7101 …) looks again")
     record_window: int = Field(200, ge=10, le=5000, description="pending records a lane reads at once to choose "
                                                                 "its next batch")
+    # --- what the platform posts back (7102 处方审核结果, 7103 处方购药结果 on POST /national/inbound). Ingress-level
+    #     auth: the platform (or the gateway in front of it) presents the shared token, and/or its address is on the
+    #     allow-list; with neither configured every post is refused (403). Production puts this port behind the
+    #     hospital's ingress (TLS; mTLS where the province offers it): these checks are the second line.
+    inbound_token: SecretStr = Field(SecretStr(""), description="the shared token the platform presents in "
+                                                                "inbound_token_header (empty: no token check)")
+    inbound_token_header: str = Field("X-Yibao-Inbound-Token", min_length=1, max_length=64,
+                                      description="the header carrying the shared token")
+    inbound_allowed_sources: list[str] = Field(
+        default_factory=list, description="addresses or networks (JSON list: \"10.1.2.3\", \"10.8.0.0/16\") allowed "
+                                          "to post, as the worker sees the peer (X-Forwarded-For is not trusted); "
+                                          "empty: no address check")
+    inbound_max_body_bytes: int = Field(256 * 1024, ge=1024, le=8 * 1024 * 1024,
+                                        description="the largest inbound envelope read (7103 with its drug lines)")
     # --- ops -----------------------------------------------------------------------------------------------
     gauges_interval_s: float = Field(15.0, gt=0, description="how often backlog, deadline margins and catalog "
                                                              "ages are measured for /metrics")
@@ -93,6 +107,18 @@ class UploadSchedulerSettings(ChainSettings):
         unknown = sorted(set(value) - set(TARGETS))
         if unknown:
             raise ValueError(f"unknown target(s) {', '.join(unknown)} (known: {', '.join(TARGETS)})")
+        return value
+
+    @field_validator("inbound_allowed_sources")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"inbound_allowed_sources: {entry[:60]!r} is not an address or a network") from None
         return value
 
     @field_validator("catalog_infnos")

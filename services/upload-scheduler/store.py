@@ -7,6 +7,10 @@ written back, and what arrived for records that were not read is merged against 
 the same transaction as the state, the journal and the outcome messages. Payloads are sealed with the deployment's
 data key (they hold names and certnos). This module and :mod:`yibao.upload_scheduler.catalog.store` are the only
 ones of the service that speak SQL.
+
+What the platform posts back about an uploaded record (7102/7103, :mod:`yibao.upload_scheduler.inbound`) is kept in
+``rx_feedback`` (:func:`feedback_by_msgid`, :func:`record_by_platform_key`, :func:`add_feedback`) and shown with
+the record it concerns (:func:`record_rows`).
 """
 
 from __future__ import annotations
@@ -14,12 +18,14 @@ from __future__ import annotations
 import datetime as _dt
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, case, func, insert, or_, select, update
 
 from yibao.core import clock
-from yibao.core.db.schema import chain_visits, upload_records
+from yibao.core.db.schema import chain_visits, rx_feedback, upload_records
 from yibao.core.deployment import Deployment
 from yibao.envelope.national import jsontext
 from yibao.upload_scheduler.config import UploadConfig, lane_key
@@ -27,7 +33,8 @@ from yibao.upload_scheduler.records import Prereq, RecordBook, UploadRecord, mer
 from yibao.upload_scheduler.state import LaneState
 
 __all__ = ["SERVICE", "UploadStore", "scope_of", "record_rows", "lane_counts", "open_margins", "day_summary",
-           "requeue", "replayable", "record_view"]
+           "requeue", "replayable", "record_view", "RecordRef", "Feedback", "record_by_platform_key",
+           "feedback_by_msgid", "add_feedback", "feedback_views", "answer_in_flight"]
 
 SERVICE = "upload-scheduler"
 _R = upload_records.c
@@ -35,7 +42,7 @@ _COLUMNS = ("target", "kind", "his_visit_id", "insuplc_admdvs", "revision", "sta
             "payload_hash", "source_id", "batch_no", "msgid", "receipt", "sent_revision", "accepted_revision", "sends",
             "occurred_at", "due_at", "deadline_at", "created_at", "updated_at", "sent_at", "accepted_at")
 _STATUS_COLUMNS = tuple(c for c in _COLUMNS if c not in ("payload", "payload_hash", "source_id", "target", "kind",
-                                                          "created_at"))
+                                                          "created_at")) + ("platform_key",)
 
 
 def scope_of(conn: Connection) -> str:
@@ -61,9 +68,11 @@ def _record(conn: Connection, r: Any, *, with_payload: bool = True) -> UploadRec
         accepted_at=r.accepted_at)
 
 
-def _values(conn: Connection, rec: UploadRecord, *, payload: bool) -> dict[str, Any]:
-    values: dict[str, Any] = {c: getattr(rec, c) for c in _STATUS_COLUMNS if c not in ("receipt",)}
+def _values(conn: Connection, rec: UploadRecord, *, payload: bool, platform_key: str | None = None) -> dict[str, Any]:
+    values: dict[str, Any] = {c: getattr(rec, c) for c in _STATUS_COLUMNS if c not in ("receipt", "platform_key")}
     values["receipt"] = json.dumps(rec.receipt, ensure_ascii=False, default=str) if rec.receipt else None
+    found = (rec.receipt or {}).get(platform_key) if platform_key else None
+    values["platform_key"] = str(found)[:60] if found not in (None, "") else None
     if payload:
         values["payload"] = (None if rec.payload is None
                              else Deployment.of(conn).cipher.seal(jsontext.dumps(rec.payload)))
@@ -125,6 +134,11 @@ class UploadStore:
         for rec in book.by_key.values():
             rec.prereq = found.get(rec.key, Prereq(None))
 
+    def _platform_key(self, rec: UploadRecord) -> str | None:
+        """The receipt field the record's lane is named by on the platform (lanes.yaml ``platform_key``)."""
+        spec = self.config.lane(rec.kind)
+        return spec.platform_key if spec is not None else None
+
     # --- dump --------------------------------------------------------------------------------------------------
     def dump(self, conn: Connection, key: str, st: LaneState) -> str:
         book = st.records
@@ -139,17 +153,21 @@ class UploadStore:
             conn.execute(insert(upload_records), [
                 {"scope": scope, "lane": lane, "record_key": k, "target": book.by_key[k].target,
                  "kind": book.by_key[k].kind, "created_at": book.by_key[k].created_at or clock.now(),
-                 **_values(conn, book.by_key[k], payload=True)}
+                 **_values(conn, book.by_key[k], payload=True, platform_key=self._platform_key(book.by_key[k]))}
                 for k in sorted(book.added)])
         changed = sorted(book.changed - book.added)
         plain = [k for k in changed if k not in book.payload_changed]
         full = [k for k in changed if k in book.payload_changed]
         if plain:
             conn.execute(_UPDATE_STATUS, [{"b_scope": scope, "b_lane": lane, "b_key": k,
-                                           **_values(conn, book.by_key[k], payload=False)} for k in plain])
+                                           **_values(conn, book.by_key[k], payload=False,
+                                                     platform_key=self._platform_key(book.by_key[k]))}
+                                          for k in plain])
         if full:
             conn.execute(_UPDATE_ALL, [{"b_scope": scope, "b_lane": lane, "b_key": k,
-                                        **_values(conn, book.by_key[k], payload=True)} for k in full])
+                                        **_values(conn, book.by_key[k], payload=True,
+                                                  platform_key=self._platform_key(book.by_key[k]))}
+                                       for k in full])
 
     def _merge_intents(self, conn: Connection, scope: str, lane: str, book: RecordBook) -> None:
         if not book.intents:
@@ -170,11 +188,13 @@ class UploadStore:
             conn.execute(insert(upload_records), [
                 {"scope": scope, "lane": lane, "record_key": k, "target": current[k].target,  # type: ignore[union-attr]
                  "kind": current[k].kind, "created_at": current[k].created_at or clock.now(),  # type: ignore[union-attr]
-                 **_values(conn, current[k], payload=True)}  # type: ignore[arg-type]
+                 **_values(conn, current[k], payload=True,  # type: ignore[arg-type]
+                           platform_key=self._platform_key(current[k]))}  # type: ignore[arg-type]
                 for k in inserts])
         if updates:
             conn.execute(_UPDATE_ALL, [{"b_scope": scope, "b_lane": lane, "b_key": k,
-                                        **_values(conn, current[k], payload=True)}  # type: ignore[arg-type]
+                                        **_values(conn, current[k], payload=True,  # type: ignore[arg-type]
+                                                  platform_key=self._platform_key(current[k]))}  # type: ignore[arg-type]
                                        for k in updates])
 
 
@@ -206,8 +226,14 @@ def record_rows(conn: Connection, *, target: str | None = None, kind: str | None
             cond.append(column == value)
     if after is not None:
         cond.append(or_(_R.lane > after[0], and_(_R.lane == after[0], _R.record_key > after[1])))
-    rows = conn.execute(select(*_VIEW).where(*cond).order_by(_R.lane, _R.record_key).limit(limit))
-    return [record_view(r) for r in rows]
+    rows = [record_view(r) for r in conn.execute(select(*_VIEW).where(*cond).order_by(_R.lane, _R.record_key)
+                                                .limit(limit))]
+    with_feedback = [r for r in rows if r["kind"] in _FEEDBACK_KINDS]
+    if with_feedback:
+        found = feedback_views(conn, [(r["lane"], r["key"]) for r in with_feedback])
+        for r in with_feedback:
+            r["feedback"] = found.get((r["lane"], r["key"]), {"review": None, "purchases": []})
+    return rows
 
 
 def lane_counts(conn: Connection) -> list[tuple[str, str, str, int]]:
@@ -290,3 +316,98 @@ def requeue(conn: Connection, *, kind: str | None = None, key: str | None = None
                  .values(status="ready", next_attempt_at=now, attempts=0, last_error=None,
                          version=chain_visits.c.version + 1, updated_at=now))
     return picked
+
+
+# --- what the platform posts back (rx_feedback) ------------------------------------------------------------------
+
+_F = rx_feedback.c
+#: kinds of record the platform posts feedback about (their views carry it)
+_FEEDBACK_KINDS = frozenset({"7101"})
+_AMOUNTS = ("fund_pay_sumamt", "psn_part_amt", "acct_pay", "psn_cash_pay")
+
+
+@dataclass(frozen=True)
+class RecordRef:
+    """The uploaded record a platform message names."""
+
+    lane: str
+    key: str
+    status: str
+    his_visit_id: str | None
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """One platform message about a record, as kept (``payload``: the input as received, sealed at rest)."""
+
+    msgid: str
+    infno: str
+    hi_rxno: str
+    record: RecordRef
+    status: str
+    pharmacy_code: str | None
+    occurred_at: _dt.datetime
+    received_at: _dt.datetime
+    payload: dict[str, Any]
+    payload_hash: str
+    amounts: dict[str, Decimal] | None = None
+    lines: int | None = None
+
+
+def record_by_platform_key(conn: Connection, kind: str, platform_key: str) -> RecordRef | None:
+    """The record of ``kind`` the platform named ``platform_key`` in its answer (7101's hi_rxno)."""
+    row = conn.execute(select(_R.lane, _R.record_key, _R.status, _R.his_visit_id).where(
+        _R.scope == scope_of(conn), _R.kind == kind, _R.platform_key == platform_key
+    ).order_by(_R.updated_at.desc()).limit(1)).first()
+    return None if row is None else RecordRef(row.lane, row.record_key, row.status, row.his_visit_id)
+
+
+def answer_in_flight(conn: Connection, kind: str) -> bool:
+    """Whether a record of ``kind`` is sent and its answer not recorded yet (the platform may have answered it: its
+    platform key is not known here yet)."""
+    return conn.execute(select(_R.record_key).where(_R.scope == scope_of(conn), _R.kind == kind,
+                                                    _R.status == "sent").limit(1)).first() is not None
+
+
+def feedback_by_msgid(conn: Connection, msgid: str) -> tuple[str, str, _dt.datetime] | None:
+    """(infno, payload hash, received at) of the message ``msgid`` kept before; None: never heard of."""
+    row = conn.execute(select(_F.infno, _F.payload_hash, _F.received_at).where(
+        _F.scope == scope_of(conn), _F.msgid == msgid)).first()
+    return None if row is None else (row.infno, row.payload_hash, row.received_at)
+
+
+def add_feedback(conn: Connection, fb: Feedback) -> None:
+    """Keep ``fb`` (the caller's transaction: with the message to HIS). A msgid kept already raises IntegrityError."""
+    amounts = fb.amounts or {}
+    conn.execute(insert(rx_feedback).values(
+        scope=scope_of(conn), msgid=fb.msgid, infno=fb.infno, hi_rxno=fb.hi_rxno, lane=fb.record.lane,
+        record_key=fb.record.key, his_visit_id=fb.record.his_visit_id, status=fb.status[:24],
+        pharmacy_code=fb.pharmacy_code, occurred_at=fb.occurred_at, received_at=fb.received_at,
+        **{name: amounts.get(name) for name in _AMOUNTS}, lines=fb.lines,
+        payload=Deployment.of(conn).cipher.seal(jsontext.dumps(fb.payload)), payload_hash=fb.payload_hash))
+
+
+def feedback_views(conn: Connection, records: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """(lane, key) → what the platform said about the record: its latest review (7102) and every purchase (7103),
+    as state (codes, times, exact amounts as text) — never the pharmacists' names or certnos."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    if not records:
+        return out
+    wanted = set(records)
+    rows = conn.execute(select(rx_feedback).where(
+        _F.scope == scope_of(conn), _F.lane.in_(sorted({lane for lane, _ in wanted})),
+        _F.record_key.in_(sorted({key for _, key in wanted}))
+    ).order_by(_F.received_at, _F.msgid))
+    for r in rows:
+        if (r.lane, r.record_key) not in wanted:
+            continue
+        view = out.setdefault((r.lane, r.record_key), {"review": None, "purchases": []})
+        common = {"msgid": r.msgid, "hi_rxno": r.hi_rxno, "pharmacy_code": r.pharmacy_code,
+                  "occurred_at": clock.format_datetime(r.occurred_at),
+                  "received_at": clock.format_datetime(r.received_at)}
+        if r.infno == "7102":
+            view["review"] = {**common, "rx_chk_stas_codg": r.status}
+        else:
+            view["purchases"].append({**common, **{name: None if getattr(r, name) is None else str(getattr(r, name))
+                                                   for name in _AMOUNTS}, "lines": r.lines})
+    return out

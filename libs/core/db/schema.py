@@ -42,6 +42,7 @@ __all__ = [
     "catalog_state",
     "catalog_versions",
     "catalog_items",
+    "rx_feedback",
 ]
 
 NAMING = {
@@ -613,9 +614,12 @@ upload_records = Table(
     Column("updated_at", ShanghaiDateTime(), nullable=False),
     Column("sent_at", ShanghaiDateTime(), nullable=True),
     Column("accepted_at", ShanghaiDateTime(), nullable=True),
+    # the id the platform named the record by in its answer (7101's hi_rxno): what its feedback (7102/7103) quotes
+    Column("platform_key", String(60), nullable=True),
     Index("ix_upload_records_lane_status", "scope", "lane", "status", "due_at"),
     Index("ix_upload_records_open", "scope", "status", "deadline_at"),
     Index("ix_upload_records_visit", "scope", "his_visit_id"),
+    Index("ix_upload_records_platform_key", "scope", "kind", "platform_key"),
 )
 
 #: the version of each platform catalog in force (1301-1319, 1901 dictionaries, 1201) and who is syncing it
@@ -665,4 +669,31 @@ catalog_items = Table(
     Column("row", Text, nullable=False),  # the TXT line (tab-separated) or the JSON row of a paged query
     Column("version_id", BigInteger, nullable=False),  # catalog_versions.id that wrote it
     Index("ix_catalog_items_version_code", "version_id", "code"),  # a version's rows in code order (publishing)
+)
+
+#: what the platform told the hospital about a record it uploaded (7102 处方审核结果, 7103 处方购药结果): one row per
+#: message the platform posted and the hospital accepted, keyed by the platform's msgid (a repeat is the same event)
+rx_feedback = Table(
+    "rx_feedback",
+    metadata,
+    Column("scope", String(64), primary_key=True),  # as upload_records.scope
+    Column("msgid", String(40), primary_key=True),  # the platform's message id
+    Column("infno", String(8), nullable=False),  # 7102 | 7103
+    Column("hi_rxno", String(30), nullable=False),
+    Column("lane", String(80), nullable=False),  # the 7101 record it concerns (upload_records lane, record_key)
+    Column("record_key", String(160), nullable=False),
+    Column("his_visit_id", String(80), nullable=True),
+    Column("status", String(24), nullable=False),  # 7102: rx_chk_stas_codg as sent; 7103: purchased
+    Column("pharmacy_code", String(50), nullable=True),  # the reviewing (7102) or dispensing (7103) institution
+    Column("occurred_at", ShanghaiDateTime(), nullable=False),  # rx_chk_time | setl_time
+    Column("received_at", ShanghaiDateTime(), nullable=False),
+    Column("fund_pay_sumamt", Money(), nullable=True),  # 7103's settlement, exact
+    Column("psn_part_amt", Money(), nullable=True),
+    Column("acct_pay", Money(), nullable=True),
+    Column("psn_cash_pay", Money(), nullable=True),
+    Column("lines", Integer, nullable=True),  # 7103: drugs dispensed (seltdelts)
+    Column("payload", Text, nullable=False),  # the input as received (JSON, sealed: pharmacists' names, certnos)
+    Column("payload_hash", String(64), nullable=False),
+    Index("ix_rx_feedback_record", "scope", "lane", "record_key", "received_at"),
+    Index("ix_rx_feedback_hi_rxno", "scope", "hi_rxno"),
 )
