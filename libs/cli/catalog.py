@@ -21,7 +21,8 @@ signs in and out (9001/9002, the client does it before its first call), and one 
 lost answer is resolved by 冲正 (``resolution`` reverse / query_then_reverse) also sends 2601 through the chain
 engine. Docstrings and comments never count: they are not call arguments. Transactions the platform sends to the
 institution (direction ``in``: 6201/6202, 7102/7103) are never "called": mobile pay 2.0 reuses some of those
-numbers for its own, different messages.
+numbers for its own, different messages. They are *received* by the service whose code lists them in a
+module-level ``RECEIVED_INFNOS`` (the upload scheduler's inbound endpoint: 7102/7103); the table says so.
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ from pathlib import Path
 
 from yibao.envelope.catalog import Catalog
 
-__all__ = ["add_arguments", "run", "SERVICE_PACKAGES", "called_by_services", "scan_source", "scan_data", "CatalogStats",
-           "stats", "markdown_table"]
+__all__ = ["add_arguments", "run", "SERVICE_PACKAGES", "called_by_services", "received_by_services", "scan_source",
+           "scan_data", "scan_received", "CatalogStats", "stats", "markdown_table"]
 
 #: the services (their packages) whose code is read; a service absent from an installation is skipped
 SERVICE_PACKAGES: dict[str, str] = {
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     catalog = Catalog.load(args.province)
     called = called_by_services(catalog)
     if args.markdown:
-        print(markdown_table(catalog, called))
+        print(markdown_table(catalog, called, received_by_services(catalog)))
         return 0
     print(stats(catalog, called).text())
     return 0
@@ -119,6 +120,18 @@ def _constants(node: ast.AST | None, listed: bool = False) -> Iterable[str]:
     elif isinstance(node, ast.Dict) and listed:
         for element in (*node.keys, *node.values):
             yield from _constants(element, listed)
+
+
+def scan_received(source: str, infnos: Iterable[str]) -> set[str]:
+    """The transactions a module says it receives from the platform: its module-level ``RECEIVED_INFNOS``."""
+    known = set(infnos)
+    found: set[str] = set()
+    for node in ast.parse(source).body:
+        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else \
+            node.target if isinstance(node, ast.AnnAssign) else None
+        if isinstance(target, ast.Name) and target.id == "RECEIVED_INFNOS":
+            found.update(v for v in _constants(node.value, listed=True) if v in known)
+    return found
 
 
 def _literal_choices(annotation: ast.AST) -> Iterable[str]:
@@ -199,6 +212,18 @@ def called_by_services(catalog: Catalog, packages: Mapping[str, str] = SERVICE_P
     return dict(called)
 
 
+def received_by_services(catalog: Catalog, packages: Mapping[str, str] = SERVICE_PACKAGES) -> dict[str, set[str]]:
+    """infno (direction ``in``) → the services that receive it from the platform."""
+    received: dict[str, set[str]] = defaultdict(set)
+    inbound = [t.infno for t in catalog if t.direction == "in"]
+    for service, package in packages.items():
+        for path in _package_files(package):
+            if path.suffix == ".py":
+                for infno in scan_received(path.read_text(encoding="utf-8"), inbound):
+                    received[infno].add(service)
+    return dict(received)
+
+
 # ---------------------------------------------------------------------------------------------------- the views
 
 @dataclass(frozen=True)
@@ -240,12 +265,16 @@ def stats(catalog: Catalog, called: Mapping[str, set[str]]) -> CatalogStats:
     return CatalogStats(rows, catalog.province)
 
 
-def markdown_table(catalog: Catalog, called: Mapping[str, set[str]]) -> str:
+def markdown_table(catalog: Catalog, called: Mapping[str, set[str]],
+                   received: Mapping[str, set[str]] | None = None) -> str:
     s = stats(catalog, called).total
+    received = received or {}
+    taken = sum(1 for t in catalog if t.infno in received)
     lines = [f"{s.total} national transactions; {s.with_fields} with a field list in the catalog, {s.called} "
-             f"called by a service.", "",
-             "| infno | name | family | field list | called by |", "|---|---|---|---|---|"]
+             f"called by a service" + (f", {taken} sent by the platform and received by one" if taken else "") + ".",
+             "", "| infno | name | family | field list | called by |", "|---|---|---|---|---|"]
     for t in catalog:
-        services = ", ".join(sorted(called.get(t.infno, ()))) or "—"
+        services = ", ".join(sorted(called.get(t.infno, ()))) or ", ".join(
+            f"{name} (receives)" for name in sorted(received.get(t.infno, ()))) or "—"
         lines.append(f"| {t.infno} | {t.name} | {t.category} | {'yes' if t.has_schema else '—'} | {services} |")
     return "\n".join(lines)

@@ -69,6 +69,13 @@ def test_both_branches_of_a_chosen_infno_and_the_client_methods_count() -> None:
     assert scan_source(source, CATALOG.infnos) == {"2208", "2305", "2205", "3201", "2601", "9101"}
 
 
+def test_the_platforms_prescription_feedback_is_said_to_be_received_by_the_upload_scheduler() -> None:
+    from yibao.cli.catalog import received_by_services, scan_received
+
+    assert received_by_services(CATALOG) == {"7102": {"upload-scheduler"}, "7103": {"upload-scheduler"}}
+    assert scan_received('RECEIVED_INFNOS = ("7102", "2201")\nx = ("7103",)\n', {"7102", "7103"}) == {"7102"}
+
+
 def test_transactions_the_platform_sends_to_us_are_never_called() -> None:
     inbound = {t.infno for t in CATALOG if t.direction == "in"}
     assert inbound and not inbound & set(CALLED)

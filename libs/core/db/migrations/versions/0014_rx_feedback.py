@@ -1,8 +1,8 @@
 """rx feedback: what the prescription centre posts back about uploaded prescriptions (7102 审核结果, 7103 购药结果),
 and the platform's key of an uploaded record (7101's hi_rxno) to find the record by
 
-Revision ID: 0012_rx_feedback
-Revises: 0011_uploads
+Revision ID: 0014_rx_feedback
+Revises: 0013_catalog_apply
 Create Date: 2026-12-12
 """
 
@@ -15,8 +15,8 @@ from alembic import op
 
 from yibao.core.db.types import Money, ShanghaiDateTime
 
-revision = "0012_rx_feedback"
-down_revision = "0011_uploads"
+revision = "0014_rx_feedback"
+down_revision = "0013_catalog_apply"
 branch_labels = None
 depends_on = None
 
