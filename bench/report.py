@@ -96,7 +96,32 @@ def table() -> str:
     mobile = _load("mobilepay.json")
     if mobile and isinstance(mobile.get("readme"), list):
         rows += [str(r) for r in mobile["readme"]]
+    elif mobile and "end_to_end" in mobile:
+        rows.append(_mobilepay(mobile))
+    injury = _load("workinjury.json")
+    if injury and isinstance(injury.get("readme"), list):
+        rows += [str(r) for r in injury["readme"]]
+    catalog = _load("catalog.json")
+    if catalog and "phases" in catalog:
+        rows.append(_catalog(catalog))
     return "\n".join(rows)
+
+
+def _mobilepay(m: dict[str, Any]) -> str:
+    e2e = m["end_to_end"]
+    return (f"| mobile pay: {e2e['orders']} orders paid at once end to end (6201 + 6202, callback verified, result to "
+            f"HIS) vs the same calls' ceiling (best of {', '.join(m['ceiling_sweep_orders_per_s'])} in flight); "
+            f"verified callbacks | {_n(e2e['orders_per_s'], 1)} vs {_n(m['ceiling_orders_per_s'], 1)} orders/s = "
+            f"{e2e['orders_per_s'] / m['ceiling_orders_per_s']:.2f} × (target 0.5 ×); "
+            f"{_n(m['callbacks']['verified_callbacks_per_s'], 0)} callbacks/s | mobilepay.json |")
+
+
+def _catalog(c: dict[str, Any]) -> str:
+    phases = "; ".join(f"{name} {_n(p['rows_per_second'], 0)} rows/s" for name, p in c["phases"].items())
+    target = c.get("target", {})
+    return (f"| catalog {c['infno']} of {_n(next(iter(c['phases'].values()))['rows'], 0)} rows ({c['database']}; "
+            f"target {_n(target.get('rows_per_second', 0), 0)} rows/s, < {target.get('peak_rss_mb')} MB) | "
+            f"{phases}; peak RSS {c['peak_rss_mb']:.0f} MB | catalog.json |")
 
 
 if __name__ == "__main__":
