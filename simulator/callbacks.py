@@ -17,6 +17,7 @@ import httpx
 
 from yibao.core import clock
 
+from .deliveries import Deliveries
 from . import wire
 from .faults import FaultPlan
 from .mobilepay import MobilePlatform, mp_timestamp
@@ -41,15 +42,14 @@ def acknowledged(response: httpx.Response) -> bool:
     return str(body.get("code")) == "0" or body.get("success") is True
 
 
-class CallbackSender:
+class CallbackSender(Deliveries):
     def __init__(self, settings: SimulatorSettings, mobile: MobilePlatform, codec: MpCodec, faults: FaultPlan) -> None:
+        super().__init__()
         self.settings = settings
         self.mobile = mobile
         self.codec = codec
         self.faults = faults
         self.callback_url = settings.callback_url
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._client: httpx.AsyncClient | None = None
 
     def envelope(self, order: MobileOrder, *, partial: bool = False) -> dict[str, Any]:
         fields = {"appId": self.codec.app_id, "encType": "SM4", "signType": "SM2", "version": self.settings.mp_version,
@@ -62,9 +62,7 @@ class CallbackSender:
         if not self.callback_url:
             order.callbacks.append({"status": "no callback URL configured"})
             return
-        task = asyncio.get_running_loop().create_task(self._deliver(order))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._start(self._deliver(order))
 
     async def _deliver(self, order: MobileOrder) -> None:
         decision = self.faults.decide("callback")
@@ -78,15 +76,13 @@ class CallbackSender:
             await self._send_until_acknowledged(order, copy, partial=decision.partial)
 
     async def _send_until_acknowledged(self, order: MobileOrder, copy: int, *, partial: bool = False) -> None:
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=5.0)
         delay = self.settings.callback_retry_initial_s
         for attempt in range(1, self.settings.callback_max_attempts + 1):
             entry: dict[str, Any] = {"copy": copy, "attempt": attempt, "time": clock.format_datetime(clock.now())}
             envelope = self.envelope(order, partial=partial)
             entry["envelope"] = envelope
             try:
-                response = await self._client.post(
+                response = await self._http.post(
                     self.callback_url, content=wire.dumps_bytes(envelope),
                     headers={"content-type": "application/json;charset=UTF-8"})
                 entry["http_status"] = response.status_code
@@ -104,14 +100,4 @@ class CallbackSender:
                     extra={"fields": {"pay_ord_id": order.pay_ord_id}})
 
     async def drain(self, timeout: float = 5.0) -> None:
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=timeout)
-
-    async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await super().drain(timeout)

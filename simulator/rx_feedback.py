@@ -28,6 +28,7 @@ import httpx
 
 from yibao.core import clock
 
+from .deliveries import Deliveries
 from . import wire
 from .uploads import uploads_of
 
@@ -83,14 +84,13 @@ def purchase_input(settings: SimulatorSettings, hi_rxno: str, prescription: dict
             "seltdelts": lines}
 
 
-class RxFeedback:
+class RxFeedback(Deliveries):
     """Posts 7102 (and 7103 for approved prescriptions) to the hospital for every 7101 the platform accepted."""
 
     def __init__(self, settings: SimulatorSettings, national: NationalPlatform) -> None:
+        super().__init__()
         self.settings = settings
         self.national = national
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._client: httpx.AsyncClient | None = None
         self._pattern = re.compile(settings.rx_reject_pattern) if settings.rx_reject_pattern else None
 
     @property
@@ -118,11 +118,8 @@ class RxFeedback:
             accepted, up.rx_accepted = list(up.rx_accepted), []
         if not accepted or not self.enabled:
             return
-        loop = asyncio.get_running_loop()
         for hi_rxno, hosp_rxno, fixmedins_code, content in accepted:
-            task = loop.create_task(self._feedback(hi_rxno, hosp_rxno, fixmedins_code, content))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._start(self._feedback(hi_rxno, hosp_rxno, fixmedins_code, content))
 
     async def _feedback(self, hi_rxno: str, hosp_rxno: str, fixmedins_code: str, content: dict[str, Any]) -> None:
         s = self.settings
@@ -152,8 +149,6 @@ class RxFeedback:
         headers = {"content-type": "application/json;charset=UTF-8"}
         if s.rx_feedback_token:
             headers[s.rx_feedback_token_header] = s.rx_feedback_token
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=5.0)
         delay = s.rx_feedback_retry_s
         for attempt in range(1, s.rx_feedback_max_attempts + 1):
             entry: dict[str, Any] = {"infno": infno, "msgid": env["msgid"], "hi_rxno": hi_rxno, "attempt": attempt,
@@ -161,7 +156,7 @@ class RxFeedback:
                                      "time": clock.format_datetime(clock.now())}
             answer: dict[str, Any] | None = None
             try:
-                response = await self._client.post(s.rx_feedback_url, content=wire.dumps_bytes(env), headers=headers)
+                response = await self._http.post(s.rx_feedback_url, content=wire.dumps_bytes(env), headers=headers)
                 entry["http_status"] = response.status_code
                 body = wire.loads(response.content) if response.content else None
                 if isinstance(body, dict) and "infcode" in body and (response.status_code < 500):
@@ -186,16 +181,3 @@ class RxFeedback:
         up = uploads_of(self.national.ledger)
         with up.lock:
             up.rx_feedback.append(entry)
-
-    async def drain(self, timeout: float = 10.0) -> None:
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=timeout)
-
-    async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None

@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from yibao.core import clock
 
+from .deliveries import Deliveries
 from .faults import FaultPlan
 
 if TYPE_CHECKING:
@@ -68,8 +69,9 @@ class _Refused(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-class WeChatPlatform:
+class WeChatPlatform(Deliveries):
     def __init__(self, settings: Any, mobile: MobilePlatform, faults: FaultPlan) -> None:
+        super().__init__()
         self.settings = settings
         self.mobile = mobile
         self.faults = faults
@@ -85,8 +87,6 @@ class WeChatPlatform:
         self._merchant = (serialization.load_pem_public_key(settings.wx_merchant_public_key_pem.encode())
                           if settings.wx_merchant_public_key_pem else None)
         self.base_url = ""
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._client: httpx.AsyncClient | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -281,12 +281,9 @@ class WeChatPlatform:
 
     def _later(self, coro: Any) -> None:
         try:
-            task = asyncio.get_running_loop().create_task(coro)
-        except RuntimeError:
+            self._start(coro)
+        except RuntimeError:  # no running loop: nobody to notify
             coro.close()
-            return
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def _pay(self, record: dict[str, Any], *, partial: bool) -> None:
         await asyncio.sleep(self.settings.wx_autopay_s)
@@ -317,13 +314,11 @@ class WeChatPlatform:
         if not url:
             return
         body, headers = self.notification(record, partial=partial)
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=5.0)
         delay = self.settings.callback_retry_initial_s
         for attempt in range(1, self.settings.callback_max_attempts + 1):
             entry: dict[str, Any] = {"out_trade_no": record["out_trade_no"], "attempt": attempt, "partial": partial}
             try:
-                r = await self._client.post(url, content=body.encode(), headers=headers)
+                r = await self._http.post(url, content=body.encode(), headers=headers)
                 entry["http_status"] = r.status_code
                 ok = r.status_code in (200, 204)
             except httpx.HTTPError as exc:
@@ -335,12 +330,3 @@ class WeChatPlatform:
                 return
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.settings.callback_retry_max_s)
-
-    async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None

@@ -1,6 +1,7 @@
 """The running bridge the live ops tests look at: every service that has a worker, on the session's real Kafka and
-a fresh database of the session's PostgreSQL, started once for this folder and stopped when its last test is done
-(not at the end of the session: idle workers would share the machine's two cores with the rest of the suite)."""
+a fresh database of the session's PostgreSQL, started for each module that asks for it and stopped after its last
+test (idle workers would otherwise share the machine's cores with the rest of the suite, and under
+``pytest -n`` one process may run this folder's modules between others')."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import asyncio
 import dataclasses
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -22,17 +22,9 @@ from yibao.stack import Stack
 from yibao.stack.bridge import LocalBridge
 
 MAPPING = "example-oracle-his"
-HERE = Path(__file__).resolve().parent
-_RUNNING: list[LocalBridge] = []
 
 
-def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
-    """After the folder's last test, stop the bridge."""
-    if _RUNNING and (nextitem is None or HERE not in Path(nextitem.path).resolve().parents):
-        _RUNNING.pop().stop()
-
-
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def running_bridge(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBridge]:
     tmp = tmp_path_factory.mktemp("ops-live")
     url = new_database(stack, tmp)
@@ -50,11 +42,8 @@ def running_bridge(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> It
     })
     # mobile pay refuses to start without its keys and channels: the demo's (platform keys, channels file, callback)
     mobilepay_demo.prepare(bridge, tmp)
-    _RUNNING.append(bridge)
     try:
         bridge.start()
         yield bridge
     finally:
-        bridge.stop()  # a no-op when the hook above stopped it already
-        if bridge in _RUNNING:
-            _RUNNING.remove(bridge)
+        bridge.stop()
