@@ -53,6 +53,7 @@ from yibao.envelope.errors import EnvelopeValidationError
 from yibao.envelope.national import jsontext
 from yibao.upload_scheduler import metrics
 from yibao.upload_scheduler.store import (
+    RX_AMOUNTS,
     SERVICE,
     Feedback,
     add_feedback,
@@ -73,7 +74,6 @@ INBOUND_PATH = "/national/inbound"
 ABOUT: dict[str, str] = {"7102": "7101", "7103": "7101"}
 #: the platform's msgid: 30 characters (national-platform.md, "Envelope")
 _MSGID_MAX = 30
-_AMOUNTS = ("fund_pay_sumamt", "psn_part_amt", "acct_pay", "psn_cash_pay")
 
 
 @dataclass(frozen=True)
@@ -244,7 +244,7 @@ def feedback_of(inbound: Inbound, record: Any, received: _dt.datetime) -> Feedba
                     pharmacy_code=(lines[0].get("fixmedins_code") or None) if lines else None,
                     occurred_at=_occurred(inbound), received_at=received, payload=inbound.input,
                     payload_hash=inbound.payload_hash,
-                    amounts={name: Decimal(data[name]) for name in _AMOUNTS}, lines=len(lines))
+                    amounts={name: Decimal(data[name]) for name in RX_AMOUNTS}, lines=len(lines))
 
 
 _LINE_FIELDS = ("medins_drug_no", "drug_genname", "drug_prodname", "drug_dosform", "drug_spec", "drug_totlcnt",

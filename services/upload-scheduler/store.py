@@ -34,7 +34,7 @@ from yibao.upload_scheduler.state import LaneState
 
 __all__ = ["SERVICE", "UploadStore", "scope_of", "record_rows", "lane_counts", "open_margins", "day_summary",
            "requeue", "replayable", "record_view", "RecordRef", "Feedback", "record_by_platform_key",
-           "feedback_by_msgid", "add_feedback", "feedback_views", "answer_in_flight"]
+           "feedback_by_msgid", "add_feedback", "feedback_views", "answer_in_flight", "RX_AMOUNTS"]
 
 SERVICE = "upload-scheduler"
 _R = upload_records.c
@@ -323,7 +323,8 @@ def requeue(conn: Connection, *, kind: str | None = None, key: str | None = None
 _F = rx_feedback.c
 #: kinds of record the platform posts feedback about (their views carry it)
 _FEEDBACK_KINDS = frozenset({"7101"})
-_AMOUNTS = ("fund_pay_sumamt", "psn_part_amt", "acct_pay", "psn_cash_pay")
+#: the 7103 settlement amounts kept as columns of rx_feedback (exact money)
+RX_AMOUNTS = ("fund_pay_sumamt", "psn_part_amt", "acct_pay", "psn_cash_pay")
 
 
 @dataclass(frozen=True)
@@ -383,7 +384,7 @@ def add_feedback(conn: Connection, fb: Feedback) -> None:
         scope=scope_of(conn), msgid=fb.msgid, infno=fb.infno, hi_rxno=fb.hi_rxno, lane=fb.record.lane,
         record_key=fb.record.key, his_visit_id=fb.record.his_visit_id, status=fb.status[:24],
         pharmacy_code=fb.pharmacy_code, occurred_at=fb.occurred_at, received_at=fb.received_at,
-        **{name: amounts.get(name) for name in _AMOUNTS}, lines=fb.lines,
+        **{name: amounts.get(name) for name in RX_AMOUNTS}, lines=fb.lines,
         payload=Deployment.of(conn).cipher.seal(jsontext.dumps(fb.payload)), payload_hash=fb.payload_hash))
 
 
@@ -409,5 +410,5 @@ def feedback_views(conn: Connection, records: Sequence[tuple[str, str]]) -> dict
             view["review"] = {**common, "rx_chk_stas_codg": r.status}
         else:
             view["purchases"].append({**common, **{name: None if getattr(r, name) is None else str(getattr(r, name))
-                                                   for name in _AMOUNTS}, "lines": r.lines})
+                                                   for name in RX_AMOUNTS}, "lines": r.lines})
     return out
