@@ -149,6 +149,7 @@ VisitFactKind = Literal[
     "discharge_requested",  # HIS discharged the patient: settlement uploads every pending line, then answers
     "request_closed",  # a HIS discharge/cancellation registration owns is finished (reason set: refused/rejected)
     "reopen_failed",  # registration could not reopen the stay (2405) settlement asked for: reason kept
+    "reopen_not_needed",  # the stay settlement asked to reopen is not discharged on the platform: nothing to reopen
 ]
 
 

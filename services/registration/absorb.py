@@ -204,9 +204,14 @@ def _reopen_request(state: RegistrationState, fact: SettlementFact, now: _dt.dat
     """Settlement needs the discharged stay reopened (2405 → its late lines → 2402 again) for a final settlement:
     queued in HIS order as the settlement request's own, carrying the discharge to send again."""
     request_id = fact.his_request_id or fact.message_id
-    if state.request(request_id, "reopen") is not None:
-        return
+    known = state.request(request_id, "reopen")
+    if known is not None and known.active:
+        return  # in progress
     last = state.last_discharge()
+    if known is not None:
+        # asked again (a copy of an ask never gets here: the inbox drops it, and each ask has an id of its own):
+        # the earlier reopening ended — not needed, or done and more lines came after the discharge it sent again
+        state.requests.remove(known)
     state.add_request(Request(id=request_id, kind="reopen", event=last.event if last else None,
                               occurred_at=fact.occurred_at, received_at=now, seq=state.next_seq(),
-                              reason=fact.reason))
+                              reason=fact.reason, round=known.round + 1 if known is not None else 0))

@@ -67,10 +67,17 @@ class Request(_Model):
     phase: Phase = "new"
     reason: str | None = None  #: settlement's reason when it refused to unwind; a discharge's fallback note
     asked_at: _dt.datetime | None = None  #: when settlement was asked (discharge_requested): the deadline's start
+    #: a reopen settlement asked for again after the earlier one ended: the messages answering it are new ones
+    round: int = 0
 
     @property
     def active(self) -> bool:
         return self.phase not in ("done", "rejected")
+
+    @property
+    def ident(self) -> tuple[object, ...]:
+        """What the messages answering this request are named after (their stable ids)."""
+        return (self.kind, self.id) if not self.round else (self.kind, self.id, self.round)
 
     @property
     def tag(self) -> str:

@@ -147,8 +147,22 @@ def _closed(st: SettlementState, fact: VisitFact) -> None:
             st.closing = False  # the rollback did not happen: the visit goes on
     if st.discharge_pending == fact.his_request_id:
         st.discharge_pending = None
-    if st.discharge_unwinding == fact.his_request_id:
-        st.discharge_unwinding = None  # the discharge was not cancelled after all
+    if st.discharge_unwinding == fact.his_request_id and fact.reason:
+        # refused or rejected: the discharge was not cancelled after all. A cancellation that succeeded is closed
+        # too, but the stay is discharged no more: only its discharge_cancelled ends the hold — closing it here
+        # would let a final settlement go between the two facts, to a platform that holds the stay in the ward
+        st.discharge_unwinding = None
+
+
+def _discharged_again(st: SettlementState, fact: VisitFact) -> None:
+    """Registration's 2402 took effect: the reopening it ends is done (its discharge names the settlement request),
+    and a final settlement the platform refused for want of a discharge may be tried again."""
+    for r in st.requests:
+        if not isinstance(r, SettleRequest) or not r.open:
+            continue
+        if r.reopen == "asked" and r.id == fact.his_request_id:
+            r.reopen = "done"
+        r.not_discharged_at = None
 
 
 # --- VisitFacts (registration) -------------------------------------------------------------------------------------
@@ -187,6 +201,7 @@ def _fact(fact: VisitFact) -> Apply:
             st.discharged = True
             st.endtime = fact.endtime
             st.discharge_pending = None
+            _discharged_again(st, fact)
         elif kind == "discharge_cancelled":
             st.discharged = False
             st.endtime = None
@@ -203,6 +218,12 @@ def _fact(fact: VisitFact) -> Apply:
             for r in st.requests:
                 if isinstance(r, SettleRequest) and r.id == fact.his_request_id and r.reopen == "asked":
                     r.reopen, r.reopen_reason = "failed", fact.reason or "registration could not reopen the stay"
+        elif kind == "reopen_not_needed":
+            # the stay is not discharged on the platform (a 取消出院 got there first): its lines go up as usual and
+            # the settlement waits for the discharge — asked again should it be needed after that
+            for r in st.requests:
+                if isinstance(r, SettleRequest) and r.id == fact.his_request_id and r.reopen == "asked":
+                    r.reopen = None
         elif kind in ("registration_cancelled", "admission_cancelled"):
             st.cancelled = "退号" if kind == "registration_cancelled" else "取消入院"
         elif kind == "registration_failed":

@@ -105,10 +105,10 @@ class SettlementChain:
             if not isinstance(action, Wait):
                 return action
             waits.append(action)
-            if not (isinstance(request, SettleRequest) and request.reopen == "asked" and request.mid_setl_flag == "0"):
+            if not _awaits_discharge(request):
                 # HIS order: nothing overtakes a request still waiting for its turn — but a final settlement
-                # waiting for its stay's reopening lets the discharge that ends the reopening pass (a 中途结算
-                # does not: it must be made before that discharge)
+                # waiting for its stay's reopening (or for the discharge the platform said it lacks) lets the
+                # discharge that ends it pass (a 中途结算 does not: it must be made before that discharge)
                 break
         if waits:
             untils = [w.until for w in waits if w.until is not None]
@@ -124,7 +124,7 @@ class SettlementChain:
         r = st.in_flight()
         if isinstance(r, SettleRequest):
             if r.phase == "presettled":
-                return settle.settle_call(self.config, st, r)
+                return settle.settle_call(self.config, st, r, not_discharged=self._not_discharged)
             return settle.confirm_settlement_call(self.config, st, r)
         if isinstance(r, RefundRequest):
             if r.phase == "cancelling":
@@ -135,6 +135,9 @@ class SettlementChain:
 
     def _nothing_to_revoke(self, text: str) -> bool:
         return bool(self.catalog.says("nothing_to_revoke", text))
+
+    def _not_discharged(self, text: str) -> bool:
+        return bool(self.catalog.says("not_discharged", text))
 
     # --- lines ------------------------------------------------------------------------------------------------------
 
@@ -239,6 +242,10 @@ class SettlementChain:
             if now >= deadline:
                 return self._reject(r, "not_ready", f"{missing} after {cfg.prerequisite_wait.total_seconds():g} s")
             return Wait(missing, until=deadline)
+        if st.kind == "inpatient" and r.mid_setl_flag == "0":
+            held = self._discharge_in_force(r, now)
+            if held is not None:
+                return held
         if not (r.mdtrt_cert_no or st.person.mdtrt_cert_no):
             return self._reject(r, "invalid_request", "no mdtrt_cert_no (就诊凭证) for the settlement: neither the "
                                                       "request nor the registration carries one")
@@ -250,7 +257,7 @@ class SettlementChain:
         total = book.unsettled_total()
         his_total = money.money(r.medfee_sumamt)
         if lines and total == his_total:
-            return settle.presettle_call(cfg, st, r, lines, total)
+            return settle.presettle_call(cfg, st, r, lines, total, not_discharged=self._not_discharged)
         if his_total <= 0 and not lines:
             return self._reject(r, "nothing_to_settle", f"HIS total {his_total}: nothing to settle")
         refused = book.refused_lines()
@@ -276,6 +283,24 @@ class SettlementChain:
             until = min(deadline, now + cfg.sheet_poll)
         return Wait(f"waiting for charge lines: HIS total {his_total}, uploaded {total}", until=until)
 
+    def _discharge_in_force(self, r: SettleRequest, now: _dt.datetime) -> Action | None:
+        """A final settlement goes only to a stay the platform holds discharged by the discharge now in force: not
+        while the reopening it asked for has not ended with registration's own 2402 (registration's 2405 would
+        still come, between our 2303 and 2304), nor after the platform answered that the stay is not discharged,
+        until registration says it is discharged again. None: nothing holds it."""
+        if r.reopen == "asked":
+            return self._reopen(r, now, "the stay is being reopened for charge lines that arrived after the "
+                                        "discharge (2405 → 2301 → 2402 again)")
+        if r.not_discharged_at is not None:
+            wait = self.config.prerequisite_wait
+            deadline = r.not_discharged_at + wait
+            why = f"the platform holds the stay not discharged ({r.not_discharged_reason or 'no reason given'})"
+            if now >= deadline:
+                return self._reject(r, "not_ready", f"{why}; no discharge (2402) followed within "
+                                                    f"{wait.total_seconds():g} s")
+            return Wait(f"{why}: the final settlement follows the discharge (2402) again", until=deadline)
+        return None
+
     def _reopen_action(self, st: SettlementState, book: LineBook, r: SettleRequest, total: Decimal,
                        his_total: Decimal, now: _dt.datetime) -> Action | None:
         """A final inpatient settlement whose lines are all here, some of them after the 2402: the stay must be
@@ -293,8 +318,8 @@ class SettlementChain:
     def _reopen(self, r: SettleRequest, now: _dt.datetime, why: str) -> Action:
         """Ask registration to reopen the discharged stay (2405, then 2402 again after this request's needs) and
         wait for it; rejected with registration's reason if it cannot."""
-        if r.reopen is None:
-            return Change(f"reopen:{r.tag}", _ask_reopen(r, why))
+        if r.reopen in (None, "done"):  # "done": more lines came after the discharge sent again
+            return Change(f"reopen:{r.tag}:{r.reopens}", _ask_reopen(r, why))
         code = "out_of_order" if r.mid_setl_flag == "1" else "lines_after_discharge"
         if r.reopen == "failed":
             return self._reject(r, code, f"{why}, and the stay could not be reopened (2405): {r.reopen_reason}")
@@ -463,13 +488,23 @@ def _claim(account: str) -> Any:
 def _ask_reopen(request: SettleRequest, why: str) -> Any:
     def apply(st: SettlementState, fx: Effects) -> None:
         r = next((x for x in st.requests if x.kind == "settle" and x.message_id == request.message_id), None)
-        if not isinstance(r, SettleRequest) or r.phase != "waiting" or r.reopen is not None:
+        if not isinstance(r, SettleRequest) or r.phase != "waiting" or r.reopen in ("asked", "failed"):
             return
         r.reopen = "asked"
-        emit_fact(fx, kind="reopen_requested", request_id=r.id, id_parts=(r.message_id,), occurred_at=r.occurred_at,
+        # a second ask (the first ended, more lines came) is a message of its own, not a copy the inbox drops
+        parts = (r.message_id,) if r.reopens == 0 else (r.message_id, r.reopens)
+        r.reopens += 1
+        emit_fact(fx, kind="reopen_requested", request_id=r.id, id_parts=parts, occurred_at=r.occurred_at,
                   reason=f"settlement request {r.id}: {why}")
 
     return apply
+
+
+def _awaits_discharge(request: AnyRequest) -> bool:
+    """A final settlement waiting for a discharge that registration brings: its reopening, or the discharge the
+    platform said the stay lacks."""
+    return (isinstance(request, SettleRequest) and request.mid_setl_flag == "0"
+            and (request.reopen == "asked" or request.not_discharged_at is not None))
 
 
 def _answer_discharge(st: SettlementState, fx: Effects, x: DischargeRequest, note: str | None = None) -> None:

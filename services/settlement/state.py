@@ -120,9 +120,18 @@ class SettleRequest(_Request):
     #: 血透: the inpatient account whose pre-settlement sheet this outpatient request settles
     sheet_of: str | None = None
     #: inpatient final settlement short of lines that arrived after the 2402: the stay's reopening was asked of
-    #: registration (2405 → 2301 → 2402 again); "failed" when registration could not (reason in reopen_reason)
-    reopen: Literal["asked", "failed"] | None = None
+    #: registration (2405 → 2301 → 2402 again); "done" once registration's own 2402 ended it (its ``discharged``
+    #: names this request) — a final settlement never goes before that, even if the stay was discharged again
+    #: another way meanwhile, for registration's 2405 would still follow; "failed" when registration could not
+    #: (reason in reopen_reason)
+    reopen: Literal["asked", "done", "failed"] | None = None
     reopen_reason: str | None = None
+    #: how many times the reopening was asked (a second ask has message ids of its own)
+    reopens: int = 0
+    #: the platform refused the final settlement (2303/2304) because the stay is not discharged there: it waits
+    #: for the discharge again (registration's next ``discharged``), until ``prerequisite_wait`` after this moment
+    not_discharged_at: _dt.datetime | None = None
+    not_discharged_reason: str | None = None
     #: decided at 2206/2303: the lines being settled and the platform's preview
     sns: list[str] = Field(default_factory=list)
     presettle: dict[str, Any] | None = None

@@ -51,7 +51,7 @@ def ask_discharge(request: Request) -> Change[RegistrationState]:
         assert isinstance(event, Discharge)
         current.phase, current.asked_at = "settling", fx.now
         person = s.person
-        emit_fact(fx, "discharge_requested", (current.kind, current.id, "asked"), his_request_id=current.id,
+        emit_fact(fx, "discharge_requested", (*current.ident, "asked"), his_request_id=current.id,
                   occurred_at=current.occurred_at, endtime=event.endtime, mdtrt_id=s.mdtrt_id,
                   psn_no=person.psn_no if person else None)
 
@@ -102,15 +102,18 @@ def discharge_call(cfg: ChainConfig, state: RegistrationState, request: Request)
     assert person is not None and mdtrt_id is not None
     discharge = request.parsed()
     assert isinstance(discharge, Discharge)
-    request_id, kind = request.id, request.kind
+    request_id, kind, ident = request.id, request.kind, request.ident
 
     def on_ok(s: RegistrationState, reply: Reply, fx: Effects) -> None:
         current = s.request(request_id, kind)
         if current is None or not current.active:
+            if not s.discharged:  # the platform discharged the stay all the same: settlement must hear it
+                s.discharged, s.endtime = True, discharge.endtime
+                emit_fact(fx, "discharged", ident, psn_no=person.psn_no, mdtrt_id=mdtrt_id,
+                          endtime=discharge.endtime, his_request_id=request_id)
             return
         current.phase = "done"
         s.discharged, s.endtime = True, discharge.endtime
-        ident = (kind, request_id)
         detail: dict[str, Any] = {"endtime": clock.format_datetime(discharge.endtime)}
         if kind == "reopen":  # HIS did not ask: it is told why its stay was discharged once more
             detail["reopened_for_settlement"] = request_id
@@ -131,7 +134,7 @@ def discharge_call(cfg: ChainConfig, state: RegistrationState, request: Request)
         if current is None or not current.active:
             return
         current.phase = "rejected"
-        emit_fact(fx, "reopen_failed", (kind, request_id), his_request_id=request_id,
+        emit_fact(fx, "reopen_failed", ident, his_request_id=request_id,
                   reason=f"2402 after reopening the stay refused: {refusal.text}")
 
     return Call(f"2402:{request.tag}", "2402", _input(state, mdtrt_id, discharge), on_ok=on_ok, on_refused=on_refused,
@@ -173,15 +176,21 @@ def cancel_discharge_call(cfg: ChainConfig, state: RegistrationState, request: R
     def on_ok(s: RegistrationState, reply: Reply, fx: Effects) -> None:
         current = s.request(request_id, kind)
         if current is None or not current.active:
+            if s.discharged:  # the platform holds the stay in the ward all the same: settlement must hear it
+                s.discharged, s.endtime = False, None
+                emit_fact(fx, "discharge_cancelled", (kind, request_id), his_request_id=request_id,
+                          psn_no=person.psn_no, mdtrt_id=s.mdtrt_id)
             return
         current.phase = "done"
-        close_request(fx, current.kind, current.id, current.occurred_at)
         s.discharged, s.endtime = False, None
         ident = (current.kind, current.id)
         common = {"his_request_id": current.id, "psn_no": person.psn_no, "mdtrt_id": s.mdtrt_id}
+        # settlement hears the stay is in the ward before it hears the request is closed: between the two it
+        # must never take the stay for discharged (a final settlement would go to a stay in the ward)
+        emit_fact(fx, "discharge_cancelled", ident, **common)
+        close_request(fx, current.kind, current.id, current.occurred_at)
         emit_result(fx, "cancelled", ident, request=request_label(s, current), since=current.received_at,
                     step_infno="2405", msgid=reply.msgid, target="discharge", **common)
-        emit_fact(fx, "discharge_cancelled", ident, **common)
 
     return _2405(cfg, state, request, on_ok, request_refused(request_id, kind, "2405"))
 
@@ -191,19 +200,20 @@ def reopen_call(cfg: ChainConfig, state: RegistrationState, request: Request) ->
     afterwards), or a late admission change (the 2403 follows, then the discharge again, queued behind it)."""
     person, mdtrt_id = state.person, state.mdtrt_id
     assert person is not None and mdtrt_id is not None
-    request_id, kind = request.id, request.kind
+    request_id, kind, ident = request.id, request.kind, request.ident
     phase = "new" if kind == "reopen" else "unwound"  # a late admission change: settlement agreed first
 
     def on_ok(s: RegistrationState, reply: Reply, fx: Effects) -> None:
+        # the 2405 took effect: whatever became of the request meanwhile, the platform holds the stay in the ward
+        # now, and settlement must hear it (it would otherwise take the stay for discharged and settle finally)
         current = s.request(request_id, kind)
-        if current is None or current.phase != phase or not s.discharged:
-            return
-        if kind == "reopen":
-            current.phase = "unwound"
-        else:
-            _discharge_again(s, current, fx)
+        if current is not None and current.phase == phase and s.discharged:
+            if kind == "reopen":
+                current.phase = "unwound"
+            else:
+                _discharge_again(s, current, fx)
         s.discharged, s.endtime = False, None
-        emit_fact(fx, "discharge_cancelled", (kind, request_id), his_request_id=request_id, psn_no=person.psn_no,
+        emit_fact(fx, "discharge_cancelled", ident, his_request_id=request_id, psn_no=person.psn_no,
                   mdtrt_id=mdtrt_id)
 
     def on_refused(s: RegistrationState, refusal: Refusal, fx: Effects) -> None:
@@ -214,8 +224,7 @@ def reopen_call(cfg: ChainConfig, state: RegistrationState, request: Request) ->
         if current is None or current.phase != "new":
             return
         current.phase = "rejected"
-        emit_fact(fx, "reopen_failed", ("reopen", request_id), his_request_id=request_id,
-                  reason=f"2405 refused: {refusal.text}")
+        emit_fact(fx, "reopen_failed", ident, his_request_id=request_id, reason=f"2405 refused: {refusal.text}")
 
     return _2405(cfg, state, request, on_ok, on_refused)
 
@@ -231,15 +240,16 @@ def _discharge_again(s: RegistrationState, change: Request, fx: Effects) -> None
 
 
 def reopen_refused(request: Request, reason: str) -> Change[RegistrationState]:
-    """Settlement asked to reopen a stay the platform does not hold discharged."""
+    """Settlement asked to reopen a stay the platform does not hold discharged (HIS's 取消出院 got there first):
+    nothing to reopen — settlement uploads its lines and waits for the discharge (``reopen_not_needed``)."""
     request_id = request.id
 
     def apply(s: RegistrationState, fx: Effects) -> None:
         current = s.request(request_id, "reopen")
         if current is None or not current.active:
             return
-        current.phase = "rejected"
-        emit_fact(fx, "reopen_failed", ("reopen", request_id), his_request_id=request_id, reason=reason)
+        current.phase, current.reason = "rejected", reason
+        emit_fact(fx, "reopen_not_needed", current.ident, his_request_id=request_id, reason=reason)
 
     return Change(f"reopen_refused:{request.tag}", apply)
 

@@ -14,6 +14,7 @@ after a lost answer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -35,7 +36,10 @@ from yibao.settlement.results import (
 from yibao.settlement.state import Parked, Settlement, SettlementState, SettleRequest
 from yibao.settlement.steps.common import clean, detail_rows, find_request, lookup_5204, reject_refused, who
 
-__all__ = ["settle_data", "presettle_call", "settle_call", "confirm_settlement_call"]
+__all__ = ["settle_data", "presettle_call", "settle_call", "confirm_settlement_call", "NotDischarged"]
+
+#: whether a refusal's text says the stay is not discharged (the catalog's wording ``not_discharged``)
+NotDischarged = Callable[[str], bool]
 
 
 def settle_data(st: SettlementState, req: SettleRequest, total: Decimal, *, chrg_bchno: str | None
@@ -62,8 +66,21 @@ def _bchno(cfg: ChainConfig, st: SettlementState) -> str | None:
 
 # --- 2206 / 2303 ------------------------------------------------------------------------------------------------
 
+def _await_discharge(fx: Effects, r: SettleRequest, refusal: Refusal,
+                     not_discharged: NotDischarged | None) -> bool:
+    """The platform refused a final inpatient settlement because the stay is not discharged there (registration
+    is reopening it, or HIS cancelled the discharge): not HIS's fault and not final — the request waits for the
+    discharge again (``not_discharged_at``) and is settled then; rejected ``not_ready`` only if none follows."""
+    if (r.mid_setl_flag != "0" or refusal.reason_code != "rejected" or not_discharged is None
+            or not not_discharged(refusal.text)):
+        return False
+    r.phase, r.sns, r.presettle = "waiting", [], None
+    r.not_discharged_at, r.not_discharged_reason = fx.now, refusal.text[:300]
+    return True
+
+
 def presettle_call(cfg: ChainConfig, st: SettlementState, req: SettleRequest, lines: list[FeeLine],
-                   total: Decimal) -> Call[SettlementState]:
+                   total: Decimal, *, not_discharged: NotDischarged | None = None) -> Call[SettlementState]:
     infno = "2206" if st.kind == "outpatient" else "2303"
     data = settle_data(st, req, total, chrg_bchno=_bchno(cfg, st))
     sns = [line.feedetl_sn for line in lines]
@@ -87,6 +104,8 @@ def presettle_call(cfg: ChainConfig, st: SettlementState, req: SettleRequest, li
     def on_refused(s: SettlementState, refusal: Refusal, fx: Effects) -> None:
         r = find_request(s, "settle", req.id, req.message_id)
         if r is not None and r.phase == "waiting":
+            if s.kind == "inpatient" and _await_discharge(fx, r, refusal, not_discharged):
+                return
             reject_refused(fx, s, r, infno, refusal)
 
     return Call(f"{infno}:{req.tag}", infno, {"data": data}, on_ok=on_ok, on_refused=on_refused,
@@ -101,7 +120,8 @@ def _jsonable(setlinfo: dict[str, Any]) -> dict[str, Any]:
 
 # --- 2207 / 2304 ------------------------------------------------------------------------------------------------
 
-def settle_call(cfg: ChainConfig, st: SettlementState, req: SettleRequest) -> Call[SettlementState]:
+def settle_call(cfg: ChainConfig, st: SettlementState, req: SettleRequest, *,
+                not_discharged: NotDischarged | None = None) -> Call[SettlementState]:
     infno = "2207" if st.kind == "outpatient" else "2304"
     pre = req.presettle or {}
     total = money.money(Decimal(str(pre.get("medfee_sumamt", req.medfee_sumamt))))
@@ -125,6 +145,8 @@ def settle_call(cfg: ChainConfig, st: SettlementState, req: SettleRequest) -> Ca
     def on_refused(s: SettlementState, refusal: Refusal, fx: Effects) -> None:
         r = find_request(s, "settle", req.id, req.message_id)
         if r is not None and r.phase == "presettled":
+            if s.kind == "inpatient" and _await_discharge(fx, r, refusal, not_discharged):
+                return
             reject_refused(fx, s, r, infno, refusal)
 
     def found(output: dict[str, Any], omsgid: str) -> dict[str, Any] | None:

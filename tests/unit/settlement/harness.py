@@ -198,19 +198,23 @@ class Harness:
                 "diag_name": "肺炎", "diag_dept": "内科", "dise_dor_no": "D01", "dise_dor_name": "医生甲",
                 "diag_time": clock.now()}
 
-    async def discharge(self, p: Patient) -> None:
+    async def discharge(self, p: Patient, *, his_request_id: str | None = None, fact: bool = True) -> None:
+        """2402 on the platform, then registration's ``discharged`` (naming the request it served: HIS's discharge,
+        or the settlement request whose reopening it ends)."""
         who = p.person
         await self.client.call("2402", {"dscginfo": {
             "mdtrt_id": p.mdtrt_id, "psn_no": who.psn_no, "insutype": who.insutype, "endtime": clock.now(),
             "dise_codg": "J18.9", "dise_name": "肺炎", "dscg_way": "1", "dscg_dept_codg": "K01",
             "dscg_dept_name": "内科"}, "diseinfo": [{**self._diagnosis(who.psn_no), "mdtrt_id": p.mdtrt_id}]},
             insuplc_admdvs=who.insuplc_admdvs)
-        self.fact(p, "discharged", endtime=clock.now())
+        if fact:
+            self.fact(p, "discharged", endtime=clock.now(), his_request_id=his_request_id)
 
-    async def cancel_discharge(self, p: Patient) -> None:
+    async def cancel_discharge(self, p: Patient, *, his_request_id: str | None = None, fact: bool = True) -> None:
         await self.client.call("2405", {"data": {"mdtrt_id": p.mdtrt_id, "psn_no": p.psn_no}},
                                insuplc_admdvs=p.person.insuplc_admdvs)
-        self.fact(p, "discharge_cancelled")
+        if fact:
+            self.fact(p, "discharge_cancelled", his_request_id=his_request_id)
 
     # --- reading back -------------------------------------------------------------------------------------------
 

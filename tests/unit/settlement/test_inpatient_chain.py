@@ -110,7 +110,7 @@ async def test_lines_after_the_discharge_reopen_the_stay_then_the_final_settleme
     await h.drain()
     [ready] = h.facts(p, "ready_for_discharge")
     assert ready.his_request_id == "S1"
-    await h.discharge(p)  # registration: 2402
+    await h.discharge(p, his_request_id="S1")  # registration: 2402, ending the reopening S1 asked for
     await h.drain()
     [r] = h.results(p, "settled")
     assert r.his_request_id == "S1" and r.split is not None and r.split.medfee_sumamt == Decimal("130.00")
