@@ -318,8 +318,10 @@ class Harness:
         return fresh
 
     def settlement(self, kind: str, request_id: str | None, *, visit: str = "O1", visit_kind: str = "outpatient",
-                   reason: str | None = None, setl_id: str | None = None) -> bool:
-        fact = SettlementFact(message_id=stable_id("settlement", visit, request_id, kind, setl_id),
+                   reason: str | None = None, setl_id: str | None = None, ask: int = 0) -> bool:
+        """Settlement's fact; ``ask`` > 0: settlement asking again (a message of its own)."""
+        parts = (ask,) if ask else ()
+        fact = SettlementFact(message_id=stable_id("settlement", visit, request_id, kind, setl_id, *parts),
                               his_visit_id=visit, visit_kind=visit_kind, kind=kind,  # type: ignore[arg-type]
                               his_request_id=request_id, reason=reason, setl_id=setl_id)
         absorption = route("settlement_facts", fact.to_json())
@@ -332,9 +334,11 @@ class Harness:
     async def run_with_settlement_ready(self) -> None:
         """Run, answering every ``discharge_requested`` as settlement would once the stay's lines are up."""
         await self.run()
-        for fact in self.facts("discharge_requested"):
+        asked: dict[str, int] = {}
+        for fact in self.facts("discharge_requested"):  # each ask answered once (settlement's ids follow the ask)
+            n = asked[fact["his_request_id"]] = asked.get(fact["his_request_id"], -1) + 1
             self.settlement("ready_for_discharge", fact["his_request_id"], visit=fact["his_visit_id"],
-                            visit_kind=fact["visit_kind"])
+                            visit_kind=fact["visit_kind"], ask=n)
         await self.run()
 
     def _outbox(self, suffix: str) -> list[dict[str, Any]]:

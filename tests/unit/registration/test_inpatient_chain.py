@@ -307,3 +307,66 @@ async def test_a_refused_reopen_is_reported_to_settlement_with_the_platforms_rea
     await h.run()
     [failed] = h.facts("reopen_failed")
     assert failed["his_request_id"] == "S1" and "已结算" in failed["reason"]
+
+
+# --- the discharge settlement sees is the one in force (issue 11) ---------------------------------------------------
+
+async def test_a_reopen_of_a_stay_hiss_cancellation_already_took_out_of_discharge_is_answered_not_needed(
+        sqlite_engine: Engine) -> None:
+    h = Harness(sqlite_engine)
+    ev = _inpatient()
+    await _admitted(h, ev)
+    h.absorb(ev.discharge())
+    await h.run_with_settlement_ready()
+    h.absorb(ev.cancellation("discharge", "C1"))
+    await h.run()
+    h.settlement("unwound", "C1", visit="I1", visit_kind="inpatient")
+    await h.run()
+    assert h.platform.infnos()[-1] == "2405"
+    h.settlement("reopen_requested", "S1", visit="I1", visit_kind="inpatient")  # asked before C1's 2405 was heard
+    await h.run()
+    assert h.platform.infnos().count("2405") == 1, "nothing to reopen: no second 2405"
+    [answer] = h.facts("reopen_not_needed")
+    assert answer["his_request_id"] == "S1" and not h.facts("reopen_failed")
+
+
+async def test_a_reopen_asked_again_after_the_first_ended_is_served_again_with_messages_of_its_own(
+        sqlite_engine: Engine) -> None:
+    h = Harness(sqlite_engine)
+    ev = _inpatient()
+    await _admitted(h, ev)
+    h.absorb(ev.discharge())
+    await h.run_with_settlement_ready()
+    for ask in (0, 1):
+        h.settlement("reopen_requested", "S1", visit="I1", visit_kind="inpatient", ask=ask)
+        await h.run()
+        await h.run_with_settlement_ready()
+    assert h.platform.infnos()[-4:] == ["2405", "2402", "2405", "2402"]
+    for kind in ("discharge_cancelled", "discharge_requested", "discharged"):
+        ids = [f["message_id"] for f in h.facts(kind) if f.get("his_request_id") == "S1"]
+        assert len(ids) == len(set(ids)) == 2, (kind, ids)
+
+
+def test_a_2405_that_took_effect_is_told_to_settlement_whatever_became_of_its_request() -> None:
+    from yibao.chains.model import Effects, Reply
+    from yibao.registration.absorb import apply_event, apply_fact
+    from yibao.registration.state import Person, RegistrationState
+    from yibao.registration.steps.discharge import reopen_call
+    from yibao.core.results import SettlementFact
+    from unit.registration.registration_support import T0
+
+    ev = _inpatient()
+    state = RegistrationState(kind="inpatient")
+    for event in (ev.admission(), ev.discharge()):
+        apply_event(state, event, T0)
+    state.person = Person(psn_no="P1", insutype="310", insuplc_admdvs="440106")
+    state.mdtrt_id, state.status, state.discharged = "M1", "registered", True
+    state.requests[0].phase = "done"
+    apply_fact(state, SettlementFact(message_id="m", his_visit_id="I1", visit_kind="inpatient",
+                                     kind="reopen_requested", his_request_id="S1"), T0)
+    call = reopen_call(config(), state, state.request("S1", "reopen"))  # type: ignore[arg-type]
+    state.request("S1", "reopen").phase = "rejected"  # type: ignore[union-attr]  # moved on meanwhile
+    fx = Effects("registration", "I1", "inpatient", T0)
+    call.on_ok(state, Reply({}, "msg"), fx)
+    assert not state.discharged
+    assert [e.message.kind for e in fx.emissions] == ["discharge_cancelled"]
