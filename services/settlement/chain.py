@@ -93,6 +93,11 @@ class SettlementChain:
         if lines is not None:
             return lines
         waits: list[Wait] = []
+        ending = self._reopening_discharge(st, now)
+        if isinstance(ending, Change):
+            return ending
+        if ending is not None:
+            waits.append(ending)
         for request in st.open_requests():
             if isinstance(request, SettleRequest):
                 action = self._settle_action(st, book, request, now)
@@ -115,6 +120,18 @@ class SettlementChain:
             reason = "; ".join(dict.fromkeys(w.reason for w in waits))
             return Wait(reason[:500], until=min(untils) if untils else None)
         return Idle()
+
+    def _reopening_discharge(self, st: SettlementState, now: _dt.datetime) -> Action | None:
+        """The discharge that ends a reopening registration is in the middle of (its 2405 is done: it waits for
+        our answer before its 2402) is answered in its own right, whatever HIS request is queued ahead of the final
+        settlement — registration serves that one only after this reopening (e.g. a 取消出院 it read after the
+        reopening had started), so holding the answer back would hold both services until ``discharge_wait``."""
+        reopening = {r.id for r in st.open_requests()
+                     if isinstance(r, SettleRequest) and r.reopen == "asked" and r.mid_setl_flag == "0"}
+        for r in st.open_requests():
+            if isinstance(r, DischargeRequest) and r.phase == "waiting" and r.id in reopening:
+                return self._discharge_action(r, now)
+        return None
 
     def _decided(self, st: SettlementState, book: LineBook) -> Call[SettlementState] | None:
         if st.upload is not None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from yibao.core import clock
 from yibao.hisevents.models import (
+    Cancellation,
     ChargeLineAdded,
     ChargeLineReversed,
     EventSource,
@@ -17,7 +18,7 @@ from yibao.hisevents.models import (
     SettlementRequested,
 )
 
-__all__ = ["base", "line", "reversal", "settle", "refund"]
+__all__ = ["base", "line", "reversal", "settle", "refund", "cancellation"]
 
 _offsets = itertools.count(1)
 
@@ -56,3 +57,8 @@ def settle(visit: str, kind: str, request_id: str, total: str, *, mid: str = "0"
 def refund(visit: str, kind: str, request_id: str, *, of: str | None = None, setl_id: str | None = None
            ) -> RefundRequested:
     return RefundRequested(**base(visit, kind), his_request_id=request_id, settlement_request_id=of, setl_id=setl_id)
+
+
+def cancellation(visit: str, kind: str, request_id: str, *, target: str = "discharge", **kw: Any) -> Cancellation:
+    """退号 / 取消入院 / 取消出院 (``kw``: e.g. ``occurred_at``)."""
+    return Cancellation(**{**base(visit, kind), **kw}, his_request_id=request_id, target=target)  # type: ignore[arg-type]

@@ -182,3 +182,37 @@ async def test_a_reopening_asked_again_after_the_first_ended_is_a_message_of_its
     asks = h.facts(p, "reopen_requested")
     assert [f.his_request_id for f in asks] == ["S1", "S1"]
     assert len({f.message_id for f in asks}) == 2, "a copy would be dropped by registration's inbox"
+
+
+async def test_the_discharge_ending_a_reopening_is_answered_even_behind_a_his_cancellation_registration_serves_after_it(
+        h: Harness) -> None:
+    import datetime as _dt
+
+    from unit.settlement import his_events as ev
+    from yibao.core import clock
+
+    p = await _discharged_with_lines(h, "100.00")
+    h.line(p, "L2", "30.00")
+    h.settle(p, "S1", "130.00")
+    await h.drain()
+    # registration started the reopening (2405) before it read HIS's 取消出院, dated before the cashier's request:
+    # settlement queues that cancellation ahead of S1, and registration serves it only after the reopening
+    h.his(ev.cancellation(p.key, p.kind, "C1", occurred_at=clock.now() - _dt.timedelta(minutes=5)))
+    await h.cancel_discharge(p, his_request_id="S1")
+    h.fact(p, "discharge_requested", his_request_id="S1")
+    await h.drain()
+    assert h.lines(p)["L2"] == "uploaded"
+    assert [f.his_request_id for f in h.facts(p, "ready_for_discharge")][-1] == "S1", "both services would wait"
+    await h.discharge(p, his_request_id="S1")
+    await h.drain()
+    assert "2303" not in h.client.infnos(), "HIS cancelled the discharge before it settled: that comes first"
+    # registration then serves HIS's 取消出院 and the discharge after it
+    h.fact(p, "unwind_requested", his_request_id="C1", unwind="discharge")
+    await h.drain()
+    assert [f.kind for f in h.facts(p) if f.his_request_id == "C1"] == ["unwound"]
+    await h.cancel_discharge(p, his_request_id="C1")
+    h.fact(p, "request_closed", his_request_id="C1")
+    await h.drain()
+    await h.discharge(p, his_request_id="D2")
+    await h.drain()
+    _settled_once(h, p, "S1", "130.00")
