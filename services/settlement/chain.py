@@ -19,7 +19,9 @@
 
 Charge lines may arrive after the 2402 (another CDC table, or charged late). A final settlement whose total they
 complete asks registration to reopen the stay (``reopen_requested``: 2405 → the lines go up with 2301 → 2402
-again) and settles afterwards; if registration cannot, the request is rejected with its reason. Rollback order is
+again) and settles once registration's own 2402 ended the reopening (a final settlement goes only to the discharge
+in force: see :meth:`SettlementChain._discharge_in_force`); if registration cannot, the request is rejected with its
+reason. Rollback order is
 enforced here and by the platform; a request that would skip a step is refused with reason code ``out_of_order``.
 
 What each call sends and what its answer changes lives in its family's module under :mod:`yibao.settlement.steps`.
