@@ -113,6 +113,9 @@ platform_calls = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("service", String(64), nullable=False),
+    #: the deployment (its topic prefix; "" the default one) whose connection wrote the row: two deployments sharing
+    #: a database read only their own calls (reconciliation, 3201/3202)
+    Column("deployment", String(64), nullable=False, server_default=""),
     Column("platform", String(20), nullable=False),  # national | mobilepay | workinjury
     Column("infno", String(10), nullable=False),
     Column("msgid", String(40), nullable=True),
