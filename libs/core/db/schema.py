@@ -671,7 +671,7 @@ catalog_items = Table(
     Column("vali_flag", String(3), nullable=True),
     Column("row", Text, nullable=False),  # the TXT line (tab-separated) or the JSON row of a paged query
     Column("version_id", BigInteger, nullable=False),  # catalog_versions.id that wrote it
-    Index("ix_catalog_items_version_code", "version_id", "code"),  # a version's rows in code order (publishing)
+    # no other index: an applied row costs one index entry (the publisher walks the primary key in code order)
 )
 
 #: what the platform told the hospital about a record it uploaded (7102 处方审核结果, 7103 处方购药结果): one row per
