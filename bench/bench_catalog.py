@@ -134,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
                      "checked), no database. The other phases: store.apply_file as the scheduler applies a 9102 "
                      "file — the same reader in a worker thread a batch or two ahead, and in one transaction, per "
                      "batch of 5,000 codes, the rows in force of those codes deleted (one primary-key probe a "
-                     "code) and the batch COPYed into catalog_items; the version row and the catalog state "
+                     "code) and the batch COPYed into catalog_items (whose only index is its primary key); the "
+                     "version row and the catalog state "
                      "written; committed (fsync). RSS is the whole process's peak, file generation included",
         }
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,8 @@ with ``yb1.`` is plain), so turning encryption on needs no migration and ``yibao
 rows.
 
 Where it is applied: ``outbox.payload`` (sealed by :func:`yibao.core.messaging.outbox.enqueue`, opened by the
-relay before publishing) and ``parked_work.payload`` (dead letters and parked outbox rows). The cipher of a
+relay before publishing), ``parked_work.payload`` (dead letters and parked outbox rows) and the services' columns
+listed in :data:`yibao.core.reseal.SEALED_COLUMNS` (chain states, upload records, rx feedback, the counter's rows). The cipher of a
 deployment travels with its database engine: ``Deployment.of(conn).cipher`` (see :mod:`yibao.core.deployment`).
 """
 

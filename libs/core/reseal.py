@@ -5,8 +5,10 @@ After a new key was put first in ``YIBAO_DATA_KEYS`` (old keys kept after it), e
 encryption was switched on — is sealed again under the current key. Run it until it reports nothing left; then
 the old keys can be removed. Values it cannot open (a key missing) are counted, never changed.
 
-Other parts add their own sealed columns with :func:`register` (the chain engine: ``chain_visits.state``,
-``fee_lines.payload``).
+Every column the bridge seals (every ``DataCipher.seal`` of a stored value, wherever it is called) is listed here,
+so that the command — which runs in ``yibao data`` without importing the services — re-seals all of them; a test
+(tests/integration/core/test_reseal_columns.py) finds the sealing calls in the source and fails on one whose column
+is not listed. :func:`register` remains for parts that add a column at import time.
 """
 
 from __future__ import annotations
@@ -16,7 +18,16 @@ from dataclasses import dataclass
 from sqlalchemy import Column, Engine, Table, and_, select, tuple_, update
 
 from yibao.core.atrest import SealedDataError
-from yibao.core.db.schema import outbox, parked_work
+from yibao.core.db.schema import (
+    chain_visits,
+    counter_batch_rows,
+    counter_slips,
+    counter_visits,
+    outbox,
+    parked_work,
+    rx_feedback,
+    upload_records,
+)
 from yibao.core.deployment import Deployment
 
 __all__ = ["SealedColumn", "SEALED_COLUMNS", "register", "reseal", "ResealReport"]
@@ -35,8 +46,14 @@ class SealedColumn:
 
 
 SEALED_COLUMNS: list[SealedColumn] = [
-    SealedColumn(outbox, "payload", "producer"),
-    SealedColumn(parked_work, "payload", "service"),
+    SealedColumn(outbox, "payload", "producer"),  # messages waiting for the relay (yibao.core.messaging.outbox)
+    SealedColumn(parked_work, "payload", "service"),  # dead letters and parked rows (messaging.deadletter)
+    SealedColumn(chain_visits, "state", "service"),  # chain states: settlement, upload lanes, mobile pay (chains)
+    SealedColumn(upload_records, "payload", "scope"),  # records HIS gave the upload scheduler
+    SealedColumn(rx_feedback, "payload", "scope"),  # 7102/7103 as the prescription centre posted them
+    SealedColumn(counter_batch_rows, "payload", "scope"),  # the counter's imported batch rows
+    SealedColumn(counter_slips, "payload", "scope"),  # the counter's settlement slips
+    SealedColumn(counter_visits, "payload", "scope"),  # the counter's slip headers (names)
 ]
 
 

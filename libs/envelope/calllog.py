@@ -7,6 +7,9 @@ happened to this visit". Inputs and outputs are stored with personal data masked
 A call retried after a TransportError keeps its msgid (nothing was sent), so its row is updated in place: the
 row always shows the last attempt of that msgid. Writing the log never fails a call: a database error is
 logged and counted, and the caller gets the platform's answer.
+
+Every row carries the deployment (topic prefix) of the connection that wrote it (``platform_calls.deployment``,
+from :meth:`yibao.core.deployment.Deployment.of`): deployments sharing a database read only their own calls.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from yibao.core.db.schema import platform_calls
+from yibao.core.deployment import Deployment
 from yibao.core.privacy import mask_obj, mask_text
 from yibao.envelope.national.jsontext import UnencodableValue, dumps
 
@@ -78,7 +82,7 @@ def row_values(record: CallRecord, *, input_obj: Any = None, output_obj: Any = N
     return values
 
 
-_COLUMNS = tuple(CallRecord.model_fields)
+_COLUMNS = (*CallRecord.model_fields, "deployment")
 _UPSERTS: dict[str, Any] = {}
 
 
@@ -97,8 +101,9 @@ def _upsert(dialect: str) -> Any:
 def write_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Insert rows in the caller's transaction; a row whose msgid is logged already (the chain engine logs a call
     as ``sent`` before sending it) is updated to the last attempt, keeping what the new row leaves empty."""
-    dialect = conn.dialect.name
+    dialect, deployment = conn.dialect.name, Deployment.of(conn).prefix
     for values in rows:
+        values = {**values, "deployment": deployment}
         if values.get("msgid") is None or dialect not in ("postgresql", "sqlite"):
             conn.execute(insert(platform_calls).values(**values))
             continue
@@ -119,6 +124,7 @@ class CallLog:
         values = row_values(record, input_obj=input_obj, output_obj=output_obj)
         try:
             with self.engine.begin() as conn:
+                values["deployment"] = Deployment.of(conn).prefix
                 conn.execute(insert(platform_calls).values(**values))
         except IntegrityError:
             if record.msgid is None:
@@ -137,10 +143,11 @@ class CallLog:
 
 
 def calls_for_visit(engine: Engine, visit_key: str) -> list[dict[str, Any]]:
-    """Every logged call of one visit, oldest first."""
+    """Every logged call of one visit by the engine's deployment, oldest first."""
     with engine.connect() as conn:
         rows = conn.execute(
-            select(platform_calls).where(platform_calls.c.visit_key == visit_key)
+            select(platform_calls).where(platform_calls.c.visit_key == visit_key,
+                                         platform_calls.c.deployment == Deployment.of(conn).prefix)
             .order_by(platform_calls.c.started_at, platform_calls.c.id)
         ).mappings().all()
     return [dict(row) for row in rows]

@@ -102,6 +102,7 @@ class _Context:
     def __init__(self) -> None:
         from yibao.core.db import make_engine
         from yibao.core.db.migrations import upgrade
+        from yibao.core.deployment import Deployment, bind
 
         from .app import make_client, make_mobile
         from .reconciler import Reconciler
@@ -109,7 +110,8 @@ class _Context:
 
         self.settings = ReconciliationSettings()
         upgrade(self.settings.database_url)
-        self.engine = make_engine(self.settings.database_url)
+        # bound to this deployment (topic prefix) as the worker's engine is: it reads and logs only its own calls
+        self.engine = bind(make_engine(self.settings.database_url), Deployment.from_settings(self.settings))
         self.client = make_client(self.engine)
         self.mobile = make_mobile(self.engine, self.settings)
         self.reconciler = Reconciler(self.engine, self.client, self.settings,

@@ -8,6 +8,9 @@
 * :func:`call_for` — the row of ``platform_calls`` (written by every service's platform client) of the message
   that booked an entry: its infno, how it ended for us (``unknown`` = the classic 单边账 after a timeout) and the
   HIS visit it belonged to (``visit_key``), found by msgid, else by mdtrt_id among settlement calls.
+
+Both read only this deployment's calls (``platform_calls.deployment``, the topic prefix of the connection that
+logged the call; see :func:`ours`): two deployments sharing a database never reconcile against each other's calls.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from sqlalchemy import Connection, select
 
 from yibao.core import clock
 from yibao.core.db.schema import platform_calls, recon_ledger
+from yibao.core.deployment import Deployment
 from yibao.core.errors import ReconciliationError
 from yibao.core.money import ZERO, money
 from yibao.core.results import SettlementSplit
@@ -35,6 +39,7 @@ __all__ = [
     "entry_from_setlinfo",
     "query_entry",
     "call_for",
+    "ours",
     "optins_of_calls",
     "infno_of",
     "is_absent",
@@ -153,6 +158,11 @@ def infno_of(clr_type: str, refd_setl_flag: str) -> str | None:
     return _INFNO.get((clr_type, refd_setl_flag or "0"))
 
 
+def ours(conn: Connection) -> Any:
+    """The national calls of this deployment: those logged through a connection of its topic prefix."""
+    return platform_calls.c.deployment == Deployment.of(conn).prefix
+
+
 def optins_of_calls(conn: Connection, start: _dt.datetime, end: _dt.datetime) -> set[str]:
     """清算经办机构 named in the answers of our successful settlement calls between ``start`` and ``end``
     that the hospital ledger does not hold (their msgid is not booked): the suspects of a lost answer."""
@@ -163,8 +173,9 @@ def optins_of_calls(conn: Connection, start: _dt.datetime, end: _dt.datetime) ->
     booked = select(recon_ledger.c.setl_id).where(
         recon_ledger.c.setl_time >= start - margin, recon_ledger.c.setl_time < end + margin,
         recon_ledger.c.msgid == c.msgid).exists()
-    rows = conn.execute(select(c.output_masked).where(c.infno.in_(SETTLEMENT_INFNOS), c.outcome == "success",
-                                                      c.started_at >= start, c.started_at < end, ~booked))
+    rows = conn.execute(select(c.output_masked).where(ours(conn), c.infno.in_(SETTLEMENT_INFNOS),
+                                                      c.outcome == "success", c.started_at >= start,
+                                                      c.started_at < end, ~booked))
     for (text,) in rows:
         try:
             output = json.loads(text or "{}")
@@ -196,13 +207,13 @@ def call_for(conn: Connection, *, msgid: str | None, mdtrt_id: str | None,
     c = platform_calls.c
     if msgid:
         row = conn.execute(select(c.msgid, c.infno, c.outcome, c.visit_key, c.started_at, c.service)
-                           .where(c.msgid == msgid)).first()
+                           .where(c.msgid == msgid, ours(conn))).first()
         if row is not None:
             return _info(row)
     if not mdtrt_id:
         return None
     query = (select(c.msgid, c.infno, c.outcome, c.visit_key, c.started_at, c.service, c.input_masked)
-             .where(c.infno.in_(SETTLEMENT_INFNOS), c.outcome.in_(("unknown", "success")),
+             .where(ours(conn), c.infno.in_(SETTLEMENT_INFNOS), c.outcome.in_(("unknown", "success")),
                     c.input_masked.like(f"%{mdtrt_id}%"))  # a cheap pre-filter; the JSON decides
              .order_by(c.started_at.desc()))
     if since is not None:

@@ -113,6 +113,9 @@ platform_calls = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("service", String(64), nullable=False),
+    #: the deployment (its topic prefix; "" the default one) whose connection wrote the row: two deployments sharing
+    #: a database read only their own calls (reconciliation, 3201/3202)
+    Column("deployment", String(64), nullable=False, server_default=""),
     Column("platform", String(20), nullable=False),  # national | mobilepay | workinjury
     Column("infno", String(10), nullable=False),
     Column("msgid", String(40), nullable=True),
@@ -668,7 +671,7 @@ catalog_items = Table(
     Column("vali_flag", String(3), nullable=True),
     Column("row", Text, nullable=False),  # the TXT line (tab-separated) or the JSON row of a paged query
     Column("version_id", BigInteger, nullable=False),  # catalog_versions.id that wrote it
-    Index("ix_catalog_items_version_code", "version_id", "code"),  # a version's rows in code order (publishing)
+    # no other index: an applied row costs one index entry (the publisher walks the primary key in code order)
 )
 
 #: what the platform told the hospital about a record it uploaded (7102 处方审核结果, 7103 处方购药结果): one row per

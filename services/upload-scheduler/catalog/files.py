@@ -115,6 +115,15 @@ class _Reader:
         layout = self.layout
         key_pos, ver_pos, flag_pos, rid_pos, need = layout.key, layout.ver, layout.vali_flag, layout.rid, layout.columns
         assert isinstance(key_pos, int) and ver_pos is not None and need is not None
+        # a row of exactly the layout's columns (the usual case) is not split into all its cells: the code is the
+        # text before the first tab (key 0) and the version, flag and record id are read from the row's end
+        # (rsplit into the few cells from the lowest of them on); any other row is split whole
+        low = min(p for p in (ver_pos, flag_pos, rid_pos) if p is not None)
+        tabs = need - 1 if key_pos == 0 and low > 0 else -1
+        cut = need - low  # rsplit's maxsplit: cell p (p ≥ low) is tail[p - low + 1]
+        ver_at = ver_pos - low + 1
+        flag_at = flag_pos - low + 1 if flag_pos is not None else None
+        rid_at = rid_pos - low + 1 if rid_pos is not None else None
         number = self.number
         try:
             for line in text.split("\n"):
@@ -123,27 +132,35 @@ class _Reader:
                     line = line.rstrip("\r")
                 if not line or line.isspace():
                     continue
-                cells = line.split("\t")
-                if len(cells) < need:
-                    raise self.fail(number, f"{len(cells)} columns; the {layout.infno} layout needs at least {need}")
-                code = cells[key_pos].strip()
+                if line.count("\t") == tabs:
+                    tail = line.rsplit("\t", cut)
+                    code = line[:line.find("\t")].strip()
+                    ver = tail[ver_at].strip()
+                    flag = tail[flag_at] if flag_at is not None else None
+                    rid = tail[rid_at] if rid_at is not None else None
+                else:
+                    cells = line.split("\t")
+                    if len(cells) < need:
+                        raise self.fail(number, f"{len(cells)} columns; the {layout.infno} layout needs at least "
+                                                f"{need}")
+                    code, ver = cells[key_pos].strip(), cells[ver_pos].strip()
+                    flag = cells[flag_pos] if flag_pos is not None else None
+                    rid = cells[rid_pos] if rid_pos is not None else None
                 if not code or code == NULL:
                     raise self.fail(number, f"no code (column {key_pos + 1} is empty)")
-                ver = cells[ver_pos].strip()
                 if not ver or ver == NULL:
                     raise self.fail(number, f"no version (column {ver_pos + 1} is empty)")
                 if len(code) > MAX_CODE or len(ver) > MAX_VER:
                     raise self.fail(number, "a code or version longer than the catalog keeps")
-                flag = rid = None
-                if flag_pos is not None:
-                    flag = cells[flag_pos].strip()
+                if flag is not None:
+                    flag = flag.strip()
                     if not flag or flag == NULL:
                         flag = None
                     elif len(flag) > MAX_FLAG:
                         raise self.fail(number, f"a validity flag longer than {MAX_FLAG} characters "
                                                 f"(column {flag_pos + 1})")
-                if rid_pos is not None:
-                    rid = cells[rid_pos].strip()
+                if rid is not None:
+                    rid = rid.strip()
                     if not rid or rid == NULL:
                         rid = None
                     elif len(rid) > MAX_RID:

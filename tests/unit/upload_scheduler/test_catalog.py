@@ -91,6 +91,17 @@ def test_a_broken_zip_or_an_error_answer_is_refused_by_name(tmp_path: Path) -> N
         list(read_rows(empty, L1305))
 
 
+def test_columns_are_counted_from_the_start_whether_a_row_has_the_layouts_columns_or_more(tmp_path: Path) -> None:
+    exact = _row("001", "20240001")
+    longer = _row("002", "20240002") + ["extra1", "extra2", "extra3"]  # columns a newer layout added at the end
+    spaced = _row(" 003 ", " 20240003 ")
+    spaced[6], spaced[13] = "null", " R003 "
+    rows = list(read_rows(_zip(tmp_path, _txt([exact, longer, spaced])), L1305))
+    assert [(r.code, r.ver, r.vali_flag, r.rid) for r in rows] == [
+        ("001", "20240001", "1", "R001"), ("002", "20240002", "1", "R002"), ("003", "20240003", None, "R003")]
+    assert rows[1].row == "\t".join(longer), "the row is kept as the platform sent it"
+
+
 def test_versions_compare_as_numbers() -> None:
     assert version_key("9") < version_key("10") < version_key("20240101")
 
