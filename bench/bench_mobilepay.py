@@ -17,7 +17,13 @@ Phases, one stack, one simulator, one mobile-pay worker (and registration, which
    recorded in the order's visit, one transaction each); and the SM2 verification alone in one process for
    reference.
 
-    .venv/bin/python bench/bench_mobilepay.py [--orders 80] [--callbacks 400] [--relaxed]
+The end-to-end phase also reports the CPU each process spent per order (``cpu_ms_per_order``: the mobile-pay
+worker, registration, the simulator, PostgreSQL with its backends; user + system time over the phase, from /proc),
+which a busy shared machine disturbs far less than orders/s. ``--profile DIR`` records the mobile-pay worker with
+py-spy during that phase (``pip install py-spy``): DIR/mobilepay.svg (flame graph) and DIR/mobilepay.txt (collapsed
+stacks).
+
+    .venv/bin/python bench/bench_mobilepay.py [--orders 80] [--callbacks 400] [--relaxed] [--profile DIR]
 
 Written to bench/results/mobilepay.json (``--relaxed``: PostgreSQL without fsync, mobilepay-relaxed.json).
 """
@@ -31,6 +37,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -104,7 +111,56 @@ def _loads(content: bytes) -> Any:
     return json.loads(content, parse_float=Decimal)
 
 
-async def end_to_end(bridge: Any, engine: Any, orders: int) -> dict[str, Any]:
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _cpu_s(pid: int, *, reaped: bool = False) -> float:
+    """User + system seconds of a process (and, ``reaped``, of its children that ended: PostgreSQL's backends)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12]) + ((int(fields[13]) + int(fields[14])) if reaped else 0)
+    return ticks / _TICK
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return out
+
+
+def _processes(bridge: Any, stack: Any) -> dict[str, tuple[int, bool]]:
+    """The processes whose CPU the end-to-end phase reports: name → (pid, count its children)."""
+    procs: dict[str, tuple[int, bool]] = {}
+    for name in ("mobilepay", "registration"):
+        handle = bridge.workers.get(name)
+        if handle is not None and handle.proc is not None:
+            procs[name] = (handle.proc.pid, False)
+    if bridge.simulator is not None and bridge.simulator.proc is not None:
+        procs["simulator"] = (bridge.simulator.proc.pid, False)
+    server = getattr(stack, "postgres_server", None)
+    pidfile = (server.workdir / "data" / "postmaster.pid") if server is not None and server.workdir else None
+    if pidfile is not None and pidfile.exists():
+        procs["postgresql"] = (int(pidfile.read_text().split()[0]), True)
+    return procs
+
+
+def _cpu_snapshot(procs: dict[str, tuple[int, bool]]) -> dict[str, float]:
+    snap = {}
+    for name, (pid, tree) in procs.items():
+        snap[name] = _cpu_s(pid, reaped=tree) + (sum(_cpu_s(c) for c in _children(pid)) if tree else 0.0)
+    return snap
+
+
+async def end_to_end(bridge: Any, engine: Any, orders: int, procs: dict[str, tuple[int, bool]] | None = None,
+                     profile: Path | None = None) -> dict[str, Any]:
     from sqlalchemy import select
 
     from yibao.cli.mobilepay_demo import Channels
@@ -121,6 +177,8 @@ async def end_to_end(bridge: Any, engine: Any, orders: int) -> dict[str, Any]:
                 await ch.pending(client, v, timeout=300)
 
         await asyncio.gather(*(ready(v) for v in visits))
+        spy = _profiler(procs, profile)
+        cpu_before = _cpu_snapshot(procs or {})
         started = time.perf_counter()
         t0 = _dt.datetime.now(_dt.timezone.utc)
 
@@ -139,12 +197,34 @@ async def end_to_end(bridge: Any, engine: Any, orders: int) -> dict[str, Any]:
         if len(settled) == len(ids) or time.monotonic() > deadline:
             break
         await asyncio.sleep(0.2)
+    cpu_after = _cpu_snapshot(procs or {})
+    for one in spy or ():
+        one.send_signal(signal.SIGINT)
+        one.wait(timeout=60)
     seconds = max(0.001, max(r.updated_at for r in settled).timestamp() - t0.timestamp()) if settled else 0.0
     latencies = [(r.updated_at - r.created_at).total_seconds() for r in settled]
     return {"orders": orders, "settled": len(settled), "seconds": round(seconds, 2),
             "orders_per_s": round(len(settled) / seconds, 2) if seconds else 0.0,
             "order_p50_ms": round(_pct(latencies, 0.5) * 1000), "order_p99_ms": round(_pct(latencies, 0.99) * 1000),
-            "client_posting_s": round(time.perf_counter() - started, 2)}
+            "client_posting_s": round(time.perf_counter() - started, 2),
+            "cpu_ms_per_order": {name: round((cpu_after[name] - cpu_before[name]) * 1000 / max(1, len(settled)), 2)
+                                 for name in cpu_after}}
+
+
+def _profiler(procs: dict[str, tuple[int, bool]] | None, profile: Path | None) -> Any:
+    """py-spy recording the mobile-pay worker and the simulator while they hold the GIL (``--profile``), or None."""
+    if profile is None or not procs or "mobilepay" not in procs:
+        return None
+    import subprocess
+
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    profile.mkdir(parents=True, exist_ok=True)
+    spies = [subprocess.Popen([spy, "record", "--pid", str(procs[name][0]), "--rate", "250", "--gil", "--format",
+                               "raw", "--output", str(profile / f"{name}.txt"), "--nonblocking"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for name in ("mobilepay", "simulator") if name in procs]
+    time.sleep(1.0)  # py-spy attaches
+    return spies
 
 
 async def callbacks(bridge: Any, engine: Any, platform_codec: Any, count: int) -> dict[str, Any]:
@@ -227,7 +307,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         out.update(asyncio.run(ceiling(bridge, hospital, persons)))
         bridge.admin("reset", method="POST")
         engine = make_engine(info.database_url)
-        out["end_to_end"] = asyncio.run(end_to_end(bridge, engine, args.orders))
+        out["end_to_end"] = asyncio.run(end_to_end(bridge, engine, args.orders, _processes(bridge, stack),
+                                                   Path(args.profile) if args.profile else None))
         out["callbacks"] = asyncio.run(callbacks(bridge, engine, platform_codec, args.callbacks))
         hospital_2 = MobilePayCodec(app_id, secret, env["YIBAO_MP_PRIVATE_KEY"], env["YIBAO_MP_PLATFORM_PUBLIC_KEY"])
         out["sm2_verify_only_per_s"] = verify_only(hospital_2, platform_codec)
@@ -246,6 +327,8 @@ def main() -> int:
     parser.add_argument("--orders", type=int, default=80, help="visits paid at once in the end-to-end phase")
     parser.add_argument("--callbacks", type=int, default=400, help="callbacks posted in the callback phase")
     parser.add_argument("--relaxed", action="store_true", help="PostgreSQL without fsync (a second line)")
+    parser.add_argument("--profile", metavar="DIR", help="record the mobile-pay worker with py-spy (end to end)")
+    parser.add_argument("--output", metavar="FILE", help="write the results here instead of bench/results")
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
     measured = run(args)
@@ -269,7 +352,8 @@ def main() -> int:
         ],
     }
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / ("mobilepay-relaxed.json" if args.relaxed else "mobilepay.json")
+    path = Path(args.output) if args.output else RESULTS / ("mobilepay-relaxed.json" if args.relaxed
+                                                            else "mobilepay.json")
     path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     print(json.dumps(report, indent=2, ensure_ascii=False))
     return 0
