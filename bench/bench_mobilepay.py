@@ -60,8 +60,10 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * (len(ordered) - 1) + 0.5))]
 
 
-async def ceiling(bridge: Any, codec: Any, persons: list[dict[str, Any]]) -> dict[str, Any]:
-    """6201 → 6202 per order, sealed and opened by the codec, at each concurrency of SWEEP."""
+async def ceiling(bridge: Any, codec: Any, persons: list[dict[str, Any]],
+                  procs: dict[str, tuple[int, bool]] | None = None) -> dict[str, Any]:
+    """6201 → 6202 per order, sealed and opened by the codec, at each concurrency of SWEEP; and the CPU the
+    simulator and this process (the caller) spent per order over the whole sweep."""
     from yibao.core.money import money
 
     prefix = "/org/local/api/hos/"
@@ -84,10 +86,14 @@ async def ceiling(bridge: Any, codec: Any, persons: list[dict[str, Any]]) -> dic
         codec.decode_response(_loads(paid.content))
 
     sweep: dict[str, float] = {}
+    watched = {"simulator": procs["simulator"]} if procs and "simulator" in procs else {}
+    watched["caller"] = (os.getpid(), False)
+    cpu_before, orders = _cpu_snapshot(watched), 0
     async with httpx.AsyncClient(base_url=bridge.sim_url, timeout=30,
                                  limits=httpx.Limits(max_connections=64)) as client:
         for c in SWEEP:
             total = max(40, 8 * c)
+            orders += total
             queue = list(range(total))
 
             async def worker() -> None:
@@ -98,9 +104,11 @@ async def ceiling(bridge: Any, codec: Any, persons: list[dict[str, Any]]) -> dic
             started = time.perf_counter()
             await asyncio.gather(*(worker() for _ in range(c)))
             sweep[str(c)] = round(total / (time.perf_counter() - started), 2)
+    cpu_after = _cpu_snapshot(watched)
     best = max(sweep, key=lambda k: sweep[k])
     return {"ceiling_sweep_orders_per_s": sweep, "ceiling_orders_per_s": sweep[best], "ceiling_concurrency": int(best),
-            "ceiling_calls_per_order": 2}
+            "ceiling_calls_per_order": 2,
+            "ceiling_cpu_ms_per_order": {k: round((cpu_after[k] - cpu_before[k]) * 1000 / orders, 2) for k in watched}}
 
 
 def _jsonable(envelope: dict[str, Any]) -> Any:
@@ -178,6 +186,7 @@ async def end_to_end(bridge: Any, engine: Any, orders: int, procs: dict[str, tup
 
         await asyncio.gather(*(ready(v) for v in visits))
         spy = _profiler(procs, profile)
+        counted_before = _counters(bridge)
         cpu_before = _cpu_snapshot(procs or {})
         started = time.perf_counter()
         t0 = _dt.datetime.now(_dt.timezone.utc)
@@ -198,6 +207,7 @@ async def end_to_end(bridge: Any, engine: Any, orders: int, procs: dict[str, tup
             break
         await asyncio.sleep(0.2)
     cpu_after = _cpu_snapshot(procs or {})
+    counted = _counters(bridge)
     for one in spy or ():
         one.send_signal(signal.SIGINT)
         one.wait(timeout=60)
@@ -208,7 +218,17 @@ async def end_to_end(bridge: Any, engine: Any, orders: int, procs: dict[str, tup
             "order_p50_ms": round(_pct(latencies, 0.5) * 1000), "order_p99_ms": round(_pct(latencies, 0.99) * 1000),
             "client_posting_s": round(time.perf_counter() - started, 2),
             "cpu_ms_per_order": {name: round((cpu_after[name] - cpu_before[name]) * 1000 / max(1, len(settled)), 2)
-                                 for name in cpu_after}}
+                                 for name in cpu_after},
+            "mobilepay_per_order": {k: round((v - counted_before.get(k, 0.0)) / max(1, len(settled)), 2)
+                                    for k, v in sorted(counted.items()) if v != counted_before.get(k, 0.0)}}
+
+
+def _counters(bridge: Any) -> dict[str, float]:
+    """The mobile-pay worker's counters (transactions by kind, calls, callbacks …), to count them per order."""
+    handle = bridge.workers.get("mobilepay")
+    if handle is None:
+        return {}
+    return {k: v for k, v in handle.metrics().items() if "_total{" in k and "bucket" not in k}
 
 
 def _profiler(procs: dict[str, tuple[int, bool]] | None, profile: Path | None) -> Any:
@@ -304,10 +324,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         persons = bridge.admin("persons?limit=400")[200:400]
         out: dict[str, Any] = {"stack": {"broker": info.kafka_kind, "database": info.database_kind,
                                          "database_detail": info.database_detail}}
-        out.update(asyncio.run(ceiling(bridge, hospital, persons)))
+        procs = _processes(bridge, stack)
+        out.update(asyncio.run(ceiling(bridge, hospital, persons, procs)))
         bridge.admin("reset", method="POST")
         engine = make_engine(info.database_url)
-        out["end_to_end"] = asyncio.run(end_to_end(bridge, engine, args.orders, _processes(bridge, stack),
+        out["end_to_end"] = asyncio.run(end_to_end(bridge, engine, args.orders, procs,
                                                    Path(args.profile) if args.profile else None))
         out["callbacks"] = asyncio.run(callbacks(bridge, engine, platform_codec, args.callbacks))
         hospital_2 = MobilePayCodec(app_id, secret, env["YIBAO_MP_PRIVATE_KEY"], env["YIBAO_MP_PLATFORM_PUBLIC_KEY"])
@@ -342,6 +363,9 @@ def main() -> int:
         "ratios": {
             "end_to_end orders/s / ceiling orders/s (the same 6201 + 6202)": round(
                 e2e["orders_per_s"] / max(0.01, measured["ceiling_orders_per_s"]), 3),
+            "CPU ms per order end to end (all its processes) / the ceiling's (simulator + caller)": round(
+                sum(e2e.get("cpu_ms_per_order", {}).values())
+                / max(0.01, sum(measured.get("ceiling_cpu_ms_per_order", {}).values())), 3),
             "verified callbacks/s / SM2 verifications/s in one process": round(
                 measured["callbacks"]["verified_callbacks_per_s"] / max(0.01, measured["sm2_verify_only_per_s"]), 3),
         },
