@@ -50,6 +50,7 @@ import httpx
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SWEEP = (1, 4, 8, 16)
+IDLE_S = 3.0  #: seconds each process is watched doing nothing before the end-to-end phase
 SEED = 2026
 
 
@@ -185,6 +186,9 @@ async def end_to_end(bridge: Any, engine: Any, orders: int, procs: dict[str, tup
                 await ch.pending(client, v, timeout=300)
 
         await asyncio.gather(*(ready(v) for v in visits))
+        idle_before, idle_t0 = _cpu_snapshot(procs or {}), time.perf_counter()
+        await asyncio.sleep(IDLE_S)  # nothing to do: what each process spends per second doing nothing
+        idle_after, idle_s = _cpu_snapshot(procs or {}), time.perf_counter() - idle_t0
         spy = _profiler(procs, profile)
         counted_before = _counters(bridge)
         cpu_before = _cpu_snapshot(procs or {})
@@ -219,6 +223,8 @@ async def end_to_end(bridge: Any, engine: Any, orders: int, procs: dict[str, tup
             "client_posting_s": round(time.perf_counter() - started, 2),
             "cpu_ms_per_order": {name: round((cpu_after[name] - cpu_before[name]) * 1000 / max(1, len(settled)), 2)
                                  for name in cpu_after},
+            "idle_cpu_ms_per_s": {name: round((idle_after[name] - idle_before[name]) * 1000 / idle_s, 1)
+                                  for name in idle_after},
             "mobilepay_per_order": {k: round((v - counted_before.get(k, 0.0)) / max(1, len(settled)), 2)
                                     for k, v in sorted(counted.items()) if v != counted_before.get(k, 0.0)}}
 
