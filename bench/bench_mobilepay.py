@@ -17,7 +17,13 @@ Phases, one stack, one simulator, one mobile-pay worker (and registration, which
    recorded in the order's visit, one transaction each); and the SM2 verification alone in one process for
    reference.
 
-    .venv/bin/python bench/bench_mobilepay.py [--orders 80] [--callbacks 400] [--relaxed]
+The end-to-end phase also reports the CPU each process spent per order (``cpu_ms_per_order``: the mobile-pay
+worker, registration, the simulator, PostgreSQL with its backends; user + system time over the phase, from /proc),
+which a busy shared machine disturbs far less than orders/s. ``--profile DIR`` records the mobile-pay worker with
+py-spy during that phase (``pip install py-spy``): DIR/mobilepay.svg (flame graph) and DIR/mobilepay.txt (collapsed
+stacks).
+
+    .venv/bin/python bench/bench_mobilepay.py [--orders 80] [--callbacks 400] [--relaxed] [--profile DIR]
 
 Written to bench/results/mobilepay.json (``--relaxed``: PostgreSQL without fsync, mobilepay-relaxed.json).
 """
@@ -31,6 +37,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -43,6 +50,7 @@ import httpx
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SWEEP = (1, 4, 8, 16)
+IDLE_S = 3.0  #: seconds each process is watched doing nothing before the end-to-end phase
 SEED = 2026
 
 
@@ -53,8 +61,10 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * (len(ordered) - 1) + 0.5))]
 
 
-async def ceiling(bridge: Any, codec: Any, persons: list[dict[str, Any]]) -> dict[str, Any]:
-    """6201 → 6202 per order, sealed and opened by the codec, at each concurrency of SWEEP."""
+async def ceiling(bridge: Any, codec: Any, persons: list[dict[str, Any]],
+                  procs: dict[str, tuple[int, bool]] | None = None) -> dict[str, Any]:
+    """6201 → 6202 per order, sealed and opened by the codec, at each concurrency of SWEEP; and the CPU the
+    simulator and this process (the caller) spent per order over the whole sweep."""
     from yibao.core.money import money
 
     prefix = "/org/local/api/hos/"
@@ -77,10 +87,14 @@ async def ceiling(bridge: Any, codec: Any, persons: list[dict[str, Any]]) -> dic
         codec.decode_response(_loads(paid.content))
 
     sweep: dict[str, float] = {}
+    watched = {"simulator": procs["simulator"]} if procs and "simulator" in procs else {}
+    watched["caller"] = (os.getpid(), False)
+    cpu_before, orders = _cpu_snapshot(watched), 0
     async with httpx.AsyncClient(base_url=bridge.sim_url, timeout=30,
                                  limits=httpx.Limits(max_connections=64)) as client:
         for c in SWEEP:
             total = max(40, 8 * c)
+            orders += total
             queue = list(range(total))
 
             async def worker() -> None:
@@ -91,9 +105,11 @@ async def ceiling(bridge: Any, codec: Any, persons: list[dict[str, Any]]) -> dic
             started = time.perf_counter()
             await asyncio.gather(*(worker() for _ in range(c)))
             sweep[str(c)] = round(total / (time.perf_counter() - started), 2)
+    cpu_after = _cpu_snapshot(watched)
     best = max(sweep, key=lambda k: sweep[k])
     return {"ceiling_sweep_orders_per_s": sweep, "ceiling_orders_per_s": sweep[best], "ceiling_concurrency": int(best),
-            "ceiling_calls_per_order": 2}
+            "ceiling_calls_per_order": 2,
+            "ceiling_cpu_ms_per_order": {k: round((cpu_after[k] - cpu_before[k]) * 1000 / orders, 2) for k in watched}}
 
 
 def _jsonable(envelope: dict[str, Any]) -> Any:
@@ -104,7 +120,56 @@ def _loads(content: bytes) -> Any:
     return json.loads(content, parse_float=Decimal)
 
 
-async def end_to_end(bridge: Any, engine: Any, orders: int) -> dict[str, Any]:
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _cpu_s(pid: int, *, reaped: bool = False) -> float:
+    """User + system seconds of a process (and, ``reaped``, of its children that ended: PostgreSQL's backends)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12]) + ((int(fields[13]) + int(fields[14])) if reaped else 0)
+    return ticks / _TICK
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return out
+
+
+def _processes(bridge: Any, stack: Any) -> dict[str, tuple[int, bool]]:
+    """The processes whose CPU the end-to-end phase reports: name → (pid, count its children)."""
+    procs: dict[str, tuple[int, bool]] = {}
+    for name in ("mobilepay", "registration"):
+        handle = bridge.workers.get(name)
+        if handle is not None and handle.proc is not None:
+            procs[name] = (handle.proc.pid, False)
+    if bridge.simulator is not None and bridge.simulator.proc is not None:
+        procs["simulator"] = (bridge.simulator.proc.pid, False)
+    server = getattr(stack, "postgres_server", None)
+    pidfile = (server.workdir / "data" / "postmaster.pid") if server is not None and server.workdir else None
+    if pidfile is not None and pidfile.exists():
+        procs["postgresql"] = (int(pidfile.read_text().split()[0]), True)
+    return procs
+
+
+def _cpu_snapshot(procs: dict[str, tuple[int, bool]]) -> dict[str, float]:
+    snap = {}
+    for name, (pid, tree) in procs.items():
+        snap[name] = _cpu_s(pid, reaped=tree) + (sum(_cpu_s(c) for c in _children(pid)) if tree else 0.0)
+    return snap
+
+
+async def end_to_end(bridge: Any, engine: Any, orders: int, procs: dict[str, tuple[int, bool]] | None = None,
+                     profile: Path | None = None) -> dict[str, Any]:
     from sqlalchemy import select
 
     from yibao.cli.mobilepay_demo import Channels
@@ -121,6 +186,12 @@ async def end_to_end(bridge: Any, engine: Any, orders: int) -> dict[str, Any]:
                 await ch.pending(client, v, timeout=300)
 
         await asyncio.gather(*(ready(v) for v in visits))
+        idle_before, idle_t0 = _cpu_snapshot(procs or {}), time.perf_counter()
+        await asyncio.sleep(IDLE_S)  # nothing to do: what each process spends per second doing nothing
+        idle_after, idle_s = _cpu_snapshot(procs or {}), time.perf_counter() - idle_t0
+        spy = _profiler(procs, profile)
+        counted_before = _counters(bridge)
+        cpu_before = _cpu_snapshot(procs or {})
         started = time.perf_counter()
         t0 = _dt.datetime.now(_dt.timezone.utc)
 
@@ -139,12 +210,47 @@ async def end_to_end(bridge: Any, engine: Any, orders: int) -> dict[str, Any]:
         if len(settled) == len(ids) or time.monotonic() > deadline:
             break
         await asyncio.sleep(0.2)
+    cpu_after = _cpu_snapshot(procs or {})
+    counted = _counters(bridge)
+    for one in spy or ():
+        one.send_signal(signal.SIGINT)
+        one.wait(timeout=60)
     seconds = max(0.001, max(r.updated_at for r in settled).timestamp() - t0.timestamp()) if settled else 0.0
     latencies = [(r.updated_at - r.created_at).total_seconds() for r in settled]
     return {"orders": orders, "settled": len(settled), "seconds": round(seconds, 2),
             "orders_per_s": round(len(settled) / seconds, 2) if seconds else 0.0,
             "order_p50_ms": round(_pct(latencies, 0.5) * 1000), "order_p99_ms": round(_pct(latencies, 0.99) * 1000),
-            "client_posting_s": round(time.perf_counter() - started, 2)}
+            "client_posting_s": round(time.perf_counter() - started, 2),
+            "cpu_ms_per_order": {name: round((cpu_after[name] - cpu_before[name]) * 1000 / max(1, len(settled)), 2)
+                                 for name in cpu_after},
+            "idle_cpu_ms_per_s": {name: round((idle_after[name] - idle_before[name]) * 1000 / idle_s, 1)
+                                  for name in idle_after},
+            "mobilepay_per_order": {k: round((v - counted_before.get(k, 0.0)) / max(1, len(settled)), 2)
+                                    for k, v in sorted(counted.items()) if v != counted_before.get(k, 0.0)}}
+
+
+def _counters(bridge: Any) -> dict[str, float]:
+    """The mobile-pay worker's counters (transactions by kind, calls, callbacks …), to count them per order."""
+    handle = bridge.workers.get("mobilepay")
+    if handle is None:
+        return {}
+    return {k: v for k, v in handle.metrics().items() if "_total{" in k and "bucket" not in k}
+
+
+def _profiler(procs: dict[str, tuple[int, bool]] | None, profile: Path | None) -> Any:
+    """py-spy recording the mobile-pay worker and the simulator while they hold the GIL (``--profile``), or None."""
+    if profile is None or not procs or "mobilepay" not in procs:
+        return None
+    import subprocess
+
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    profile.mkdir(parents=True, exist_ok=True)
+    spies = [subprocess.Popen([spy, "record", "--pid", str(procs[name][0]), "--rate", "250", "--gil", "--format",
+                               "raw", "--output", str(profile / f"{name}.txt"), "--nonblocking"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for name in ("mobilepay", "simulator") if name in procs]
+    time.sleep(1.0)  # py-spy attaches
+    return spies
 
 
 async def callbacks(bridge: Any, engine: Any, platform_codec: Any, count: int) -> dict[str, Any]:
@@ -224,10 +330,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         persons = bridge.admin("persons?limit=400")[200:400]
         out: dict[str, Any] = {"stack": {"broker": info.kafka_kind, "database": info.database_kind,
                                          "database_detail": info.database_detail}}
-        out.update(asyncio.run(ceiling(bridge, hospital, persons)))
+        procs = _processes(bridge, stack)
+        out.update(asyncio.run(ceiling(bridge, hospital, persons, procs)))
         bridge.admin("reset", method="POST")
         engine = make_engine(info.database_url)
-        out["end_to_end"] = asyncio.run(end_to_end(bridge, engine, args.orders))
+        out["end_to_end"] = asyncio.run(end_to_end(bridge, engine, args.orders, procs,
+                                                   Path(args.profile) if args.profile else None))
         out["callbacks"] = asyncio.run(callbacks(bridge, engine, platform_codec, args.callbacks))
         hospital_2 = MobilePayCodec(app_id, secret, env["YIBAO_MP_PRIVATE_KEY"], env["YIBAO_MP_PLATFORM_PUBLIC_KEY"])
         out["sm2_verify_only_per_s"] = verify_only(hospital_2, platform_codec)
@@ -246,6 +354,8 @@ def main() -> int:
     parser.add_argument("--orders", type=int, default=80, help="visits paid at once in the end-to-end phase")
     parser.add_argument("--callbacks", type=int, default=400, help="callbacks posted in the callback phase")
     parser.add_argument("--relaxed", action="store_true", help="PostgreSQL without fsync (a second line)")
+    parser.add_argument("--profile", metavar="DIR", help="record the mobile-pay worker with py-spy (end to end)")
+    parser.add_argument("--output", metavar="FILE", help="write the results here instead of bench/results")
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
     measured = run(args)
@@ -259,6 +369,9 @@ def main() -> int:
         "ratios": {
             "end_to_end orders/s / ceiling orders/s (the same 6201 + 6202)": round(
                 e2e["orders_per_s"] / max(0.01, measured["ceiling_orders_per_s"]), 3),
+            "CPU ms per order end to end (all its processes) / the ceiling's (simulator + caller)": round(
+                sum(e2e.get("cpu_ms_per_order", {}).values())
+                / max(0.01, sum(measured.get("ceiling_cpu_ms_per_order", {}).values())), 3),
             "verified callbacks/s / SM2 verifications/s in one process": round(
                 measured["callbacks"]["verified_callbacks_per_s"] / max(0.01, measured["sm2_verify_only_per_s"]), 3),
         },
@@ -269,7 +382,8 @@ def main() -> int:
         ],
     }
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / ("mobilepay-relaxed.json" if args.relaxed else "mobilepay.json")
+    path = Path(args.output) if args.output else RESULTS / ("mobilepay-relaxed.json" if args.relaxed
+                                                            else "mobilepay.json")
     path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     print(json.dumps(report, indent=2, ensure_ascii=False))
     return 0

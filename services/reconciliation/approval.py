@@ -24,7 +24,8 @@ __all__ = ["MONEY_MOVING_ACTIONS", "ApprovalPolicy"]
 MONEY_MOVING_ACTIONS: frozenset[str] = frozenset({"reverse", "adopt", "adopt_cancellation", "void", "correct",
                                                   # the mobile-pay reconciliation's (yibao.reconciliation.mobile)
                                                   "mp_refund", "mp_book", "mp_adopt_refund",
-                                                  "mp_adopt_wechat_refund", "mp_wechat_refund"})
+                                                  "mp_adopt_wechat_refund", "mp_wechat_refund",
+                                                  "mp_refund_as_booked"})
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,8 @@ DIFFERENCE_LABELS: dict[str, tuple[str, str]] = {
     "mp_amount_mismatch": ("Mobile: amounts differ", "移动支付 金额不一致"),
     "mp_refund_not_in_his": ("Mobile: refunded on the platform, not in HIS", "移动支付 平台已退 医院无"),
     "mp_refund_not_on_platform": ("Mobile: refunded in HIS, not on the platform", "移动支付 医院已退 平台无"),
+    "mp_refund_only_in_his": ("Mobile: refunded by hand in HIS, still paid on the platform",
+                              "移动支付 医院手工退费 平台仍已付"),
     "mp_cash_not_in_his": ("Mobile: cash collected in WeChat Pay, not in HIS", "微信医保 现金已收 医院无"),
     "mp_cash_mismatch": ("Mobile: WeChat cash differs from HIS", "微信医保 现金金额不一致"),
     "mp_wechat_refund_not_in_his": ("Mobile: refunded in WeChat Pay, not in HIS", "微信医保 微信已退 医院无"),

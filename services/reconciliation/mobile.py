@@ -27,6 +27,16 @@ mp_amount_mismatch         both hold it, the amounts differ                ``cor
 mp_refund_not_in_his       the platform refunded (SUCC), HIS never booked  ``mp_adopt_refund``: HIS books it
                            that refund
 mp_refund_not_on_platform  HIS booked a refund the platform does not list  manual
+                           (a refund the bridge sent: 6203 / 8804)
+mp_refund_only_in_his      HIS booked a refund of a mobile-pay order (any  ``mp_refund_as_booked``: the platform
+                           channel: the window's, by hand) that no 6203 /  refunds what HIS booked (6203 ALL, HI
+                           8804 of the bridge stands behind, and 6301      or CASH — the parts HIS refunded, which
+                           still holds the order paid                      must be whole parts), stored before it
+                                                                           is sent; then HIS's hand-booked refund
+                                                                           is voided and the platform's refund
+                                                                           booked in its place (HIS told of both).
+                                                                           Approve only when the patient was not
+                                                                           paid back by hand: else reject (manual)
 mp_cash_not_in_his         WeChat Pay's daily bill (8806) shows a cash     manual: refund it in WeChat Pay (8804)
                            part collected for an order HIS holds no        or book it in HIS, by hand
                            settlement of
@@ -50,6 +60,13 @@ out_trade_no (the setl_id HIS got). Its refunds (type REFUND) are compared by th
 the bridge's refund id, which HIS's refund carries as its msgid) with HIS's refunds; the other way round, every
 refund the bridge sent to WeChat Pay (8804 in this deployment's call log) that HIS booked in the period must be on
 the period's bills. A bill without a 商户退款单号 column compares no refunds.
+
+**Refunds booked by hand in HIS.** HIS's ledger holds every refund HIS was told of, whatever its channel: a
+refund whose original settlement is a mobile-pay one is read with the mobile ledger (:func:`mobile_entries`), and
+one booked in the period whose id (setl_id / msgid) is neither a refund the platform lists for the order nor a
+refund the bridge ever sent (6203 appRefdSn, 8804 out_refund_no in this deployment's call log:
+:func:`refunds_sent`) is ``mp_refund_only_in_his`` — also when the order itself was paid before the period (its
+6301 is asked all the same: :func:`order_ref_by_settlement`).
 
 A refund is stored (its appRefdSn, ``repair_msgid``) before it is sent; the platform treats appRefdSn as the
 refund's identity, so an attempt after a lost answer asks 6301 and never refunds twice.
@@ -87,14 +104,16 @@ from .truth import PlatformEntry, query_entry
 __all__ = ["MOBILE_CLASSES", "OrderRef", "MobileView", "MobileDeps", "is_mobile", "orders_of_period", "order_ref",
            "mobile_entries", "classify_orders", "views_of", "plan_mobile", "plan_mobile_difference",
            "apply_mobile_difference", "refund_sn", "BillRow", "parse_bill", "classify_bill", "bills_of",
-           "SentRefund", "wechat_refunds_sent", "classify_bill_refunds"]
+           "SentRefund", "wechat_refunds_sent", "classify_bill_refunds", "refunds_sent", "order_ref_by_settlement",
+           "hand_refunds_of_period"]
 
 log = logging.getLogger(__name__)
 
 MOBILE_CLASSES: tuple[str, ...] = ("mp_paid_not_in_his", "mp_in_his_not_paid", "mp_amount_mismatch",
                                    "mp_refund_not_in_his", "mp_refund_not_on_platform", "mp_cash_not_in_his",
                                    "mp_cash_mismatch", "mp_wechat_refund_not_in_his",
-                                   "mp_wechat_refund_not_on_wechat", "mp_wechat_refund_mismatch")
+                                   "mp_wechat_refund_not_on_wechat", "mp_wechat_refund_mismatch",
+                                   "mp_refund_only_in_his")
 #: what 6301's ordStas means (the same table as the mobile-pay service's, YIBAO_MP_ORD_STAS)
 PAID_MEANINGS = frozenset({"settled", "refunded"})
 #: the mobile-pay service's name (its calls, scoped by the deployment, are the orders reconciled here)
@@ -234,12 +253,62 @@ def order_ref(conn: Connection, pay_ord_id: str) -> OrderRef | None:
 
 
 def mobile_entries(conn: Connection) -> list[LedgerEntry]:
-    """Every mobile-pay ledger entry (booked, and cash-only refunds), of any day."""
+    """Every mobile-pay ledger entry (booked, and cash-only refunds), of any day — and every refund HIS booked of a
+    mobile-pay settlement whatever its channel (a refund booked at the window, by hand, names the mobile
+    settlement as its orig_setl_id but no mobile channel)."""
     from .ledger import _entry  # the row reader
 
-    rows = conn.execute(select(recon_ledger).where(recon_ledger.c.channel.like("mobilepay%"),
-                                                   recon_ledger.c.status.in_(("booked", "cash"))))
+    c = recon_ledger.c
+    mobile_settlements = select(c.setl_id).where(c.channel.like("mobilepay%"), c.refd_setl_flag == "0")
+    rows = conn.execute(select(recon_ledger).where(
+        c.status.in_(("booked", "cash")),
+        or_(c.channel.like("mobilepay%"), and_(c.refd_setl_flag == "1", c.orig_setl_id.in_(mobile_settlements)))))
     return [_entry(r) for r in rows]
+
+
+def refunds_sent(conn: Connection) -> set[str]:
+    """Every refund id the bridge sent for a mobile-pay order: 6203's appRefdSn and 8804's out_refund_no in this
+    deployment's call log (the service's and reconciliation's repairs alike), whatever their outcome."""
+    c = platform_calls.c
+    scoped = Deployment.of(conn).scoped
+    services = {scoped(MOBILEPAY_SERVICE), scoped("reconciliation"), "reconciliation"}
+    rows = conn.execute(select(c.infno, c.input_masked).where(c.infno.in_(("6203", "8804")),
+                                                             c.service.in_(sorted(services)))).all()
+    out: set[str] = set()
+    for infno, text in rows:
+        data = _data(_json(text))
+        sn = data.get("appRefdSn") if infno == "6203" else data.get("out_refund_no")
+        if sn:
+            out.add(str(sn))
+    return out
+
+
+def order_ref_by_settlement(conn: Connection, entry: LedgerEntry) -> OrderRef | None:
+    """The order behind HIS's mobile settlement ``entry``: its payOrdId from the result HIS got (the settlement's
+    msgid is the 6202's, whose input names the order), for an order paid before the period's call log."""
+    if not entry.msgid:
+        return None
+    c = platform_calls.c
+    row = conn.execute(select(c.input_masked).where(_ours(conn), c.msgid == entry.msgid, c.infno == "6202")
+                       .limit(1)).first()
+    pay_ord_id = _data(_json(row[0])).get("payOrdId") if row is not None else None
+    return order_ref(conn, str(pay_ord_id)) if pay_ord_id else None
+
+
+def hand_refunds_of_period(entries: Sequence[LedgerEntry], sent: set[str], *, date_from: _dt.date,
+                           date_to: _dt.date) -> list[LedgerEntry]:
+    """HIS's refunds of mobile settlements booked in the period that no refund of the bridge stands behind."""
+    settlements = {e.setl_id for e in entries if e.refd_setl_flag == "0" and is_mobile(e.channel)}
+    out = []
+    for e in entries:
+        if e.refd_setl_flag != "1" or e.orig_setl_id not in settlements or e.source == "repair":
+            continue
+        if not date_from <= clock.as_shanghai(e.setl_time).date() <= date_to:
+            continue
+        if e.setl_id in sent or (e.msgid and e.msgid in sent):
+            continue
+        out.append(e)
+    return out
 
 
 # --- classifying ---------------------------------------------------------------------------------------------------
@@ -261,8 +330,13 @@ def _diff(cls: str, ref: OrderRef | None, view: MobileView | None, *, setl_id: s
 
 
 def classify_orders(refs: Sequence[OrderRef], views: dict[str, MobileView], entries: Sequence[LedgerEntry],
-                    *, date_from: _dt.date, date_to: _dt.date) -> list[Difference]:
-    """The mobile 单边账 and mismatches of the period (see the module docstring)."""
+                    *, date_from: _dt.date, date_to: _dt.date, sent: set[str] | None = None) -> list[Difference]:
+    """The mobile 单边账 and mismatches of the period (see the module docstring). ``sent``: the refund ids the
+    bridge sent (:func:`refunds_sent`); a refund HIS booked in the period that is none of them and that the
+    platform does not list is ``mp_refund_only_in_his`` (without ``sent``, every such refund is
+    ``mp_refund_not_on_platform``, as before)."""
+    hand = {e.setl_id for e in hand_refunds_of_period(entries, sent, date_from=date_from, date_to=date_to)} \
+        if sent is not None else set()
     by_setl = {e.setl_id: e for e in entries}
     refunds_of: dict[str, list[LedgerEntry]] = {}
     for e in entries:
@@ -270,6 +344,7 @@ def classify_orders(refs: Sequence[OrderRef], views: dict[str, MobileView], entr
             refunds_of.setdefault(e.orig_setl_id, []).append(e)
     out: list[Difference] = []
     platform_settlements: set[str] = set()
+    reported: set[str] = set()
     for ref in refs:
         view = views.get(ref.pay_ord_id)
         if view is None or view.meaning not in PAID_MEANINGS or not view.hi_doc_sn:
@@ -295,9 +370,18 @@ def classify_orders(refs: Sequence[OrderRef], views: dict[str, MobileView], entr
                                  memo=f"order {ref.pay_ord_id}: refund {r.get('appRefdSn') or r.get('via') or '?'} "
                                       f"({r.get('refdType')}) succeeded on the platform"))
         for key, e in booked_refunds.items():
-            if key not in platform_refunds:
-                out.append(_diff("mp_refund_not_on_platform", ref, view, setl_id=key, local=e, refd_flag="1",
-                                 memo=f"order {ref.pay_ord_id}: HIS booked refund {key}, the platform lists none"))
+            if key in platform_refunds or (e.msgid and e.msgid in platform_refunds):
+                continue
+            if key in hand:
+                if key in reported:
+                    continue
+                reported.add(key)
+                out.append(_diff("mp_refund_only_in_his", ref, view, setl_id=key, local=e, refd_flag="1",
+                                 memo=f"order {ref.pay_ord_id}: HIS booked refund {key} ({e.channel}) with no 6203 / "
+                                      f"8804 behind it; the platform still holds the order {view.meaning}"))
+                continue
+            out.append(_diff("mp_refund_not_on_platform", ref, view, setl_id=key, local=e, refd_flag="1",
+                             memo=f"order {ref.pay_ord_id}: HIS booked refund {key}, the platform lists none"))
     start, end = date_from, date_to
     for e in entries:
         day = clock.as_shanghai(e.setl_time).date()
@@ -496,13 +580,15 @@ def refund_sn(diff: DifferenceRecord, kind: str = "ALL") -> str:
 @dataclass(frozen=True)
 class MobilePlan:
     action: str  # none | manual | mp_refund | mp_book | void | correct | mp_adopt_refund | mp_adopt_wechat_refund
-    #              | mp_wechat_refund
+    #              | mp_wechat_refund | mp_refund_as_booked
     reason: str
     amount: Decimal | None = None
     view: MobileView | None = None
     entry: PlatformEntry | None = None  #: the national settlement (5203)
     cancellation: PlatformEntry | None = None
     original: LedgerEntry | None = None  #: HIS's settlement of the order a WeChat refund belongs to
+    refd_type: str | None = None  #: mp_refund_as_booked: the 6203 refdType that refunds what HIS booked
+    parts: tuple[Decimal, Decimal, Decimal] | None = None  #: mp_refund_as_booked: (cash, account, fund)
 
 
 class MobileDeps:
@@ -589,6 +675,8 @@ async def plan_mobile(deps: Any, diff: DifferenceRecord) -> MobilePlan:
         return MobilePlan("mp_refund", f"paid on the platform, HIS never told: refund the patient "
                                        f"({'2208 at the counter' if mobile.refund_via == '2208' else '6203'}) and "
                                        "book both in HIS", amount=money(cash + acct + fund), view=view, entry=entry)
+    if cls == "mp_refund_only_in_his":
+        return _plan_as_booked(diff, view, local)
     if cls == "mp_in_his_not_paid":
         if local is None:
             return MobilePlan("manual", "the entry is no longer in the hospital ledger")
@@ -623,6 +711,39 @@ async def plan_mobile(deps: Any, diff: DifferenceRecord) -> MobilePlan:
         return MobilePlan("mp_adopt_refund", f"the platform refunded ({refund.get('refdType')}): HIS books it",
                           amount=amount, view=view, cancellation=cancellation)
     return MobilePlan("manual", "HIS booked a refund the platform does not list: check with the platform", view=view)
+
+
+def _plan_as_booked(diff: DifferenceRecord, view: MobileView | None, local: LedgerEntry | None) -> MobilePlan:
+    """mp_refund_only_in_his: the platform refunds what HIS booked by hand — whole parts only (6203 refunds the
+    cash part, the insurance part or both): a refund of another amount is left to people."""
+    if local is None or local.refd_setl_flag != "1":
+        return MobilePlan("none", "HIS no longer holds the refund")
+    if view is None:
+        return MobilePlan("manual", "the order cannot be found in our call log: handle by hand")
+    listed = {str(r.get(k) or "") for r in view.succeeded_refunds() for k in ("appRefdSn", "hiDocSn")}
+    if local.setl_id in listed or (local.msgid and local.msgid in listed):
+        return MobilePlan("none", "the platform lists the refund now", view=view)
+    if view.meaning not in PAID_MEANINGS:
+        return MobilePlan("manual", f"the platform holds the order {view.meaning or view.ord_stas}: handle by hand",
+                          view=view)
+    booked = (money(abs(local.psn_cash_pay)), money(abs(local.acct_pay)), money(abs(local.fund_pay_sumamt)))
+    cash, acct, fund = view.refundable()
+    if booked == (cash, acct, fund) and cash + acct + fund > ZERO:
+        kind, parts = "ALL", (cash, acct, fund)
+    elif booked == (ZERO, acct, fund) and acct + fund > ZERO:
+        kind, parts = "HI", (ZERO, acct, fund)
+    elif booked == (cash, ZERO, ZERO) and cash > ZERO:
+        kind, parts = "CASH", (cash, ZERO, ZERO)
+    else:
+        return MobilePlan("manual", f"HIS booked a refund of cash {booked[0]}, account {booked[1]}, fund {booked[2]}; "
+                                    f"the platform can refund whole parts only (cash {cash}, account {acct}, fund "
+                                    f"{fund} left): handle by hand", view=view)
+    total = money(sum(parts, ZERO))
+    return MobilePlan("mp_refund_as_booked", f"HIS booked this refund by hand, the platform still holds the order "
+                                             f"paid: refund {total} on the platform (6203 {kind}) and book the "
+                                             "platform's refund in HIS in place of the hand-booked one — approve only "
+                                             "if the patient was not paid back by hand", amount=total, view=view,
+                      refd_type=kind, parts=parts)
 
 
 #: the classes of WeChat Pay's refunds (the daily bill against HIS's refunds)
@@ -901,6 +1022,75 @@ async def _refund_on_platform(deps: Any, mobile: MobileDeps, diff: DifferenceRec
     return await _book_all(deps, mobile, diff, ref)
 
 
+async def _refund_as_booked(deps: Any, mobile: MobileDeps, diff: DifferenceRecord, plan: MobilePlan) -> str:
+    """The approved refund of a hand-booked HIS refund: its appRefdSn stored before it is sent (the platform treats
+    it as the refund's identity: an attempt after a lost answer is the same refund), then HIS's books re-keyed."""
+    assert plan.parts is not None and plan.refd_type is not None
+    sn = refund_sn(diff, "AS_BOOKED")
+    if not await deps.db(lambda conn: update_difference(conn, diff.id, expect={"approved", "applying"},
+                                                         status="applying", repair_msgid=sn,
+                                                         outcome=f"refund {sn} being sent")):
+        return diff.status
+    ref = await deps.db(lambda conn: order_ref(conn, diff.msgid or ""))
+    if ref is None:
+        raise ReconciliationError("the order is no longer in our call log")
+    c, a, f = plan.parts
+    try:
+        reply = await deps.platform(mobile.client.call("6203", {"version": ref.version, "data": {
+            "payOrdId": ref.pay_ord_id, "appRefdSn": sn, "appRefdTime": clock.format_compact(clock.now()),
+            "totlRefdAmt": money(c + a + f), "cashRefdAmt": c, "psnAcctRefdAmt": a, "fundRefdAmt": f,
+            "refdType": plan.refd_type, "orgCodg": mobile.org_codg}}, visit_key=ref.visit_key))
+        status = str((getattr(reply, "output", {}) or {}).get("refStatus") or "")
+        if status != "SUCC":
+            raise ReconciliationError(f"6203 {plan.refd_type} answered refStatus {status or '?'}")
+    except BusinessRejection as exc:
+        reason = f"refund refused: {exc.err_msg}; handle by hand"[:500]
+        await deps.db(lambda conn: update_difference(conn, diff.id, expect={"applying"}, status="manual",
+                                                     outcome=reason))
+        return "manual"
+    except (PlatformError, ReconciliationError, asyncio.TimeoutError) as exc:
+        reason = f"refund not finished ({type(exc).__name__}: {exc}): 6301 is asked at the next attempt"[:500]
+        await deps.db(lambda conn: update_difference(conn, diff.id, expect={"applying"}, outcome=reason))
+        return "applying"
+    return await _rekey_hand_refund(deps, mobile, diff, ref, sn)
+
+
+def _void_refund(conn: Connection, setl_id: str) -> bool:
+    """Take HIS's hand-booked refund out of the ledger (booked, or cash-only); True when it was there."""
+    c = recon_ledger.c
+    return conn.execute(recon_ledger.update().where(c.setl_id == setl_id, c.refd_setl_flag == "1",
+                                                    c.status.in_(("booked", "cash")))
+                        .values(status="voided", updated_at=clock.now())).rowcount == 1
+
+
+async def _rekey_hand_refund(deps: Any, mobile: MobileDeps, diff: DifferenceRecord, ref: OrderRef, sn: str) -> str:
+    """The platform refunded (``sn`` SUCC): in one transaction HIS's hand-booked refund is voided (HIS told: the
+    settlement stands again) and the platform's refund booked in its place (HIS told: refunded, with the platform's
+    cancellation) — so HIS, 3201/3202 and the mobile reconciliation all see the platform's refund once."""
+    view = await deps.platform(mobile.view(ref))
+    refund = next((r for r in view.succeeded_refunds() if str(r.get("appRefdSn")) == sn), None)
+    if refund is None:
+        raise ReconciliationError(f"6301 does not list refund {sn} as succeeded")
+    cancellation = await _entry(deps, view, str(refund["hiDocSn"]), ref) if refund.get("hiDocSn") else None
+
+    def finish(conn: Connection) -> str:
+        hand = entry_by_setl_id(conn, diff.setl_id)
+        original = entry_by_setl_id(conn, hand.orig_setl_id or "") if hand is not None else None
+        if not update_difference(conn, diff.id, expect={"approved", "applying"}, status="repaired",
+                                 resolved_at=clock.now(),
+                                 outcome=f"refunded on the platform ({refund.get('refdType')} {sn}); HIS's hand-booked "
+                                         "refund replaced by the platform's"):
+            return diff.status
+        if hand is not None and _void_refund(conn, hand.setl_id):
+            _send(deps, conn, writeback.voided(hand, run_id=diff.run_id, difference_id=diff.id))
+        of_order = replace(diff, channel=original.channel if original is not None else diff.channel,
+                           his_visit_id=diff.his_visit_id or (original.his_visit_id if original else None))
+        _book_refund(deps, conn, of_order, original, refund, cancellation, "as_booked")
+        return "repaired"
+
+    return await deps.db(finish)
+
+
 async def _book_all(deps: Any, mobile: MobileDeps, diff: DifferenceRecord, ref: OrderRef) -> str:
     """HIS books the platform's settlement and every refund of it (what the platform holds now)."""
     view = await deps.platform(mobile.view(ref))
@@ -932,6 +1122,14 @@ async def apply_mobile_difference(deps: Any, difference_id: int) -> str:
         return diff.status if diff is not None else "missing"
     mobile: MobileDeps | None = deps.mobile
     try:
+        if diff.status == "applying" and diff.action == "mp_refund_as_booked" and mobile is not None:
+            ref = await deps.db(lambda conn: order_ref(conn, diff.msgid or ""))
+            view = await deps.platform(mobile.view(ref)) if ref is not None else None
+            if ref is not None and view is not None and any(str(r.get("appRefdSn")) == diff.repair_msgid
+                                                            for r in view.succeeded_refunds()):
+                status = await _rekey_hand_refund(deps, mobile, diff, ref, diff.repair_msgid or "")
+                metrics.REPAIRS.labels(diff.diff_class, diff.action, status).inc()
+                return status
         if diff.status == "applying" and diff.action == "mp_refund" and mobile is not None:
             ref = await deps.db(lambda conn: order_ref(conn, diff.msgid or ""))
             view = await deps.platform(mobile.view(ref)) if ref is not None else None
@@ -962,6 +1160,8 @@ async def apply_mobile_difference(deps: Any, difference_id: int) -> str:
             status = await _refund_on_platform(deps, mobile, diff, plan)
         elif plan.action == "mp_wechat_refund":
             status = await _refund_on_wechat(deps, mobile, diff, plan)
+        elif plan.action == "mp_refund_as_booked":
+            status = await _refund_as_booked(deps, mobile, diff, plan)
         elif plan.action == "mp_book":
             ref = await deps.db(lambda conn: order_ref(conn, diff.msgid or ""))
             assert ref is not None

@@ -46,8 +46,9 @@ from .plans import RepairContext
 from .repairs import RepairDeps, apply_difference, plan_difference
 from .reports import ReportFiles, RunReport, write_reports
 from .result_file import ResultSummary, read_result_file, result_columns
-from .mobile import (MobileDeps, bills_of, classify_bill, classify_orders, mobile_entries, order_ref,
-                     orders_of_period, views_of, wechat_refunds_sent)
+from .mobile import (MobileDeps, bills_of, classify_bill, classify_orders, hand_refunds_of_period, mobile_entries,
+                     order_ref, order_ref_by_settlement, orders_of_period, refunds_sent, views_of,
+                     wechat_refunds_sent)
 from .runs import (
     MOBILE_SINGLE_SIDED,
     OPEN_STATUSES,
@@ -346,7 +347,10 @@ class Reconciler:
             raise _RunFailed(f"6301 of the period's orders: {type(exc).__name__}: {mask_text(str(exc))}") from None
         await self._progress(run.run_id, "6301", len(refs), len(refs))
         entries = await self.db(mobile_entries)
-        found = classify_orders(refs, views, entries, date_from=run.date_from, date_to=run.date_to)
+        sent = await self.db(refunds_sent)
+        more, more_views = await self._hand_refund_orders(run, entries, sent, views)
+        refs, views = [*refs, *more], {**views, **more_views}
+        found = classify_orders(refs, views, entries, date_from=run.date_from, date_to=run.date_to, sent=sent)
         if self.mobile.wechat is not None:
             found += await self._wechat_bill(run, views, entries, start, end)
         await self.db(lambda conn: save_differences(conn, run.run_id, found))
@@ -357,6 +361,26 @@ class Reconciler:
                                       "HIS")
         await self._repair(run.run_id, plan=True, apply=self.settings.apply_repairs_in_run)
         return await self._conclude(run.run_id)
+
+    async def _hand_refund_orders(self, run: RunRecord, entries: Sequence[Any], sent: set[str],
+                                  views: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+        """6301 of the orders behind HIS's hand-booked refunds of the period that were paid before the period's call
+        log (yibao.reconciliation.mobile.mp_refund_only_in_his)."""
+        assert self.mobile is not None
+        hand = hand_refunds_of_period(entries, sent, date_from=run.date_from, date_to=run.date_to)
+        settlements = {e.setl_id: e for e in entries if e.refd_setl_flag == "0"}
+        known = {v.hi_doc_sn for v in views.values() if getattr(v, "hi_doc_sn", None)}
+        originals = [settlements[e.orig_setl_id] for e in hand if e.orig_setl_id in settlements
+                     and e.orig_setl_id not in known]
+        refs = [ref for ref in [await self.db(lambda conn, o=o: order_ref_by_settlement(conn, o)) for o in originals]
+                if ref is not None and ref.pay_ord_id not in views]
+        refs = list({ref.pay_ord_id: ref for ref in refs}.values())
+        try:
+            return refs, (await views_of(self.mobile, refs, timeout_s=self.settings.platform_call_timeout_s)
+                          if refs else {})
+        except (PlatformError, asyncio.TimeoutError) as exc:
+            raise _RunFailed(f"6301 of the orders of HIS's refunds: {type(exc).__name__}: {mask_text(str(exc))}") \
+                from None
 
     async def _wechat_bill(self, run: RunRecord, views: dict[str, Any], entries: Sequence[Any],
                            start: _dt.datetime, end: _dt.datetime) -> list[Any]:

@@ -340,3 +340,67 @@ async def test_wechat_refunds_on_the_bill_are_compared_with_his_refunds_and_repa
         await national.aclose()
         await mobile.client.aclose()
         await wechat.aclose()
+
+
+async def test_a_refund_booked_by_hand_in_his_is_refunded_on_the_platform_once_approved(
+        rig: MobileRig, tmp_path: Path) -> None:
+    """HIS's window booked a refund of a mobile-paid order by hand (no 6203 behind it; the platform still holds the
+    order paid): mp_refund_only_in_his. Once approved the platform refunds what HIS booked (6203 ALL, stored before
+    it is sent), HIS's hand refund is voided and the platform's refund booked in its place; the next run agrees."""
+    v = await rig.visit("41.00", "6.50")
+    await rig.pending(v)
+    order_id = (await rig.order(v, "HAND-1")).json()["order"]["order_id"]
+    await rig.until(order_id, "paid")
+    settled = next(r for r in await _ledger(rig) if r.his_visit_id == v.key and r.kind == "settled")
+    assert settled.split is not None
+    s = settled.split
+    hand = SettlementSplit(medfee_sumamt=-s.medfee_sumamt, fund_pay_sumamt=-s.fund_pay_sumamt,
+                           psn_part_amt=-s.psn_part_amt, acct_pay=-s.acct_pay, psn_cash_pay=-s.psn_cash_pay)
+    with rig.db.begin() as conn:  # the window's refund: HIS names the settlement, no platform call stands behind it
+        record_result(conn, HisResult(
+            message_id="hand-refund-1", his_visit_id=v.key, visit_kind="outpatient", kind="refunded",
+            service="his-window", psn_no=settled.psn_no, insutype=settled.insutype,
+            insuplc_admdvs=settled.insuplc_admdvs, setl_id="HANDREF0000001", orig_setl_id=settled.setl_id,
+            setl_time=clock.now(), clr_type="11", clr_optins=settled.clr_optins, refd_setl_flag="1", split=hand))
+
+    reconciler, national, mobile = _reconciler(rig, tmp_path)
+    try:
+        clerk = Actor("clerk.li", "clerk", "cli", "test")
+        run = await reconciler.run(RunRequest.for_day(clock.today(), scope="mobile", requested_by="clerk.li",
+                                                      trigger="cli"), actor=clerk)
+        mine = [d for d in (await reconciler.status(run.run_id))["differences"] if d["his_visit_id"] == v.key]
+        assert [(d["diff_class"], d["setl_id"], d["action"], d["status"]) for d in mine] == [
+            ("mp_refund_only_in_his", "HANDREF0000001", "mp_refund_as_booked", "pending_approval")], mine
+        assert Decimal(str(mine[0]["amount"])) == s.medfee_sumamt
+        platform = next(o for o in rig.orders().values() if o["med_org_ord"].startswith(order_id))
+        assert platform["status"] == "4" and not platform.get("refunds")  # nothing moves before the approval
+
+        approver = Actor("approver.wang", "approver", "cli", "test")
+        await reconciler.approve(run.run_id, by="approver.wang", reason="the patient was not paid back at the window",
+                                 ids=[mine[0]["id"]], actor=approver)
+        after = [d for d in (await reconciler.status(run.run_id))["differences"] if d["his_visit_id"] == v.key]
+        assert after[0]["status"] == "repaired", after
+        platform = next(o for o in rig.orders().values() if o["med_org_ord"].startswith(order_id))
+        assert platform["status"] == "9", platform
+        assert [(r["refdType"], r["refStatus"]) for r in platform["refunds"]] == [("ALL", "SUCC")]
+        assert platform["refunds"][0]["appRefdSn"] == after[0]["repair_msgid"]
+
+        with rig.db.connect() as conn:
+            payloads = conn.execute(select(outbox.c.payload).where(
+                outbox.c.producer == Deployment.of(conn).scoped("reconciliation"),
+                outbox.c.topic == topic("his_results", rig.bridge.prefix))).scalars().all()
+        told = [r for r in (HisResult.model_validate_json(p) for p in payloads) if r.his_visit_id == v.key]
+        voided = [r for r in told if (r.detail or {}).get("void")]
+        refunded = [r for r in told if r.kind == "refunded"]
+        assert [(r.kind, r.setl_id, r.detail["voided_setl_id"]) for r in voided] == [
+            ("settled", settled.setl_id, "HANDREF0000001")]
+        assert len(refunded) == 1 and refunded[0].orig_setl_id == settled.setl_id
+        assert refunded[0].setl_id == platform["refunds"][0]["hiDocSn"]  # the platform's cancellation
+        assert refunded[0].split is not None and refunded[0].split.medfee_sumamt == -s.medfee_sumamt
+
+        again = await reconciler.run(RunRequest.for_day(clock.today(), scope="mobile", requested_by="clerk.li",
+                                                        trigger="cli"), actor=clerk)
+        assert not [d for d in (await reconciler.status(again.run_id))["differences"] if d["his_visit_id"] == v.key]
+    finally:
+        await national.aclose()
+        await mobile.client.aclose()

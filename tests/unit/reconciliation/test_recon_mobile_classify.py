@@ -8,8 +8,8 @@ from typing import Any
 
 from yibao.core import clock
 from yibao.reconciliation.ledger import LedgerEntry
-from yibao.reconciliation.mobile import (MOBILE_CLASSES, MobileView, OrderRef, classify_orders, is_mobile,
-                                         version_of_platform)
+from yibao.reconciliation.mobile import (MOBILE_CLASSES, MobileView, OrderRef, classify_orders,
+                                         hand_refunds_of_period, is_mobile, version_of_platform)
 
 DAY = _dt.date(2024, 3, 5)
 NOON = _dt.datetime(2024, 3, 5, 12, 0, tzinfo=clock.SHANGHAI)
@@ -230,3 +230,93 @@ def test_a_bill_without_refund_numbers_compares_no_refunds() -> None:
     assert [d.diff_class for d in classify_bill(rows, {"ORD1": _view(1)}, [_entry("SETL1"),
                                                                          _entry("MP2W", fee="33.00", fund="0",
                                                                                 acct="0")])] == []
+
+
+# --- refunds booked by hand in HIS (mp_refund_only_in_his) ------------------------------------------------------------
+
+
+def _hand(setl_id: str, of: str, *, channel: str = "national", msgid: str | None = None, when: _dt.datetime = NOON,
+          source: str = "his_result", **amounts: str) -> LedgerEntry:
+    from dataclasses import replace
+
+    return replace(_entry(setl_id, refund_of=of, when=when, channel=channel, **amounts), msgid=msgid, source=source)
+
+
+def _with_sent(refs: list[OrderRef], views: list[MobileView], entries: list[LedgerEntry],
+               sent: set[str]) -> list[tuple[str, str]]:
+    diffs = classify_orders(refs, {v.pay_ord_id: v for v in views}, entries, date_from=DAY, date_to=DAY, sent=sent)
+    assert all(d.diff_class in MOBILE_CLASSES for d in diffs)
+    return sorted((d.diff_class, d.setl_id) for d in diffs)
+
+
+def test_a_refund_booked_by_hand_in_his_with_no_6203_behind_it_is_refund_only_in_his() -> None:
+    for channel in ("mobilepay-2.0", "national"):  # the window's refund names the mobile settlement, not its channel
+        entries = [_entry("SETL1"), _hand("HAND1", "SETL1", channel=channel)]
+        assert _with_sent([_ref(1)], [_view(1)], entries, set()) == [("mp_refund_only_in_his", "HAND1")], channel
+
+
+def test_refund_only_in_his_names_the_order_and_both_sides() -> None:
+    entries = [_entry("SETL1"), _hand("HAND1", "SETL1")]
+    [diff] = classify_orders([_ref(1)], {"ORD1": _view(1)}, entries, date_from=DAY, date_to=DAY, sent=set())
+    assert (diff.msgid, diff.refd_setl_flag, diff.his_medfee_sumamt, diff.plat_medfee_sumamt) == (
+        "ORD1", "1", Decimal("-100.00"), Decimal("100.00"))
+
+
+def test_a_refund_the_bridge_sent_that_the_platform_does_not_list_stays_refund_not_on_platform() -> None:
+    entries = [_entry("SETL1"), _hand("R-APP-1", "SETL1", channel="mobilepay-2.0", msgid="R-APP-1")]
+    assert _with_sent([_ref(1)], [_view(1)], entries, {"R-APP-1"}) == [("mp_refund_not_on_platform", "R-APP-1")]
+
+
+def test_a_hand_refund_the_platform_lists_is_no_difference() -> None:
+    refund = {"appRefdSn": "HAND1", "refStatus": "SUCC", "refdType": "ALL"}
+    entries = [_entry("SETL1"), _hand("HAND1", "SETL1")]
+    assert _with_sent([_ref(1)], [_view(1, stas="9", meaning="refunded", refunds=[refund])], entries, set()) == []
+
+
+def test_hand_refunds_of_other_days_and_refunds_booked_by_reconciliation_are_not_reported() -> None:
+    yesterday = NOON - _dt.timedelta(days=1)
+    entries = [_entry("SETL1"), _hand("HAND0", "SETL1", when=yesterday), _hand("RC1", "SETL1", source="repair")]
+    assert hand_refunds_of_period(entries, set(), date_from=DAY, date_to=DAY) == []
+    assert "mp_refund_only_in_his" not in {c for c, _ in _with_sent([_ref(1)], [_view(1)], entries, set())}
+
+
+def test_a_refund_of_a_settlement_that_is_not_mobile_pay_is_not_the_mobile_runs() -> None:
+    entries = [_entry("SETL7", channel="national"), _hand("HAND7", "SETL7")]
+    assert hand_refunds_of_period(entries, set(), date_from=DAY, date_to=DAY) == []
+
+
+def _plan(view: MobileView | None, hand: LedgerEntry | None) -> Any:
+    from yibao.reconciliation.mobile import _plan_as_booked
+
+    return _plan_as_booked(None, view, hand)  # type: ignore[arg-type]
+
+
+def test_the_repair_of_a_hand_refund_of_everything_is_6203_all_with_approval() -> None:
+    from yibao.reconciliation.approval import MONEY_MOVING_ACTIONS
+
+    plan = _plan(_view(1), _hand("HAND1", "SETL1"))
+    assert (plan.action, plan.refd_type, plan.parts, plan.amount) == (
+        "mp_refund_as_booked", "ALL", (Decimal("30.00"), Decimal("10.00"), Decimal("60.00")), Decimal("100.00"))
+    assert plan.action in MONEY_MOVING_ACTIONS  # finance approves it
+    assert "not paid back by hand" in plan.reason
+
+
+def test_a_hand_refund_of_the_insurance_part_is_6203_hi_and_of_the_cash_part_6203_cash() -> None:
+    hi = _plan(_view(1), _hand("HAND1", "SETL1", fee="70.00", fund="60.00", acct="10.00"))
+    assert (hi.action, hi.refd_type, hi.parts) == ("mp_refund_as_booked", "HI",
+                                                   (Decimal("0"), Decimal("10.00"), Decimal("60.00")))
+    cash = _plan(_view(1), _hand("HAND1", "SETL1", fee="30.00", fund="0.00", acct="0.00"))
+    assert (cash.action, cash.refd_type, cash.parts) == ("mp_refund_as_booked", "CASH",
+                                                         (Decimal("30.00"), Decimal("0"), Decimal("0")))
+
+
+def test_a_hand_refund_of_another_amount_is_left_to_people() -> None:
+    assert _plan(_view(1), _hand("HAND1", "SETL1", fee="12.00", fund="0.00", acct="0.00")).action == "manual"
+
+
+def test_the_repair_is_nothing_once_the_platform_lists_the_refund_or_his_dropped_it() -> None:
+    refund = {"appRefdSn": "HAND1", "refStatus": "SUCC", "refdType": "ALL"}
+    assert _plan(_view(1, stas="9", meaning="refunded", refunds=[refund]), _hand("HAND1", "SETL1")).action == "none"
+    assert _plan(_view(1), None).action == "none"
+    assert _plan(None, _hand("HAND1", "SETL1")).action == "manual"
+    assert _plan(_view(1, stas="7", meaning="revoked"), _hand("HAND1", "SETL1")).action == "manual"
