@@ -20,7 +20,8 @@ Every ratio names what it divides by. Phases, one stack, one simulator:
 5. **with the platform's latency** — the simulator answering after 150-300 ms (uniform jitter) with the chain
    services' in-flight limit at ``--in-flight``: the bridge's chains/s over the bare loop's with as many chains in
    flight as the bridge can have at the platform (the sum of the chain services' limits), then with 2 replicas of
-   each chain service over 1.
+   each chain service over 1. Before each of these bursts a few visits are settled unmeasured (``WARM_UP``): the
+   workers just (re)started have signed in and the consumer group has finished rebalancing.
 
     .venv/bin/python bench/bench_chains.py [--visits 200] [--latency-visits 10] [--latency-burst 120]
                                            [--in-flight 4] [--relaxed] [--phases bare,burst,unloaded,latency]
@@ -70,6 +71,7 @@ SWEEP = (1, 2, 4, 8, 16, 32)
 LATENCY = "150-300"  # ms, uniform: the platform's own time per call in the latency phase
 _serial = itertools.count()
 ALL_PHASES = "bare,burst,unloaded,latency"
+WARM_UP = 12  # visits settled (not measured) before each burst of the latency phase
 
 
 # --- the bare loop --------------------------------------------------------------------------------------------------
@@ -457,9 +459,13 @@ def with_latency(bridge: Any, ingestor: Any, info: Any, visits: int, in_flight: 
         bridge.restart_worker(name)
     in_flight_total = 2 * in_flight  # as many visits as the two chain services can have at the platform at once
     bare_cps = asyncio.run(_bare_at(bridge, in_flight_total, max(24, 3 * in_flight_total)))
+    # each measured burst runs on workers that have settled a few chains already (signed in, partitions assigned:
+    # a replica started just before would otherwise measure the consumer group's rebalance, not its capacity)
+    burst(bridge, ingestor, info, WARM_UP, DAY + _dt.timedelta(days=3), "latency-warm-up")
     one = burst(bridge, ingestor, info, visits, DAY + _dt.timedelta(days=1), "latency-one")
     for name in ("registration#2", "settlement#2"):
         bridge.start_worker(name)
+    burst(bridge, ingestor, info, WARM_UP, DAY + _dt.timedelta(days=4), "latency-warm-up-two")
     two = burst(bridge, ingestor, info, visits, DAY + _dt.timedelta(days=2), "latency-two")
     bridge.set_faults([])
     return {"platform_latency_ms": LATENCY, "in_flight_per_worker": in_flight,
