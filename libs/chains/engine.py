@@ -85,10 +85,6 @@ class EngineSettings:
     concurrency: int = 16  #: visits one worker drives at once: the in-flight limit (``yibao_chain_in_flight``)
     lease_s: float = 60.0
     poll_interval_s: float = 0.5
-    #: how often a worker that claimed work in the last ``busy_for_s`` looks for more: visits another replica absorbed
-    #: (and could not take) wait this long, not a whole poll interval
-    busy_poll_interval_s: float = 0.05
-    busy_for_s: float = 2.0
     max_attempts: int = 8  #: transient failures before a visit is parked
     retry_backoff_s: float = 0.5
     retry_backoff_max_s: float = 300.0
@@ -274,23 +270,18 @@ class ChainEngine(Generic[S]):
         stopping = stopping or asyncio.Event()
         renewer = asyncio.create_task(self._renew_leases(stopping))
         last_gauges = 0.0
-        busy_until = 0.0
         try:
             while not stopping.is_set():
                 # cleared before claiming, not after: a commit that wakes the scheduler while it claims is not lost
                 # (its visit would otherwise wait a whole poll interval)
                 self._wake.clear()
                 claimed = await self._claim()
-                now = time.monotonic()
-                if claimed:
-                    busy_until = now + self.settings.busy_for_s
-                if now - last_gauges > 5:
-                    last_gauges = now
+                if time.monotonic() - last_gauges > 5:
+                    last_gauges = time.monotonic()
                     await self._refresh_gauges()
                 if claimed == 0 or len(self._running) >= self.settings.concurrency:
-                    poll = self.settings.busy_poll_interval_s if now < busy_until else self.settings.poll_interval_s
                     try:
-                        await asyncio.wait_for(self._wake.wait(), timeout=poll)
+                        await asyncio.wait_for(self._wake.wait(), timeout=self.settings.poll_interval_s)
                     except asyncio.TimeoutError:
                         pass
         finally:

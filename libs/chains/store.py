@@ -82,20 +82,6 @@ _CLOSE_CALL = update(chain_calls).where(_C.id == bindparam("call_id")).values(
     updated_at=bindparam("at"))
 _CALL = select(_C.id, _C.step, _C.infno, _C.msgid, _C.status, _C.resolution).where(_C.id == bindparam("call_id"))
 _WRITES: dict[tuple[bool, str], Any] = {}
-_DUE = and_(_V.service == bindparam("svc"), _V.status.in_(("ready", "waiting")), _V.next_attempt_at <= bindparam("now"),
-            or_(_V.lease_until.is_(None), _V.lease_until < bindparam("now")))
-_PICK = select(_V.visit_key).where(_DUE).order_by(_V.next_attempt_at).limit(bindparam("limit"))
-_CLAIMS = {skip_locked: (update(chain_visits)
-                         .where(_V.service == bindparam("svc"),
-                                _V.visit_key.in_((_PICK.with_for_update(skip_locked=True) if skip_locked else _PICK)
-                                                 .scalar_subquery()), _DUE)
-                         .values(lease_owner=bindparam("owner"), lease_until=bindparam("until"), status="ready")
-                         .returning(_V.visit_key))
-           for skip_locked in (True, False)}
-_OWNED = and_(_V.service == bindparam("svc"), _V.visit_key.in_(bindparam("keys", expanding=True)),
-              _V.lease_owner == bindparam("owner"))
-_RENEW = update(chain_visits).where(_OWNED).values(lease_until=bindparam("until"))
-_RELEASE = update(chain_visits).where(_OWNED).values(lease_owner=None, lease_until=None)
 
 
 def _write_statement(with_state: bool, error: str) -> Any:
@@ -174,20 +160,35 @@ class ChainStore:
     def claim_due(self, conn: Connection, owner: str, *, limit: int, lease_s: float) -> list[str]:
         """Lease up to ``limit`` visits that are due and free, in one statement; their keys."""
         now = clock.now()
-        stmt = _CLAIMS[conn.dialect.name == "postgresql"]  # PostgreSQL: SKIP LOCKED, replicas never wait on each other
-        return list(conn.execute(stmt, {"svc": self.scoped(conn), "now": now, "limit": limit, "owner": owner,
-                                        "until": now + _dt.timedelta(seconds=lease_s)}).scalars())
+        until = now + _dt.timedelta(seconds=lease_s)
+        mine = self._mine(conn)
+        due = and_(mine, chain_visits.c.status.in_(("ready", "waiting")),
+                   chain_visits.c.next_attempt_at <= now,
+                   or_(chain_visits.c.lease_until.is_(None), chain_visits.c.lease_until < now))
+        pick = select(chain_visits.c.visit_key).where(due).order_by(chain_visits.c.next_attempt_at).limit(limit)
+        if conn.dialect.name == "postgresql":
+            pick = pick.with_for_update(skip_locked=True)
+        stmt = (update(chain_visits)
+                .where(mine, chain_visits.c.visit_key.in_(pick.scalar_subquery()), due)
+                .values(lease_owner=owner, lease_until=until, status="ready")
+                .returning(chain_visits.c.visit_key))
+        return list(conn.execute(stmt).scalars())
 
     def renew(self, conn: Connection, keys: Sequence[str], owner: str, lease_s: float) -> int:
         if not keys:
             return 0
         until = clock.now() + _dt.timedelta(seconds=lease_s)
-        return conn.execute(_RENEW, {"svc": self.scoped(conn), "keys": list(keys), "owner": owner,
-                                     "until": until}).rowcount
+        return conn.execute(update(chain_visits)
+                            .where(self._mine(conn), chain_visits.c.visit_key.in_(list(keys)),
+                                   chain_visits.c.lease_owner == owner)
+                            .values(lease_until=until)).rowcount
 
     def release(self, conn: Connection, keys: Sequence[str], owner: str) -> None:
         if keys:
-            conn.execute(_RELEASE, {"svc": self.scoped(conn), "keys": list(keys), "owner": owner})
+            conn.execute(update(chain_visits)
+                         .where(self._mine(conn), chain_visits.c.visit_key.in_(list(keys)),
+                                chain_visits.c.lease_owner == owner)
+                         .values(lease_owner=None, lease_until=None))
 
     def count_by_status(self, conn: Connection) -> dict[str, int]:
         rows = conn.execute(select(chain_visits.c.status, func.count()).where(self._mine(conn))
