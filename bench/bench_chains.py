@@ -20,12 +20,16 @@ Every ratio names what it divides by. Phases, one stack, one simulator:
 5. **with the platform's latency** — the simulator answering after 150-300 ms (uniform jitter) with the chain
    services' in-flight limit at ``--in-flight``: the bridge's chains/s over the bare loop's with as many chains in
    flight as the bridge can have at the platform (the sum of the chain services' limits), then with 2 replicas of
-   each chain service over 1.
+   each chain service over 1. Before each of these bursts a few visits are settled unmeasured (``WARM_UP``): the
+   workers just (re)started have signed in and the consumer group has finished rebalancing.
 
     .venv/bin/python bench/bench_chains.py [--visits 200] [--latency-visits 10] [--latency-burst 120]
-                                           [--in-flight 4] [--relaxed]
+                                           [--in-flight 4] [--relaxed] [--phases bare,burst,unloaded,latency]
+                                           [--profile DIR]
 
 Written to bench/results/chains.json (``--relaxed``: PostgreSQL without fsync, to bench/results/chains-relaxed.json).
+A run of only some ``--phases`` (work on the bridge: e.g. ``--phases burst``) is printed, never written there;
+``--profile DIR`` records each chain worker with py-spy during the bursts (DIR/<worker>-<phase>.svg; py-spy from PyPI).
 """
 
 from __future__ import annotations
@@ -41,7 +45,10 @@ import platform
 import re
 import secrets
 import shutil
+import signal
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -63,6 +70,8 @@ DAY = _dt.date(2026, 11, 20)  # each burst its own day (its own visit ids); the 
 SWEEP = (1, 2, 4, 8, 16, 32)
 LATENCY = "150-300"  # ms, uniform: the platform's own time per call in the latency phase
 _serial = itertools.count()
+ALL_PHASES = "bare,burst,unloaded,latency"
+WARM_UP = 12  # visits settled (not measured) before each burst of the latency phase
 
 
 # --- the bare loop --------------------------------------------------------------------------------------------------
@@ -298,19 +307,52 @@ class Counters:
 
 # --- phases -----------------------------------------------------------------------------------------------------------
 
-def burst(bridge: Any, ingestor: Any, info: Any, visits: int, day: _dt.date) -> dict[str, Any]:
+#: set by main(): a folder for py-spy flame graphs of the workers during each burst (None: no profiling)
+PROFILE: Path | None = None
+
+
+def _profilers(bridge: Any, phase: str) -> list[Any]:
+    """py-spy recording each worker (until stopped with SIGINT), when --profile was given."""
+    if PROFILE is None:
+        return []
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    PROFILE.mkdir(parents=True, exist_ok=True)
+    procs = []
+    for name, handle in bridge.workers.items():
+        if handle.proc is None:
+            continue
+        out = PROFILE / f"{name.replace('#', '-')}-{phase}"
+        procs.append(subprocess.Popen([spy, "record", "--pid", str(handle.proc.pid), "--rate", "200", "--nonblocking", "--gil",
+                                       "-o", f"{out}.txt", "--format", "raw"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    time.sleep(1.0)  # py-spy attaches
+    return procs
+
+
+def _stop_profilers(procs: list[Any]) -> None:
+    for p in procs:
+        p.send_signal(signal.SIGINT)
+    for p in procs:
+        p.wait(timeout=60)
+
+
+def burst(bridge: Any, ingestor: Any, info: Any, visits: int, day: _dt.date, phase: str = "burst") -> dict[str, Any]:
     """Every visit's change events produced at once: throughput."""
     from yibao.cli.demo import _produce, _requests, _wait_for_answers
     from yibao.fakedata.cdc import CdcShape
     from yibao.fakedata.his import generate_day
 
-    counters = Counters(bridge, info.database_url)
     messages = generate_day(SEED, day=day, outpatients=visits, inpatients=0, population_size=POPULATION,
                             shape=CdcShape(decimal_mode="string"))
     requests = _requests(ingestor, messages)
+    profilers = _profilers(bridge, phase)
+    counters = Counters(bridge, info.database_url)
     started = time.monotonic()
-    asyncio.run(_produce(info.kafka_bootstrap, [(m.topic, m.key, m.value) for m in messages]))
-    results, elapsed = asyncio.run(_wait_for_answers(info.kafka_bootstrap, requests, started, 900, quiet=True))
+    try:
+        asyncio.run(_produce(info.kafka_bootstrap, [(m.topic, m.key, m.value) for m in messages]))
+        results, elapsed = asyncio.run(_wait_for_answers(info.kafka_bootstrap, requests, started, 900, quiet=True))
+    finally:
+        _stop_profilers(profilers)
     mine = {visit for pairs in requests.values() for visit, _ in pairs}
     settled = sum(1 for r in results if r.kind == "settled" and r.his_visit_id in mine)
     return {"visits": visits, "settled": settled, "seconds": round(elapsed, 2),
@@ -417,10 +459,14 @@ def with_latency(bridge: Any, ingestor: Any, info: Any, visits: int, in_flight: 
         bridge.restart_worker(name)
     in_flight_total = 2 * in_flight  # as many visits as the two chain services can have at the platform at once
     bare_cps = asyncio.run(_bare_at(bridge, in_flight_total, max(24, 3 * in_flight_total)))
-    one = burst(bridge, ingestor, info, visits, DAY + _dt.timedelta(days=1))
+    # each measured burst runs on workers that have settled a few chains already (signed in, partitions assigned:
+    # a replica started just before would otherwise measure the consumer group's rebalance, not its capacity)
+    burst(bridge, ingestor, info, WARM_UP, DAY + _dt.timedelta(days=3), "latency-warm-up")
+    one = burst(bridge, ingestor, info, visits, DAY + _dt.timedelta(days=1), "latency-one")
     for name in ("registration#2", "settlement#2"):
         bridge.start_worker(name)
-    two = burst(bridge, ingestor, info, visits, DAY + _dt.timedelta(days=2))
+    burst(bridge, ingestor, info, WARM_UP, DAY + _dt.timedelta(days=4), "latency-warm-up-two")
+    two = burst(bridge, ingestor, info, visits, DAY + _dt.timedelta(days=2), "latency-two")
     bridge.set_faults([])
     return {"platform_latency_ms": LATENCY, "in_flight_per_worker": in_flight,
             "bare_concurrency": in_flight_total, "bare_chains_per_s": round(bare_cps, 2),
@@ -463,12 +509,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     "bare_best_concurrency": int(max(sweep, key=lambda k: sweep[k])),
                     "bare_serial_chain_p50_ms": _ms(_pct(serial, 0.5))}
 
-        out.update(asyncio.run(bare_phase()))
-        bridge.admin("reset", method="POST")
-        out["burst"] = burst(bridge, ingestor, info, args.visits, DAY)
-        out["unloaded"] = asyncio.run(unloaded(bridge, ingestor, info, args.latency_visits))
-
-        out["with_platform_latency"] = with_latency(bridge, ingestor, info, args.latency_burst, args.in_flight)
+        phases = set(args.phases.split(","))
+        if "bare" in phases:
+            out.update(asyncio.run(bare_phase()))
+            bridge.admin("reset", method="POST")
+        if "burst" in phases:
+            out["burst"] = burst(bridge, ingestor, info, args.visits, DAY)
+        if "unloaded" in phases:
+            out["unloaded"] = asyncio.run(unloaded(bridge, ingestor, info, args.latency_visits))
+        if "latency" in phases:
+            out["with_platform_latency"] = with_latency(bridge, ingestor, info, args.latency_burst, args.in_flight)
         return out
     finally:
         if bridge is not None:
@@ -496,11 +546,20 @@ def main() -> int:
     parser.add_argument("--latency-burst", type=int, default=120, help="visits of each burst with platform latency")
     parser.add_argument("--in-flight", type=int, default=4, help="chain_concurrency of each chain worker, latency phase")
     parser.add_argument("--relaxed", action="store_true", help="PostgreSQL without fsync (a second line, not the figure)")
+    parser.add_argument("--phases", default=ALL_PHASES,
+                        help=f"comma-separated phases to run (default: all, {ALL_PHASES}); a partial run is not written")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="record the workers with py-spy during each burst, raw stacks into this folder")
     args = parser.parse_args()
+    global PROFILE
+    PROFILE = args.profile
     m = run(args)
-    m["ratios"] = ratios(m)
     report = {"when": clock.format_datetime(clock.now()), "python": platform.python_version(),
               "machine": f"{platform.system()} {platform.machine()}", "cpus": os.cpu_count(), **m}
+    if set(args.phases.split(",")) != set(ALL_PHASES.split(",")):
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+        return 0
+    m["ratios"] = report["ratios"] = ratios(m)
     path = RESULTS / ("chains-relaxed.json" if args.relaxed else "chains.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")

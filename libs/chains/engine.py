@@ -64,7 +64,7 @@ from yibao.chains.state import JsonStateStore, StateStore
 from yibao.chains.store import CallRow, ChainStore, VisitRow, dumps_state
 from yibao.core import clock
 from yibao.core.messaging.deadletter import DeadLetter
-from yibao.core.messaging.inbox import first_time
+from yibao.core.messaging.inbox import first_times
 from yibao.core.privacy import mask_text
 from yibao.envelope.calllog import row_values, write_rows
 from yibao.envelope.errors import BusinessRejection, EnvelopeValidationError, UnknownOutcome
@@ -226,8 +226,7 @@ class ChainEngine(Generic[S]):
         """:meth:`absorb` in the caller's transaction; returns the flags and what to run once it commits."""
         flags: list[bool] = []
         groups: OrderedDict[str, list[Absorption[S]]] = OrderedDict()
-        for a in absorptions:
-            fresh = first_time(conn, self.service, a.message_id)
+        for a, fresh in zip(absorptions, first_times(conn, self.service, [a.message_id for a in absorptions])):
             flags.append(fresh)
             if fresh:
                 groups.setdefault(a.visit_key, []).append(a)
@@ -273,12 +272,14 @@ class ChainEngine(Generic[S]):
         last_gauges = 0.0
         try:
             while not stopping.is_set():
+                # cleared before claiming, not after: a commit that wakes the scheduler while it claims is not lost
+                # (its visit would otherwise wait a whole poll interval)
+                self._wake.clear()
                 claimed = await self._claim()
                 if time.monotonic() - last_gauges > 5:
                     last_gauges = time.monotonic()
                     await self._refresh_gauges()
                 if claimed == 0 or len(self._running) >= self.settings.concurrency:
-                    self._wake.clear()
                     try:
                         await asyncio.wait_for(self._wake.wait(), timeout=self.settings.poll_interval_s)
                     except asyncio.TimeoutError:

@@ -242,5 +242,20 @@ def mask_obj(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [mask_obj(v) for v in obj]
     if isinstance(obj, str):
-        return mask_text(obj)
+        return _mask_value_text(obj)
     return obj
+
+
+#: short strings :func:`mask_text` left as they were (codes, dates, amounts: most of a message's values), so the next
+#: time they are not scanned again; only clean text is remembered, never personal data
+_CLEAN: set[str] = set()
+_CLEAN_MAX, _CLEAN_LEN = 50_000, 64
+
+
+def _mask_value_text(text: str) -> str:
+    if text in _CLEAN:
+        return text
+    masked = mask_text(text)
+    if masked == text and len(text) <= _CLEAN_LEN and len(_CLEAN) < _CLEAN_MAX:
+        _CLEAN.add(text)
+    return masked

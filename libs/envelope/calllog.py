@@ -102,12 +102,15 @@ def write_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Insert rows in the caller's transaction; a row whose msgid is logged already (the chain engine logs a call
     as ``sent`` before sending it) is updated to the last attempt, keeping what the new row leaves empty."""
     dialect, deployment = conn.dialect.name, Deployment.of(conn).prefix
+    upserts = []
     for values in rows:
         values = {**values, "deployment": deployment}
         if values.get("msgid") is None or dialect not in ("postgresql", "sqlite"):
             conn.execute(insert(platform_calls).values(**values))
             continue
-        conn.execute(_upsert(dialect), {c: values.get(c) for c in _COLUMNS})
+        upserts.append({c: values.get(c) for c in _COLUMNS})
+    if upserts:  # one executemany (each row its own statement, in order: a msgid twice is updated in turn)
+        conn.execute(_upsert(dialect), upserts)
 
 
 class CallLog:

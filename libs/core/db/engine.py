@@ -68,7 +68,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     # of holding a thread for the operating system's TCP timeout
     kwargs.setdefault("connect_args", {"connect_timeout": 10})
     kwargs.setdefault("pool_timeout", 30)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    if dialect_of(url) == "postgresql":
+        # a plain INSERT of many rows (outbox messages, charge lines) as one INSERT … VALUES (…), (…) statement
+        # rather than psycopg's pipelined executemany of one statement per row (SQLAlchemy's "insertmanyvalues"; it
+        # leaves INSERT … ON CONFLICT DO UPDATE to executemany by itself); a fraction of the CPU per row
+        engine.dialect.use_insertmanyvalues_wo_returning = True
+    return engine
 
 
 @contextmanager

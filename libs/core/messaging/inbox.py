@@ -20,7 +20,7 @@ from yibao.core import clock
 from yibao.core.db.schema import inbox
 from yibao.core.deployment import Deployment
 
-__all__ = ["first_time"]
+__all__ = ["first_time", "first_times"]
 
 
 _INSERT: dict[str, Any] = {}
@@ -43,3 +43,18 @@ def _insert(dialect: str) -> Any:
 def first_time(conn: Connection, consumer: str, event_id: str) -> bool:
     params = {"c": Deployment.of(conn).scoped(consumer), "e": event_id, "t": clock.now()}
     return conn.execute(_insert(conn.dialect.name), params).first() is not None
+
+
+def first_times(conn: Connection, consumer: str, event_ids: list[str]) -> list[bool]:
+    """:func:`first_time` for many events in one statement (SQLAlchemy's insertmanyvalues: one INSERT … VALUES
+    (…), (…) … RETURNING): a flag per id, in order; an id repeated in the list is new only at its first place."""
+    if len(event_ids) <= 1:
+        return [first_time(conn, consumer, e) for e in event_ids]
+    scoped, now = Deployment.of(conn).scoped(consumer), clock.now()
+    unique = list(dict.fromkeys(event_ids))
+    new = set(conn.execute(_insert(conn.dialect.name), [{"c": scoped, "e": e, "t": now} for e in unique]).scalars())
+    flags = []
+    for e in event_ids:
+        flags.append(e in new)
+        new.discard(e)
+    return flags

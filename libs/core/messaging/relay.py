@@ -29,7 +29,7 @@ import time
 import zlib
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy import Connection, Engine, and_, delete, func, select, text, update
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, select, text, update
 
 from yibao.core import clock
 from yibao.core.atrest import SealedDataError
@@ -47,6 +47,18 @@ log = logging.getLogger(__name__)
 SendBatch = Callable[[list[OutboxMessage]], Awaitable[None]]
 
 _IN_PROCESS: dict[tuple[int, str, str], asyncio.Lock] = {}
+
+#: how soon a relay looks again when another replica's relay held the producer's lock (rows that replica committed
+#: after the other relay's claim would otherwise wait a whole poll interval)
+CONTENDED_RETRY_S = 0.02
+
+# the statements of every batch, built once (SQLAlchemy then only looks up their compiled form)
+_TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:k)")
+_PENDING_ROWS = and_(outbox.c.producer == bindparam("p"), outbox.c.published_at.is_(None))
+_PENDING = (select(outbox.c.id, outbox.c.topic, outbox.c.msg_key, outbox.c.payload, outbox.c.headers)
+            .where(_PENDING_ROWS).order_by(outbox.c.id).limit(bindparam("n")))
+_COUNT_PENDING = select(func.count()).where(_PENDING_ROWS)
+_MARK = update(outbox).where(outbox.c.id.in_(bindparam("ids", expanding=True))).values(published_at=bindparam("at"))
 
 
 class BatchPartlySent(Exception):
@@ -95,6 +107,7 @@ class OutboxRelay:
         self._last_cleanup = 0.0
         self._sending_since: float | None = None
         self._last_error: str | None = None
+        self.contended = False  #: the last claim found another replica's relay publishing
 
     def wake(self) -> None:
         """Publish soon: called after a unit of work committed outbox rows."""
@@ -115,6 +128,9 @@ class OutboxRelay:
         stopping = stopping or asyncio.Event()
         pause = self.poll_interval
         while not stopping.is_set():
+            # cleared before looking, not after: a commit that wakes the relay while it looks is not lost (its rows
+            # would otherwise wait a whole poll interval)
+            self._wake.clear()
             try:
                 sent = await self.drain_once()
             except Exception as exc:
@@ -132,9 +148,9 @@ class OutboxRelay:
             self._last_error = None
             pause = self.poll_interval
             if sent == 0:
-                self._wake.clear()
                 try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+                    await asyncio.wait_for(self._wake.wait(), timeout=CONTENDED_RETRY_S if self.contended
+                                           else self.poll_interval)
                 except asyncio.TimeoutError:
                     pass
 
@@ -146,19 +162,41 @@ class OutboxRelay:
             return await self._drain_once()
 
     async def _drain_once(self) -> int:
-        conn = await asyncio.to_thread(self.engine.connect)
+        # two trips to a database thread per batch: open + claim, then mark + close (an empty claim closes at once)
+        conn, rows = await asyncio.to_thread(self._open_and_claim)
+        if conn is None:
+            return 0
         try:
-            rows = await asyncio.to_thread(self._claim, conn)
-            if not rows:
-                await asyncio.to_thread(conn.rollback)
-                return 0
             published, parked = await self._publish(rows)
-            await asyncio.to_thread(self._mark, conn, published, parked)
-            if published:
-                OUTBOX_PUBLISHED.labels(self.service).inc(len(published))
-            return len(published) + len(parked)
-        finally:
+        except BaseException:
             await asyncio.to_thread(conn.close)
+            raise
+        await asyncio.to_thread(self._mark_and_close, conn, published, parked)
+        if published:
+            OUTBOX_PUBLISHED.labels(self.service).inc(len(published))
+        return len(published) + len(parked)
+
+    def _open_and_claim(self) -> tuple[Connection | None, list[OutboxMessage | _Unreadable]]:
+        """A connection holding the claimed rows' transaction (and the producer's lock), or (None, []) when there is
+        nothing to publish — or another replica's relay is publishing (then :attr:`contended` is set)."""
+        conn = self.engine.connect()
+        try:
+            rows = self._claim(conn)
+        except BaseException:
+            conn.close()
+            raise
+        if not rows:
+            conn.rollback()
+            conn.close()
+            return None, []
+        return conn, rows
+
+    def _mark_and_close(self, conn: Connection, ids: list[int],
+                        parked: list[tuple[OutboxMessage | None, int, Failure]]) -> None:
+        try:
+            self._mark(conn, ids, parked)
+        finally:
+            conn.close()
 
     # --- sending ----------------------------------------------------------------------------------------------
 
@@ -219,19 +257,17 @@ class OutboxRelay:
 
     def _claim(self, conn: Connection) -> list[OutboxMessage | _Unreadable]:
         conn.begin()
+        self.contended = False
         if conn.dialect.name == "postgresql":
-            got = conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": self._lock_id}).scalar()
+            got = conn.execute(_TRY_LOCK, {"k": self._lock_id}).scalar()
             if not got:
+                self.contended = True  # another replica publishes: look again soon, not after a whole poll interval
                 return []
-        pending = and_(outbox.c.producer == self.producer, outbox.c.published_at.is_(None))
-        result = conn.execute(
-            select(outbox.c.id, outbox.c.topic, outbox.c.msg_key, outbox.c.payload, outbox.c.headers)
-            .where(pending).order_by(outbox.c.id).limit(self.batch_size)
-        ).all()
+        result = conn.execute(_PENDING, {"p": self.producer, "n": self.batch_size}).all()
         if len(result) < self.batch_size:
             OUTBOX_PENDING.labels(self.service).set(len(result))
         else:
-            OUTBOX_PENDING.labels(self.service).set(conn.execute(select(func.count()).where(pending)).scalar() or 0)
+            OUTBOX_PENDING.labels(self.service).set(conn.execute(_COUNT_PENDING, {"p": self.producer}).scalar() or 0)
         if conn.dialect.name == "sqlite":  # do not hold SQLite's single write lock while Kafka answers
             conn.commit()
         cipher = self.deployment.cipher
@@ -251,7 +287,7 @@ class OutboxRelay:
     def _mark(self, conn: Connection, ids: list[int], parked: list[tuple[OutboxMessage | None, int, Failure]]) -> None:
         now = clock.now()
         if ids:
-            conn.execute(update(outbox).where(outbox.c.id.in_(ids)).values(published_at=now))
+            conn.execute(_MARK, {"ids": ids, "at": now})
         for message, row_id, failure in parked:
             self._park(conn, message, row_id, failure, now)
         if now.timestamp() - self._last_cleanup > 300:
