@@ -773,7 +773,11 @@ class ChainEngine(Generic[S]):
             output = reply.output
             out.output = dict(output) if isinstance(output, dict) else {}
         except BusinessRejection as exc:
-            out.result, out.exc = "rejected", exc
+            # a session signed out or expired (another worker's 9002, midnight) is refused before the transaction
+            # runs: nothing happened, so the call is journalled anew under a new msgid once the client signed in
+            signed_out = ("sign_in_invalid" in self.catalog.wording_lists  # platforms without a sign-in have none
+                          and self.catalog.says("sign_in_invalid", exc.err_msg))
+            out.result, out.exc = ("not_sent" if signed_out else "rejected"), exc
         except EnvelopeValidationError as exc:
             out.result, out.exc = "invalid", exc
         except UnknownOutcome as exc:

@@ -159,6 +159,21 @@ async def test_a_business_rejection_goes_to_the_chain_and_stops_it(sqlite_engine
     assert [c[0] for c in platform.calls] == ["2201"]
 
 
+async def test_a_call_refused_because_the_session_was_signed_out_is_sent_again_under_a_new_msgid(
+        sqlite_engine: Engine) -> None:
+    platform = Script()
+    platform.queue["2201"] = [BusinessRejection("2201", "该机构已签退，请重新签到")]
+    engine = engine_for(Db(sqlite_engine), platform)
+    await request(engine)
+    for _ in range(3):
+        await engine.drain()
+    assert state_of(sqlite_engine).setl_id == "S1"
+    assert state_of(sqlite_engine).rejected is None
+    sent = [msgid for infno, msgid in platform.calls if infno == "2201"]
+    assert len(sent) == 2 and sent[0] != sent[1]
+    assert journal(sqlite_engine)[:2] == [("2201", "not_sent", None), ("2201", "ok", None)]
+
+
 async def test_transport_failures_back_off_then_park_until_replayed(sqlite_engine: Engine) -> None:
     platform = Script()
     platform.queue["2201"] = [TransportError("2201", "connection refused") for _ in range(10)]
