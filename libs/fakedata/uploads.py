@@ -355,7 +355,8 @@ class _Gen:
             self.add("drg.dept_match", {"match": {"hosp_dept_code": f"D{i:03d}", "hosp_dept_name": name,
                                                   "std_dept_code": f"A{i + 1:02d}"}}, when)
         self.add("3403", {"data": {"hosp_dept_codg": "D003", "hosp_dept_name": "儿科",
-                                   "begntime": _fmt(when)}}, when + _dt.timedelta(days=2))
+                                   "begntime": _fmt(when)}}, when + _dt.timedelta(days=1))  # never in the future
+        # (the demo's week starts the day before yesterday: two days on would be today 08:00, not yet come before it)
         for i in range(6):
             pairing = {"fixmedins_hilist_id": f"H{i:05d}", "fixmedins_hilist_name": f"院内项目{i}", "list_type": "101",
                        "med_list_codg": self.codes[i % len(self.codes)], "begndate": _day(start)}
