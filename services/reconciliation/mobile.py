@@ -1002,24 +1002,36 @@ async def _refund_on_platform(deps: Any, mobile: MobileDeps, diff: DifferenceRec
         else:
             kinds = [("ALL", cash, acct, fund)]
         for kind, c, a, f in kinds:
-            reply = await deps.platform(mobile.client.call("6203", {"version": ref.version, "data": {
-                "payOrdId": ref.pay_ord_id, "appRefdSn": sn if kind == "ALL" else refund_sn(diff, kind),
-                "appRefdTime": clock.format_compact(clock.now()), "totlRefdAmt": money(c + a + f), "cashRefdAmt": c,
-                "psnAcctRefdAmt": a, "fundRefdAmt": f, "refdType": kind, "orgCodg": mobile.org_codg}},
-                visit_key=ref.visit_key))
-            status = str((getattr(reply, "output", {}) or {}).get("refStatus") or "")
-            if status != "SUCC":
-                raise ReconciliationError(f"6203 {kind} answered refStatus {status or '?'}")
-    except BusinessRejection as exc:
+            await _refund_6203(deps, mobile, ref, sn if kind == "ALL" else refund_sn(diff, kind), kind, (c, a, f))
+    except (PlatformError, ReconciliationError, asyncio.TimeoutError) as exc:
+        return await _refund_not_done(deps, diff, exc)
+    return await _book_all(deps, mobile, diff, ref)
+
+
+async def _refund_6203(deps: Any, mobile: MobileDeps, ref: Any, sn: str, kind: str,
+                       parts: tuple[Decimal, Decimal, Decimal]) -> None:
+    """One 6203 of ``kind`` (cash, personal account, fund parts) under appRefdSn ``sn``; anything but SUCC raises."""
+    c, a, f = parts
+    reply = await deps.platform(mobile.client.call("6203", {"version": ref.version, "data": {
+        "payOrdId": ref.pay_ord_id, "appRefdSn": sn, "appRefdTime": clock.format_compact(clock.now()),
+        "totlRefdAmt": money(c + a + f), "cashRefdAmt": c, "psnAcctRefdAmt": a, "fundRefdAmt": f,
+        "refdType": kind, "orgCodg": mobile.org_codg}}, visit_key=ref.visit_key))
+    status = str((getattr(reply, "output", {}) or {}).get("refStatus") or "")
+    if status != "SUCC":
+        raise ReconciliationError(f"6203 {kind} answered refStatus {status or '?'}")
+
+
+async def _refund_not_done(deps: Any, diff: DifferenceRecord, exc: BaseException) -> str:
+    """A refund the platform refused goes to a person (``manual``); one not finished stays ``applying`` (6301 is
+    asked at the next attempt)."""
+    if isinstance(exc, BusinessRejection):
         reason = f"refund refused: {exc.err_msg}; handle by hand"[:500]
         await deps.db(lambda conn: update_difference(conn, diff.id, expect={"applying"}, status="manual",
                                                      outcome=reason))
         return "manual"
-    except (PlatformError, ReconciliationError, asyncio.TimeoutError) as exc:
-        reason = f"refund not finished ({type(exc).__name__}: {exc}): 6301 is asked at the next attempt"[:500]
-        await deps.db(lambda conn: update_difference(conn, diff.id, expect={"applying"}, outcome=reason))
-        return "applying"
-    return await _book_all(deps, mobile, diff, ref)
+    reason = f"refund not finished ({type(exc).__name__}: {exc}): 6301 is asked at the next attempt"[:500]
+    await deps.db(lambda conn: update_difference(conn, diff.id, expect={"applying"}, outcome=reason))
+    return "applying"
 
 
 async def _refund_as_booked(deps: Any, mobile: MobileDeps, diff: DifferenceRecord, plan: MobilePlan) -> str:
@@ -1034,24 +1046,10 @@ async def _refund_as_booked(deps: Any, mobile: MobileDeps, diff: DifferenceRecor
     ref = await deps.db(lambda conn: order_ref(conn, diff.msgid or ""))
     if ref is None:
         raise ReconciliationError("the order is no longer in our call log")
-    c, a, f = plan.parts
     try:
-        reply = await deps.platform(mobile.client.call("6203", {"version": ref.version, "data": {
-            "payOrdId": ref.pay_ord_id, "appRefdSn": sn, "appRefdTime": clock.format_compact(clock.now()),
-            "totlRefdAmt": money(c + a + f), "cashRefdAmt": c, "psnAcctRefdAmt": a, "fundRefdAmt": f,
-            "refdType": plan.refd_type, "orgCodg": mobile.org_codg}}, visit_key=ref.visit_key))
-        status = str((getattr(reply, "output", {}) or {}).get("refStatus") or "")
-        if status != "SUCC":
-            raise ReconciliationError(f"6203 {plan.refd_type} answered refStatus {status or '?'}")
-    except BusinessRejection as exc:
-        reason = f"refund refused: {exc.err_msg}; handle by hand"[:500]
-        await deps.db(lambda conn: update_difference(conn, diff.id, expect={"applying"}, status="manual",
-                                                     outcome=reason))
-        return "manual"
+        await _refund_6203(deps, mobile, ref, sn, plan.refd_type, plan.parts)
     except (PlatformError, ReconciliationError, asyncio.TimeoutError) as exc:
-        reason = f"refund not finished ({type(exc).__name__}: {exc}): 6301 is asked at the next attempt"[:500]
-        await deps.db(lambda conn: update_difference(conn, diff.id, expect={"applying"}, outcome=reason))
-        return "applying"
+        return await _refund_not_done(deps, diff, exc)
     return await _rekey_hand_refund(deps, mobile, diff, ref, sn)
 
 
