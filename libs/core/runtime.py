@@ -81,6 +81,8 @@ class ServiceRuntime:
         self.migrate = migrate
         self.dlq_topic = topic("dlq", settings.topic_prefix)
         self._ready = False
+        self._readiness_checks = 0  # numbers each readiness check, so a slow one cannot overwrite a newer verdict
+        self._readiness_shown = 0
         #: what the worker is waiting for (database, broker), for /readyz and yibao_outage
         self.outages = OutageWatch(name, backoff_s=settings.outage_backoff_s,
                                    backoff_max_s=settings.outage_backoff_max_s)
@@ -280,6 +282,10 @@ class ServiceRuntime:
         async def _relay() -> None:
             await runtime.relay.run()
 
+        @self.app.timer(interval=self.settings.readiness_interval_s)
+        async def _readiness() -> None:
+            await runtime.check_readiness()
+
         @self.app.timer(interval=self.settings.dlq_depth_interval_s)
         async def _dlq_depth() -> None:
             await runtime.measure_dlq_depth()
@@ -340,12 +346,23 @@ class ServiceRuntime:
 
         @self.app.page("/readyz")
         async def _ready(web: Any, request: Any) -> Any:
-            problems = await runtime.readiness_problems()
+            problems = await runtime.check_readiness()
             ready = not problems
-            metrics.WORKER_READY.labels(runtime.name).set(1 if ready else 0)
             return web.json({"ready": ready, "service": runtime.name, "problems": problems,
                              "data_at_rest": runtime.deployment.cipher.describe()},
                             status=200 if ready else 503)
+
+    async def check_readiness(self) -> list[str]:
+        """Check readiness now and show the verdict as ``yibao_worker_ready``. The timer calls this as well as
+        /readyz, so the gauge follows the worker where no probe asks (a compose file, a VM) and recovers by itself
+        after a transient "not ready"; a check that finishes after a newer one leaves the newer verdict standing."""
+        self._readiness_checks += 1
+        number = self._readiness_checks
+        problems = await self.readiness_problems()
+        if number > self._readiness_shown:
+            self._readiness_shown = number
+            metrics.WORKER_READY.labels(self.name).set(0 if problems else 1)
+        return problems
 
     async def readiness_problems(self) -> list[str]:
         """Why the worker is not ready (empty: ready): not started, an outage it waits for, a blocked relay, a

@@ -138,6 +138,8 @@ class CommonSettings(YibaoSettings):
                                                        "keep everything)")
     retention_interval_s: float = Field(3600.0, gt=0, description="how often a worker applies the retention "
                                                                   "policy")
+    readiness_interval_s: float = Field(5.0, gt=0, description="how often the worker checks its own readiness "
+                                                              "for yibao_worker_ready (besides each /readyz)")
     dlq_depth_interval_s: float = Field(30.0, gt=0, description="how often the worker measures the dead letters "
                                                                "waiting for replay (yibao_dlq_depth)")
 

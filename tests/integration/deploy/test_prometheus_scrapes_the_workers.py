@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from integration.deploy.live import Prometheus, poll
@@ -53,7 +54,20 @@ def test_each_worker_reports_itself_ready_through_prometheus(
         return {series["metric"]["pod"]: series["metric"]["service"] for series in result}
 
     expected = {f"yibao-{name}-0": name for name in running_bridge.workers}
-    assert poll("yibao_worker_ready from every worker", lambda: ready() == expected and ready(), timeout=60)
+    seen: dict[str, str] = {}
+
+    def all_ready() -> bool:
+        seen.clear()
+        seen.update(ready())
+        return seen == expected
+
+    try:
+        poll("yibao_worker_ready from every worker", all_ready, timeout=60)
+    except AssertionError:
+        not_ready = sorted(set(expected) - set(seen))
+        readyz = {pod: httpx.get(running_bridge.workers[expected[pod]].url + "/readyz", timeout=10).text
+                  for pod in not_ready}
+        raise AssertionError(f"not ready through Prometheus: {not_ready}; their /readyz now: {readyz}") from None
 
 
 def test_yibao_series_carry_the_target_labels_the_rules_and_dashboards_group_by(prometheus: Prometheus) -> None:
