@@ -171,6 +171,10 @@ class VisitFact(_Message):
     endtime: Time | None = None
     unwind: Literal["registration", "admission", "discharge"] | None = None
     reason: str | None = None
+    #: unwind_requested / discharge_requested serving a HIS request that is on the HIS events too (a 退号, 取消入院,
+    #: 取消出院 or 出院 HIS made; not an admission change's or a reopening's): settlement answers it once it has
+    #: read that HIS request there itself, so what HIS committed before it is queued first
+    on_his_events: bool = False
 
 
 SettlementFactKind = Literal[

@@ -16,7 +16,7 @@ from yibao.chains.model import Effects
 from yibao.core import clock
 from yibao.core.results import HisResult, HisResultKind, VisitFact, VisitFactKind, stable_id
 
-__all__ = ["SERVICE", "ANNOUNCED_KINDS", "emit_result", "emit_fact", "close_request"]
+__all__ = ["SERVICE", "ANNOUNCED_KINDS", "ON_HIS_EVENTS", "emit_result", "emit_fact", "close_request"]
 
 SERVICE = "registration"
 
@@ -25,6 +25,9 @@ SERVICE = "registration"
 #: an admission change that asked settlement to let the discharge be cancelled (settlement holds its final
 #: settlement meanwhile)
 ANNOUNCED_KINDS = frozenset({"cancel", "discharge", "admission_change"})
+#: request kinds made by a HIS event settlement reads too (Cancellation, Discharge): its ask says so
+#: (``on_his_events``), and settlement answers once it has read that event itself
+ON_HIS_EVENTS = frozenset({"cancel", "discharge"})
 
 
 def _observe(fx: Effects, outcome: str, request: str, since: _dt.datetime | None) -> None:

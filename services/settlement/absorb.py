@@ -113,11 +113,13 @@ def _expected(event: Discharge | Cancellation) -> Apply:
         request_id = event.event_id if isinstance(event, Discharge) else event.his_request_id
         if request_id in st.closed_requests:
             return  # registration finished it before this event reached us (the two topics race)
+        kind = "discharge" if isinstance(event, Discharge) else "unwind"
+        if _read_after_asked(st, kind, request_id, fx.now):
+            return
         if isinstance(event, Discharge):
-            if st.request("discharge", event.event_id) is None:
-                st.add_request(DischargeRequest(id=event.event_id, message_id=f"his:{event.event_id}",
-                                                occurred_at=event.occurred_at, received_at=fx.now, phase="expected"))
-        elif st.request("unwind", event.his_request_id) is None:
+            st.add_request(DischargeRequest(id=event.event_id, message_id=f"his:{event.event_id}",
+                                            occurred_at=event.occurred_at, received_at=fx.now, phase="expected"))
+        else:
             st.add_request(UnwindRequest(id=event.his_request_id, message_id=f"his:{event.event_id}",
                                          occurred_at=event.occurred_at, received_at=fx.now, target=event.target,
                                          phase="expected"))
@@ -125,12 +127,25 @@ def _expected(event: Discharge | Cancellation) -> Apply:
     return apply
 
 
-def _asked(st: SettlementState, request: UnwindRequest | DischargeRequest) -> None:
-    """Registration's request: takes the place of the HIS request it serves, else queued in HIS order."""
+def _read_after_asked(st: SettlementState, kind: str, request_id: str, now: _dt.datetime) -> bool:
+    """The HIS request was known already (read before, or asked for by registration): True. If registration asked
+    before this read it, the request is answerable from now on — every HIS event committed before it has been read
+    by now — and its waits count from now."""
+    known = [r for r in st.requests if r.kind == kind and r.id == request_id]
+    for r in known:
+        if isinstance(r, (UnwindRequest, DischargeRequest)) and not r.his_read:
+            r.his_read, r.received_at = True, now
+    return bool(known)
+
+
+def _asked(st: SettlementState, request: UnwindRequest | DischargeRequest, *, on_his_events: bool) -> None:
+    """Registration's request: takes the place of the HIS request it serves, else queued in HIS order. One that
+    serves a HIS request on the HIS events (``on_his_events``) settlement has not read there yet waits for it."""
     known = st.request(request.kind, request.id)
     if known is not None and known.phase == "expected":
         st.requests[st.requests.index(known)] = request.model_copy(update={"occurred_at": known.occurred_at})
     else:
+        request.his_read = known is not None or not on_his_events
         st.add_request(request)
 
 
@@ -211,7 +226,8 @@ def _fact(fact: VisitFact) -> Apply:
             _closed(st, fact)
         elif kind == "discharge_requested":  # queued in HIS order (occurred_at: the HIS discharge's own time)
             _asked(st, DischargeRequest(id=fact.his_request_id or fact.message_id, message_id=fact.message_id,
-                                        occurred_at=fact.occurred_at, received_at=fx.now))
+                                        occurred_at=fact.occurred_at, received_at=fx.now),
+                   on_his_events=fact.on_his_events)
         elif kind == "reopen_failed":
             if st.discharge_pending == fact.his_request_id:
                 st.discharge_pending = None
@@ -234,7 +250,7 @@ def _fact(fact: VisitFact) -> Apply:
             _asked(st, UnwindRequest(
                 id=fact.his_request_id or fact.message_id, message_id=fact.message_id,
                 occurred_at=fact.occurred_at, received_at=fx.now, self_pay=fact.self_pay, target=fact.unwind or (
-                    "registration" if fx.kind == "outpatient" else "admission")))
+                    "registration" if fx.kind == "outpatient" else "admission")), on_his_events=fact.on_his_events)
         if kind in _CONTINUING:
             st.closing = False
 

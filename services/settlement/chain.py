@@ -393,9 +393,17 @@ class SettlementChain:
         """Registration's requests close something: answered once registration asked (an ``expected`` one holds its
         place in HIS order until then) and ``order_window`` has passed since, so that HIS events committed before
         them on other tables (their own CDC topics) are queued ahead first."""
+        what = "discharge" if isinstance(r, DischargeRequest) else f"cancellation ({r.target})"
         if r.phase == "expected":
-            what = "discharge" if isinstance(r, DischargeRequest) else f"cancellation ({r.target})"
             return Wait(f"the HIS {what} comes first: waiting for registration to get to it")
+        if not r.his_read:
+            # registration read it on the HIS events before settlement did: what HIS committed before it is still
+            # on its way here (settlement's backlog) — answering now would let a settlement or refund request HIS
+            # made before the cancellation arrive after the visit was closed
+            until = r.received_at + self.config.prerequisite_wait
+            if now < until:
+                return Wait(f"registration asked about the HIS {what} before settlement read it from the HIS events: "
+                            "waiting for it, so that what HIS did before it is queued first", until=until)
         ready_at = r.received_at + self.config.order_window
         if now < ready_at:
             return Wait(f"{r.kind} answered once earlier HIS events had time to arrive", until=ready_at)

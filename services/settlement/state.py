@@ -168,6 +168,9 @@ class UnwindRequest(_Request):
 
     kind: Literal["unwind"] = "unwind"
     phase: Literal["expected", "waiting", "withdrawing", "unwound", "refused", "closed"] = "waiting"
+    #: False while registration asked for a HIS cancellation settlement has not read on the HIS events yet: the
+    #: HIS events committed before it are still on their way to settlement, so it is not answered until then
+    his_read: bool = True
     target: Literal["registration", "admission", "discharge"]
     self_pay: bool = False  #: the visit becomes self-pay (改自费): its charges stand, paid by the patient
 
@@ -183,6 +186,7 @@ class DischargeRequest(_Request):
 
     kind: Literal["discharge"] = "discharge"
     phase: Literal["expected", "waiting", "answered", "closed"] = "waiting"
+    his_read: bool = True  #: as for :class:`UnwindRequest` (the HIS discharge)
 
     @property
     def open(self) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 from yibao.chains.model import Call, Change, Effects, Reply
 from yibao.hisevents.models import PatientRegistered
 from yibao.registration.config import ChainConfig
-from yibao.registration.results import close_request, emit_fact, emit_result
+from yibao.registration.results import ON_HIS_EVENTS, close_request, emit_fact, emit_result
 from yibao.registration.state import RegistrationState, Request
 from yibao.registration.steps.common import fee_detail, lookup_5201, request_label, request_refused, visit_row
 
@@ -36,7 +36,8 @@ def ask_settlement(request: Request, target: str | None) -> Change[RegistrationS
         person = s.person
         emit_fact(fx, "unwind_requested", (current.kind, current.id), his_request_id=current.id,
                   occurred_at=current.occurred_at, unwind=target, mdtrt_id=s.mdtrt_id,
-                  psn_no=person.psn_no if person else None, self_pay=current.kind == "self_pay_switch")
+                  psn_no=person.psn_no if person else None, self_pay=current.kind == "self_pay_switch",
+                  on_his_events=current.kind in ON_HIS_EVENTS)
 
     return Change(f"unwind:{request.tag}", apply)
 

@@ -21,7 +21,7 @@ from yibao.chains.model import Call, Change, Effects, Refusal, Reply
 from yibao.core import clock
 from yibao.hisevents.models import Discharge
 from yibao.registration.config import ChainConfig
-from yibao.registration.results import close_request, emit_fact, emit_result
+from yibao.registration.results import ON_HIS_EVENTS, close_request, emit_fact, emit_result
 from yibao.registration.state import RegistrationState, Request
 from yibao.registration.steps.common import blank, compact, lookup_5201, request_label, request_refused, visit_row
 from yibao.registration.steps.inpatient import admission, diagnosis_row, diagnosis_rows
@@ -53,7 +53,7 @@ def ask_discharge(request: Request) -> Change[RegistrationState]:
         person = s.person
         emit_fact(fx, "discharge_requested", (*current.ident, "asked"), his_request_id=current.id,
                   occurred_at=current.occurred_at, endtime=event.endtime, mdtrt_id=s.mdtrt_id,
-                  psn_no=person.psn_no if person else None)
+                  psn_no=person.psn_no if person else None, on_his_events=current.kind in ON_HIS_EVENTS)
 
     return Change(f"discharge:{request.tag}", apply)
 

@@ -273,6 +273,18 @@ async def test_a_refused_2402_tells_settlement_the_discharge_is_closed_with_the_
         "discharge_requested")[0]["his_request_id"]
 
 
+async def test_settlement_is_told_a_his_discharge_is_on_the_his_events_and_a_reopening_is_not(
+        sqlite_engine: Engine) -> None:
+    h = Harness(sqlite_engine)
+    ev = _inpatient()
+    await _admitted(h, ev)
+    h.absorb(ev.discharge())
+    await h.run_with_settlement_ready()
+    h.settlement("reopen_requested", "S1", visit="I1", visit_kind="inpatient", reason="late lines")
+    await h.run()
+    assert [f["on_his_events"] for f in h.facts("discharge_requested")] == [True, False]
+
+
 async def test_settlement_reopens_a_discharged_stay_for_late_lines_2405_then_2402_again(sqlite_engine: Engine) -> None:
     h = Harness(sqlite_engine)
     ev = _inpatient()

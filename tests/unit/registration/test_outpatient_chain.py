@@ -285,6 +285,20 @@ async def test_a_requests_waits_for_the_registration_until_the_orphan_timeout(sq
     assert result["kind"] == "rejected" and result["reason_code"] == "no_registration"
 
 
+async def test_settlement_is_told_which_unwinds_serve_a_his_event_it_reads_too(sqlite_engine: Engine) -> None:
+    h = Harness(sqlite_engine)
+    cancelled, switched = Events("O1"), Events("O2")
+    h.absorb(cancelled.registered())
+    first = switched.registered()
+    h.absorb(first)
+    await h.run()
+    h.absorb(cancelled.cancellation(request_id="C1"))  # 退号: a HIS cancellation, on the HIS events
+    h.absorb(first.model_copy(update={"event_id": "ev-switch-0001", "settle_choice": "self_pay"}))  # 医保 → 自费
+    await h.run()
+    assert sorted((f["his_request_id"], f["on_his_events"]) for f in h.facts("unwind_requested")) == [
+        ("C1", True), ("ev-switch-0001", False)]
+
+
 async def test_insurance_may_become_self_pay_the_visit_is_cancelled_on_the_platform(sqlite_engine: Engine) -> None:
     h = Harness(sqlite_engine)
     ev = Events()

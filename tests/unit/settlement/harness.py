@@ -141,10 +141,11 @@ class Harness:
             self.his(event)
         return event
 
-    def refund(self, p: Patient, request_id: str, *, of: str | None = None, setl_id: str | None = None
-               ) -> RefundRequested:
+    def refund(self, p: Patient, request_id: str, *, of: str | None = None, setl_id: str | None = None,
+               send: bool = True) -> RefundRequested:
         event = ev.refund(p.key, p.kind, request_id, of=of, setl_id=setl_id)
-        self.his(event)
+        if send:
+            self.his(event)
         return event
 
     # --- registration -------------------------------------------------------------------------------------------

@@ -154,6 +154,25 @@ async def test_a_discharge_is_answered_once_every_line_that_arrived_is_uploaded(
     assert h.lines(p)["L2"] == "pending" and "L2" not in h.platform_details(p)
 
 
+async def test_a_discharge_asked_before_settlement_read_it_waits_for_the_lines_before_it(h: Harness) -> None:
+    from yibao.hisevents.models import Discharge
+
+    p = await h.inpatient()
+    h.line(p, "L1", "40.00")
+    late = h.line(p, "L2", "10.00", send=False)  # charged before the discharge, still in settlement's backlog
+    discharge = Discharge(**h._base(p), endtime=h._base(p)["occurred_at"], dscg_way="1")
+    h.fact(p, "discharge_requested", his_request_id=discharge.event_id, occurred_at=discharge.occurred_at,
+           on_his_events=True)
+    await h.drain()
+    assert not h.facts(p, "ready_for_discharge")  # 2402 now would leave L2 to a reopening
+    h.his(late)
+    h.his(discharge)
+    await h.drain()
+    assert h.platform_details(p) == {"L1": "uploaded", "L2": "uploaded"}
+    [ready] = h.facts(p, "ready_for_discharge")
+    assert ready.his_request_id == discharge.event_id
+
+
 async def test_a_discharge_waits_behind_an_earlier_mid_settlement(h: Harness) -> None:
     p = await _admitted_with_lines(h, "100.00")
     late = h.line(p, "L2", "50.00", send=False)  # charged before the 中途结算, still on its way

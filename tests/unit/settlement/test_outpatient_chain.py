@@ -341,6 +341,44 @@ async def test_an_unwind_never_overtakes_an_earlier_settlement_and_refund(h: Har
     assert answer.his_request_id == "C1"
 
 
+async def test_an_unwind_asked_before_settlement_read_the_his_cancellation_waits_for_it(h: Harness) -> None:
+    from yibao.hisevents.models import Cancellation
+
+    p = await h.outpatient()
+    # HIS charged, settled, refunded, then cancelled the visit; registration read the cancellation on the HIS events
+    # and asked while all four were still in settlement's backlog of the same topic
+    line = h.line(p, "F1", "40.00", send=False)
+    settle = h.settle(p, "S1", "40.00", send=False)
+    refund = h.refund(p, "R1", of="S1", send=False)
+    cancel = Cancellation(**h._base(p), target="registration", his_request_id="C1")
+    h.fact(p, "unwind_requested", unwind="registration", his_request_id="C1", occurred_at=cancel.occurred_at,
+           on_his_events=True)
+    await h.drain()
+    assert not h.facts(p, "unwound") and not h.facts(p, "unwind_refused")  # answering now would close the visit
+    assert "registration asked about the HIS cancellation" in h.decide(p).reason
+    for event in (line, settle, refund, cancel):
+        h.his(event)
+    await h.drain()
+    assert [r.kind for r in h.results(p)] == ["presettled", "settled", "refunded"]  # not rejected visit_cancelled
+    [answer] = h.facts(p, "unwound")
+    assert answer.his_request_id == "C1"
+
+
+async def test_an_unwind_whose_his_cancellation_never_arrives_is_answered_after_prerequisite_wait(make_h) -> None:  # type: ignore[no-untyped-def]
+    h = make_h(prerequisite_wait_s=0.0)
+    p = await h.outpatient()
+    h.fact(p, "unwind_requested", unwind="registration", his_request_id="C1", on_his_events=True)
+    await h.drain()
+    assert len(h.facts(p, "unwound")) == 1
+
+
+async def test_an_unwind_registration_makes_itself_does_not_wait_for_a_his_event(h: Harness) -> None:
+    p = await h.outpatient()
+    h.fact(p, "unwind_requested", unwind="registration", his_request_id="SWITCH1", self_pay=True)  # 医保 → 自费
+    await h.drain()
+    assert len(h.facts(p, "unwound")) == 1
+
+
 async def test_an_unwind_arriving_before_an_earlier_settlement_request_is_queued_behind_it(h: Harness) -> None:
     p = await h.outpatient()
     h.line(p, "F1", "40.00")
