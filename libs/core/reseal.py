@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import Column, Engine, Table, and_, select, tuple_, update
 
 from yibao.core.atrest import SealedDataError
-from yibao.core.db.schema import outbox, parked_work
+from yibao.core.db.schema import ingest_held, outbox, parked_work
 from yibao.core.deployment import Deployment
 
 __all__ = ["SealedColumn", "SEALED_COLUMNS", "register", "reseal", "ResealReport"]
@@ -37,6 +37,7 @@ class SealedColumn:
 SEALED_COLUMNS: list[SealedColumn] = [
     SealedColumn(outbox, "payload", "producer"),
     SealedColumn(parked_work, "payload", "service"),
+    SealedColumn(ingest_held, "payload", "producer"),  # ingest's events waiting for HIS commit order
 ]
 
 

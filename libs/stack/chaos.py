@@ -28,7 +28,7 @@ import httpx
 from yibao.core import clock
 from yibao.core.errors import StackError
 
-__all__ = ["ChaosPlan", "ChaosReport", "Disruption", "run_chaos", "DEFAULT_FAULTS"]
+__all__ = ["ChaosPlan", "ChaosReport", "Disruption", "run_chaos", "DEFAULT_FAULTS", "in_commit_order"]
 
 #: faults on the platform for the whole run: lost answers after the platform did the work, resets and 5xx before
 #: it did anything, answers held back — on the calls that change the platform and on the lookups that resolve them.
@@ -210,6 +210,7 @@ async def _play(plan: ChaosPlan, stack: Any, bridge: Any, report: ChaosReport, r
         messages += day_messages
         remaining -= size
         day += _dt.timedelta(days=1)
+    messages = in_commit_order(messages)
     report.visits = plan.visits
     report.requests = sum(len(v) for v in requests.values())
     say(f"chaos: {plan.visits} visits, {report.requests} HIS requests, {len(messages)} change events; faults "
@@ -243,6 +244,28 @@ async def _play(plan: ChaosPlan, stack: Any, bridge: Any, report: ChaosReport, r
         told = {r.setl_id for r in answers.results if r.setl_id and r.kind in ("settled", "refunded")}
         report.reconciliation = await _reconcile(bridge, told)
     say(f"chaos: {json.dumps(report.summary(), ensure_ascii=False, default=str)}")
+
+
+def in_commit_order(messages: list[Any]) -> list[Any]:
+    """The generated days' records in HIS commit order, as Debezium writes a HIS's log: each day is generated on
+    its own and an inpatient stay runs into the following days, so days put one after the other are not — a topic
+    would carry a change committed on the 5th before one committed on the 2nd. A record without a place (a
+    tombstone, a heartbeat) keeps the place of the record before it."""
+    from yibao.hisevents.debezium import ChangeEvent, decode
+    from yibao.hisevents.order import commit_key
+
+    keyed = []
+    last: tuple[Any, ...] = ()
+    for n, m in enumerate(messages):
+        try:
+            change = decode(m.topic, 0, 0, m.key, m.value)
+        except Exception:  # an injected bad record: where it was
+            change = None
+        if isinstance(change, ChangeEvent):
+            last = commit_key(change.source_ts_ms, change.position) or last
+        keyed.append((last, n, m))
+    keyed.sort(key=lambda item: (item[0], item[1]))
+    return [m for _, _, m in keyed]
 
 
 async def _monkey(plan: ChaosPlan, stack: Any, bridge: Any, report: ChaosReport, rng: random.Random,

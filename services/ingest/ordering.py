@@ -24,6 +24,7 @@ that owns only some of the partitions orders only those.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 import time
 from collections.abc import Iterable
@@ -170,10 +171,15 @@ class CommitOrder:
     def applied(self, outcome: IngestOutcome) -> None:
         """After the transaction committed: forget what was released, remember what is now held."""
         if outcome.released_ids:
-            gone = set(outcome.released_ids)
-            self.held = [h for h in self.held if h.id not in gone]
+            n = len(outcome.released_ids)
+            if tuple(h.id for h in self.held[:n]) == outcome.released_ids:
+                del self.held[:n]  # a release is the front of the key order
+            else:
+                gone = set(outcome.released_ids)
+                self.held = [h for h in self.held if h.id not in gone]
         if outcome.held:
-            self.held = sorted(self.held + list(outcome.held))
+            for h in outcome.held:
+                bisect.insort(self.held, h)
             HELD_TOTAL.inc(len(outcome.held))
         HELD.set(len(self.held))
 
