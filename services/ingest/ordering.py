@@ -55,7 +55,8 @@ class ConsumerView(Protocol):
     def highwater(self, tp: Any) -> int | None: ...
 
     def delivered(self, tp: Any) -> int | None:
-        """Offset of the last record of ``tp`` the consumer handed towards the agent (None: none yet)."""
+        """Offset of the last record of ``tp`` the consumer handed towards the agent (None: none yet) — or, after
+        the consumer was set to an offset (start, rebalance), that offset: the next one it will read."""
 
     async def position(self, tp: Any) -> int | None:
         """The consumer's fetch position of ``tp``: the next offset it will hand on."""
@@ -146,6 +147,8 @@ class CommitOrder:
         if key == self._current:
             return False  # its record is not stored yet
         delivered = self.view.delivered(tp)
+        if delivered is not None and delivered >= hw:
+            return True  # no record has that offset: the consumer was set there (a restart at the end of it)
         if delivered is not None and delivered > self._last.get(key, -1):
             return False  # records of it are on their way to the agent
         return self._next.get(key, -1) >= hw
@@ -207,7 +210,7 @@ class CommitOrder:
                 continue
             delivered = self.view.delivered(tp)
             key = (tp[0], tp[1])
-            if delivered is not None and delivered > self._last.get(key, -1):
+            if delivered is not None and self._last.get(key, -1) < delivered < hw:
                 continue
             position = await self.view.position(tp)
             if position is not None and position >= hw and self.idle():

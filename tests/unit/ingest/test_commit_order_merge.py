@@ -129,3 +129,14 @@ def test_a_large_release_goes_in_batches_and_new_messages_wait_behind_it() -> No
     assert bound == (3,), "a message later than the last one released waits for the rest"
     order.applied(IngestOutcome("skipped", released=2, released_ids=(1, 3)))
     assert order.held == [Held((5,), 5)]
+
+
+def test_after_a_restart_a_partition_whose_consumer_was_set_to_its_end_is_caught_up() -> None:
+    # the consumer starts the partition at its committed offset; faust reports that offset until a record comes
+    view = View(hw={VISITS: 10, SETTLE: 500}, read={SETTLE: 500})
+    order = _order(view)
+    _take(order, view, VISITS, 9, (90,))
+    order.consumed()
+    assert order.bound() == EVERYTHING
+    view.read[SETTLE] = 300  # set to an offset with records after it: they are coming
+    assert order.bound() == NOTHING
