@@ -72,7 +72,7 @@ def build(settings: IngestSettings | None = None) -> ServiceRuntime:
                 async with order.lock:
                     order.placed(ctx.topic, ctx.partition, result.commit_key)
                     await _load()
-                    release, bound = order.releasable(order.bound())
+                    release, bound = order.releasable(order.bound(own=(ctx.topic, ctx.partition)))
                     stored = await runtime.db(lambda conn: store_events(
                         conn, result, out_topic=out_topic, bound=bound, release=release,
                         source=(ctx.topic, ctx.partition, ctx.offset)))

@@ -137,15 +137,15 @@ class CommitOrder:
     def _assigned(self) -> list[Any]:
         return [tp for tp in self.view.assignment() if tp[0] in self.topics]
 
-    def _caught_up(self, tp: Any) -> bool:
+    def _caught_up(self, tp: Any, own: TP | None = None) -> bool:
         hw = self.view.highwater(tp)
         if hw is None:
             return False
         if hw == 0:
             return True  # nothing was ever written to it
         key = (tp[0], tp[1])
-        if key == self._current:
-            return False  # its record is not stored yet
+        if key == self._current and key != own:
+            return False  # its record is not stored yet (``own``: it is, in the transaction this bound is for)
         delivered = self.view.delivered(tp)
         if delivered is not None and delivered >= hw:
             return True  # no record has that offset: the consumer was set there (a restart at the end of it)
@@ -153,11 +153,14 @@ class CommitOrder:
             return False  # records of it are on their way to the agent
         return self._next.get(key, -1) >= hw
 
-    def states(self) -> list[PartitionState]:
-        return [PartitionState(self._frontier.get((tp[0], tp[1])), self._caught_up(tp)) for tp in self._assigned()]
+    def states(self, own: TP | None = None) -> list[PartitionState]:
+        return [PartitionState(self._frontier.get((tp[0], tp[1])), self._caught_up(tp, own))
+                for tp in self._assigned()]
 
-    def bound(self) -> CommitKey:
-        return release_bound(self.states()) if self._assigned() else EVERYTHING
+    def bound(self, own: TP | None = None) -> CommitKey:
+        """The release bound now; ``own``: the partition of the record the agent is storing in the transaction
+        the bound is for (that record counts as consumed)."""
+        return release_bound(self.states(own)) if self._assigned() else EVERYTHING
 
     def releasable(self, bound: CommitKey) -> tuple[list[Held], CommitKey]:
         """The held events that may go now (at most ``batch``, key order) and the bound that leaves for new ones:

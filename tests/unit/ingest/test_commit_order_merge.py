@@ -140,3 +140,23 @@ def test_after_a_restart_a_partition_whose_consumer_was_set_to_its_end_is_caught
     assert order.bound() == EVERYTHING
     view.read[SETTLE] = 300  # set to an offset with records after it: they are coming
     assert order.bound() == NOTHING
+
+
+def test_changes_of_one_visit_arriving_together_on_several_tables_wait_for_no_timer() -> None:
+    # the settlement request (later) is consumed before the visit's charge (earlier) still on its way: it is held,
+    # and goes in the transaction that stores the charge, right after it
+    view = View(hw={VISITS: 10, SETTLE: 5})
+    order = _order(view)
+    for tp, offset, key in ((VISITS, 8, (10,)), (SETTLE, 3, (11,))):
+        _take(order, view, tp, offset, key)
+        order.consumed()
+    view.read[VISITS] = 9  # the charge: fetched, not consumed yet
+    _take(order, view, SETTLE, 4, (21,))
+    assert order.bound(own=SETTLE) == (10,)
+    order.applied(IngestOutcome("processed", new=1, held=(Held((21,), 1),)))
+    order.consumed()
+    _take(order, view, VISITS, 9, (20,))
+    assert order.bound() == (20,), "for anyone else its record is not stored yet"
+    bound = order.bound(own=VISITS)
+    assert bound == EVERYTHING
+    assert order.releasable(bound)[0] == [Held((21,), 1)]
