@@ -23,6 +23,7 @@ from yibao.core.db.schema import (
     counter_batch_rows,
     counter_slips,
     counter_visits,
+    ingest_held,
     outbox,
     parked_work,
     rx_feedback,
@@ -54,6 +55,7 @@ SEALED_COLUMNS: list[SealedColumn] = [
     SealedColumn(counter_batch_rows, "payload", "scope"),  # the counter's imported batch rows
     SealedColumn(counter_slips, "payload", "scope"),  # the counter's settlement slips
     SealedColumn(counter_visits, "payload", "scope"),  # the counter's slip headers (names)
+    SealedColumn(ingest_held, "payload", "producer"),  # ingest's events waiting for HIS commit order
 ]
 
 

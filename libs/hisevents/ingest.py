@@ -9,6 +9,7 @@ no rule wants) has ``result.skipped`` set and no events.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -22,6 +23,7 @@ from yibao.hisevents.debezium import ChangeEvent, Skip, decode
 from yibao.hisevents.eventid import event_id
 from yibao.hisevents.mapping import CompiledRule, HisMapping, TableMapping, load_mapping
 from yibao.hisevents.models import EVENT_MODELS, EventSource, HisEventBase
+from yibao.hisevents.order import CommitKey, commit_key
 
 __all__ = ["IngestResult", "Ingestor"]
 
@@ -34,6 +36,8 @@ class IngestResult:
     skipped: str | None = None
     table: str | None = None
     op: str | None = None
+    #: the change's place in HIS commit order (:mod:`yibao.hisevents.order`); None when it has none
+    commit_key: CommitKey | None = None
 
 
 class Ingestor:
@@ -49,7 +53,9 @@ class Ingestor:
         decoded = decode(topic, partition, offset, key, value)
         if isinstance(decoded, Skip):
             return IngestResult(skipped=decoded.reason)
-        return self.map_change(decoded)
+        result = self.map_change(decoded)
+        ordered = commit_key(decoded.source_ts_ms, decoded.position)
+        return dataclasses.replace(result, commit_key=ordered) if ordered is not None else result
 
     def map_change(self, change: ChangeEvent) -> IngestResult:
         if self.mapping.is_ignored(change):

@@ -28,7 +28,7 @@ import httpx
 from yibao.core import clock
 from yibao.core.errors import StackError
 
-__all__ = ["ChaosPlan", "ChaosReport", "Disruption", "run_chaos", "DEFAULT_FAULTS"]
+__all__ = ["ChaosPlan", "ChaosReport", "Disruption", "run_chaos", "DEFAULT_FAULTS", "in_commit_order"]
 
 #: faults on the platform for the whole run: lost answers after the platform did the work, resets and 5xx before
 #: it did anything, answers held back — on the calls that change the platform and on the lookups that resolve them.
@@ -105,6 +105,8 @@ class ChaosReport:
     reconciliation: dict[str, Any] = field(default_factory=dict)
     disruptions: list[Disruption] = field(default_factory=list)
     faults_fired: dict[str, int] = field(default_factory=dict)
+    #: canonical events ingest handed on, per visit on yibao.his.events.v1, before one HIS committed earlier
+    ingest_order_violations: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -131,6 +133,7 @@ class ChaosReport:
             "parked_visits": self.parked_visits, "dead_letters": self.dead_letters,
             "reconciliation": self.reconciliation, "disruptions": dict(kinds),
             "faults_fired": sum(self.faults_fired.values()), "seconds": round(self.seconds, 1),
+            "ingest_order_violations": len(self.ingest_order_violations),
             "chains_per_s": round(sum(self.chains.values()) / self.seconds, 2) if self.seconds else None,
         }
 
@@ -138,6 +141,7 @@ class ChaosReport:
         body = {"summary": self.summary(), "plan": self.plan, "stack": self.stack,
                 "unanswered": self.unanswered[:50], "unexpected": self.unexpected[:50],
                 "ledger_problems": self.ledger_problems[:50],
+                "ingest_order_violations": self.ingest_order_violations[:50],
                 "disruptions": [dataclasses.asdict(d) for d in self.disruptions], "faults_fired": self.faults_fired}
         return json.dumps(body, indent=2, ensure_ascii=False, default=str)
 
@@ -210,6 +214,7 @@ async def _play(plan: ChaosPlan, stack: Any, bridge: Any, report: ChaosReport, r
         messages += day_messages
         remaining -= size
         day += _dt.timedelta(days=1)
+    messages = in_commit_order(messages)
     report.visits = plan.visits
     report.requests = sum(len(v) for v in requests.values())
     say(f"chaos: {plan.visits} visits, {report.requests} HIS requests, {len(messages)} change events; faults "
@@ -239,10 +244,33 @@ async def _play(plan: ChaosPlan, stack: Any, bridge: Any, report: ChaosReport, r
     report.settled = sum(1 for r in answers.results if r.kind == "settled")
     report.refunded = sum(1 for r in answers.results if r.kind == "refunded")
     report.parked_visits, report.dead_letters, report.chains = await _parked(bridge)
+    report.ingest_order_violations = await _ingest_order(bridge)
     if plan.reconcile:
         told = {r.setl_id for r in answers.results if r.setl_id and r.kind in ("settled", "refunded")}
         report.reconciliation = await _reconcile(bridge, told)
     say(f"chaos: {json.dumps(report.summary(), ensure_ascii=False, default=str)}")
+
+
+def in_commit_order(messages: list[Any]) -> list[Any]:
+    """The generated days' records in HIS commit order, as Debezium writes a HIS's log: each day is generated on
+    its own and an inpatient stay runs into the following days, so days put one after the other are not — a topic
+    would carry a change committed on the 5th before one committed on the 2nd. A record without a place (a
+    tombstone, a heartbeat) keeps the place of the record before it."""
+    from yibao.hisevents.debezium import ChangeEvent, decode
+    from yibao.hisevents.order import commit_key
+
+    keyed = []
+    last: tuple[Any, ...] = ()
+    for n, m in enumerate(messages):
+        try:
+            change = decode(m.topic, 0, 0, m.key, m.value)
+        except Exception:  # an injected bad record: where it was
+            change = None
+        if isinstance(change, ChangeEvent):
+            last = commit_key(change.source_ts_ms, change.position) or last
+        keyed.append((last, n, m))
+    keyed.sort(key=lambda item: (item[0], item[1]))
+    return [m for _, _, m in keyed]
 
 
 async def _monkey(plan: ChaosPlan, stack: Any, bridge: Any, report: ChaosReport, rng: random.Random,
@@ -308,6 +336,56 @@ async def _parked(bridge: Any) -> tuple[int, int, dict[str, int]]:
         engine.dispose()
     on_topic = await dead_letter_topic_depth(bridge.info.kafka_bootstrap, bridge.prefix)
     return int(parked), int(table) + int(on_topic), {str(k): int(v) for k, v in chains.items()}
+
+
+async def _ingest_order(bridge: Any) -> list[str]:
+    """Per visit, the canonical events in the order ingest published them (first copies) against HIS commit order
+    (yibao.hisevents.order.commit_key): where the two differ, ingest handed a change on too early."""
+    import uuid
+
+    from aiokafka import AIOKafkaConsumer
+
+    from yibao.core.topics import topic
+    from yibao.hisevents.order import commit_key
+
+    consumer = AIOKafkaConsumer(topic("his_events", bridge.prefix), bootstrap_servers=bridge.info.kafka_bootstrap,
+                                group_id=f"chaos-audit-{uuid.uuid4().hex[:8]}", auto_offset_reset="earliest",
+                                enable_auto_commit=False)
+    await consumer.start()
+    per_visit: dict[str, list[tuple[Any, str, str]]] = {}
+    seen: set[str] = set()
+    try:
+        ends = await consumer.end_offsets(list(consumer.assignment()) or [])
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if not consumer.assignment():
+                await asyncio.sleep(0.2)
+                ends = {}
+                continue
+            if not ends:
+                ends = await consumer.end_offsets(list(consumer.assignment()))
+            batch = await consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                for r in records:
+                    event = json.loads(r.value)
+                    if event["event_id"] in seen:
+                        continue
+                    seen.add(event["event_id"])
+                    source = event.get("source") or {}
+                    key = commit_key(source.get("ts_ms"), source.get("position"))
+                    per_visit.setdefault(event["his_visit_id"], []).append((key, event["type"], source.get("table")))
+            positions = {tp: await consumer.position(tp) for tp in ends}
+            if all(positions[tp] >= end for tp, end in ends.items()):
+                break
+    finally:
+        await consumer.stop()
+    problems = []
+    for visit, events in per_visit.items():
+        for (a, a_type, a_table), (b, b_type, b_table) in zip(events, events[1:]):
+            if a is not None and b is not None and b < a:
+                problems.append(f"visit {visit}: {b_type} ({b_table}) committed before {a_type} ({a_table}) "
+                                f"but handed on after it")
+    return problems
 
 
 async def _reconcile(bridge: Any, told: set[str]) -> dict[str, Any]:

@@ -30,6 +30,10 @@ class IngestSettings(CommonSettings):
         30.0, description="how often the worker checks that its CDC topics exist (yibao_ingest_cdc_topics_missing) "
                           "and, while one is missing, how soon a topic the connector creates is consumed"
     )
+    order_check_s: float = Field(
+        0.2, description="while events wait for HIS commit order across tables (a backlog on some CDC topics), how "
+                         "often the worker looks whether their turn came without a new message arriving"
+    )
     cdc_partitions: int = Field(
         1,
         description="partitions when `yibao topics create --with-cdc` creates CDC topics. Keep 1 (Debezium's "

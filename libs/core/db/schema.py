@@ -24,6 +24,7 @@ __all__ = [
     "Id",
     "inbox",
     "outbox",
+    "ingest_held",
     "parked_work",
     "platform_calls",
     "msgid_slots",
@@ -85,6 +86,25 @@ outbox = Table(
     # the broker refused the row for good: parked in parked_work (published_at is set too, so no relay retries it)
     Column("parked_at", ShanghaiDateTime(), nullable=True),
     Index("ix_outbox_pending", "producer", "published_at", "id"),
+)
+
+#: ingest: canonical events held back until the HIS changes committed before them on other tables are handed on
+#: (yibao.ingest.ordering); moved to the outbox in commit order (order_key), in the transaction that releases them
+ingest_held = Table(
+    "ingest_held",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("producer", String(64), nullable=False),
+    Column("order_key", String(400), nullable=False),
+    Column("source_topic", String(249), nullable=False),
+    Column("source_partition", Integer, nullable=False),
+    Column("source_offset", BigInteger, nullable=False),
+    Column("topic", String(249), nullable=False),
+    Column("msg_key", String(200), nullable=True),
+    Column("payload", Text, nullable=False),
+    Column("headers", Text, nullable=True),
+    Column("held_at", ShanghaiDateTime(), nullable=False),
+    Index("ix_ingest_held_producer", "producer", "id"),
 )
 
 #: work a service could not do and will not retry by itself; replayed by `yibao replay` once fixed
