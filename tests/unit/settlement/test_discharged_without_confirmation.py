@@ -11,8 +11,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from yibao.chains.model import Wait
 from yibao.core import clock
+from yibao.envelope.catalog import Catalog
 
 from unit.settlement.harness import Harness, Patient
 
@@ -125,3 +128,15 @@ async def test_a_2301_refusal_for_a_discharged_stay_stands_when_no_discharge_fol
     [r] = h.results(p, "rejected")
     assert r.reason_code == "details_rejected" and "no discharge (2402) of the stay followed" in (r.reason or "")
     assert h.state(p).refused.keys() == {"L2"} and h.state(p).platform_discharged_at is None
+
+
+@pytest.mark.parametrize("province", [None, "fujian", "guangdong", "zhejiang"])
+def test_the_catalog_tells_a_stay_discharged_already_from_a_stay_not_discharged_yet(province: str | None) -> None:
+    catalog = Catalog.load(province)
+    after = "[2301] order: fee details cannot be uploaded after discharge (2405 cancels the discharge)"  # simulator
+    before = "[2303] order: discharge (2402) before the final settlement, or set mid_setl_flag=1"  # simulator
+    assert catalog.says("stay_discharged", after) and not catalog.says("not_discharged", after)
+    assert catalog.says("not_discharged", before) and not catalog.says("stay_discharged", before)
+    assert catalog.says("stay_discharged", "患者已出院，不能上传费用明细")
+    for other in ("患者未出院", "请先办理出院", "已撤销入院"):
+        assert not catalog.says("stay_discharged", other), other
