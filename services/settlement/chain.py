@@ -21,11 +21,11 @@ Charge lines may arrive after the 2402 (another CDC table, or charged late), or 
 registration sent the 2402 without settlement's confirmation (after its ``discharge_wait``) while their 2301 was on
 its way: those are not refused lines — they wait, pending, like late ones (and nothing more goes up until
 registration's ``discharged`` arrives). A final settlement whose total they complete asks registration to reopen
-the stay (``reopen_requested``: 2405 → the lines go up with 2301 → 2402
-again) and settles once registration's own 2402 ended the reopening (a final settlement goes only to the discharge
-in force: see :meth:`SettlementChain._discharge_in_force`); if registration cannot, the request is rejected with its
-reason. Rollback order is
-enforced here and by the platform; a request that would skip a step is refused with reason code ``out_of_order``.
+the stay (``reopen_requested``: 2405 → the lines go up with 2301 → 2402 again) and settles once registration's own
+2402 ended the reopening (a final settlement goes only to the discharge in force: see
+:meth:`SettlementChain._discharge_in_force`); if registration cannot, the request is rejected with its reason.
+Rollback order is enforced here and by the platform; a request that would skip a step is refused with reason code
+``out_of_order``.
 
 What each call sends and what its answer changes lives in its family's module under :mod:`yibao.settlement.steps`.
 """
