@@ -216,12 +216,14 @@ def _fact(fact: VisitFact) -> Apply:
             st.discharged = True
             st.endtime = fact.endtime
             st.discharge_pending = None
+            st.platform_discharged_at = None  # a 2301 refused for this discharge: its lines wait for a reopening
             _discharged_again(st, fact)
         elif kind == "discharge_cancelled":
             st.discharged = False
             st.endtime = None
             st.discharge_pending = None
             st.discharge_unwinding = None  # done: "not discharged" holds the final settlement back from here
+            st.platform_discharged_at = None  # in the ward again: lines refused for a discharge go up now
         elif kind == "request_closed":
             _closed(st, fact)
         elif kind == "discharge_requested":  # queued in HIS order (occurred_at: the HIS discharge's own time)

@@ -17,12 +17,15 @@
    holds back every request behind it — an unwind never overtakes an earlier settlement or refund — except a
    final settlement waiting for the stay's reopening, whose own discharge must pass it.
 
-Charge lines may arrive after the 2402 (another CDC table, or charged late). A final settlement whose total they
-complete asks registration to reopen the stay (``reopen_requested``: 2405 → the lines go up with 2301 → 2402
-again) and settles once registration's own 2402 ended the reopening (a final settlement goes only to the discharge
-in force: see :meth:`SettlementChain._discharge_in_force`); if registration cannot, the request is rejected with its
-reason. Rollback order is
-enforced here and by the platform; a request that would skip a step is refused with reason code ``out_of_order``.
+Charge lines may arrive after the 2402 (another CDC table, or charged late), or be refused by the platform because
+registration sent the 2402 without settlement's confirmation (after its ``discharge_wait``) while their 2301 was on
+its way: those are not refused lines — they wait, pending, like late ones (and nothing more goes up until
+registration's ``discharged`` arrives). A final settlement whose total they complete asks registration to reopen
+the stay (``reopen_requested``: 2405 → the lines go up with 2301 → 2402 again) and settles once registration's own
+2402 ended the reopening (a final settlement goes only to the discharge in force: see
+:meth:`SettlementChain._discharge_in_force`); if registration cannot, the request is rejected with its reason.
+Rollback order is enforced here and by the platform; a request that would skip a step is refused with reason code
+``out_of_order``.
 
 What each call sends and what its answer changes lives in its family's module under :mod:`yibao.settlement.steps`.
 """
@@ -95,6 +98,11 @@ class SettlementChain:
         if lines is not None:
             return lines
         waits: list[Wait] = []
+        held = self._discharged_first(st, now)
+        if isinstance(held, Change):
+            return held
+        if held is not None:
+            waits.append(held)
         ending = self._reopening_discharge(st, now)
         if isinstance(ending, Change):
             return ending
@@ -137,7 +145,7 @@ class SettlementChain:
 
     def _decided(self, st: SettlementState, book: LineBook) -> Call[SettlementState] | None:
         if st.upload is not None:
-            return details.upload_call(st, book, st.upload)
+            return details.upload_call(st, book, st.upload, stay_discharged=self._stay_discharged)
         if st.withdrawal is not None:
             return withdraw.withdrawal_call(st, st.withdrawal, self._nothing_to_revoke)
         r = st.in_flight()
@@ -158,6 +166,9 @@ class SettlementChain:
     def _not_discharged(self, text: str) -> bool:
         return bool(self.catalog.says("not_discharged", text))
 
+    def _stay_discharged(self, text: str) -> bool:
+        return bool(self.catalog.says("stay_discharged", text))
+
     # --- lines ------------------------------------------------------------------------------------------------------
 
     def can_upload(self, st: SettlementState) -> bool:
@@ -168,7 +179,20 @@ class SettlementChain:
             return False
         if st.kind == "outpatient":
             return st.visit_info_uploaded
-        return not st.discharged and st.discharge_pending is None
+        return not st.discharged and st.discharge_pending is None and st.platform_discharged_at is None
+
+    def _discharged_first(self, st: SettlementState, now: _dt.datetime) -> Action | None:
+        """The platform refused a 2301 because it holds the stay discharged, and registration's ``discharged`` has
+        not reached us yet: wait for it (the lines then wait for the stay's reopening) — up to ``prerequisite_wait``,
+        after which the refusal stands (the lines are refused, HIS is told). None: no such refusal."""
+        at = st.platform_discharged_at
+        if at is None or st.discharged:
+            return None
+        deadline = at + self.config.prerequisite_wait
+        if now < deadline:
+            return Wait("the platform refused charge lines (2301) because it holds the stay discharged: waiting for "
+                        "registration's discharge (2402), then the stay is reopened for them", until=deadline)
+        return Change("the 2301 refusal for a discharged stay stands", _discharge_refusal_stands)
 
     def _lines_action(self, st: SettlementState, book: LineBook) -> Change[SettlementState] | None:
         if not self.can_upload(st):
@@ -332,7 +356,12 @@ class SettlementChain:
         arrived = [x for x in book.with_status("pending") if x.feedetl_sn not in book.refused]
         if money.money(total + sum((x.amount for x in arrived), Decimal("0"))) != his_total:
             return None  # not all here yet: wait for the lines (deadline lines_wait) as usual
-        return self._reopen(r, now, f"{len(late)} charge lines arrived after the discharge (2402)")
+        first = [x for x in late if x.feedetl_sn in st.discharge_refused]
+        why = [f"{len(first)} charge lines were refused (2301) because the stay was discharged (2402) before they "
+               "went up"] if first else []
+        if len(late) > len(first):
+            why.append(f"{len(late) - len(first)} charge lines arrived after the discharge (2402)")
+        return self._reopen(r, now, "; ".join(why))
 
     def _reopen(self, r: SettleRequest, now: _dt.datetime, why: str) -> Action:
         """Ask registration to reopen the discharged stay (2405, then 2402 again after this request's needs) and
@@ -502,6 +531,25 @@ def _net_reversals(st: SettlementState, fx: Effects) -> None:
         if book.net(original)[0] == 0:  # nothing left of it: it never goes up
             st.lines.set_status([original.feedetl_sn], "withdrawn", only_from=("pending",))
             st.refused.pop(original.feedetl_sn, None)
+
+
+def _discharge_refusal_stands(st: SettlementState, fx: Effects) -> None:
+    """No discharge followed a 2301 refused for a discharged stay: the refusal is taken as it stands — its lines
+    are refused (HIS is told) and the upload of the others goes on."""
+    if st.platform_discharged_at is None or st.discharged:
+        return
+    st.platform_discharged_at = None
+    pending = {line.feedetl_sn for line in st.lines.all() if line.status == "pending"}
+    sns = [sn for sn in st.discharge_refused if sn in pending]
+    if sns:
+        text = st.discharge_refused[sns[0]]
+        for sn in sns:
+            st.refused[sn] = st.discharge_refused[sn]
+        emit_result(fx, st, kind="rejected", request_id=None, id_parts=("details", "discharged", st.next_no()),
+                    step_infno="2301", reason_code="details_rejected",
+                    reason=f"fee details refused ({len(sns)} lines): {text}; no discharge (2402) of the stay "
+                           "followed", detail={"feedetl_sns": sns})
+    st.discharge_refused.clear()
 
 
 def _claim(account: str) -> Any:

@@ -240,6 +240,14 @@ class SettlementState(ChainState):
     #: what the platform takes only in the ward — no final settlement until that is done (discharge_cancelled,
     #: then discharged again) or registration closes the request
     discharge_unwinding: str | None = None
+    #: the platform refused a 2301 because it holds the stay discharged (registration sent 2402 without our
+    #: ``ready_for_discharge``, after ``discharge_wait``) before registration's ``discharged`` reached us: nothing
+    #: goes up until it does (the lines wait for the stay's reopening) or ``discharge_cancelled`` comes; if neither
+    #: comes within ``prerequisite_wait``, the lines are taken as refused
+    platform_discharged_at: _dt.datetime | None = None
+    #: lines whose 2301 the platform refused because the stay was discharged (line → its answer): pending, never
+    #: refused — they go up once the stay is reopened (2405)
+    discharge_refused: dict[str, str] = Field(default_factory=dict)
     #: discharges and cancellations registration finished (request_closed), kept so that their HIS event,
     #: should it arrive after that, holds no place in the queue
     closed_requests: list[str] = Field(default_factory=list)

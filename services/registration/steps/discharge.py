@@ -59,8 +59,9 @@ def ask_discharge(request: Request) -> Change[RegistrationState]:
 
 
 def discharge_anyway(request: Request, reason: str) -> Change[RegistrationState]:
-    """Settlement did not confirm within ``discharge_wait``: 2402 goes without it (lines arriving later are
-    uploaded by reopening the stay)."""
+    """Settlement did not confirm within ``discharge_wait``: 2402 goes without it. Lines arriving later, and lines
+    whose 2301 was still on its way (the platform refuses it after the 2402), are uploaded by reopening the stay
+    (settlement's ``reopen_requested``)."""
     request_id, kind = request.id, request.kind
 
     def apply(s: RegistrationState, fx: Effects) -> None:

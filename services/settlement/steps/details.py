@@ -3,11 +3,16 @@
 A batch is decided (frozen in the state) before it is sent, so a lost answer finds the very same batch again.
 Lost answer (catalog): the platform refuses a duplicate feedetl_sn, so 5204 is asked — the batch adopted when the
 platform holds all its lines, else uploaded again. Each row carries the line's *net* quantity (reversals netted
-into it locally). A refused batch is reported to HIS with its lines; they stay pending, marked refused.
+into it locally). A refused batch is reported to HIS with its lines; they stay pending, marked refused — except
+a 2301 refused because the platform holds the stay discharged (the catalog's wording ``stay_discharged``:
+registration sent 2402 without settlement's confirmation): its lines stay pending, not refused, for the stay's
+reopening (2405 → 2301 → 2402 again), and nothing more goes up until registration's ``discharged`` arrives.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Any
 
 from yibao.chains.model import Call, Change, Effects, Refusal, Reply
@@ -17,7 +22,12 @@ from yibao.settlement.results import emit_fact, emit_result
 from yibao.settlement.state import SettlementState, Upload
 from yibao.settlement.steps.common import clean, detail_rows, lookup_5204
 
-__all__ = ["freeze_batch", "upload_call", "upload_row"]
+__all__ = ["freeze_batch", "upload_call", "upload_row", "StayDischarged"]
+
+log = logging.getLogger(__name__)
+
+#: whether a refusal's text says the stay is discharged on the platform (the catalog's wording ``stay_discharged``)
+StayDischarged = Callable[[str], bool]
 
 
 def freeze_batch(cfg: ChainConfig, book_of: Any) -> Change[SettlementState]:
@@ -60,7 +70,8 @@ def upload_row(kind: str, line: FeeLine, book: LineBook, st: SettlementState, ch
                   "med_type": e.med_type or person.med_type, "memo": e.memo})
 
 
-def upload_call(st: SettlementState, book: LineBook, batch: Upload) -> Call[SettlementState]:
+def upload_call(st: SettlementState, book: LineBook, batch: Upload, *,
+                stay_discharged: StayDischarged | None = None) -> Call[SettlementState]:
     kind = st.kind
     infno = "2204" if kind == "outpatient" else "2301"
     rows = [upload_row(kind, book.by_sn[sn], book, st, batch.chrg_bchno) for sn in batch.sns if sn in book.by_sn]
@@ -71,10 +82,16 @@ def upload_call(st: SettlementState, book: LineBook, batch: Upload) -> Call[Sett
             return
         s.lines.set_status(sns, "uploaded", upload_msgid=reply.msgid, only_from=("pending",))
         s.upload = None
+        for sn in sns:
+            s.discharge_refused.pop(sn, None)
         emit_fact(fx, kind="details_uploaded", id_parts=(batch.no, reply.msgid))
 
     def on_refused(s: SettlementState, refusal: Refusal, fx: Effects) -> None:
         if s.upload is None or s.upload.no != batch.no:
+            return
+        if (kind == "inpatient" and refusal.reason_code == "rejected" and stay_discharged is not None
+                and stay_discharged(refusal.text)):
+            _discharged_first(s, sns, refusal, fx)
             return
         for sn in sns:
             s.refused[sn] = refusal.text[:300]
@@ -91,3 +108,18 @@ def upload_call(st: SettlementState, book: LineBook, batch: Upload) -> Call[Sett
 
     return Call(f"{infno}:b{batch.no}", infno, {"feedetail": rows}, on_ok=on_ok, on_refused=on_refused,
                 lookup=lookup_5204(st, found), psn_no=st.person.psn_no, insuplc_admdvs=st.person.insuplc_admdvs)
+
+
+def _discharged_first(s: SettlementState, sns: list[str], refusal: Refusal, fx: Effects) -> None:
+    """The platform holds the stay discharged: a 2402 registration sent without our confirmation got there before
+    this 2301. The lines are not refused: they stay pending for the stay's reopening. Until registration's
+    ``discharged`` reaches us (it may be on its way), nothing more goes up — it would only be refused again."""
+    s.upload = None
+    for sn in sns:
+        s.discharge_refused[sn] = refusal.text[:300]
+    if not s.discharged:
+        s.platform_discharged_at = fx.now
+    count = len(sns)
+    fx.after_commit(lambda: log.warning(
+        "2301 refused: the platform holds the stay discharged; the lines wait for the stay's reopening",
+        extra={"fields": {"service": "settlement", "lines": count}}))

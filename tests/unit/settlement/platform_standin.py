@@ -4,7 +4,8 @@ What the real client does that matters to a chain is kept: catalog validation an
 invalid input raises EnvelopeValidationError and nothing is sent), envelopes with a unique msgid, infcode -1 as
 BusinessRejection. Faults are scripted per infno: ``"lose"`` (the platform does the work, the answer is lost),
 ``"reset"`` (nothing done, outcome unknown), ``"transport"`` (nothing sent), ``"refuse"`` (a business error), ``"crash"`` (the platform does the work and the
-worker dies mid-call: the task is cancelled, the journal row stays "sent").
+worker dies mid-call: the task is cancelled, the journal row stays "sent"). :meth:`SimClient.meanwhile` plays what
+another party does while a call is on its way (before the platform handles it).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from yibao.core import clock
@@ -42,6 +44,7 @@ class SimClient:
         self.fixmedins_code = settings.fixmedins_code
         self.catalog = Catalog.load(None)
         self.faults: dict[str, list[str]] = defaultdict(list)
+        self.hooks: dict[str, list[Callable[[], Awaitable[Any] | None]]] = defaultdict(list)
         self.calls: list[tuple[str, str]] = []  # (infno, msgid) of every call that reached the platform
         self._serial = 0
         self._base = _dt.datetime(2026, 1, 1, 8, 0, 0)
@@ -49,6 +52,11 @@ class SimClient:
     def fail(self, infno: str, *kinds: str) -> None:
         """The next calls of ``infno`` meet these faults, in order."""
         self.faults[infno].extend(kinds)
+
+    def meanwhile(self, infno: str, *actions: Callable[[], Awaitable[Any] | None]) -> None:
+        """While the next call of ``infno`` is on its way, before the platform handles it: ``actions`` run (e.g.
+        registration's 2402 and its fact), once, in order."""
+        self.hooks[infno].extend(actions)
 
     def infnos(self) -> list[str]:
         return [infno for infno, _ in self.calls]
@@ -64,6 +72,11 @@ class SimClient:
         payload = self.catalog.prepare_input(infno, input) if self.catalog.has_schema(infno) else dict(input)
         msgid = msgid or await self.allocate_msgid()
         fault = self.faults[infno].pop(0) if self.faults.get(infno) else None
+        hooks, self.hooks[infno] = list(self.hooks.get(infno) or ()), []
+        for hook in hooks:
+            done = hook()
+            if done is not None:
+                await done
         if fault == "transport":
             raise TransportError(infno, "connection refused (scripted)")
         if fault == "reset":
