@@ -74,7 +74,10 @@ refund whose original settlement is a mobile-pay one is read with the mobile led
 one booked in the period whose id (setl_id / msgid) is neither a refund the platform lists for the order nor a
 refund the bridge ever sent (6203 appRefdSn, 8804 out_refund_no in this deployment's call log:
 :func:`refunds_sent`) is ``mp_refund_only_in_his`` — also when the order itself was paid before the period (its
-6301 is asked all the same: :func:`order_ref_by_settlement`).
+6301 is asked all the same: :func:`order_ref_by_settlement`). A hand refund of a WeChat CASH_ONLY order (a settlement
+the ledger keeps as ``cash``: no 医保 order, 6301 knows nothing of it) is asked of WeChat Pay instead — 查询订单 (8803)
+by its out_trade_no, and the period's bills — and is ``mp_cash_refund_only_in_his`` while WeChat still holds the
+cash part paid and lists no such refund (:func:`cash_only_hand_refunds`, :func:`classify_cash_only_refunds`).
 
 A refund is stored (its appRefdSn, ``repair_msgid``) before it is sent; the platform treats appRefdSn as the
 refund's identity, so an attempt after a lost answer asks 6301 and never refunds twice.

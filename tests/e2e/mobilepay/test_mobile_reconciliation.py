@@ -345,7 +345,8 @@ async def test_wechat_refunds_on_the_bill_are_compared_with_his_refunds_and_repa
 async def test_a_refund_booked_by_hand_in_his_is_refunded_on_the_platform_once_approved(
         rig: MobileRig, tmp_path: Path) -> None:
     """HIS's window booked a refund of a mobile-paid order by hand (no 6203 behind it; the platform still holds the
-    order paid): mp_refund_only_in_his. Once approved the platform refunds what HIS booked (6203 ALL, stored before
+    order paid): mp_refund_only_in_his — the national run, whose 3202 sees the refund only in HIS, leaves it to the
+    mobile run (no national repair). Once approved the platform refunds what HIS booked (6203 ALL, stored before
     it is sent), HIS's hand refund is voided and the platform's refund booked in its place; the next run agrees."""
     v = await rig.visit("41.00", "6.50")
     await rig.pending(v)
@@ -366,6 +367,15 @@ async def test_a_refund_booked_by_hand_in_his_is_refunded_on_the_platform_once_a
     reconciler, national, mobile = _reconciler(rig, tmp_path)
     try:
         clerk = Actor("clerk.li", "clerk", "cli", "test")
+        # the national 3202 sees the window's refund "only in HIS": the national run leaves it to the mobile run
+        whole = await reconciler.run(RunRequest.for_day(clock.today(), requested_by="clerk.li", trigger="cli"),
+                                     actor=clerk)
+        theirs = [d for d in (await reconciler.status(whole.run_id))["differences"]
+                  if d["setl_id"] == "HANDREF0000001"]
+        assert [(d["diff_class"], d["action"], d["status"]) for d in theirs] == [
+            ("his_only", "mobile_run", "resolved")], theirs
+        assert "mobile-pay reconciliation" in theirs[0]["outcome"]
+
         run = await reconciler.run(RunRequest.for_day(clock.today(), scope="mobile", requested_by="clerk.li",
                                                       trigger="cli"), actor=clerk)
         mine = [d for d in (await reconciler.status(run.run_id))["differences"] if d["his_visit_id"] == v.key]
