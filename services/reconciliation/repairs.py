@@ -118,6 +118,8 @@ async def _truth(deps: RepairDeps, diff: DifferenceRecord, local: Any) -> tuple[
 #: the national run's "repair" of a difference of a mobile-paid settlement: none of its own — reported as the
 #: mobile-pay reconciliation's (which finds and repairs it in its own classes), so it is never repaired twice
 MOBILE_RUN = "mobile_run"
+#: the mobile-pay platform's transactions: a platform entry one of them booked is a mobile-pay order's
+MOBILE_INFNOS = frozenset({"6201", "6202", "6203", "6301", "6401"})
 
 
 def mobile_paid(conn: Connection, setl_id: str) -> LedgerEntry | None:
@@ -166,8 +168,9 @@ async def _plan(deps: RepairDeps, diff: DifferenceRecord) -> tuple[Plan, Any]:
         mdtrt_id = diff.mdtrt_id or (truth.mdtrt_id if truth is not None else None)
         since = clock.now() - _dt.timedelta(days=CALL_LOG_DAYS)
         call = await deps.db(lambda conn: call_for(conn, msgid=msgid, mdtrt_id=mdtrt_id, since=since))
-    # a call's service is the deployment's scoped name (<topic prefix>mobilepay)
-    if call is not None and call.service.endswith("mobilepay"):
+    # a call's service is the deployment's scoped name (<topic prefix>mobilepay); a mobile-pay call made by the
+    # mobile run's own repair (a 6203 whose answer it still awaits) is logged under reconciliation's name
+    if call is not None and (call.service.endswith("mobilepay") or call.infno in MOBILE_INFNOS):
         return _left_to_mobile(f"the platform's entry of a mobile-pay order ({call.infno})", truth), local
     plan = plan_repair(diff, local=local, truth=truth, cancellation=cancellation, call=call, ctx=deps.context())
     return plan, local

@@ -381,3 +381,19 @@ def test_every_class_and_action_fits_the_differences_table() -> None:
 
     assert all(len(c) <= recon_differences.c.diff_class.type.length for c in MOBILE_CLASSES)
     assert all(len(a) <= recon_differences.c.action.type.length for a in (*MONEY_MOVING_ACTIONS, MOBILE_RUN))
+
+
+async def test_a_platform_entry_a_mobile_pay_refund_booked_is_left_to_the_mobile_run(
+        reconciler, platform, engine, sent_results) -> None:
+    from yibao.core.db.schema import platform_calls
+
+    platform.add(PEntry.of(entry("MPCANCEL1", "41.00", flag="1", orig="MPSETL3", msgid="MSG-6203")))
+    with engine.begin() as conn:  # the mobile run's own 6203, its answer still awaited: logged as reconciliation's
+        conn.execute(platform_calls.insert().values(service="reconciliation", platform="mobilepay", infno="6203",
+                                                    msgid="MSG-6203", visit_key="V-9", started_at=NOON,
+                                                    outcome="unknown"))
+    run = await reconciler.run(RunRequest.for_day(TODAY))
+    with engine.connect() as conn:
+        [diff] = differences_of(conn, run.run_id)
+    assert (diff.diff_class, diff.action, diff.status) == ("platform_only", MOBILE_RUN, "resolved")
+    assert sent_results() == [] and platform.count("2601") == 0
