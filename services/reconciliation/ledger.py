@@ -358,10 +358,12 @@ def ledger_keys(conn: Connection, date_from: _dt.date, date_to: _dt.date) -> set
 
 
 def optins_seen(conn: Connection, since: _dt.date, until: _dt.date) -> set[str]:
-    """清算经办机构 of any entry (booked or voided) between the two days."""
+    """清算经办机构 of any national entry (booked or voided) between the two days — not of a cash-only one (a WeChat
+    CASH_ONLY order or its refund, which may name none: no 医保 settlement, nothing for 3201 to ask)."""
     start, end = period_bounds(since, until)
     c = recon_ledger.c
-    return set(conn.execute(select(c.setl_optins).where(c.setl_time >= start, c.setl_time < end)
+    return set(conn.execute(select(c.setl_optins).where(c.setl_time >= start, c.setl_time < end,
+                                                        c.status != "cash", c.setl_optins != "")
                             .distinct()).scalars())
 
 

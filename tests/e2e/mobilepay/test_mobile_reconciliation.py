@@ -373,7 +373,9 @@ async def test_a_refund_booked_by_hand_in_his_is_refunded_on_the_platform_once_a
         theirs = [d for d in (await reconciler.status(whole.run_id))["differences"]
                   if d["setl_id"] == "HANDREF0000001"]
         assert [(d["diff_class"], d["action"], d["status"]) for d in theirs] == [
-            ("his_only", "mobile_run", "resolved")], theirs
+            ("his_only", "mobile_run", "resolved")], (whole.state, whole.message, [
+                (d["diff_class"], d["setl_id"], d["action"], d["status"]) for d in
+                (await reconciler.status(whole.run_id))["differences"]])
         assert "mobile-pay reconciliation" in theirs[0]["outcome"]
 
         run = await reconciler.run(RunRequest.for_day(clock.today(), scope="mobile", requested_by="clerk.li",

@@ -397,3 +397,14 @@ async def test_a_platform_entry_a_mobile_pay_refund_booked_is_left_to_the_mobile
         [diff] = differences_of(conn, run.run_id)
     assert (diff.diff_class, diff.action, diff.status) == ("platform_only", MOBILE_RUN, "resolved")
     assert sent_results() == [] and platform.count("2601") == 0
+
+
+async def test_a_cash_only_entry_naming_no_clearing_institution_never_fails_the_national_run(
+        reconciler, platform, book, his) -> None:
+    both = entry("NSETL9", "12.00")
+    book(both)
+    platform.add(PEntry.of(both))
+    his(_cash_only_settled(), _hand_refund(clr_optins=None, insuplc_admdvs=None, insutype=None))
+    run = await reconciler.run(RunRequest.for_day(TODAY))
+    assert run.state == "balanced", run.message  # 3201 is asked nothing about the cash-only entries
+    assert [i["data"]["setl_optins"] for n, i in platform.calls if n == "3201"] == ["440100"]
