@@ -15,6 +15,9 @@ A rule is ``TARGET:KIND:PROBABILITY[:PARAM]`` (CLI ``--fault``, setting ``faults
   for ``6203``: ``expire`` (the refund answers refStatus EXP, nothing moved);
   for ``wechat``: ``abandon`` (the patient never pays the cash part of a WeChat order) and ``partial_notify`` (the
   payment notification comes without mix_pay_status: the hospital must query);
+  for ``wechat_refund`` (WeChat Pay's 申请退款, ``POST /v3/refund/domestic/refunds``): the before and after kinds
+  (``wechat_refund:drop_reply:1`` — the cash is refunded, the answer lost: the hospital asks 退款查询);
+  ``*`` never matches WeChat Pay's targets;
 * PROBABILITY — 0..1.
 
 Each rule draws from its own ``random.Random`` seeded by (run seed, rule text), one draw per matching call, so
@@ -59,6 +62,8 @@ class FaultRule:
         if (kind in CALLBACK_KINDS) != (target == "callback"):
             raise SimulatorConfigError(f"fault rule {text!r}: {'/'.join(CALLBACK_KINDS)} apply to target "
                                        "'callback' only")
+        if target == "wechat_refund" and kind not in ("latency", *BEFORE_KINDS, *AFTER_KINDS):
+            raise SimulatorConfigError(f"fault rule {text!r}: wechat_refund takes latency and the before/after kinds")
         if kind in MOBILE_KINDS and target != MOBILE_KINDS[kind]:
             raise SimulatorConfigError(f"fault rule {text!r}: {kind} applies to target {MOBILE_KINDS[kind]} only")
         try:
@@ -75,7 +80,7 @@ class FaultRule:
         return f"{self.target}:{self.kind}:{self.probability}" + (f":{self.param}" if self.param else "")
 
     def matches(self, target: str) -> bool:
-        if self.target == "callback" or target == "callback":
+        if self.target == "callback" or target == "callback" or target.startswith("wechat"):
             return self.target == target
         return self.target in ("*", target)
 

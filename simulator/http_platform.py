@@ -170,7 +170,15 @@ def build_platform_app(sim: Simulator) -> web.Application:
         if request.path == "/v3/billdownload/file":
             return web.Response(text=sim.wechat.bill(request.query.get("bill_date", "")), content_type="text/plain")
         body = (await request.read()).decode("utf-8", "replace")
+        decision = sim.faults.decide("wechat_refund") if (request.method, request.path) == (
+            "POST", "/v3/refund/domestic/refunds") else None
+        if decision is not None:
+            early = await before(request, decision)
+            if early is not None:
+                return early
         status, answer = sim.wechat.handle(request.method, request.path_qs, request.headers, body)
+        if decision is not None:
+            await after(request, decision)
         text = json.dumps(answer, ensure_ascii=False, default=str)
         return web.Response(body=text.encode(), status=status, headers=sim.wechat.signed_headers(text))
 

@@ -25,7 +25,7 @@ MONEY_MOVING_ACTIONS: frozenset[str] = frozenset({"reverse", "adopt", "adopt_can
                                                   # the mobile-pay reconciliation's (yibao.reconciliation.mobile)
                                                   "mp_refund", "mp_book", "mp_adopt_refund",
                                                   "mp_adopt_wechat_refund", "mp_wechat_refund",
-                                                  "mp_refund_as_booked"})
+                                                  "mp_refund_as_booked", "mp_cash_refund_as_booked"})
 
 
 @dataclass(frozen=True)

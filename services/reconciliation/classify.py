@@ -41,6 +41,8 @@ DIFFERENCE_LABELS: dict[str, tuple[str, str]] = {
     "mp_refund_not_on_platform": ("Mobile: refunded in HIS, not on the platform", "移动支付 医院已退 平台无"),
     "mp_refund_only_in_his": ("Mobile: refunded by hand in HIS, still paid on the platform",
                               "移动支付 医院手工退费 平台仍已付"),
+    "mp_cash_refund_only_in_his": ("Mobile: WeChat cash-only order refunded by hand in HIS, still paid in WeChat Pay",
+                                   "微信纯自费 医院手工退费 微信仍已付"),
     "mp_cash_not_in_his": ("Mobile: cash collected in WeChat Pay, not in HIS", "微信医保 现金已收 医院无"),
     "mp_cash_mismatch": ("Mobile: WeChat cash differs from HIS", "微信医保 现金金额不一致"),
     "mp_wechat_refund_not_in_his": ("Mobile: refunded in WeChat Pay, not in HIS", "微信医保 微信已退 医院无"),

@@ -12,8 +12,11 @@ parked (an InputError) for ops to look at.
 
 Channel: results of the mobile-pay service (or any result whose ``detail.channel`` names one) are kept apart so
 reports can show mobile-pay and 1.0/2.0 orders separately; everything else is ``national``. A mobile-pay settlement
-is a national settlement too (3201 counts it); a cash-only mobile refund (``detail.cash_only``) moves no fund money
-and is kept with status ``cash``: the mobile-pay reconciliation reads it, 3201/3202 do not.
+is a national settlement too (3201 counts it); a cash-only mobile settlement or refund (``detail.cash_only``: a
+WeChat CASH_ONLY order, a cash part refunded) moves no fund money and is kept with status ``cash``: the mobile-pay
+reconciliation reads it, 3201/3202 do not. So is any refund of a cash-only settlement, whoever booked it (HIS's
+window refunding a WeChat CASH_ONLY order by hand names that order, not ``cash_only``): no national settlement
+stands behind it, and 3202 would otherwise call it "only in HIS".
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ __all__ = [
     "BadLedgerResult",
     "entry_from_result",
     "record_result",
+    "refunds_cash_only",
     "insert_entry",
     "entries_between",
     "RAW_DETAIL_COLUMNS",
@@ -114,12 +118,14 @@ def _negative(value: Decimal) -> Decimal:
     return -abs(money(value))
 
 
-def entry_from_result(result: HisResult) -> LedgerEntry | None:
-    """The ledger entry a result books, or None for results that book nothing (registered, rejected …)."""
+def entry_from_result(result: HisResult, *, of_cash_only: bool = False) -> LedgerEntry | None:
+    """The ledger entry a result books, or None for results that book nothing (registered, rejected …).
+    ``of_cash_only``: the result refunds a cash-only settlement (kept as ``cash`` too)."""
     if result.kind not in LEDGER_KINDS:
         return None
     what = f"{result.kind} result {result.message_id}"
-    cash_only = bool((result.detail or {}).get("cash_only"))  # a mobile-pay cash part: no 医保 settlement behind it
+    # a mobile-pay cash part (or a refund of a cash-only settlement): no 医保 settlement behind it
+    cash_only = bool((result.detail or {}).get("cash_only")) or (of_cash_only and result.kind == "refunded")
     if not result.setl_id:
         raise BadLedgerResult(f"{what}: setl_id is missing")
     if result.split is None:
@@ -141,7 +147,7 @@ def entry_from_result(result: HisResult) -> LedgerEntry | None:
         acct_pay=amount(split.acct_pay), psn_cash_pay=amount(split.psn_cash_pay), mdtrt_id=result.mdtrt_id,
         psn_no=result.psn_no, orig_setl_id=result.orig_setl_id, msgid=result.msgid,
         split=json.loads(split.model_dump_json()), producer=result.service, message_id=result.message_id,
-        status="cash" if (result.detail or {}).get("cash_only") else "booked",
+        status="cash" if cash_only else "booked",
     )
 
 
@@ -170,9 +176,19 @@ def insert_entry(conn: Connection, entry: LedgerEntry) -> bool:
     return conn.execute(stmt.returning(recon_ledger.c.setl_id)).first() is not None
 
 
+def refunds_cash_only(conn: Connection, result: HisResult) -> bool:
+    """Whether ``result`` is a refund of a settlement the ledger keeps as cash-only (a WeChat CASH_ONLY order)."""
+    if result.kind != "refunded" or not result.orig_setl_id or (result.detail or {}).get("cash_only"):
+        return False
+    c = recon_ledger.c
+    status = conn.execute(select(c.status).where(c.setl_id == result.orig_setl_id, c.refd_setl_flag == "0")
+                          ).scalar()
+    return status == "cash"
+
+
 def record_result(conn: Connection, result: HisResult) -> str:
     """One HIS_RESULTS message: processed (booked), duplicate (seen, or setl_id booked) or skipped."""
-    entry = entry_from_result(result)
+    entry = entry_from_result(result, of_cash_only=refunds_cash_only(conn, result))
     if entry is None:
         return "skipped"
     if not first_time(conn, CONSUMER, result.message_id):
@@ -342,10 +358,12 @@ def ledger_keys(conn: Connection, date_from: _dt.date, date_to: _dt.date) -> set
 
 
 def optins_seen(conn: Connection, since: _dt.date, until: _dt.date) -> set[str]:
-    """清算经办机构 of any entry (booked or voided) between the two days."""
+    """清算经办机构 of any national entry (booked or voided) between the two days — not of a cash-only one (a WeChat
+    CASH_ONLY order or its refund, which may name none: no 医保 settlement, nothing for 3201 to ask)."""
     start, end = period_bounds(since, until)
     c = recon_ledger.c
-    return set(conn.execute(select(c.setl_optins).where(c.setl_time >= start, c.setl_time < end)
+    return set(conn.execute(select(c.setl_optins).where(c.setl_time >= start, c.setl_time < end,
+                                                        c.status != "cash", c.setl_optins != "")
                             .distinct()).scalars())
 
 

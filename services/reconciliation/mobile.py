@@ -37,6 +37,14 @@ mp_refund_only_in_his      HIS booked a refund of a mobile-pay order (any  ``mp_
                                                                            booked in its place (HIS told of both).
                                                                            Approve only when the patient was not
                                                                            paid back by hand: else reject (manual)
+mp_cash_refund_only_in    HIS booked a refund (any channel, by hand) of   ``mp_cash_refund_as_booked``: WeChat
+_his                       a WeChat CASH_ONLY order (no 医保 order: no      Pay refunds the cash HIS booked (8804,
+                           6301 can tell), no 8804 of the bridge stands    its out_refund_no stored before it is
+                           behind it, WeChat's 查询订单 (8803) still holds  sent; a lost answer is looked up by
+                           the cash part paid and no bill of the period    退款查询 8805), then HIS's hand refund is
+                           lists it                                        voided and WeChat's refund booked in its
+                                                                           place. Approve only when the patient
+                                                                           was not paid back by hand
 mp_cash_not_in_his         WeChat Pay's daily bill (8806) shows a cash     manual: refund it in WeChat Pay (8804)
                            part collected for an order HIS holds no        or book it in HIS, by hand
                            settlement of
@@ -66,7 +74,10 @@ refund whose original settlement is a mobile-pay one is read with the mobile led
 one booked in the period whose id (setl_id / msgid) is neither a refund the platform lists for the order nor a
 refund the bridge ever sent (6203 appRefdSn, 8804 out_refund_no in this deployment's call log:
 :func:`refunds_sent`) is ``mp_refund_only_in_his`` — also when the order itself was paid before the period (its
-6301 is asked all the same: :func:`order_ref_by_settlement`).
+6301 is asked all the same: :func:`order_ref_by_settlement`). A hand refund of a WeChat CASH_ONLY order (a settlement
+the ledger keeps as ``cash``: no 医保 order, 6301 knows nothing of it) is asked of WeChat Pay instead — 查询订单 (8803)
+by its out_trade_no, and the period's bills — and is ``mp_cash_refund_only_in_his`` while WeChat still holds the
+cash part paid and lists no such refund (:func:`cash_only_hand_refunds`, :func:`classify_cash_only_refunds`).
 
 A refund is stored (its appRefdSn, ``repair_msgid``) before it is sent; the platform treats appRefdSn as the
 refund's identity, so an attempt after a lost answer asks 6301 and never refunds twice.
@@ -105,7 +116,7 @@ __all__ = ["MOBILE_CLASSES", "OrderRef", "MobileView", "MobileDeps", "is_mobile"
            "mobile_entries", "classify_orders", "views_of", "plan_mobile", "plan_mobile_difference",
            "apply_mobile_difference", "refund_sn", "BillRow", "parse_bill", "classify_bill", "bills_of",
            "SentRefund", "wechat_refunds_sent", "classify_bill_refunds", "refunds_sent", "order_ref_by_settlement",
-           "hand_refunds_of_period"]
+           "hand_refunds_of_period", "cash_only_hand_refunds", "classify_cash_only_refunds", "wechat_orders_of"]
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +124,7 @@ MOBILE_CLASSES: tuple[str, ...] = ("mp_paid_not_in_his", "mp_in_his_not_paid", "
                                    "mp_refund_not_in_his", "mp_refund_not_on_platform", "mp_cash_not_in_his",
                                    "mp_cash_mismatch", "mp_wechat_refund_not_in_his",
                                    "mp_wechat_refund_not_on_wechat", "mp_wechat_refund_mismatch",
-                                   "mp_refund_only_in_his")
+                                   "mp_refund_only_in_his", "mp_cash_refund_only_in_his")
 #: what 6301's ordStas means (the same table as the mobile-pay service's, YIBAO_MP_ORD_STAS)
 PAID_MEANINGS = frozenset({"settled", "refunded"})
 #: the mobile-pay service's name (its calls, scoped by the deployment, are the orders reconciled here)
@@ -309,6 +320,69 @@ def hand_refunds_of_period(entries: Sequence[LedgerEntry], sent: set[str], *, da
             continue
         out.append(e)
     return out
+
+
+def cash_only_hand_refunds(entries: Sequence[LedgerEntry], sent: set[str], *, date_from: _dt.date,
+                           date_to: _dt.date) -> list[tuple[LedgerEntry, LedgerEntry]]:
+    """HIS's hand-booked refunds of the period (:func:`hand_refunds_of_period`) of a WeChat CASH_ONLY order — a
+    mobile settlement the ledger keeps as cash-only (no 医保 order: 6301 knows nothing of it; its setl_id is WeChat's
+    out_trade_no) — each with that settlement."""
+    cash_only = {e.setl_id: e for e in entries if e.refd_setl_flag == "0" and e.status == "cash" and is_mobile(e.channel)}
+    return [(e, cash_only[e.orig_setl_id]) for e in hand_refunds_of_period(entries, sent, date_from=date_from,
+                                                                            date_to=date_to)
+            if e.orig_setl_id in cash_only]
+
+
+#: WeChat's 查询订单 (8803) ``self_pay_status`` of an order whose cash part is paid and not (wholly) refunded
+WECHAT_SELF_PAID = "SELF_PAY_SUCCESS"
+
+
+def classify_cash_only_refunds(pairs: Sequence[tuple[LedgerEntry, LedgerEntry]],
+                               orders: Mapping[str, Mapping[str, Any] | None],
+                               bill: Sequence[BillRow] = ()) -> list[Difference]:
+    """``mp_cash_refund_only_in_his``: a hand-booked HIS refund of a WeChat CASH_ONLY order (``pairs``: refund,
+    settlement) that WeChat Pay does not know — its 查询订单 (``orders``: 8803 by out_trade_no, None when WeChat
+    knows no such order) still holds the cash part paid (SELF_PAY_SUCCESS) and no REFUND line of the ``bill``
+    carries the refund's id. An order WeChat knows as refunded (SELF_PAY_REFUND: refunded in WeChat Pay itself, the
+    bill's classes look at that) or does not know at all is not this class."""
+    billed = {r.refund_no for r in bill if r.kind == "REFUND" and r.refund_no}
+    out: list[Difference] = []
+    for refund, order in pairs:
+        trade = order.setl_id
+        wechat = orders.get(trade)
+        if wechat is None or str(wechat.get("self_pay_status") or "") != WECHAT_SELF_PAID:
+            continue
+        if refund.setl_id in billed or (refund.msgid and refund.msgid in billed):
+            continue
+        collected = _fen(wechat.get("wechat_pay_cash_fee"))
+        diff = _diff("mp_cash_refund_only_in_his", None, None, setl_id=refund.setl_id, local=refund, refd_flag="1",
+                     memo=f"WeChat order {trade} (CASH_ONLY, {collected} collected): HIS booked refund "
+                          f"{refund.setl_id} ({refund.channel}, {-money(refund.psn_cash_pay)} cash back) with no "
+                          f"8804 behind it; WeChat Pay still holds the order paid ({WECHAT_SELF_PAID})")
+        out.append(replace(diff, msgid=trade[:40], channel=order.channel,
+                           his_visit_id=refund.his_visit_id or order.his_visit_id, plat_medfee_sumamt=collected,
+                           plat_fund_pay_sumamt=ZERO, plat_acct_pay=ZERO))
+    return out
+
+
+async def wechat_orders_of(wechat: Any, trades: Sequence[str], *, timeout_s: float) -> dict[str, dict[str, Any] | None]:
+    """WeChat's 查询订单 (8803) of each out_trade_no; None for an order WeChat Pay does not know."""
+    out: dict[str, dict[str, Any] | None] = {}
+    for trade in dict.fromkeys(trades):
+        try:
+            reply = await asyncio.wait_for(wechat.call("8803", {"data": {"out_trade_no": trade}}), timeout_s)
+        except BusinessRejection as exc:
+            if any(code in str(exc.err_msg) for code in _NOT_FOUND):
+                out[trade] = None
+                continue
+            raise ReconciliationError(f"8803 of WeChat order {trade} refused: {exc.err_msg}") from None
+        output = getattr(reply, "output", reply)
+        out[trade] = dict(output) if isinstance(output, Mapping) else {}
+    return out
+
+
+#: how WeChat Pay says it knows no such order or refund
+_NOT_FOUND = ("RESOURCE_NOT_EXISTS", "ORDER_NOT_EXIST", "NOT_FOUND")
 
 
 # --- classifying ---------------------------------------------------------------------------------------------------
@@ -580,7 +654,7 @@ def refund_sn(diff: DifferenceRecord, kind: str = "ALL") -> str:
 @dataclass(frozen=True)
 class MobilePlan:
     action: str  # none | manual | mp_refund | mp_book | void | correct | mp_adopt_refund | mp_adopt_wechat_refund
-    #              | mp_wechat_refund | mp_refund_as_booked
+    #              | mp_wechat_refund | mp_refund_as_booked | mp_cash_refund_as_booked
     reason: str
     amount: Decimal | None = None
     view: MobileView | None = None
@@ -589,6 +663,7 @@ class MobilePlan:
     original: LedgerEntry | None = None  #: HIS's settlement of the order a WeChat refund belongs to
     refd_type: str | None = None  #: mp_refund_as_booked: the 6203 refdType that refunds what HIS booked
     parts: tuple[Decimal, Decimal, Decimal] | None = None  #: mp_refund_as_booked: (cash, account, fund)
+    cash_total: Decimal | None = None  #: mp_cash_refund_as_booked: the cash WeChat Pay collected for the order
 
 
 class MobileDeps:
@@ -647,6 +722,8 @@ async def plan_mobile(deps: Any, diff: DifferenceRecord) -> MobilePlan:
     mobile: MobileDeps = deps.mobile
     if mobile is None:
         return MobilePlan("manual", "mobile pay is not configured in reconciliation (YIBAO_MP_*)")
+    if diff.diff_class == "mp_cash_refund_only_in_his":  # a CASH_ONLY order: WeChat Pay is the only platform
+        return await _plan_cash_as_booked(deps, mobile, diff)
     view, ref = await _truth(deps, mobile, diff)
     local = await deps.db(lambda conn: entry_by_setl_id(conn, diff.setl_id))
     if local is not None and local.status not in ("booked", "cash"):
@@ -746,6 +823,43 @@ def _plan_as_booked(diff: DifferenceRecord, view: MobileView | None, local: Ledg
                       refd_type=kind, parts=parts)
 
 
+async def _plan_cash_as_booked(deps: Any, mobile: MobileDeps, diff: DifferenceRecord) -> MobilePlan:
+    """mp_cash_refund_only_in_his: WeChat Pay refunds the cash HIS booked by hand for a CASH_ONLY order — asked
+    again (8803) now: an order WeChat no longer holds paid, or a refund of more than it collected, is people's."""
+    if mobile.wechat is None:
+        return MobilePlan("manual", "WeChat Pay is not configured in reconciliation (YIBAO_WECHAT_*): handle by hand")
+
+    def read(conn: Connection) -> tuple[LedgerEntry | None, LedgerEntry | None]:
+        hand = entry_by_setl_id(conn, diff.setl_id)
+        if hand is None or hand.refd_setl_flag != "1" or hand.status not in ("booked", "cash"):
+            return None, None
+        return hand, entry_by_setl_id(conn, hand.orig_setl_id or "")
+
+    hand, original = await deps.db(read)
+    if hand is None:
+        return MobilePlan("none", "HIS no longer holds the refund")
+    trade = (original.setl_id if original is not None else None) or diff.msgid or ""
+    orders = await deps.platform(wechat_orders_of(mobile.wechat, [trade], timeout_s=deps.timeout_s))
+    order = orders.get(trade)
+    if order is None:
+        return MobilePlan("manual", f"WeChat Pay knows no order {trade} (8803): handle by hand", original=original)
+    status = str(order.get("self_pay_status") or "")
+    if status != WECHAT_SELF_PAID:
+        return MobilePlan("manual", f"WeChat Pay holds order {trade} {status or 'without a status'}, not paid: a "
+                                    "refund HIS's hand refund does not name may have been made in WeChat Pay — match "
+                                    "them by hand", original=original)
+    cash, collected = money(-hand.psn_cash_pay), _fen(order.get("wechat_pay_cash_fee"))
+    if hand.fund_pay_sumamt or hand.acct_pay or cash <= ZERO or cash > collected:
+        return MobilePlan("manual", f"HIS booked a refund of cash {cash} (fund {-hand.fund_pay_sumamt}, account "
+                                    f"{-hand.acct_pay}); WeChat Pay collected {collected} cash: handle by hand",
+                          original=original)
+    return MobilePlan("mp_cash_refund_as_booked", f"HIS booked this refund of WeChat order {trade} (CASH_ONLY) by "
+                                                    f"hand, WeChat Pay still holds it paid: refund {cash} in WeChat Pay "
+                                                    "(申请退款 8804) and book WeChat's refund in HIS in place of the "
+                                                    "hand-booked one — approve only if the patient was not paid back "
+                                                    "by hand", amount=cash, original=original, cash_total=collected)
+
+
 #: the classes of WeChat Pay's refunds (the daily bill against HIS's refunds)
 WECHAT_REFUND_CLASSES = frozenset({"mp_wechat_refund_not_in_his", "mp_wechat_refund_not_on_wechat",
                                    "mp_wechat_refund_mismatch"})
@@ -767,7 +881,7 @@ async def _wechat_refund_truth(deps: Any, mobile: MobileDeps, sn: str) -> dict[s
     try:
         reply = await deps.platform(mobile.wechat.call("8805", {"data": {"out_refund_no": sn}}))
     except BusinessRejection as exc:
-        if any(code in str(exc.err_msg) for code in ("RESOURCE_NOT_EXISTS", "ORDER_NOT_EXIST", "NOT_FOUND")):
+        if any(code in str(exc.err_msg) for code in _NOT_FOUND):
             return None
         raise ReconciliationError(f"8805 of refund {sn} refused: {exc.err_msg}") from None
     output = getattr(reply, "output", reply)
@@ -862,6 +976,77 @@ async def _refund_on_wechat(deps: Any, mobile: MobileDeps, diff: DifferenceRecor
         conn, diff.id, expect={"applying"}, status="repaired", resolved_at=clock.now(),
         outcome=f"WeChat Pay refunded {money(cash)} (8804 SUCCESS); HIS had booked it"))
     return "repaired" if done else diff.status
+
+
+async def _wechat_refund_as_booked(deps: Any, mobile: MobileDeps, diff: DifferenceRecord, plan: MobilePlan) -> str:
+    """The approved WeChat refund of a hand-booked HIS refund of a CASH_ONLY order: its out_refund_no (derived from
+    the difference) stored before 8804 is sent — WeChat Pay takes the same out_refund_no again as the same refund,
+    and a lost answer is looked up by 8805 at the next attempt — then HIS's books re-keyed."""
+    assert plan.amount is not None and plan.original is not None
+    sn, trade = refund_sn(diff, "WX_AS_BOOKED"), plan.original.setl_id
+    if not await deps.db(lambda conn: update_difference(conn, diff.id, expect={"approved", "applying"},
+                                                         status="applying", repair_msgid=sn,
+                                                         outcome=f"WeChat refund {sn} being sent")):
+        return diff.status
+    try:
+        reply = await deps.platform(mobile.wechat.call("8804", {"data": {
+            "out_trade_no": trade, "out_refund_no": sn, "reason": "医保移动支付 对账退款 (HIS 手工退费)",
+            "amount": {"refund": int(money(plan.amount) * 100), "total": int(money(plan.cash_total or plan.amount) * 100),
+                       "currency": "CNY"}}}, visit_key=diff.his_visit_id))
+    except (PlatformError, asyncio.TimeoutError) as exc:
+        return await _refund_not_done(deps, diff, exc, lookup="8805")
+    output = getattr(reply, "output", reply) or {}
+    if str(output.get("status") or "") != "SUCCESS":
+        reason = f"WeChat refund {sn} answered {output.get('status') or '?'}: 8805 is asked at the next attempt"
+        await deps.db(lambda conn: update_difference(conn, diff.id, expect={"applying"}, outcome=reason))
+        return "applying"
+    return await _rekey_cash_hand_refund(deps, diff, sn, output)
+
+
+async def _resume_wechat_as_booked(deps: Any, mobile: MobileDeps, diff: DifferenceRecord) -> str | None:
+    """An ``applying`` WeChat refund of a hand-booked refund whose answer was lost: 8805 (退款查询) says what became
+    of it — SUCCESS: HIS's books re-keyed; PROCESSING: still ``applying``; unknown to WeChat Pay: None (planned and
+    sent again, the same out_refund_no); closed or abnormal: people's."""
+    sn = diff.repair_msgid or ""
+    truth = await _wechat_refund_truth(deps, mobile, sn) if sn else None
+    if truth is None:
+        return None
+    status = str(truth.get("status") or "")
+    if status == "SUCCESS":
+        return await _rekey_cash_hand_refund(deps, diff, sn, truth)
+    if status == "PROCESSING":
+        await deps.db(lambda conn: update_difference(conn, diff.id, expect={"applying"},
+                                                     outcome=f"WeChat refund {sn} is PROCESSING (8805): asked again "
+                                                             "at the next attempt"))
+        return "applying"
+    reason = f"WeChat refund {sn} ended {status or '?'} (8805): handle it in WeChat Pay's merchant platform (异常退款)"
+    await deps.db(lambda conn: update_difference(conn, diff.id, expect={"applying"}, status="manual", outcome=reason))
+    return "manual"
+
+
+async def _rekey_cash_hand_refund(deps: Any, diff: DifferenceRecord, sn: str, refund: Mapping[str, Any]) -> str:
+    """WeChat Pay refunded (``sn`` SUCCESS): in one transaction HIS's hand-booked refund of the CASH_ONLY order is
+    voided (HIS told: the settlement stands again) and WeChat's refund booked in its place (HIS told: refunded, cash
+    only, ``sn`` as its id — the bill's 商户退款单号) — so HIS, the bill and the next run see WeChat's refund once."""
+    cash = _fen((refund.get("amount") or {}).get("refund"))
+
+    def finish(conn: Connection) -> str:
+        hand = entry_by_setl_id(conn, diff.setl_id)
+        original = entry_by_setl_id(conn, hand.orig_setl_id or "") if hand is not None else None
+        if not update_difference(conn, diff.id, expect={"approved", "applying"}, status="repaired",
+                                 resolved_at=clock.now(),
+                                 outcome=f"refunded {cash} in WeChat Pay (8804 {sn} SUCCESS); HIS's hand-booked "
+                                         "refund replaced by WeChat's"):
+            return diff.status
+        if hand is not None and _void_refund(conn, hand.setl_id):
+            _send(deps, conn, writeback.voided(hand, run_id=diff.run_id, difference_id=diff.id))
+        of_order = replace(diff, channel=original.channel if original is not None else diff.channel,
+                           his_visit_id=diff.his_visit_id or (original.his_visit_id if original else None))
+        _book_refund(deps, conn, of_order, original, {"cashRefdAmt": str(cash), "appRefdSn": sn, "refdType": "CASH"},
+                     None, "wechat_as_booked")
+        return "repaired"
+
+    return await deps.db(finish)
 
 
 def _status(deps: Any, diff: DifferenceRecord, plan: MobilePlan) -> str:
@@ -1021,15 +1206,15 @@ async def _refund_6203(deps: Any, mobile: MobileDeps, ref: Any, sn: str, kind: s
         raise ReconciliationError(f"6203 {kind} answered refStatus {status or '?'}")
 
 
-async def _refund_not_done(deps: Any, diff: DifferenceRecord, exc: BaseException) -> str:
-    """A refund the platform refused goes to a person (``manual``); one not finished stays ``applying`` (6301 is
-    asked at the next attempt)."""
+async def _refund_not_done(deps: Any, diff: DifferenceRecord, exc: BaseException, *, lookup: str = "6301") -> str:
+    """A refund the platform refused goes to a person (``manual``); one not finished stays ``applying`` (``lookup``,
+    6301 or WeChat's 8805, is asked at the next attempt)."""
     if isinstance(exc, BusinessRejection):
         reason = f"refund refused: {exc.err_msg}; handle by hand"[:500]
         await deps.db(lambda conn: update_difference(conn, diff.id, expect={"applying"}, status="manual",
                                                      outcome=reason))
         return "manual"
-    reason = f"refund not finished ({type(exc).__name__}: {exc}): 6301 is asked at the next attempt"[:500]
+    reason = f"refund not finished ({type(exc).__name__}: {exc}): {lookup} is asked at the next attempt"[:500]
     await deps.db(lambda conn: update_difference(conn, diff.id, expect={"applying"}, outcome=reason))
     return "applying"
 
@@ -1120,6 +1305,12 @@ async def apply_mobile_difference(deps: Any, difference_id: int) -> str:
         return diff.status if diff is not None else "missing"
     mobile: MobileDeps | None = deps.mobile
     try:
+        if diff.status == "applying" and diff.action == "mp_cash_refund_as_booked" and mobile is not None \
+                and mobile.wechat is not None:
+            resumed = await _resume_wechat_as_booked(deps, mobile, diff)
+            if resumed is not None:
+                metrics.REPAIRS.labels(diff.diff_class, diff.action, resumed).inc()
+                return resumed
         if diff.status == "applying" and diff.action == "mp_refund_as_booked" and mobile is not None:
             ref = await deps.db(lambda conn: order_ref(conn, diff.msgid or ""))
             view = await deps.platform(mobile.view(ref)) if ref is not None else None
@@ -1160,6 +1351,8 @@ async def apply_mobile_difference(deps: Any, difference_id: int) -> str:
             status = await _refund_on_wechat(deps, mobile, diff, plan)
         elif plan.action == "mp_refund_as_booked":
             status = await _refund_as_booked(deps, mobile, diff, plan)
+        elif plan.action == "mp_cash_refund_as_booked":
+            status = await _wechat_refund_as_booked(deps, mobile, diff, plan)
         elif plan.action == "mp_book":
             ref = await deps.db(lambda conn: order_ref(conn, diff.msgid or ""))
             assert ref is not None

@@ -73,7 +73,7 @@ class RepairContext:
 
 @dataclass(frozen=True)
 class Plan:
-    action: str  # none | reverse | adopt | adopt_cancellation | void | correct | manual
+    action: str  # none | reverse | adopt | adopt_cancellation | void | correct | manual | mobile_run (repairs.py)
     reason: str
     amount: Decimal | None = None
     oinfno: str | None = None  # reverse: the transaction to undo

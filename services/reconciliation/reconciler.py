@@ -46,9 +46,9 @@ from .plans import RepairContext
 from .repairs import RepairDeps, apply_difference, plan_difference
 from .reports import ReportFiles, RunReport, write_reports
 from .result_file import ResultSummary, read_result_file, result_columns
-from .mobile import (MobileDeps, bills_of, classify_bill, classify_orders, hand_refunds_of_period, mobile_entries,
-                     order_ref, order_ref_by_settlement, orders_of_period, refunds_sent, views_of,
-                     wechat_refunds_sent)
+from .mobile import (MobileDeps, bills_of, cash_only_hand_refunds, classify_bill, classify_cash_only_refunds,
+                     classify_orders, hand_refunds_of_period, mobile_entries, order_ref, order_ref_by_settlement,
+                     orders_of_period, refunds_sent, views_of, wechat_orders_of, wechat_refunds_sent)
 from .runs import (
     MOBILE_SINGLE_SIDED,
     OPEN_STATUSES,
@@ -352,7 +352,7 @@ class Reconciler:
         refs, views = [*refs, *more], {**views, **more_views}
         found = classify_orders(refs, views, entries, date_from=run.date_from, date_to=run.date_to, sent=sent)
         if self.mobile.wechat is not None:
-            found += await self._wechat_bill(run, views, entries, start, end)
+            found += await self._wechat_bill(run, views, entries, start, end, hand_sent=sent)
         await self.db(lambda conn: save_differences(conn, run.run_id, found))
         for d in found:
             metrics.DIFFERENCES.labels(d.diff_class).inc()
@@ -383,10 +383,12 @@ class Reconciler:
                 from None
 
     async def _wechat_bill(self, run: RunRecord, views: dict[str, Any], entries: Sequence[Any],
-                           start: _dt.datetime, end: _dt.datetime) -> list[Any]:
+                           start: _dt.datetime, end: _dt.datetime, *, hand_sent: set[str] | None = None) -> list[Any]:
         """WeChat Pay's bills of the period (8806) against HIS's ledger (yibao.reconciliation.mobile.classify_bill):
         payments and refunds; an order a bill names beyond the period's call log is asked with 6301 too, and the
-        refunds the bridge sent to WeChat Pay from ``start`` (the lookback) to ``end`` are looked for on the bills."""
+        refunds the bridge sent to WeChat Pay from ``start`` (the lookback) to ``end`` are looked for on the bills.
+        HIS's hand-booked refunds of WeChat CASH_ONLY orders (``hand_sent``: the refund ids the bridge sent, which
+        are not hand-booked) are checked with WeChat's 查询订单 (8803): mp_cash_refund_only_in_his."""
         assert self.mobile is not None
         await self._progress(run.run_id, "8806", 0, 1)
         try:
@@ -397,9 +399,18 @@ class Reconciler:
             views = {**views, **await views_of(self.mobile, more, timeout_s=self.settings.platform_call_timeout_s)}
         except (PlatformError, ReconciliationError, asyncio.TimeoutError) as exc:
             raise _RunFailed(f"WeChat Pay's bill (8806): {type(exc).__name__}: {mask_text(str(exc))}") from None
+        hand = cash_only_hand_refunds(entries, hand_sent if hand_sent is not None else set(),
+                                      date_from=run.date_from, date_to=run.date_to)
+        try:
+            orders = await wechat_orders_of(self.mobile.wechat, [o.setl_id for _, o in hand],
+                                            timeout_s=self.settings.platform_call_timeout_s) if hand else {}
+        except (PlatformError, ReconciliationError, asyncio.TimeoutError) as exc:
+            raise _RunFailed(f"WeChat Pay's 查询订单 (8803) of HIS's hand refunds: {type(exc).__name__}: "
+                             f"{mask_text(str(exc))}") from None
         await self._progress(run.run_id, "8806", 1, 1)
         sent = await self.db(lambda conn: wechat_refunds_sent(conn, start, end))
-        return classify_bill(bill, views, entries, sent, date_from=run.date_from, date_to=run.date_to)
+        return [*classify_bill(bill, views, entries, sent, date_from=run.date_from, date_to=run.date_to),
+                *classify_cash_only_refunds(hand, orders, bill)]
 
     def _optins_hints(self, run: RunRecord) -> Callable[[Connection], set[str]]:
         """清算经办机构 worth asking besides the period's ledger: the ledger's recent ones, our calls' answers."""

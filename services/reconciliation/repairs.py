@@ -43,7 +43,7 @@ from yibao.envelope.errors import BusinessRejection, PlatformError, UnknownOutco
 from . import metrics, writeback
 from .approval import ApprovalPolicy
 from .errors import RepairError
-from .ledger import CONSUMER, entry_by_setl_id, insert_entry
+from .ledger import CONSUMER, LedgerEntry, entry_by_setl_id, insert_entry
 from .ledger import correct_entry as _correct_entry
 from .ledger import void_entry as _void_entry
 from .mobile import MOBILE_CLASSES, apply_mobile_difference, is_mobile, plan_mobile_difference
@@ -51,7 +51,7 @@ from .plans import Plan, RepairContext, plan_repair
 from .runs import DifferenceRecord, difference, update_difference
 from .truth import PlatformEntry, call_for, query_entry
 
-__all__ = ["RepairDeps", "plan_difference", "apply_difference"]
+__all__ = ["RepairDeps", "plan_difference", "apply_difference", "mobile_paid", "MOBILE_RUN"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -115,10 +115,52 @@ async def _truth(deps: RepairDeps, diff: DifferenceRecord, local: Any) -> tuple[
     return truth, cancellation
 
 
+#: the national run's "repair" of a difference of a mobile-paid settlement: none of its own — reported as the
+#: mobile-pay reconciliation's (which finds and repairs it in its own classes), so it is never repaired twice
+MOBILE_RUN = "mobile_run"
+#: the mobile-pay platform's transactions: a platform entry one of them booked is a mobile-pay order's
+MOBILE_INFNOS = frozenset({"6201", "6202", "6203", "6301", "6401"})
+
+
+def mobile_paid(conn: Connection, setl_id: str) -> LedgerEntry | None:
+    """The mobile-pay settlement behind HIS's ledger entry ``setl_id``: the entry itself when it is a mobile-pay one,
+    or the settlement it refunds when that is (a refund booked by hand at the counter, on the national channel, of a
+    settlement paid through mobile pay); None for everything else."""
+    local = entry_by_setl_id(conn, setl_id)
+    if local is None:
+        return None
+    if is_mobile(local.channel):
+        return local
+    if local.refd_setl_flag == "1" and local.orig_setl_id:
+        original = entry_by_setl_id(conn, local.orig_setl_id)
+        if original is not None and is_mobile(original.channel):
+            return original
+    return None
+
+
+def _left_to_mobile(what: str, entry: PlatformEntry | None = None) -> Plan:
+    return Plan(MOBILE_RUN, f"{what}: it belongs to the mobile-pay reconciliation, which finds and repairs it (run "
+                            "it for this day); no national repair", entry=entry)
+
+
+def _mobile_what(diff: DifferenceRecord, paid: LedgerEntry | None) -> str:
+    if paid is not None and paid.setl_id != diff.setl_id:
+        return (f"a refund HIS booked ({diff.channel}) of settlement {paid.setl_id}, paid through mobile pay "
+                f"({paid.channel})")
+    return f"a mobile-pay settlement ({paid.channel if paid is not None else diff.channel})"
+
+
 async def _plan(deps: RepairDeps, diff: DifferenceRecord) -> tuple[Plan, Any]:
+    paid = await deps.db(lambda conn: mobile_paid(conn, diff.setl_id))
     local = await deps.db(lambda conn: entry_by_setl_id(conn, diff.setl_id))
     if local is not None and local.status != "booked":
         local = None
+    if paid is not None or is_mobile(diff.channel):  # the mobile run's, whatever 5203 says
+        try:  # the platform's amounts, for the report only
+            truth, _ = await _truth(deps, diff, local)
+        except (PlatformError, YibaoError, asyncio.TimeoutError):
+            truth = None
+        return _left_to_mobile(_mobile_what(diff, paid), truth), local
     truth, cancellation = await _truth(deps, diff, local)
     call = None
     if diff.diff_class == "platform_only":  # only there does the fate of our own call decide the repair
@@ -126,10 +168,10 @@ async def _plan(deps: RepairDeps, diff: DifferenceRecord) -> tuple[Plan, Any]:
         mdtrt_id = diff.mdtrt_id or (truth.mdtrt_id if truth is not None else None)
         since = clock.now() - _dt.timedelta(days=CALL_LOG_DAYS)
         call = await deps.db(lambda conn: call_for(conn, msgid=msgid, mdtrt_id=mdtrt_id, since=since))
-    # a call's service is the deployment's scoped name (<topic prefix>mobilepay)
-    if is_mobile(diff.channel) or (call is not None and call.service.endswith("mobilepay")):
-        return Plan("none", "a mobile-pay order: the mobile-pay reconciliation repairs it (run it for this day)",
-                    entry=truth), local
+    # a call's service is the deployment's scoped name (<topic prefix>mobilepay); a mobile-pay call made by the
+    # mobile run's own repair (a 6203 whose answer it still awaits) is logged under reconciliation's name
+    if call is not None and (call.service.endswith("mobilepay") or call.infno in MOBILE_INFNOS):
+        return _left_to_mobile(f"the platform's entry of a mobile-pay order ({call.infno})", truth), local
     plan = plan_repair(diff, local=local, truth=truth, cancellation=cancellation, call=call, ctx=deps.context())
     return plan, local
 
@@ -142,7 +184,7 @@ def _platform_amounts(plan: Plan) -> dict[str, Decimal]:
 
 
 def _status_for(deps: RepairDeps, diff: DifferenceRecord, plan: Plan) -> str:
-    if plan.action == "none":
+    if plan.action in ("none", MOBILE_RUN):
         return "resolved"
     if plan.action == "manual":
         return "manual"
@@ -311,10 +353,11 @@ async def apply_difference(deps: RepairDeps, difference_id: int) -> str:
                                          expect={"applying"}))
         metrics.REPAIRS.labels(diff.diff_class, "reverse", "repaired").inc()
         return "repaired"
-    if plan.action == "none":
+    if plan.action in ("none", MOBILE_RUN):  # MOBILE_RUN: an approval of a national repair never applies to it
         await deps.db(lambda conn: update_difference(conn, diff.id, expect={"approved"}, status="resolved",
-                                                     outcome=plan.reason, resolved_at=clock.now()))
-        metrics.REPAIRS.labels(diff.diff_class, "none", "resolved").inc()
+                                                     action=plan.action, outcome=plan.reason,
+                                                     resolved_at=clock.now()))
+        metrics.REPAIRS.labels(diff.diff_class, plan.action, "resolved").inc()
         return "resolved"
     if plan.action != diff.action:
         status = _status_for(deps, diff, plan)

@@ -27,7 +27,7 @@ MOBILE_DIFFERENCE_CLASSES: tuple[str, ...] = ("mp_paid_not_in_his", "mp_in_his_n
                                               "mp_refund_not_in_his", "mp_refund_not_on_platform",
                                               "mp_cash_not_in_his", "mp_cash_mismatch", "mp_wechat_refund_not_in_his",
                                               "mp_wechat_refund_not_on_wechat", "mp_wechat_refund_mismatch",
-                                              "mp_refund_only_in_his")
+                                              "mp_refund_only_in_his", "mp_cash_refund_only_in_his")
 
 #: 3202 result-file stmt_rslt codes → class, as the national platform (and the simulator) use them:
 #: 0 一致, 1 平台有医院无, 2 医院有平台无, 3 金额不一致, 4 状态不一致. Provinces that number them differently

@@ -345,7 +345,8 @@ async def test_wechat_refunds_on_the_bill_are_compared_with_his_refunds_and_repa
 async def test_a_refund_booked_by_hand_in_his_is_refunded_on_the_platform_once_approved(
         rig: MobileRig, tmp_path: Path) -> None:
     """HIS's window booked a refund of a mobile-paid order by hand (no 6203 behind it; the platform still holds the
-    order paid): mp_refund_only_in_his. Once approved the platform refunds what HIS booked (6203 ALL, stored before
+    order paid): mp_refund_only_in_his — the national run, whose 3202 sees the refund only in HIS, leaves it to the
+    mobile run (no national repair). Once approved the platform refunds what HIS booked (6203 ALL, stored before
     it is sent), HIS's hand refund is voided and the platform's refund booked in its place; the next run agrees."""
     v = await rig.visit("41.00", "6.50")
     await rig.pending(v)
@@ -366,6 +367,17 @@ async def test_a_refund_booked_by_hand_in_his_is_refunded_on_the_platform_once_a
     reconciler, national, mobile = _reconciler(rig, tmp_path)
     try:
         clerk = Actor("clerk.li", "clerk", "cli", "test")
+        # the national 3202 sees the window's refund "only in HIS": the national run leaves it to the mobile run
+        whole = await reconciler.run(RunRequest.for_day(clock.today(), requested_by="clerk.li", trigger="cli"),
+                                     actor=clerk)
+        theirs = [d for d in (await reconciler.status(whole.run_id))["differences"]
+                  if d["setl_id"] == "HANDREF0000001"]
+        assert [(d["diff_class"], d["action"], d["status"]) for d in theirs] == [
+            ("his_only", "mobile_run", "resolved")], (whole.state, whole.message, [
+                (d["diff_class"], d["setl_id"], d["action"], d["status"]) for d in
+                (await reconciler.status(whole.run_id))["differences"]])
+        assert "mobile-pay reconciliation" in theirs[0]["outcome"]
+
         run = await reconciler.run(RunRequest.for_day(clock.today(), scope="mobile", requested_by="clerk.li",
                                                       trigger="cli"), actor=clerk)
         mine = [d for d in (await reconciler.status(run.run_id))["differences"] if d["his_visit_id"] == v.key]
@@ -404,3 +416,101 @@ async def test_a_refund_booked_by_hand_in_his_is_refunded_on_the_platform_once_a
     finally:
         await national.aclose()
         await mobile.client.aclose()
+
+
+async def test_a_hand_refund_of_a_wechat_cash_only_order_is_refunded_in_wechat_pay_once_approved(
+        rig: MobileRig, tmp_path: Path) -> None:
+    """HIS's window refunded a WeChat CASH_ONLY order by hand (paid wholly in WeChat Pay: no 医保 order, nothing 6301
+    knows; no 8804 behind the refund) while WeChat Pay still holds it paid: mp_cash_refund_only_in_his, found with
+    WeChat's 查询订单 and bill. Once approved WeChat Pay refunds it (申请退款, its out_refund_no stored before it is
+    sent); the answer is lost, 退款查询 finds the refund made and nothing is refunded twice; HIS's hand refund is voided
+    and WeChat's refund booked in its place; the next run agrees and the national 3201 never saw any of it."""
+    from yibao.core.db.schema import recon_audit
+    from yibao.envelope.mobilepay.wechat import WeChatPayClient, WeChatSettings
+    from yibao.reconciliation.ledger import entry_by_setl_id
+
+    v = await rig.visit("23.00")
+    await rig.pending(v, who="wechat")
+    o = (await rig.order(v, "WXHAND-1", who="wechat", pay_type="self_pay", pay_auth_no=None)).json()["order"]
+    o = await rig.until(o["order_id"], "paid", who="wechat")
+    trade = o["wechat"]["out_trade_no"]
+    settled = next(r for r in await _ledger(rig) if r.his_visit_id == v.key and r.kind == "settled")
+    assert settled.setl_id == trade and (settled.detail or {}).get("cash_only")
+    hand_id = f"HANDCASH{rig.run_tag}"
+    with rig.db.begin() as conn:  # the window's refund: it names the WeChat order, no 8804 stands behind it
+        record_result(conn, HisResult(
+            message_id=f"hand-cash-{rig.run_tag}", his_visit_id=v.key, visit_kind="outpatient", kind="refunded",
+            service="his-window", psn_no=settled.psn_no, setl_id=hand_id, orig_setl_id=trade, setl_time=clock.now(),
+            clr_type="11", refd_setl_flag="1",
+            split=SettlementSplit(medfee_sumamt=Decimal("-23.00"), fund_pay_sumamt=Decimal("0"),
+                                  psn_part_amt=Decimal("-23.00"), acct_pay=Decimal("0"),
+                                  psn_cash_pay=Decimal("-23.00"))))
+        assert entry_by_setl_id(conn, hand_id).status == "cash"  # no national settlement: 3201/3202 never see it
+
+    env = rig.bridge.extra_env
+    wechat = WeChatPayClient(WeChatSettings(base_url=rig.bridge.sim_url,
+                                            merchant_private_key=env["YIBAO_WECHAT_MERCHANT_PRIVATE_KEY"],
+                                            platform_public_key=env["YIBAO_WECHAT_PLATFORM_PUBLIC_KEY"],
+                                            api_v3_key=env["YIBAO_WECHAT_API_V3_KEY"]),
+                             engine=rig.db, service="reconciliation")
+    reconciler, national, mobile = _reconciler(rig, tmp_path)
+    mobile.wechat = wechat
+
+    def wechat_refunds() -> list[dict[str, Any]]:
+        return [r for r in rig.bridge.admin("wechat")["refunds"] if r["out_trade_no"] == trade]
+
+    try:
+        clerk = Actor("clerk.li", "clerk", "cli", "test")
+        run = await reconciler.run(RunRequest.for_day(clock.today(), scope="mobile", requested_by="clerk.li",
+                                                      trigger="cli"), actor=clerk)
+        mine = [d for d in (await reconciler.status(run.run_id))["differences"] if d["setl_id"] == hand_id]
+        assert [(d["diff_class"], d["msgid"], d["action"], d["status"]) for d in mine] == [
+            ("mp_cash_refund_only_in_his", trade, "mp_cash_refund_as_booked", "pending_approval")], mine
+        assert Decimal(str(mine[0]["amount"])) == Decimal("23.00")
+        assert wechat_refunds() == []  # nothing moves before the approval
+
+        approver = Actor("approver.wang", "approver", "cli", "test")
+        rig.bridge.set_faults(["wechat_refund:drop_reply:1"])  # WeChat refunds; its answer never arrives
+        try:
+            await reconciler.approve(run.run_id, by="approver.wang", reason="the patient was not paid back",
+                                     ids=[mine[0]["id"]], actor=approver)
+        finally:
+            rig.bridge.set_faults([])
+        [lost] = [d for d in (await reconciler.status(run.run_id))["differences"] if d["setl_id"] == hand_id]
+        assert lost["status"] == "applying" and "8805" in lost["outcome"], lost
+        assert [(r["out_refund_no"], r["status"]) for r in wechat_refunds()] == [(lost["repair_msgid"], "SUCCESS")]
+
+        await reconciler.approve(run.run_id, by="approver.wang", reason="finish the refund", ids=[lost["id"]],
+                                 actor=approver)  # the retry asks 退款查询 first
+        [after] = [d for d in (await reconciler.status(run.run_id))["differences"] if d["setl_id"] == hand_id]
+        assert after["status"] == "repaired", after
+        refunds = wechat_refunds()
+        assert [(r["out_refund_no"], r["amount"]["refund"]) for r in refunds] == [(after["repair_msgid"], 2300)]
+        order = next(x for x in rig.bridge.admin("wechat")["orders"] if x["out_trade_no"] == trade)
+        assert order["self_pay_status"] == "SELF_PAY_REFUND"
+
+        with rig.db.connect() as conn:
+            assert entry_by_setl_id(conn, hand_id).status == "voided"
+            assert entry_by_setl_id(conn, after["repair_msgid"]).status == "cash"
+            payloads = conn.execute(select(outbox.c.payload).where(
+                outbox.c.producer == Deployment.of(conn).scoped("reconciliation"),
+                outbox.c.topic == topic("his_results", rig.bridge.prefix))).scalars().all()
+            audit = conn.execute(select(recon_audit.c.actor, recon_audit.c.role, recon_audit.c.action).where(
+                recon_audit.c.run_id == run.run_id)).all()
+        assert [tuple(a) for a in audit].count(("approver.wang", "approver", "approve")) == 2
+        told = [r for r in (HisResult.model_validate_json(p) for p in payloads) if r.his_visit_id == v.key]
+        assert sorted((r.kind, r.setl_id, (r.detail or {}).get("voided_setl_id")) for r in told) == sorted([
+            ("settled", trade, hand_id), ("refunded", after["repair_msgid"], None)])
+        cash_back = next(r for r in told if r.kind == "refunded")
+        assert cash_back.orig_setl_id == trade and cash_back.split is not None
+        assert cash_back.split.psn_cash_pay == Decimal("-23.00") and (cash_back.detail or {}).get("cash_only")
+
+        again = await reconciler.run(RunRequest.for_day(clock.today(), scope="mobile", requested_by="clerk.li",
+                                                        trigger="cli"), actor=clerk)
+        left = [d for d in (await reconciler.status(again.run_id))["differences"]
+                if d["setl_id"] in (hand_id, trade, after["repair_msgid"])]
+        assert left == [], left
+    finally:
+        await national.aclose()
+        await mobile.client.aclose()
+        await wechat.aclose()

@@ -72,3 +72,11 @@ def test_late_callback_fault_delays_the_first_attempt() -> None:
     plan = FaultPlan(1, ["callback:late:1:2.5"])
     decision = plan.decide("callback")
     assert decision.delay_s == 2.5 and decision.fired == ["late"]
+
+
+def test_wechat_pays_refund_loses_its_answer_only_when_a_rule_names_it() -> None:
+    plan = FaultPlan(1, ["wechat_refund:drop_reply:1", "*:reset:1"])
+    assert (plan.decide("wechat_refund").after, plan.decide("wechat_refund").before) == ("drop_reply", "")
+    assert plan.decide("wechat").fired == []  # `*` is the national platform's, never WeChat Pay's
+    with pytest.raises(SimulatorConfigError, match="wechat_refund"):
+        FaultRule.parse("wechat_refund:abandon:1")
