@@ -2,11 +2,13 @@
 ``catalog_versions`` (every update applied or refused) and ``catalog_items`` (the rows in force, one per code).
 
 An update is applied in the caller's one transaction: its version row, then its rows — streamed from the file in
-batches of ``batch`` codes, so a file of any size is applied in bounded memory. PostgreSQL: a worker thread reads
-and parses the file a batch or two ahead while, per batch, the rows in force of its codes are deleted (a primary-key
-probe a code) and the batch is COPYed into catalog_items; elsewhere: batched upserts. Either way a code's last line
-in the file wins. A :class:`~yibao.upload_scheduler.errors.CatalogFileError` raised while reading rolls all of it
-back: the catalog in force stays as it was.
+batches of ``batch`` codes, so a file of any size is applied in bounded memory. PostgreSQL: a worker thread reads,
+parses and encodes the file (binary COPY) a batch or two ahead while, per batch, the rows go in — straight into
+catalog_items onto an empty catalog (a full download), else COPYed into a temporary staging table and the rows in
+force of their codes updated in place from it (catalog_items' pages are half filled, so the update is HOT: no index
+entry), the codes not in force yet inserted; elsewhere: batched upserts. Either way a code's last line in the file
+wins. A :class:`~yibao.upload_scheduler.errors.CatalogFileError` raised while reading rolls all of it back: the
+catalog in force stays as it was.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import queue
+import struct
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import closing
@@ -199,67 +202,133 @@ def _upsert_batches(conn: Connection, scope: str, infno: str, version_id: int,
     return n
 
 
-#: COPY's text format with the unit separator between columns: the platform's row (tab-separated) goes in as it
-#: is; only a backslash, a carriage return or a unit separator in a line needs escaping (rare: the slow path)
-_COPY = ("COPY catalog_items (scope, infno, code, ver, vali_flag, rid, row, version_id) FROM STDIN "
-         "WITH (FORMAT text, DELIMITER E'\\x1f')")
-_SEP, _NULL = "\x1f", "\\N"
-#: the rows in force of a batch's codes, each found through the primary key (one probe a code: the LIMIT keeps the
-#: planner from turning the lookup into a scan of the whole catalog, whatever its statistics say)
-_DELETE = ("DELETE FROM catalog_items WHERE ctid = ANY(ARRAY(SELECT x.ctid FROM unnest(%(codes)s::text[]) AS u(code) "
-           "CROSS JOIN LATERAL (SELECT t.ctid FROM catalog_items t WHERE t.scope = %(scope)s AND t.infno = %(infno)s "
-           "AND t.code = u.code LIMIT 1) AS x))")
+#: PostgreSQL's binary COPY: a row is its fields, each a length and its bytes — nothing to escape on our side and
+#: nothing for the server to parse (the platform's row, a few hundred bytes, goes in as it is)
+_COLUMNS = "(scope, infno, code, ver, vali_flag, rid, row, version_id)"
+_COPY = f"COPY catalog_items {_COLUMNS} FROM STDIN WITH (FORMAT binary)"
+_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+_TRAILER = b"\xff\xff"
+_NULL_FIELD = struct.pack(">i", -1)
+_LENGTH = struct.Struct(">i").pack
+#: a batch for codes that may be in force already: COPYed into this session's staging table (temporary, never in
+#: the WAL), then each row in force updated in place from it — catalog_items' fillfactor (migration 0018) leaves
+#: room in the row's own page, so the update is HOT: no new index entry, the old version pruned by a later visit
+_STAGE = "catalog_apply_stage"
+_CREATE_STAGE = f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (LIKE catalog_items) ON COMMIT DROP"
+_COPY_STAGE = f"COPY {_STAGE} {_COLUMNS} FROM STDIN WITH (FORMAT binary)"
+_UPDATE = (f"UPDATE catalog_items AS t SET ver = s.ver, vali_flag = s.vali_flag, rid = s.rid, row = s.row, "
+           f"version_id = s.version_id FROM {_STAGE} AS s "
+           f"WHERE t.scope = s.scope AND t.infno = s.infno AND t.code = s.code")
+#: the staged codes not in force yet (after the update: each code of the batch is either updated or inserted)
+_INSERT_NEW = (f"INSERT INTO catalog_items {_COLUMNS} SELECT scope, infno, code, ver, vali_flag, rid, row, "
+               f"version_id FROM {_STAGE} ON CONFLICT (scope, infno, code) DO NOTHING")
+_ANY_IN_FORCE = "SELECT EXISTS (SELECT 1 FROM catalog_items WHERE scope = %s AND infno = %s)"
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\r", "\\r").replace(_SEP, "\\x1f")
+class _Written:
+    """The codes an apply onto an empty catalog wrote already — approximately, in a fixed bitmap of their hashes
+    (8 MiB whatever the file's size): "not written" is certain (the row is COPYed straight in), "maybe" sends the
+    row the careful way (staged and updated in place, or inserted). A code's later line still wins."""
+
+    def __init__(self, bits: int = 1 << 26) -> None:
+        self.mask = bits - 1
+        self.map = bytearray(bits >> 3)
+
+    def add(self, code: str) -> bool:
+        """Record ``code``; True when it may have been written before."""
+        h = hash(code) & self.mask
+        at, bit = h >> 3, 1 << (h & 7)
+        before = self.map[at] & bit
+        self.map[at] |= bit
+        return bool(before)
 
 
-def _copy_text(scope: str, infno: str, version_id: int, lines: Iterable[Row],
-               batch: int) -> Iterator[tuple[list[str], bytes, int]]:
-    """The rows as batches for COPY: (the batch's codes, its COPY text, rows read). A code is in a batch once
-    (its last line: later lines win, as in the file); at most ``batch`` codes a batch."""
-    head, tail = f"{_escape(scope)}{_SEP}{_escape(infno)}{_SEP}", f"{_SEP}{version_id}\n"
-    pending: dict[str, str] = {}
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    new: bytes | None  #: binary COPY of rows whose codes are certainly not in force (straight into catalog_items)
+    new_rows: int
+    staged: bytes | None  #: binary COPY of rows whose codes may be in force (through the staging table)
+    staged_rows: int
+    read: int  #: lines read for this batch (a code's earlier lines in the batch included)
+
+
+def _copy_data(rows: list[bytes]) -> bytes | None:
+    return b"".join((_HEADER, *rows, _TRAILER)) if rows else None
+
+
+def _copy_batches_of(scope: str, infno: str, version_id: int, lines: Iterable[Row], batch: int,
+                     written: _Written | None) -> Iterator[_Batch]:
+    """The rows as binary COPY batches. A code is in a batch once (its last line: later lines win, as in the
+    file); at most ``batch`` codes a batch. ``written`` (an empty catalog): rows of codes not written before go
+    straight in; without it every row is staged."""
+    s, i = scope.encode(), infno.encode()
+    head = struct.pack(">hi", 8, len(s)) + s + _LENGTH(len(i)) + i
+    tail = struct.pack(">iq", 8, version_id)
+    length, null = _LENGTH, _NULL_FIELD
+    pending: dict[str, bytes] = {}
     read = 0
+
+    def flush() -> _Batch:
+        if written is None:
+            return _Batch(None, 0, _copy_data(list(pending.values())), len(pending), read)
+        new, staged = [], []
+        for code, data in pending.items():
+            (staged if written.add(code) else new).append(data)
+        return _Batch(_copy_data(new), len(new), _copy_data(staged), len(staged), read)
+
     for code, ver, flag, rid, row, _line in lines:
-        if "\\" in row or "\r" in row or _SEP in row:  # code, ver, flag and rid are cells of the row
-            code_, ver_, row_ = _escape(code), _escape(ver), _escape(row)
-            flag_ = _NULL if flag is None else _escape(flag)
-            rid_ = _NULL if rid is None else _escape(rid)
-            pending[code] = f"{head}{code_}{_SEP}{ver_}{_SEP}{flag_}{_SEP}{rid_}{_SEP}{row_}{tail}"
-        else:
-            pending[code] = (f"{head}{code}{_SEP}{ver}{_SEP}{_NULL if flag is None else flag}{_SEP}"
-                             f"{_NULL if rid is None else rid}{_SEP}{row}{tail}")
+        c, v, w = code.encode(), ver.encode(), row.encode()
+        f = null if flag is None else length(len(fb := flag.encode())) + fb
+        r = null if rid is None else length(len(rb := rid.encode())) + rb
+        pending[code] = b"".join((head, length(len(c)), c, length(len(v)), v, f, r, length(len(w)), w, tail))
         read += 1
         if len(pending) >= batch:
-            yield list(pending), "".join(pending.values()).encode(), read
+            yield flush()
             pending, read = {}, 0
     if pending or read:
-        yield list(pending), "".join(pending.values()).encode(), read
+        yield flush()
 
 
 def _copy_batches(conn: Connection, scope: str, infno: str, version_id: int, lines: Iterable[Row],
                   batch: int) -> tuple[int, int]:
-    """PostgreSQL: a batch at a time, delete the rows in force of the batch's codes, then COPY the batch straight
-    into catalog_items. A later batch carrying a code again replaces it again (the file's last line wins). The file
-    is read and parsed by a worker thread a batch or two ahead (:func:`_ahead`): the reading and the database's
-    writing overlap, and memory holds at most a few batches. Returns (rows read, change of the rows in force)."""
+    """PostgreSQL: a batch at a time. Onto an empty catalog the rows are COPYed straight into catalog_items (a
+    code the file carried before goes the careful way); else each batch is COPYed into the staging table, the
+    rows in force of its codes updated in place from it (HOT, one statement) and the codes not in force yet
+    inserted (a batch whose every code was in force skips that). A later batch carrying a code again replaces it
+    again (the file's last line wins). The file is read, parsed and encoded by a worker thread a batch or two
+    ahead (:func:`_ahead`): the reading and the database's writing overlap, and memory holds at most a few
+    batches. Returns (rows read, change of the rows in force)."""
     raw = conn.connection.driver_connection
     read = change = 0
-    params: dict[str, Any] = {"scope": scope, "infno": infno}
-    batches = _ahead(_copy_text(scope, infno, version_id, lines, batch), depth=2)
-    with raw.cursor() as cur, closing(batches):  # type: ignore[union-attr]  # closed: the reader stops at once
-        for codes, text, n in batches:
-            read += n
-            if not codes:
-                continue
-            params["codes"] = codes
-            cur.execute(_DELETE, params)
-            change -= max(cur.rowcount, 0)
-            with cur.copy(_COPY) as copy:
-                copy.write(text)
-            change += len(codes)
+    with raw.cursor() as cur:  # type: ignore[union-attr]
+        cur.execute(_ANY_IN_FORCE, (scope, infno))
+        row = cur.fetchone()
+        written = None if row is not None and row[0] else _Written()
+        staging = False
+        batches = _ahead(_copy_batches_of(scope, infno, version_id, lines, batch, written), depth=2)
+        with closing(batches):  # closed: the reader stops at once
+            for b in batches:
+                read += b.read
+                if b.new is not None:
+                    with cur.copy(_COPY) as copy:
+                        copy.write(b.new)
+                    change += b.new_rows
+                if b.staged is not None:
+                    if staging:
+                        cur.execute(f"TRUNCATE {_STAGE}")
+                    else:
+                        cur.execute(_CREATE_STAGE)
+                        cur.execute(f"TRUNCATE {_STAGE}")  # a stage left by an apply earlier in the transaction
+                        staging = True
+                    with cur.copy(_COPY_STAGE) as copy:
+                        copy.write(b.staged)
+                    cur.execute(_UPDATE)
+                    updated = max(cur.rowcount, 0)
+                    if updated < b.staged_rows:
+                        cur.execute(_INSERT_NEW)
+                        change += max(cur.rowcount, 0)
+        if staging:
+            cur.execute(f"DROP TABLE {_STAGE}")
     return read, change
 
 

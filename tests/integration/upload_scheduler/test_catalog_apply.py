@@ -1,5 +1,6 @@
-"""A 13xx file applied on the real database, batch by batch: on PostgreSQL the rows in force of each batch's codes
-are deleted and the batch is COPYed in, while a worker thread reads the file ahead; on SQLite the batches are
+"""A 13xx file applied on the real database, batch by batch: on PostgreSQL a full download is COPYed straight in and
+an update COPYed into a staging table from which the rows in force are updated in place (HOT: no index entry, no
+delete) and the new codes inserted, while a worker thread reads the file ahead; on SQLite the batches are
 upserted. Whatever the path: the file's last line of a code wins (across batches too), a row is kept exactly as the
 platform sent it, and a bad line anywhere — even after many batches were written — refuses the file with its name
 and line and leaves the catalog in force as it was.
@@ -13,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Connection, Engine, func, select, text
 
 from yibao.core.db import make_engine
 from yibao.core.db.migrations import upgrade
@@ -142,4 +143,72 @@ def test_a_database_error_mid_file_stops_the_reader_and_rolls_back(engine: Engin
                     conn.execute(text("SET LOCAL lock_timeout = '200ms'"))
                     store.apply_file(conn, L1305, _zip(tmp_path / "b.zip", lines), file_name="b.zip", prev_ver=None,
                                      batch=BATCH)
+    assert not _readers()
+
+
+def _table_counts(conn: Connection) -> tuple[int, ...]:
+    """catalog_items' rows inserted, updated, updated HOT (no index entry) and deleted that this session has not
+    reported yet (the transaction's, and maybe an earlier one's: compare before and after, in one transaction)."""
+    return tuple(conn.execute(text(
+        "SELECT n_tup_ins, n_tup_upd, n_tup_hot_upd, n_tup_del FROM pg_stat_xact_user_tables "
+        "WHERE relname = 'catalog_items'")).one())
+
+
+def _counted(conn: Connection, before: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(a - b for a, b in zip(_table_counts(conn), before))
+
+
+def test_an_update_replaces_the_rows_in_force_in_place_without_an_index_entry(engine: Engine, tmp_path: Path) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("HOT updates and fillfactor are PostgreSQL's")
+    _apply(engine, _zip(tmp_path / "a.zip", [_row(f"{i:05d}", "5") for i in range(300)]), None, 300)
+    # every code of the catalog again, in batches that also carry 50 codes not in force yet
+    lines = [_row(f"{i:05d}", "6", "六") for i in range(350)]
+    with engine.begin() as conn:
+        assert "fillfactor=50" in conn.execute(text(
+            "SELECT array_to_string(reloptions, ',') FROM pg_class WHERE relname = 'catalog_items'")).scalar_one()
+        before = _table_counts(conn)
+        applied = store.apply_file(conn, L1305, _zip(tmp_path / "b.zip", lines), file_name="b.zip", prev_ver="5",
+                                   expected_rows=350, batch=BATCH)
+        assert applied.rows == 350
+        # nothing deleted, every row in force updated in place (heap-only: no index entry), only the new inserted
+        assert _counted(conn, before) == (50, 300, 300, 0)
+    assert _in_force(engine) == {f"{i:05d}": ("6", _row(f"{i:05d}", "6", "六")) for i in range(350)}
+    with engine.connect() as conn:
+        assert store.states(conn)[0]["rows"] == 350 and store.current(conn, "1305") == "6"
+    assert not _readers()
+
+
+def test_a_full_download_copies_its_rows_straight_in_and_a_repeated_code_is_updated_in_place(
+        engine: Engine, tmp_path: Path) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the COPY path is PostgreSQL's")
+    lines = [_row(f"{i:05d}", "5") for i in range(450)] + [_row("00007", "6", "再")] + [_row("00450", "6")]
+    with engine.begin() as conn:
+        before = _table_counts(conn)
+        store.apply_file(conn, L1305, _zip(tmp_path / "a.zip", lines), file_name="a.zip", prev_ver=None,
+                         expected_rows=len(lines), batch=BATCH)
+        assert _counted(conn, before) == (451, 1, 1, 0)
+    rows = _in_force(engine)
+    assert len(rows) == 451 and rows["00007"] == ("6", _row("00007", "6", "再"))
+    with engine.connect() as conn:
+        assert store.states(conn)[0]["rows"] == 451 and store.current(conn, "1305") == "6"
+
+
+def test_a_code_taken_for_written_before_still_lands_once_with_its_last_line(
+        engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Onto an empty catalog the codes written are remembered approximately (a bitmap of hashes): a code taken for
+    written when it was not only goes the careful way (staged, updated or inserted) — never twice, never lost."""
+    tiny = store._Written
+    monkeypatch.setattr(store, "_Written", lambda: tiny(bits=8))  # nearly every code looks written before
+    lines = ([_row(f"{i:05d}", "5") for i in range(400)] + [_row(f"{i:05d}", "6", "六") for i in range(0, 400, 7)]
+             + [_row("00400", "6")])
+    applied = _apply(engine, _zip(tmp_path / "a.zip", lines), None, len(lines))
+    assert (applied.ver, applied.rows) == ("6", len(lines))
+    expected = {f"{i:05d}": ("5", _row(f"{i:05d}", "5")) for i in range(400)}
+    expected.update({f"{i:05d}": ("6", _row(f"{i:05d}", "6", "六")) for i in range(0, 400, 7)})
+    expected["00400"] = ("6", _row("00400", "6"))
+    assert _in_force(engine) == expected
+    with engine.connect() as conn:
+        assert store.states(conn)[0]["rows"] == 401
     assert not _readers()
