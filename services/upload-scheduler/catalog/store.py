@@ -219,9 +219,11 @@ _COPY_STAGE = f"COPY {_STAGE} {_COLUMNS} FROM STDIN WITH (FORMAT binary)"
 _UPDATE = (f"UPDATE catalog_items AS t SET ver = s.ver, vali_flag = s.vali_flag, rid = s.rid, row = s.row, "
            f"version_id = s.version_id FROM {_STAGE} AS s "
            f"WHERE t.scope = s.scope AND t.infno = s.infno AND t.code = s.code")
-#: the staged codes not in force yet (after the update: each code of the batch is either updated or inserted)
-_INSERT_NEW = (f"INSERT INTO catalog_items {_COLUMNS} SELECT scope, infno, code, ver, vali_flag, rid, row, "
-               f"version_id FROM {_STAGE} ON CONFLICT (scope, infno, code) DO NOTHING")
+#: the staged codes not in force yet (after the update: each code of the batch is either updated or inserted) —
+#: when the update found none of them, the whole stage (a code in force after all would fail the primary key)
+_INSERT_ALL = (f"INSERT INTO catalog_items {_COLUMNS} SELECT scope, infno, code, ver, vali_flag, rid, row, "
+               f"version_id FROM {_STAGE}")
+_INSERT_NEW = f"{_INSERT_ALL} ON CONFLICT (scope, infno, code) DO NOTHING"
 _ANY_IN_FORCE = "SELECT EXISTS (SELECT 1 FROM catalog_items WHERE scope = %s AND infno = %s)"
 
 
@@ -325,7 +327,7 @@ def _copy_batches(conn: Connection, scope: str, infno: str, version_id: int, lin
                     cur.execute(_UPDATE)
                     updated = max(cur.rowcount, 0)
                     if updated < b.staged_rows:
-                        cur.execute(_INSERT_NEW)
+                        cur.execute(_INSERT_NEW if updated else _INSERT_ALL)
                         change += max(cur.rowcount, 0)
         if staging:
             cur.execute(f"DROP TABLE {_STAGE}")
