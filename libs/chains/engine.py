@@ -360,8 +360,7 @@ class ChainEngine(Generic[S]):
                 if spare is None:
                     spare = await self.client.allocate_msgid()  # type: ignore[union-attr]
                 msgid, sent_outcome = spare, outcome
-                nxt, after = await self._unit_with_retries(
-                    lambda conn: self._drive_unit(conn, key, held, sent_outcome, msgid))
+                nxt, after = await self._unit_with_retries(self._once_with(held, key, sent_outcome, msgid))
                 metrics.TRANSACTIONS.labels(self.service, "drive").inc()
                 for fn in after:
                     fn()
@@ -443,6 +442,20 @@ class ChainEngine(Generic[S]):
     @property
     def database_outage(self) -> bool:
         return self._outage_since is not None
+
+    def _once_with(self, held: _Held[S] | None, key: str, outcome: _Outcome | None, msgid: str
+                   ) -> Callable[[Connection], tuple[_Next, list[Callable[[], None]]]]:
+        """The drive unit, handed the state the last commit left in memory only the first time it runs: a unit run
+        again (its commit was lost to an outage, or a concurrent change) reloads the state that is committed — the
+        held one may carry what the failed run's handlers did, and handlers applied to it again would skip the
+        messages and results they emit only once (a settlement booked, HIS never told)."""
+        first = [held]
+
+        def unit(conn: Connection) -> tuple[_Next, list[Callable[[], None]]]:
+            state, first[0] = first[0], None
+            return self._drive_unit(conn, key, state, outcome, msgid)
+
+        return unit
 
     def _drive_unit(self, conn: Connection, key: str, held: _Held[S] | None, outcome: _Outcome | None,
                     msgid: str) -> tuple[_Next, list[Callable[[], None]]]:

@@ -5,12 +5,13 @@ outages waited out, and one transaction per platform call."""
 from __future__ import annotations
 
 import datetime as _dt
+import json
 from typing import Any
 
 from sqlalchemy import Engine, func, select, update
 
 from unit.chains.toy import Db, Script, Toy, ToyState, engine_for, journal, request, state_of, status_of
-from yibao.chains import Call, ChainDefinitionError, Change, Effects, Lookup, Park, Wait
+from yibao.chains import Call, ChainDefinitionError, Change, Effects, Lookup, Park, Reply, Wait
 from yibao.core.db.schema import chain_calls, chain_visits, outbox, platform_calls
 from yibao.envelope.errors import BusinessRejection, TransportError, UnknownOutcome
 
@@ -300,6 +301,46 @@ async def test_a_database_outage_is_waited_out_without_spending_an_attempt(sqlit
     assert [c[0] for c in platform.calls] == ["2201", "2207"]  # the 2201 answer was kept, not lost or resent
     with sqlite_engine.connect() as conn:
         assert conn.execute(select(chain_visits.c.attempts)).scalar_one() == 0
+
+
+class _Told:
+    """A message to HIS (what a chain emits once, when its call's answer is booked)."""
+
+    def __init__(self, message_id: str) -> None:
+        self.message_id = message_id
+
+    def to_json(self) -> bytes:
+        return json.dumps({"message_id": self.message_id}).encode()
+
+
+class _TellingToy(Toy):
+    """Books the settlement once, and tells HIS then — as settlement's 2207 handler does."""
+
+    def _settled(self, s: ToyState, reply: Reply, fx: Effects) -> None:
+        if s.setl_id is not None:
+            return  # booked already
+        s.setl_id = reply.output["setlinfo"]["setl_id"]
+        fx.emit("his_results", _Told(f"settled:{s.setl_id}"))
+
+
+async def test_an_answer_whose_commit_was_lost_to_an_outage_is_booked_again_with_its_messages(
+        sqlite_engine: Engine) -> None:
+    db = Db(sqlite_engine)
+    platform = Script()
+    engine = engine_for(db, platform, _TellingToy())
+    await request(engine)
+
+    def lose_the_commit_of_the_answer(infno: str) -> None:  # the database goes away as the 2207 answer is committed
+        if infno == "2207":
+            db.lose_commit_next = 1
+
+    platform.during_call = lose_the_commit_of_the_answer
+    await engine.drain()
+    assert state_of(sqlite_engine).setl_id == "S1"
+    with sqlite_engine.connect() as conn:
+        told = [json.loads(p)["message_id"] for p in conn.execute(select(outbox.c.payload)).scalars()]
+    assert told == ["settled:S1"]  # booked once, and HIS is told
+    assert [c[0] for c in platform.calls] == ["2201", "2207"]
 
 
 async def test_a_lookup_is_journalled_like_any_call(sqlite_engine: Engine) -> None:

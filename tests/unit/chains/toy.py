@@ -140,6 +140,7 @@ class Db:
         self.engine = engine
         self.units = 0
         self.fail_next = 0  #: make the next N units fail as a database outage would
+        self.lose_commit_next = 0  #: let the next N units run, then lose their commit to an outage (rolled back)
         self.after: Callable[[], None] | None = None
 
     async def __call__(self, fn: Callable[[Any], Any]) -> Any:
@@ -149,7 +150,12 @@ class Db:
                 from yibao.core.errors import OutageError
                 raise OutageError("the database is down", resource="database")
             with self.engine.begin() as conn:
-                return fn(conn)
+                result = fn(conn)
+                if self.lose_commit_next:
+                    self.lose_commit_next -= 1
+                    from yibao.core.errors import OutageError
+                    raise OutageError("the database went away before the commit", resource="database")
+                return result
 
         self.units += 1
         result = await asyncio.to_thread(unit)
