@@ -371,7 +371,7 @@ class Sampler:
 
     WORKERS = ("registration", "settlement")
 
-    def __init__(self, bridge: Any, period: float = 0.5) -> None:
+    def __init__(self, bridge: Any, period: float = 1.0) -> None:
         self.bridge, self.period = bridge, period
         self.samples: dict[str, list[tuple[float, float]]] = defaultdict(list)
         self._stop = threading.Event()
