@@ -348,3 +348,15 @@ async def test_a_visit_claimed_again_while_its_driver_finishes_is_driven_again(s
     with sqlite_engine.connect() as conn:
         row = conn.execute(select(chain_visits.c.status, chain_visits.c.lease_owner)).one()
     assert tuple(row) == ("idle", None)
+
+
+async def test_a_worker_never_drives_more_visits_than_its_in_flight_limit(sqlite_engine: Engine) -> None:
+    platform = Script()
+    engine = engine_for(Db(sqlite_engine), platform, concurrency=3)
+    for i in range(10):
+        await request(engine, message_id=f"m{i}", key=f"V{i}")
+    seen: list[int] = []
+    platform.during_call = lambda infno: seen.append(len(engine._running))
+    await engine.drain()
+    assert len(platform.calls) == 20
+    assert max(seen) == 3  # the limit is used, and never passed
