@@ -27,7 +27,8 @@ Every ratio names what it divides by. Phases, one stack, one simulator:
    chain over every process, 2 in flight per worker settles ≈ 3 chains/s on ≈ 0.6 of 2 cores; 4 would need all of
    both cores with two replicas). Each of these bursts records ``what_bounded_it``: the machine's CPU busy fraction
    (every process on it, from /proc/stat), the CPU cores the bridge's own processes used, and per chain worker how
-   full its in-flight limit was (sampled from ``yibao_chain_in_flight``) and the platform calls it sent — ``bound``
+   full its in-flight limit was (sampled from ``yibao_chain_in_flight``), the platform calls it sent and the most
+   outbox rows its relay had waiting (``yibao_outbox_pending``: replicas' relays take turns) — ``bound``
    says which limit it hit: ``in_flight`` (a chain service at its limit most of the burst, the machine below 85 %
    busy) or ``cpu``.
 
@@ -374,6 +375,7 @@ class Sampler:
     def __init__(self, bridge: Any, period: float = 1.0) -> None:
         self.bridge, self.period = bridge, period
         self.samples: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        self.pending: dict[str, list[float]] = defaultdict(list)  #: the relay's backlog (outbox rows unpublished)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -403,11 +405,13 @@ class Sampler:
         while not self._stop.wait(self.period):
             for name, handle in self._chain_workers():
                 try:
-                    g = _gauges(handle.url, ("yibao_chain_in_flight", "yibao_chain_in_flight_limit"))
+                    g = _gauges(handle.url, ("yibao_chain_in_flight", "yibao_chain_in_flight_limit",
+                                             "yibao_outbox_pending"))
                 except httpx.HTTPError:
                     continue
                 if g.get("yibao_chain_in_flight_limit"):
                     self.samples[name].append((g.get("yibao_chain_in_flight", 0.0), g["yibao_chain_in_flight_limit"]))
+                    self.pending[name].append(g.get("yibao_outbox_pending", 0.0))
 
     def report(self, *, settled: int, seconds: float, cpu_ms_per_chain: dict[str, float]) -> dict[str, Any]:
         busy = (self.cpu1[0] - self.cpu0[0]) / max(1.0, self.cpu1[1] - self.cpu0[1])
@@ -424,7 +428,8 @@ class Sampler:
                 "mean_in_flight": round(statistics.fmean(n for n, _ in steady), 2) if steady else 0.0,
                 "share_of_samples_at_limit": round(sum(1 for n, lim in steady if n >= lim) / len(steady), 2)
                 if steady else 0.0,
-                "platform_calls": int(calls1.get(name, 0) - self.calls0.get(name, 0))}
+                "platform_calls": int(calls1.get(name, 0) - self.calls0.get(name, 0)),
+                "outbox_pending_max": int(max(self.pending[name], default=0))}
         at_limit = max((v["share_of_samples_at_limit"] for v in in_flight.values()), default=0.0)
         # in-flight work is the bound when a chain service sat at its limit most of the burst while the machine had
         # CPU to spare; CPU is when the machine was (nearly) saturated
