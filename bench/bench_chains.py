@@ -619,7 +619,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         mapping = load_mapping("example-oracle-his")
         asyncio.run(create_topics(info.kafka_bootstrap, [(t, 1, {}) for t in mapping.topics()]))
         bridge = LocalBridge(info, workdir, sim_seed=SEED, sim_population=POPULATION + args.latency_visits,
-                             env={"YIBAO_SIM_FIXMEDINS_CODES": json.dumps([BRIDGE_CODE, CODE])}).start()
+                             env={"YIBAO_SIM_FIXMEDINS_CODES": json.dumps([BRIDGE_CODE, CODE])})
+        bridge.start()  # assigned first: workers started before one failed to get ready are stopped below
         ingestor = Ingestor(mapping)
         out: dict[str, Any] = {"stack": {"broker": info.kafka_kind, "database": info.database_kind,
                                          "database_detail": info.database_detail}}
