@@ -21,10 +21,19 @@ Every ratio names what it divides by. Phases, one stack, one simulator:
    services' in-flight limit at ``--in-flight``: the bridge's chains/s over the bare loop's with as many chains in
    flight as the bridge can have at the platform (the sum of the chain services' limits), then with 2 replicas of
    each chain service over 1. Before each of these bursts a few visits are settled unmeasured (``WARM_UP``): the
-   workers just (re)started have signed in and the consumer group has finished rebalancing.
+   workers just (re)started have signed in and the consumer group has finished rebalancing. The replica ratio means
+   something only when in-flight work, not CPU, bounds the one-replica burst: the limit (``--in-flight``, 2 by
+   default) is chosen so that twice the one-replica burst's CPU still fits in the machine (at ≈ 200 ms of CPU per
+   chain over every process, 2 in flight per worker settles ≈ 3 chains/s on ≈ 0.6 of 2 cores; 4 would need all of
+   both cores with two replicas). Each of these bursts records ``what_bounded_it``: the machine's CPU busy fraction
+   (every process on it, from /proc/stat), the CPU cores the bridge's own processes used, and per chain worker how
+   full its in-flight limit was (sampled from ``yibao_chain_in_flight``), the platform calls it sent and the most
+   outbox rows its relay had waiting (``yibao_outbox_pending``: replicas' relays take turns) — ``bound``
+   says which limit it hit: ``in_flight`` (a chain service at its limit most of the burst, the machine below 85 %
+   busy) or ``cpu``.
 
     .venv/bin/python bench/bench_chains.py [--visits 200] [--latency-visits 10] [--latency-burst 120]
-                                           [--in-flight 4] [--relaxed] [--phases bare,burst,unloaded,latency]
+                                           [--in-flight 2] [--relaxed] [--phases bare,burst,unloaded,latency]
                                            [--profile DIR]
 
 Written to bench/results/chains.json (``--relaxed``: PostgreSQL without fsync, to bench/results/chains-relaxed.json).
@@ -50,6 +59,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from decimal import Decimal
@@ -339,7 +349,105 @@ def _stop_profilers(procs: list[Any]) -> None:
         p.wait(timeout=60)
 
 
-def burst(bridge: Any, ingestor: Any, info: Any, visits: int, day: _dt.date, phase: str = "burst") -> dict[str, Any]:
+def _machine_cpu() -> tuple[float, float]:
+    """(busy, total) jiffies of the whole machine so far, every process's (``/proc/stat``)."""
+    fields = [float(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    total = sum(fields[:8])  # user nice system idle iowait irq softirq steal (guest time is inside user)
+    return total - fields[3] - fields[4], total
+
+
+def _gauges(url: str, names: tuple[str, ...]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for line in httpx.get(f"{url}/metrics", timeout=2).text.splitlines():
+        for name in names:
+            if line.startswith(name + "{"):
+                out[name] = out.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
+    return out
+
+
+class Sampler:
+    """What bounded a burst: the machine's CPU (every process on it, busy fraction of all its cores) and, per chain
+    worker, how full its in-flight limit was (``yibao_chain_in_flight`` over ``yibao_chain_in_flight_limit``),
+    sampled every ``period`` seconds in a thread while the burst runs."""
+
+    WORKERS = ("registration", "settlement")
+
+    def __init__(self, bridge: Any, period: float = 1.0) -> None:
+        self.bridge, self.period = bridge, period
+        self.samples: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        self.pending: dict[str, list[float]] = defaultdict(list)  #: the relay's backlog (outbox rows unpublished)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Sampler:
+        self.cpu0, self.calls0 = _machine_cpu(), self._calls()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self.cpu1 = _machine_cpu()
+
+    def _chain_workers(self) -> list[tuple[str, Any]]:
+        return [(n, h) for n, h in list(self.bridge.workers.items()) if n.split("#")[0] in self.WORKERS]
+
+    def _calls(self) -> dict[str, float]:
+        out = {}
+        for name, handle in self._chain_workers():
+            try:
+                out[name] = _metric_sum_one(handle.url, "yibao_chain_calls_total")
+            except httpx.HTTPError:
+                pass
+        return out
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.period):
+            for name, handle in self._chain_workers():
+                try:
+                    g = _gauges(handle.url, ("yibao_chain_in_flight", "yibao_chain_in_flight_limit",
+                                             "yibao_outbox_pending"))
+                except httpx.HTTPError:
+                    continue
+                if g.get("yibao_chain_in_flight_limit"):
+                    self.samples[name].append((g.get("yibao_chain_in_flight", 0.0), g["yibao_chain_in_flight_limit"]))
+                    self.pending[name].append(g.get("yibao_outbox_pending", 0.0))
+
+    def report(self, *, settled: int, seconds: float, cpu_ms_per_chain: dict[str, float]) -> dict[str, Any]:
+        busy = (self.cpu1[0] - self.cpu0[0]) / max(1.0, self.cpu1[1] - self.cpu0[1])
+        cpus = os.cpu_count() or 1
+        bridge_cores = sum(cpu_ms_per_chain.values()) * settled / 1000 / max(0.001, seconds)
+        calls1 = self._calls()
+        in_flight = {}
+        for name, rows in sorted(self.samples.items()):
+            # the burst's steady part: from the first sample with work to the last (not the fill and the drain)
+            busy_rows = [i for i, (n, _) in enumerate(rows) if n > 0]
+            steady = rows[busy_rows[0]:busy_rows[-1] + 1] if busy_rows else []
+            in_flight[name] = {
+                "limit": int(rows[0][1]), "samples": len(steady),
+                "mean_in_flight": round(statistics.fmean(n for n, _ in steady), 2) if steady else 0.0,
+                "share_of_samples_at_limit": round(sum(1 for n, lim in steady if n >= lim) / len(steady), 2)
+                if steady else 0.0,
+                "platform_calls": int(calls1.get(name, 0) - self.calls0.get(name, 0)),
+                "outbox_pending_max": int(max(self.pending[name], default=0))}
+        at_limit = max((v["share_of_samples_at_limit"] for v in in_flight.values()), default=0.0)
+        # in-flight work is the bound when a chain service sat at its limit most of the burst while the machine had
+        # CPU to spare; CPU is when the machine was (nearly) saturated
+        bound = "cpu" if busy >= 0.85 else ("in_flight" if at_limit >= 0.6 else "neither (waiting elsewhere)")
+        return {"bound": bound, "machine_cpu_busy": round(busy, 3), "machine_cpus": cpus,
+                "bridge_cpu_cores": round(bridge_cores, 2), "in_flight": in_flight}
+
+
+def _metric_sum_one(url: str, name: str) -> float:
+    total = 0.0
+    for line in httpx.get(f"{url}/metrics", timeout=5).text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def burst(bridge: Any, ingestor: Any, info: Any, visits: int, day: _dt.date, phase: str = "burst",
+          *, sample: bool = False) -> dict[str, Any]:
     """Every visit's change events produced at once: throughput."""
     from yibao.cli.demo import _produce, _requests, _wait_for_answers
     from yibao.fakedata.cdc import CdcShape
@@ -350,18 +458,26 @@ def burst(bridge: Any, ingestor: Any, info: Any, visits: int, day: _dt.date, pha
     requests = _requests(ingestor, messages)
     profilers = _profilers(bridge, phase)
     counters = Counters(bridge, info.database_url)
+    sampler = Sampler(bridge) if sample else None
+    if sampler is not None:
+        sampler.__enter__()
     started = time.monotonic()
     try:
         asyncio.run(_produce(info.kafka_bootstrap, [(m.topic, m.key, m.value) for m in messages]))
         results, elapsed = asyncio.run(_wait_for_answers(info.kafka_bootstrap, requests, started, BURST_TIMEOUT_S,
                                                               quiet=True))
     finally:
+        if sampler is not None:
+            sampler.__exit__()
         _stop_profilers(profilers)
     mine = {visit for pairs in requests.values() for visit, _ in pairs}
     settled = sum(1 for r in results if r.kind == "settled" and r.his_visit_id in mine)
     answered = {r.his_visit_id for r in results if r.his_visit_id in mine}
     out = {"visits": visits, "settled": settled, "seconds": round(elapsed, 2),
            "chains_per_s": round(settled / elapsed, 2), **counters.since(settled)}
+    if sampler is not None:
+        out["what_bounded_it"] = sampler.report(settled=settled, seconds=elapsed,
+                                                cpu_ms_per_chain=out["cpu_ms_per_settled_chain"])
     if elapsed >= BURST_TIMEOUT_S - 1:  # not every request was answered: a fault of the bridge, not a figure
         global KEEP_WORKDIR
         KEEP_WORKDIR = True
@@ -474,11 +590,11 @@ def with_latency(bridge: Any, ingestor: Any, info: Any, visits: int, in_flight: 
     # each measured burst runs on workers that have settled a few chains already (signed in, partitions assigned:
     # a replica started just before would otherwise measure the consumer group's rebalance, not its capacity)
     burst(bridge, ingestor, info, WARM_UP, DAY + _dt.timedelta(days=3), "latency-warm-up")
-    one = burst(bridge, ingestor, info, visits, DAY + _dt.timedelta(days=1), "latency-one")
+    one = burst(bridge, ingestor, info, visits, DAY + _dt.timedelta(days=1), "latency-one", sample=True)
     for name in ("registration#2", "settlement#2"):
         bridge.start_worker(name)
     burst(bridge, ingestor, info, WARM_UP, DAY + _dt.timedelta(days=4), "latency-warm-up-two")
-    two = burst(bridge, ingestor, info, visits, DAY + _dt.timedelta(days=2), "latency-two")
+    two = burst(bridge, ingestor, info, visits, DAY + _dt.timedelta(days=2), "latency-two", sample=True)
     bridge.set_faults([])
     return {"platform_latency_ms": LATENCY, "in_flight_per_worker": in_flight,
             "bare_concurrency": in_flight_total, "bare_chains_per_s": round(bare_cps, 2),
@@ -503,7 +619,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         mapping = load_mapping("example-oracle-his")
         asyncio.run(create_topics(info.kafka_bootstrap, [(t, 1, {}) for t in mapping.topics()]))
         bridge = LocalBridge(info, workdir, sim_seed=SEED, sim_population=POPULATION + args.latency_visits,
-                             env={"YIBAO_SIM_FIXMEDINS_CODES": json.dumps([BRIDGE_CODE, CODE])}).start()
+                             env={"YIBAO_SIM_FIXMEDINS_CODES": json.dumps([BRIDGE_CODE, CODE])})
+        bridge.start()  # assigned first: workers started before one failed to get ready are stopped below
         ingestor = Ingestor(mapping)
         out: dict[str, Any] = {"stack": {"broker": info.kafka_kind, "database": info.database_kind,
                                          "database_detail": info.database_detail}}
@@ -551,6 +668,9 @@ def ratios(m: dict[str, Any]) -> dict[str, Any]:
             m["burst"]["platform_calls"] / m["burst"]["seconds"] / m["ceiling_calls_per_s"], 3),
         "latency: one replica chains/s / bare loop chains/s (same in flight)": round(one / lat["bare_chains_per_s"], 3),
         "latency: two replicas chains/s / one replica chains/s": round(two / max(0.01, one), 3),
+        "latency: what bounded one replica / two replicas": "{} / {}".format(
+            lat["one_replica"].get("what_bounded_it", {}).get("bound"),
+            lat["two_replicas"].get("what_bounded_it", {}).get("bound")),
     }
 
 
@@ -559,7 +679,9 @@ def main() -> int:
     parser.add_argument("--visits", type=int, default=200, help="visits of the CPU-bound burst")
     parser.add_argument("--latency-visits", type=int, default=10, help="visits run one at a time (latency)")
     parser.add_argument("--latency-burst", type=int, default=120, help="visits of each burst with platform latency")
-    parser.add_argument("--in-flight", type=int, default=4, help="chain_concurrency of each chain worker, latency phase")
+    parser.add_argument("--in-flight", type=int, default=2,
+                        help="chain_concurrency of each chain worker in the latency phase (small enough that in-flight "
+                             "work, not CPU, bounds one replica)")
     parser.add_argument("--burst-timeout", type=float, default=BURST_TIMEOUT_S,
                         help="seconds a burst waits for every answer; one that runs out keeps the logs")
     parser.add_argument("--relaxed", action="store_true", help="PostgreSQL without fsync (a second line, not the figure)")

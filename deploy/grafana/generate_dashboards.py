@@ -212,6 +212,14 @@ def _rows() -> tuple[Row, ...]:
         Panel("Chains parked, open", (
             (f"max by (service) (yibao_parked_open{{{SVC}}})", "{{service}}"),
         ), width=12, thresholds=((None, "green"), (1, "orange"))),
+        Panel("Visits in flight per worker vs its limit", (
+            (f"sum by (service, instance) (yibao_chain_in_flight{{{SVC}}})", "{{service}} {{instance}}"),
+            (f"max by (service) (yibao_chain_in_flight_limit{{{SVC}}})", "{{service}} limit"),
+        ), width=12,
+            description="Visits each worker drives at once (a platform call in flight or about to be). A worker "
+                        "that stays at its limit while the platform is slow is bounded by it: raise "
+                        "YIBAO_<SERVICE>_CHAIN_CONCURRENCY (CPU allowing) or add replicas — replicas share the "
+                        "due visits, each up to its own limit."),
     ), services=("registration", "settlement"))
     recon = Row("Reconciliation", (
         Panel("Runs by result (per day)", (

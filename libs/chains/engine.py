@@ -203,6 +203,9 @@ class ChainEngine(Generic[S]):
         self.owner = f"{self.service}:{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._wake = asyncio.Event()
         self._running: dict[str, asyncio.Task[None]] = {}
+        #: visits claimed again while their driver was finishing: driven again once it has (else the new lease
+        #: would sit unrenewed and undriven until it lapsed)
+        self._again: set[str] = set()
         self._outage_since: float | None = None
         #: the worker's OutageWatch (yibao.core.failures): readiness says what the engine waits for
         self.outages = outages
@@ -311,6 +314,9 @@ class ChainEngine(Generic[S]):
 
     def _start(self, key: str) -> None:
         if key in self._running:
+            # its driver committed its last unit (the lease released) but has not ended yet, and this claim took
+            # the visit again: the running driver will not look at it again, so a new one starts when it ends
+            self._again.add(key)
             return
         task = asyncio.create_task(self._drive(key))
         self._running[key] = task
@@ -355,6 +361,7 @@ class ChainEngine(Generic[S]):
         held: _Held[S] | None = None
         outcome: _Outcome | None = None
         spare: str | None = None
+        cancelled = False
         try:
             while True:
                 if spare is None:
@@ -372,6 +379,7 @@ class ChainEngine(Generic[S]):
                     spare = None
                 outcome = await self._send(key, nxt.send)
         except asyncio.CancelledError:  # the worker stops: let another take the visit now (its call is journalled)
+            cancelled = True
             try:
                 await asyncio.shield(self.db(lambda c: self.store.release(c, [key], self.owner)))
             except Exception:
@@ -390,6 +398,10 @@ class ChainEngine(Generic[S]):
                 log.exception("could not record the driver failure; the lease will lapse")
         finally:
             self._running.pop(key, None)
+            if key in self._again:
+                self._again.discard(key)
+                if not cancelled:
+                    self._start(key)
             metrics.IN_FLIGHT.labels(self.service).set(len(self._running))
             self._wake.set()  # capacity is free again
 

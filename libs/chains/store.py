@@ -166,13 +166,24 @@ class ChainStore:
                    chain_visits.c.next_attempt_at <= now,
                    or_(chain_visits.c.lease_until.is_(None), chain_visits.c.lease_until < now))
         pick = select(chain_visits.c.visit_key).where(due).order_by(chain_visits.c.next_attempt_at).limit(limit)
+        lease = dict(lease_owner=owner, lease_until=until, status="ready")
         if conn.dialect.name == "postgresql":
-            pick = pick.with_for_update(skip_locked=True)
-        stmt = (update(chain_visits)
-                .where(mine, chain_visits.c.visit_key.in_(pick.scalar_subquery()), due)
-                .values(lease_owner=owner, lease_until=until, status="ready")
-                .returning(chain_visits.c.visit_key))
-        return list(conn.execute(stmt).scalars())
+            # the pick runs exactly once (a MATERIALIZED CTE): as an ``IN (subquery … LIMIT n FOR UPDATE SKIP LOCKED)``
+            # PostgreSQL may run the subquery again for each row it looks at, each time skipping the rows it has
+            # just locked itself — one claim then leased every due visit, whatever the limit (the in-flight limit
+            # ignored, and a second replica left nothing to drive)
+            picked = pick.with_for_update(skip_locked=True).cte("picked").prefix_with("MATERIALIZED")
+            stmt = (update(chain_visits)
+                    .where(mine, chain_visits.c.visit_key == picked.c.visit_key)
+                    .values(**lease).returning(chain_visits.c.visit_key))
+        else:  # SQLite: one writer at a time, the statement runs its subquery once
+            stmt = (update(chain_visits)
+                    .where(mine, chain_visits.c.visit_key.in_(pick.scalar_subquery()), due)
+                    .values(**lease).returning(chain_visits.c.visit_key))
+        keys = list(conn.execute(stmt).scalars())
+        if len(keys) > limit:  # never: a claim beyond the limit would drive more visits than the worker may
+            raise RuntimeError(f"a claim of at most {limit} visits leased {len(keys)}")
+        return keys
 
     def renew(self, conn: Connection, keys: Sequence[str], owner: str, lease_s: float) -> int:
         if not keys:

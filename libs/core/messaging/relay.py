@@ -1,9 +1,15 @@
 """The outbox relay: publishes a producer's pending outbox rows, in order, then marks them published.
 
-One relay per producer name is active at a time: on PostgreSQL a transaction-scoped advisory lock elects it
-(so replicas never publish the same rows concurrently or out of order); within one process relays of a producer
-take turns on an asyncio lock, which is all SQLite (one process, the embedded default) needs. Published rows are
-deleted after ``retention``.
+Replicas publish in parallel, each message key in order. On PostgreSQL a producer's rows fall in ``SHARDS`` shards
+by a hash of their message key (rows of one key — on any topic — and every keyless row share a shard); a relay
+claims the shards that have rows waiting with transaction-scoped advisory locks (skipping shards another replica's
+relay holds) and, only once it holds them, reads and publishes their rows in id order. So no two relays ever publish
+rows of one key at once or out of order, while the replicas of a service publish different keys side by side (they
+no longer take turns on the whole producer). Every relay also holds the producer's lock shared, which keeps out a
+relay of the previous, unsharded version (it takes that lock exclusively) during a rolling upgrade. ``SHARDS`` must
+be the same in every replica of a producer: it is a constant of this module, not a setting. Within one process
+relays of a producer take turns on an asyncio lock, which is all SQLite (one process, the embedded default) needs.
+Published rows are deleted after ``retention``.
 
 The producer name and the payloads are the deployment's (:mod:`yibao.core.deployment`): the relay publishes
 only rows of its own deployment and opens sealed payloads before they go out.
@@ -52,8 +58,27 @@ _IN_PROCESS: dict[tuple[int, str, str], asyncio.Lock] = {}
 #: after the other relay's claim would otherwise wait a whole poll interval)
 CONTENDED_RETRY_S = 0.02
 
+#: shards of a producer's rows on PostgreSQL (by a hash of the message key): how many replicas' relays can publish
+#: at once. The same in every replica of a producer (a constant, never a setting: two counts would shard one key two
+#: ways)
+SHARDS = 16
+
 # the statements of every batch, built once (SQLAlchemy then only looks up their compiled form)
-_TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:k)")
+_SHARD_OF = "abs(mod(hashtext(coalesce(msg_key, '')), :shards))"
+#: the shards with rows waiting, and which of them this relay locked (a shard another relay holds is skipped); the
+#: producer's own lock taken shared keeps a relay of the unsharded version out
+_LOCK_SHARDS = text(f"""
+    SELECT w.shard, pg_try_advisory_xact_lock(:base + w.shard) AS mine
+    FROM (SELECT DISTINCT {_SHARD_OF} AS shard FROM outbox
+          WHERE producer = :p AND published_at IS NULL) AS w
+    WHERE pg_try_advisory_xact_lock_shared(:producer_lock)
+    ORDER BY w.shard""")
+#: the waiting rows of the shards this relay holds, read after the locks were taken (a new statement, so a new
+#: snapshot: rows another relay marked published before letting a shard go are seen as published)
+_PENDING_IN_SHARDS = text(f"""
+    SELECT id, topic, msg_key, payload, headers FROM outbox
+    WHERE producer = :p AND published_at IS NULL AND {_SHARD_OF} = ANY(:mine)
+    ORDER BY id LIMIT :n""")
 _PENDING_ROWS = and_(outbox.c.producer == bindparam("p"), outbox.c.published_at.is_(None))
 _PENDING = (select(outbox.c.id, outbox.c.topic, outbox.c.msg_key, outbox.c.payload, outbox.c.headers)
             .where(_PENDING_ROWS).order_by(outbox.c.id).limit(bindparam("n")))
@@ -104,6 +129,8 @@ class OutboxRelay:
         self.stall_after_s = stall_after_s
         self._wake = asyncio.Event()
         self._lock_id = zlib.crc32(f"yibao-outbox-{self.producer}".encode())
+        #: the advisory lock of shard ``s`` is ``_shard_base + s`` (a 64-bit key apart from every crc32 lock id)
+        self._shard_base = ((zlib.crc32(f"yibao-outbox-shards-{self.producer}".encode()) & 0x3FFFFFFF) + 1) << 32
         self._last_cleanup = 0.0
         self._sending_since: float | None = None
         self._last_error: str | None = None
@@ -259,11 +286,17 @@ class OutboxRelay:
         conn.begin()
         self.contended = False
         if conn.dialect.name == "postgresql":
-            got = conn.execute(_TRY_LOCK, {"k": self._lock_id}).scalar()
-            if not got:
-                self.contended = True  # another replica publishes: look again soon, not after a whole poll interval
+            shards = conn.execute(_LOCK_SHARDS, {"p": self.producer, "shards": SHARDS, "base": self._shard_base,
+                                                 "producer_lock": self._lock_id}).all()
+            mine = [shard for shard, locked in shards if locked]
+            # another replica's relay holds some: look again soon, not after a whole poll interval
+            self.contended = len(mine) < len(shards)
+            if not mine:
                 return []
-        result = conn.execute(_PENDING, {"p": self.producer, "n": self.batch_size}).all()
+            result = conn.execute(_PENDING_IN_SHARDS, {"p": self.producer, "shards": SHARDS, "mine": mine,
+                                                       "n": self.batch_size}).all()
+        else:
+            result = conn.execute(_PENDING, {"p": self.producer, "n": self.batch_size}).all()
         if len(result) < self.batch_size:
             OUTBOX_PENDING.labels(self.service).set(len(result))
         else:

@@ -147,3 +147,117 @@ async def test_sealed_rows_are_published_in_clear(kafka_bootstrap: str, fresh_db
     [record] = await consume(kafka_bootstrap, [topic], count=1, timeout=30)
     assert record.value.decode() == payload
     engine.dispose()
+
+
+# --- replicas: shards by message key ------------------------------------------------------------------------------
+
+def _keys_in_two_shards(engine) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """Two message keys the database puts in different shards."""
+    from sqlalchemy import text
+
+    from yibao.core.messaging.relay import SHARDS
+
+    with engine.connect() as conn:
+        shard = {k: conn.execute(text("SELECT abs(mod(hashtext(:k), :n))"), {"k": k, "n": SHARDS}).scalar()
+                 for k in (f"V{i}" for i in range(40))}
+    first = "V0"
+    return first, next(k for k, s in shard.items() if s != shard[first])
+
+
+class _HeldSender:
+    """A replica's sender that holds its first batch (and so its shards) until released."""
+
+    def __init__(self, send) -> None:  # type: ignore[no-untyped-def]
+        self.send, self.entered, self.release = send, asyncio.Event(), asyncio.Event()
+        self.sent: list[bytes] = []
+
+    async def __call__(self, batch: list[OutboxMessage]) -> None:
+        self.entered.set()
+        await self.release.wait()
+        await self.send(batch)
+        self.sent.extend(m.value for m in batch)
+
+
+def _replica_engine(url: str, name: str):  # type: ignore[no-untyped-def]
+    """Another replica's engine: its own connections (and so not the in-process turn-taking of one worker)."""
+    return make_engine(f"{url}{'&' if '?' in url else '?'}application_name={name}")
+
+
+async def test_a_second_replicas_relay_publishes_other_keys_while_the_first_is_sending(
+        kafka_bootstrap: str, fresh_db_url: str, prefix: str) -> None:
+    upgrade(fresh_db_url)
+    a_engine, b_engine = _replica_engine(fresh_db_url, "replica-a"), _replica_engine(fresh_db_url, "replica-b")
+    if a_engine.dialect.name != "postgresql":
+        pytest.skip("shards are PostgreSQL's (SQLite is one process)")
+    topic = f"{prefix}out"
+    await create_topics(kafka_bootstrap, [(topic, 1, {})])
+    first, other = _keys_in_two_shards(a_engine)
+    with a_engine.begin() as conn:
+        enqueue(conn, producer="p", topic=topic, key=first, value="a1")
+    async with kafka_sender(kafka_bootstrap) as send:
+        held = _HeldSender(send)
+        sending = asyncio.create_task(OutboxRelay(a_engine, "p", held).drain_once())
+        await asyncio.wait_for(held.entered.wait(), 30)  # replica A is sending: it holds the first key's shard
+        with b_engine.begin() as conn:
+            enqueue(conn, producer="p", topic=topic, key=other, value="b1")
+        relay_b = OutboxRelay(b_engine, "p", send)
+        assert await asyncio.wait_for(relay_b.drain_once(), 30) == 1  # not waiting for A
+        held.release.set()
+        assert await sending == 1
+    values = sorted(r.value for r in await consume(kafka_bootstrap, [topic], count=2, timeout=30))
+    assert values == [b"a1", b"b1"]
+    a_engine.dispose()
+    b_engine.dispose()
+
+
+async def test_rows_of_a_key_another_replica_is_sending_wait_for_it_and_go_out_in_order(
+        kafka_bootstrap: str, fresh_db_url: str, prefix: str) -> None:
+    upgrade(fresh_db_url)
+    a_engine, b_engine = _replica_engine(fresh_db_url, "replica-a"), _replica_engine(fresh_db_url, "replica-b")
+    if a_engine.dialect.name != "postgresql":
+        pytest.skip("shards are PostgreSQL's (SQLite is one process)")
+    topic = f"{prefix}out"
+    await create_topics(kafka_bootstrap, [(topic, 1, {})])
+    with a_engine.begin() as conn:
+        enqueue(conn, producer="p", topic=topic, key="V1", value="1")
+    async with kafka_sender(kafka_bootstrap) as send:
+        held = _HeldSender(send)
+        sending = asyncio.create_task(OutboxRelay(a_engine, "p", held).drain_once())
+        await asyncio.wait_for(held.entered.wait(), 30)
+        with b_engine.begin() as conn:  # the same key's next row, committed by replica B while A sends the first
+            enqueue(conn, producer="p", topic=topic, key="V1", value="2")
+        relay_b = OutboxRelay(b_engine, "p", send)
+        assert await relay_b.drain_once() == 0 and relay_b.contended  # its shard is A's: B looks again soon
+        held.release.set()
+        assert await sending == 1
+        assert await relay_b.drain_once() == 1
+    records = await consume(kafka_bootstrap, [topic], count=2, timeout=30)
+    assert [r.value for r in records] == [b"1", b"2"]
+    a_engine.dispose()
+    b_engine.dispose()
+
+
+async def test_a_relay_of_the_unsharded_version_keeps_sharded_relays_out(fresh_db_url: str) -> None:
+    """A rolling upgrade: the previous version's relay holds the producer's lock for its whole batch; the new
+    relays publish nothing meanwhile (they hold that lock shared)."""
+    from sqlalchemy import text
+
+    upgrade(fresh_db_url)
+    engine = make_engine(fresh_db_url)
+    if engine.dialect.name != "postgresql":
+        pytest.skip("advisory locks are PostgreSQL's")
+    with engine.begin() as conn:
+        enqueue(conn, producer="p", topic="t", key="V1", value="1")
+    sent: list[bytes] = []
+
+    async def send(batch: list[OutboxMessage]) -> None:
+        sent.extend(m.value for m in batch)
+
+    relay = OutboxRelay(engine, "p", send)
+    with engine.connect() as old:  # the old relay, mid-batch
+        old.begin()
+        old.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": relay._lock_id})
+        assert await relay.drain_once() == 0
+        old.rollback()
+    assert await relay.drain_once() == 1 and sent == [b"1"]
+    engine.dispose()

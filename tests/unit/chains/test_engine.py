@@ -358,3 +358,46 @@ def test_a_call_names_its_lookup_query(sqlite_engine: Engine) -> None:
     call = Call("2201", "2201", {}, on_ok=lambda s, r, fx: None, on_refused=lambda s, r, fx: None,
                 lookup=Lookup("5201", {}, found=lambda out, m: None))
     assert call.lookup is not None and call.lookup.infno == "5201"
+
+
+async def test_a_visit_claimed_again_while_its_driver_finishes_is_driven_again(sqlite_engine: Engine) -> None:
+    """A driver's last unit released the lease; before the driver has ended, a message makes the visit due again and
+    the scheduler claims it: the claim must not be dropped (its lease would sit undriven until it lapsed)."""
+    from yibao.chains import Absorption
+
+    db = Db(sqlite_engine)
+    platform = Script()
+    engine = engine_for(db, platform)
+    await request(engine)
+
+    def settle_again(s: ToyState, fx: Effects) -> None:
+        s.setl_id = None
+
+    def after_unit() -> None:
+        if [c[0] for c in platform.calls] == ["2201", "2207"] and not getattr(db, "hit", False):
+            db.hit = True  # type: ignore[attr-defined]
+            assert "V1" in engine._running  # the driver's last unit has committed; the driver has not ended
+            with sqlite_engine.begin() as conn:
+                engine.absorb_in(conn, [Absorption("m2", "V1", "outpatient", settle_again)])
+            with sqlite_engine.begin() as conn:
+                assert engine.store.claim_due(conn, engine.owner, limit=1, lease_s=60) == ["V1"]
+            engine._start("V1")
+
+    db.after = after_unit
+    await engine.drain()
+    assert [c[0] for c in platform.calls] == ["2201", "2207", "2207"]
+    with sqlite_engine.connect() as conn:
+        row = conn.execute(select(chain_visits.c.status, chain_visits.c.lease_owner)).one()
+    assert tuple(row) == ("idle", None)
+
+
+async def test_a_worker_never_drives_more_visits_than_its_in_flight_limit(sqlite_engine: Engine) -> None:
+    platform = Script()
+    engine = engine_for(Db(sqlite_engine), platform, concurrency=3)
+    for i in range(10):
+        await request(engine, message_id=f"m{i}", key=f"V{i}")
+    seen: list[int] = []
+    platform.during_call = lambda infno: seen.append(len(engine._running))
+    await engine.drain()
+    assert len(platform.calls) == 20
+    assert max(seen) == 3  # the limit is used, and never passed
