@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from pydantic import Field
@@ -15,7 +15,7 @@ from yibao.chains.engine import ChainEngine, EngineSettings
 from yibao.chains.model import Absorption, Chain
 from yibao.chains.ports import PlatformClient
 from yibao.core.errors import InputError
-from yibao.core.runtime import MessageContext, ServiceRuntime
+from yibao.core.runtime import MessageContext, ServiceRuntime, arrived_batches
 from yibao.core.settings import CommonSettings
 from yibao.core.topics import CATALOG
 
@@ -39,8 +39,15 @@ class ChainSettings(CommonSettings):
     chain_backoff_max_s: float = Field(300.0, description="longest retry delay of a visit")
     absorb_batch: int = Field(200, ge=1, description="messages absorbed in one transaction at most (a burst is taken "
                                                      "in batches; one message at a time adds no delay)")
-    absorb_wait_s: float = Field(0.003, ge=0.0, description="how long a batch waits for more messages before it is "
-                                                            "absorbed (the latency a message can gain)")
+    absorb_wait_s: float = Field(0.0, ge=0.0, description="how long a batch waits for more messages before it is "
+                                                          "absorbed (0: never — a batch is what has already arrived)")
+
+    def batches(self, stream: Any) -> AsyncIterator[Any]:
+        """The agent's messages in batches of at most ``absorb_batch``: what has already arrived (``absorb_wait_s`` 0),
+        else what arrives within ``absorb_wait_s``."""
+        if self.absorb_wait_s > 0:
+            return stream.take_events(self.absorb_batch, within=self.absorb_wait_s)
+        return arrived_batches(stream, self.absorb_batch)
 
     def engine_settings(self) -> EngineSettings:
         return EngineSettings(concurrency=self.chain_concurrency, lease_s=self.chain_lease_s,
@@ -92,7 +99,7 @@ class ChainRuntime:
 
         @runtime.app.agent(source, name=name)
         async def absorb(stream):  # type: ignore[no-untyped-def]
-            async for events in stream.take_events(self.settings.absorb_batch, within=self.settings.absorb_wait_s):
+            async for events in self.settings.batches(stream):
                 ctxs = [MessageContext.of(event) for event in events]
                 await runtime.process_batch(ctxs, lambda batch: self._absorb_many(batch, router),
                                             lambda ctx: self._absorb_many([ctx], router, single=True))

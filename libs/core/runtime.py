@@ -12,8 +12,8 @@
   (:meth:`ServiceRuntime.db`), with the inbox (dedup) and the outbox (results) inside the same transaction. The
   engine is bound to the deployment (topic prefix, data cipher; :mod:`yibao.core.deployment`), so the inbox,
   the outbox and parked work of deployments sharing a database stay apart and personal data is sealed at rest.
-* **Outbox relay** as a faust task, woken after every commit; a row the broker refuses for good is parked and the
-  rest flow.
+* **Outbox relay** as a faust task, woken after every commit that wrote outbox rows; a row the broker refuses for
+  good is parked and the rest flow.
 * **Retention**: a timer purges what the retention policy says is old enough (:mod:`yibao.core.retention`).
 * **/metrics, /healthz, /readyz** on the worker's web port (faust's aiohttp server).
 * Topics and schema made sure of at start-up (both idempotent).
@@ -26,7 +26,7 @@ import logging
 import tempfile
 import time
 from urllib.parse import urlsplit
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -41,14 +41,14 @@ from yibao.core.failures import BROKER, FailureKind, OutageWatch, classify
 from yibao.core.kafka import TopicRequest, catalog_topics, create_topics
 from yibao.core.messaging.deadletter import DeadLetter, park_in_table
 from yibao.core.messaging.depth import dead_letter_topic_depth, parked_work_waiting
-from yibao.core.messaging.outbox import OutboxMessage
+from yibao.core.messaging.outbox import WROTE_OUTBOX, OutboxMessage
 from yibao.core.messaging.relay import BatchPartlySent, OutboxRelay
 from yibao.core.privacy import mask_text
 from yibao.core.settings import CommonSettings
 from yibao.core.topics import topic
 from yibao.core.web import error_middleware
 
-__all__ = ["ServiceRuntime", "MessageContext"]
+__all__ = ["ServiceRuntime", "MessageContext", "arrived_batches"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -67,6 +67,26 @@ class MessageContext:
     def of(cls, event: Any) -> "MessageContext":
         m = event.message
         return cls(m.topic, m.partition, m.offset, m.key, m.value)
+
+
+async def arrived_batches(stream: Any, max_: int) -> AsyncIterator[list[Any]]:
+    """The events of a faust stream in batches of what has already arrived: a batch is handed on as soon as its
+    first event is here, with every event queued behind it (at most ``max_``) — it never waits for more. One message
+    at a time goes on at once; a burst queues up while a batch is handled and is taken in batches.
+
+    Events are acknowledged only after the caller has handled their batch (the loop body ran without raising), so an
+    offset is never committed for a message that was not processed."""
+    manual = stream.noack()
+    queue = manual.channel.queue
+    batch: list[Any] = []
+    async for event in manual.events():
+        batch.append(event)
+        if len(batch) < max_ and not queue.empty():
+            continue
+        taken, batch = batch, []
+        yield taken
+        for handled in taken:
+            await manual.ack(handled)
 
 
 class ServiceRuntime:
@@ -124,14 +144,19 @@ class ServiceRuntime:
     # --- units of work ---------------------------------------------------------------------------------------
 
     async def db(self, fn: Callable[[Connection], T]) -> T:
-        """Run ``fn(conn)`` in one transaction, off the event loop. Wakes the relay afterwards."""
+        """Run ``fn(conn)`` in one transaction, off the event loop. Wakes the relay once it committed outbox rows
+        (only then: a relay looking for nothing would take a database trip beside the next unit of work)."""
 
-        def unit() -> T:
+        def unit() -> tuple[T, bool]:
             with self.engine.begin() as conn:
-                return fn(conn)
+                conn.info.pop(WROTE_OUTBOX, None)  # left by an earlier transaction on this pooled connection
+                result = fn(conn)
+                wrote = conn.info.pop(WROTE_OUTBOX, False)
+            return result, wrote
 
-        result = await asyncio.to_thread(unit)
-        self.relay.wake()
+        result, wrote = await asyncio.to_thread(unit)
+        if wrote:
+            self.relay.wake()
         return result
 
     # --- catch, classify, act --------------------------------------------------------------------------------

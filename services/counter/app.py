@@ -100,7 +100,7 @@ class CounterWorker:
         def agent(topic_id: str, name: str, handle: Any) -> None:
             @runtime.app.agent(source(topic_id), name=name)
             async def consume(stream):  # type: ignore[no-untyped-def]
-                async for events in stream.take_events(s.absorb_batch, within=s.absorb_wait_s):
+                async for events in s.batches(stream):
                     ctxs = [MessageContext.of(e) for e in events]
                     await runtime.process_batch(ctxs, handle, lambda ctx: self._one(handle, ctx))
 

@@ -19,7 +19,10 @@ from yibao.core import clock
 from yibao.core.db.schema import outbox
 from yibao.core.deployment import Deployment
 
-__all__ = ["OutboxMessage", "enqueue", "enqueue_many", "Outgoing"]
+__all__ = ["OutboxMessage", "enqueue", "enqueue_many", "Outgoing", "WROTE_OUTBOX"]
+
+#: set in ``conn.info`` by :func:`enqueue_many`: the transaction wrote outbox rows (the relay has work once it commits)
+WROTE_OUTBOX = "yibao_wrote_outbox"
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ def enqueue_many(conn: Connection, producer: str, messages: list[Outgoing]) -> N
     """Add messages to the outbox inside the caller's transaction, in this order, in one statement."""
     if not messages:
         return
+    conn.info[WROTE_OUTBOX] = True
     deployment = Deployment.of(conn)
     scoped, seal, now = deployment.scoped(producer), deployment.cipher.seal, clock.now()
     conn.execute(_INSERT, [
