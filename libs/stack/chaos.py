@@ -18,7 +18,7 @@ import json
 import random
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -273,10 +273,18 @@ def in_commit_order(messages: list[Any]) -> list[Any]:
     return [m for _, _, m in keyed]
 
 
+def victim(rng: random.Random, workers: Sequence[str], killed: set[str]) -> str:
+    """The worker a random kill takes: one of those not killed yet while there are any — every worker kind is
+    killed once before any is killed twice, so even a short run kills each — then any."""
+    fresh = [w for w in workers if w not in killed]
+    return rng.choice(fresh or list(workers))
+
+
 async def _monkey(plan: ChaosPlan, stack: Any, bridge: Any, report: ChaosReport, rng: random.Random,
                   started: float, stop: asyncio.Event, say: Callable[[str], None]) -> None:
     """Disrupt the bridge until ``stop``: the scripted disruptions first, then at random intervals."""
     scripted = list(plan.scripted)
+    killed: set[str] = set()
     while not stop.is_set():
         if not scripted:
             if not plan.disruptions:
@@ -291,7 +299,8 @@ async def _monkey(plan: ChaosPlan, stack: Any, bridge: Any, report: ChaosReport,
         began = time.monotonic()
         try:
             if kind == "kill":
-                name = arg or rng.choice(plan.workers)
+                name = arg or victim(rng, plan.workers, killed)
+                killed.add(name)
                 what = f"SIGKILL {name}"
                 await asyncio.to_thread(bridge.kill_worker, name)
                 await asyncio.sleep(rng.uniform(0.5, 4.0))

@@ -1029,24 +1029,9 @@ async def _rekey_cash_hand_refund(deps: Any, diff: DifferenceRecord, sn: str, re
     voided (HIS told: the settlement stands again) and WeChat's refund booked in its place (HIS told: refunded, cash
     only, ``sn`` as its id — the bill's 商户退款单号) — so HIS, the bill and the next run see WeChat's refund once."""
     cash = _fen((refund.get("amount") or {}).get("refund"))
-
-    def finish(conn: Connection) -> str:
-        hand = entry_by_setl_id(conn, diff.setl_id)
-        original = entry_by_setl_id(conn, hand.orig_setl_id or "") if hand is not None else None
-        if not update_difference(conn, diff.id, expect={"approved", "applying"}, status="repaired",
-                                 resolved_at=clock.now(),
-                                 outcome=f"refunded {cash} in WeChat Pay (8804 {sn} SUCCESS); HIS's hand-booked "
-                                         "refund replaced by WeChat's"):
-            return diff.status
-        if hand is not None and _void_refund(conn, hand.setl_id):
-            _send(deps, conn, writeback.voided(hand, run_id=diff.run_id, difference_id=diff.id))
-        of_order = replace(diff, channel=original.channel if original is not None else diff.channel,
-                           his_visit_id=diff.his_visit_id or (original.his_visit_id if original else None))
-        _book_refund(deps, conn, of_order, original, {"cashRefdAmt": str(cash), "appRefdSn": sn, "refdType": "CASH"},
-                     None, "wechat_as_booked")
-        return "repaired"
-
-    return await deps.db(finish)
+    return await _replace_hand_refund(
+        deps, diff, f"refunded {cash} in WeChat Pay (8804 {sn} SUCCESS); HIS's hand-booked refund replaced by WeChat's",
+        {"cashRefdAmt": str(cash), "appRefdSn": sn, "refdType": "CASH"}, None, "wechat_as_booked")
 
 
 def _status(deps: Any, diff: DifferenceRecord, plan: MobilePlan) -> str:
@@ -1255,20 +1240,28 @@ async def _rekey_hand_refund(deps: Any, mobile: MobileDeps, diff: DifferenceReco
     if refund is None:
         raise ReconciliationError(f"6301 does not list refund {sn} as succeeded")
     cancellation = await _entry(deps, view, str(refund["hiDocSn"]), ref) if refund.get("hiDocSn") else None
+    return await _replace_hand_refund(
+        deps, diff, f"refunded on the platform ({refund.get('refdType')} {sn}); HIS's hand-booked refund replaced by "
+                    "the platform's", refund, cancellation, "as_booked")
+
+
+async def _replace_hand_refund(deps: Any, diff: DifferenceRecord, outcome: str, refund: dict[str, Any],
+                               cancellation: PlatformEntry | None, how: str) -> str:
+    """In one transaction: the difference repaired (``outcome``), HIS's hand-booked refund voided (HIS told: the
+    settlement stands again) and the refund that was made — the platform's 6203, or WeChat Pay's 8804 — booked in its
+    place (HIS told: refunded). A difference another run finished meanwhile is left as it is."""
 
     def finish(conn: Connection) -> str:
         hand = entry_by_setl_id(conn, diff.setl_id)
         original = entry_by_setl_id(conn, hand.orig_setl_id or "") if hand is not None else None
         if not update_difference(conn, diff.id, expect={"approved", "applying"}, status="repaired",
-                                 resolved_at=clock.now(),
-                                 outcome=f"refunded on the platform ({refund.get('refdType')} {sn}); HIS's hand-booked "
-                                         "refund replaced by the platform's"):
+                                 resolved_at=clock.now(), outcome=outcome):
             return diff.status
         if hand is not None and _void_refund(conn, hand.setl_id):
             _send(deps, conn, writeback.voided(hand, run_id=diff.run_id, difference_id=diff.id))
         of_order = replace(diff, channel=original.channel if original is not None else diff.channel,
                            his_visit_id=diff.his_visit_id or (original.his_visit_id if original else None))
-        _book_refund(deps, conn, of_order, original, refund, cancellation, "as_booked")
+        _book_refund(deps, conn, of_order, original, refund, cancellation, how)
         return "repaired"
 
     return await deps.db(finish)
