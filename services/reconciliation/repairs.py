@@ -122,11 +122,10 @@ MOBILE_RUN = "mobile_run"
 MOBILE_INFNOS = frozenset({"6201", "6202", "6203", "6301", "6401"})
 
 
-def mobile_paid(conn: Connection, setl_id: str) -> LedgerEntry | None:
-    """The mobile-pay settlement behind HIS's ledger entry ``setl_id``: the entry itself when it is a mobile-pay one,
+def mobile_paid(conn: Connection, local: LedgerEntry | None) -> LedgerEntry | None:
+    """The mobile-pay settlement behind HIS's ledger entry ``local``: the entry itself when it is a mobile-pay one,
     or the settlement it refunds when that is (a refund booked by hand at the counter, on the national channel, of a
     settlement paid through mobile pay); None for everything else."""
-    local = entry_by_setl_id(conn, setl_id)
     if local is None:
         return None
     if is_mobile(local.channel):
@@ -151,10 +150,12 @@ def _mobile_what(diff: DifferenceRecord, paid: LedgerEntry | None) -> str:
 
 
 async def _plan(deps: RepairDeps, diff: DifferenceRecord) -> tuple[Plan, Any]:
-    paid = await deps.db(lambda conn: mobile_paid(conn, diff.setl_id))
-    local = await deps.db(lambda conn: entry_by_setl_id(conn, diff.setl_id))
-    if local is not None and local.status != "booked":
-        local = None
+    def read(conn: Connection) -> tuple[LedgerEntry | None, LedgerEntry | None]:
+        entry = entry_by_setl_id(conn, diff.setl_id)
+        return entry, mobile_paid(conn, entry)
+
+    entry, paid = await deps.db(read)
+    local = entry if entry is not None and entry.status == "booked" else None
     if paid is not None or is_mobile(diff.channel):  # the mobile run's, whatever 5203 says
         try:  # the platform's amounts, for the report only
             truth, _ = await _truth(deps, diff, local)
