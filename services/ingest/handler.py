@@ -49,8 +49,11 @@ class IngestOutcome:
     reason: str | None = None
     #: events of this message held back (their rows), and how many held events went to the outbox with it
     held: tuple[Held, ...] = ()
-    released: int = 0
     released_ids: tuple[int, ...] = field(default=())
+
+    @property
+    def released(self) -> int:
+        return len(self.released_ids)
 
 
 def store_events(conn: Connection, result, *, out_topic: str, bound: CommitKey = EVERYTHING,  # result: IngestResult
@@ -96,13 +99,12 @@ def store_events(conn: Connection, result, *, out_topic: str, bound: CommitKey =
     outcome = "processed" if new_events else ("duplicate" if result.events else "skipped")
     reason = None if result.events else (result.skipped or "no event")
     return IngestOutcome(outcome, new=len(new_events), duplicates=duplicates, reason=reason, held=held,
-                         released=len(released_ids), released_ids=tuple(released_ids))
+                         released_ids=tuple(released_ids))
 
 
 def release_held(conn: Connection, release: Sequence[Held]) -> IngestOutcome:
     """Move held events to the outbox, in the order given (key order), and forget them."""
-    outcome = store_events(conn, _NOTHING_NEW, out_topic="", release=release)
-    return outcome
+    return store_events(conn, _NOTHING_NEW, out_topic="", release=release)
 
 
 def load_held(conn: Connection) -> list[Held]:
