@@ -316,12 +316,10 @@ def _copy_batches(conn: Connection, scope: str, infno: str, version_id: int, lin
                         copy.write(b.new)
                     change += b.new_rows
                 if b.staged is not None:
-                    if staging:
-                        cur.execute(f"TRUNCATE {_STAGE}")
-                    else:
+                    if not staging:
                         cur.execute(_CREATE_STAGE)
-                        cur.execute(f"TRUNCATE {_STAGE}")  # a stage left by an apply earlier in the transaction
                         staging = True
+                    cur.execute(f"TRUNCATE {_STAGE}")  # the last batch's (or an earlier apply's in the transaction)
                     with cur.copy(_COPY_STAGE) as copy:
                         copy.write(b.staged)
                     cur.execute(_UPDATE)
