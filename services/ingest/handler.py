@@ -125,8 +125,13 @@ class _NothingNew:
 _NOTHING_NEW = _NothingNew()
 
 
+def _headers(event) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """The headers a canonical event goes out with (on the outbox now, or held first)."""
+    return {"event_id": event.event_id, "type": event.type}
+
+
 def _outgoing(events: list, out_topic: str) -> list[Outgoing]:
-    return [(out_topic, e.his_visit_id, e.to_json(), {"event_id": e.event_id, "type": e.type}) for e in events]
+    return [(out_topic, e.his_visit_id, e.to_json(), _headers(e)) for e in events]
 
 
 def _held_rows(conn: Connection, ids: list[int]) -> dict:
@@ -151,7 +156,7 @@ def _hold(conn: Connection, events: list, key: CommitKey, out_topic: str,
         row_id = conn.execute(insert(ingest_held).values(
             producer=producer, order_key=encoded, source_topic=topic_, source_partition=partition,
             source_offset=offset, topic=out_topic, msg_key=e.his_visit_id, payload=seal(value.decode() if isinstance(value, bytes) else value),
-            headers=json.dumps({"event_id": e.event_id, "type": e.type})).values(held_at=at)
+            headers=json.dumps(_headers(e))).values(held_at=at)
             .returning(ingest_held.c.id)).scalar_one()
         held.append(Held(key, int(row_id)))
     return tuple(held)
