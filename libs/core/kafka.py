@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from yibao.core.errors import StackError
 from yibao.core.topics import CATALOG, TopicSpec
 
 __all__ = ["KafkaSecurity", "KafkaAccess", "Reach", "create_topics", "catalog_topics", "make_producer",
-           "TopicRequest"]
+           "TopicRequest", "deliver_in_order"]
 
 log = logging.getLogger(__name__)
 
@@ -164,3 +165,27 @@ def make_producer(reach: Reach, *, idempotent: bool = False, **options: Any) -> 
         **KafkaAccess.of(reach).client_options(), acks="all", enable_idempotence=idempotent,
         **{"linger_ms": 5, "request_timeout_ms": 30000, **options},
     )
+
+
+def deliver_in_order(producer: AIOKafkaProducer) -> AIOKafkaProducer:
+    """Make ``producer`` keep every batch until the broker takes it: no send of it fails for taking too long.
+
+    aiokafka fails a batch that has waited longer than ``request_timeout_ms`` (for a partition without a leader,
+    or after a failed attempt) while the batches behind it still wait — so when the broker comes back between
+    their deadlines, a later message of a partition is delivered and an earlier one is not. The outbox relay then
+    sends the earlier one again, after the later one: a consumer reads one visit's changes out of order (a broker
+    restart longer than the timeout did this to the canonical HIS events). Batches that never expire keep
+    aiokafka's own order (one batch per partition in flight, a failed one retried before the next): everything
+    arrives, in order, once the broker is back. The network timeout is untouched — an unanswered request is
+    retried — and a relay waiting on the broker says so in readiness (``OutboxRelay.blocked``). Errors that are
+    not retriable (a message too large) still fail at once.
+
+    aiokafka has no option for this; it is the accumulator's batch lifetime. Checked when set: a release of
+    aiokafka without it fails here, loudly, rather than silently reordering again."""
+    accumulator = getattr(producer, "_message_accumulator", None)
+    if accumulator is None or not hasattr(accumulator, "_batch_ttl"):
+        raise StackError("this aiokafka release has no batch lifetime to lift (AIOKafkaProducer."
+                         "_message_accumulator._batch_ttl): the outbox relay cannot keep messages in order")
+    if accumulator._batch_ttl != math.inf:
+        accumulator._batch_ttl = math.inf
+    return producer

@@ -38,7 +38,7 @@ from yibao.core.db import make_engine
 from yibao.core.deployment import Deployment, bind
 from yibao.core.errors import OutageError
 from yibao.core.failures import BROKER, FailureKind, OutageWatch, classify
-from yibao.core.kafka import TopicRequest, catalog_topics, create_topics
+from yibao.core.kafka import TopicRequest, catalog_topics, create_topics, deliver_in_order
 from yibao.core.messaging.deadletter import DeadLetter, park_in_table
 from yibao.core.messaging.depth import dead_letter_topic_depth, parked_work_waiting
 from yibao.core.messaging.outbox import WROTE_OUTBOX, OutboxMessage
@@ -278,6 +278,8 @@ class ServiceRuntime:
         """Send in order; a message refused before it left (too large for the producer) stops the batch there,
         after the ones before it are acknowledged (:class:`BatchPartlySent` tells the relay how far it got)."""
         producer = self.app.producer
+        if producer._producer is not None:  # faust's aiokafka producer (made when faust's producer started)
+            deliver_in_order(producer._producer)
         futures = []
         for index, m in enumerate(batch):
             try:

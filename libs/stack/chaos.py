@@ -18,7 +18,7 @@ import json
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ import httpx
 from yibao.core import clock
 from yibao.core.errors import StackError
 
-__all__ = ["ChaosPlan", "ChaosReport", "Disruption", "run_chaos", "DEFAULT_FAULTS", "in_commit_order"]
+__all__ = ["ChaosPlan", "ChaosReport", "Disruption", "run_chaos", "DEFAULT_FAULTS", "in_commit_order", "order_violations"]
 
 #: faults on the platform for the whole run: lost answers after the platform did the work, resets and 5xx before
 #: it did anything, answers held back — on the calls that change the platform and on the lookups that resolve them.
@@ -347,22 +347,44 @@ async def _parked(bridge: Any) -> tuple[int, int, dict[str, int]]:
     return int(parked), int(table) + int(on_topic), {str(k): int(v) for k, v in chains.items()}
 
 
+def order_violations(values: Iterable[bytes]) -> list[str]:
+    """Canonical events as a consumer reads them (each partition in offset order) against HIS commit order
+    (:func:`yibao.hisevents.order.commit_key`): per visit, the first copy of each event must come in commit order;
+    where it does not, the change was handed on too early. Repeats of an event (at least once) are skipped."""
+    from yibao.hisevents.order import commit_key
+
+    per_visit: dict[str, list[tuple[Any, str, str]]] = {}
+    seen: set[str] = set()
+    for value in values:
+        event = json.loads(value)
+        if event["event_id"] in seen:
+            continue
+        seen.add(event["event_id"])
+        source = event.get("source") or {}
+        key = commit_key(source.get("ts_ms"), source.get("position"))
+        per_visit.setdefault(event["his_visit_id"], []).append((key, event["type"], source.get("table")))
+    problems = []
+    for visit, events in per_visit.items():
+        for (a, a_type, a_table), (b, b_type, b_table) in zip(events, events[1:]):
+            if a is not None and b is not None and b < a:
+                problems.append(f"visit {visit}: {b_type} ({b_table}) committed before {a_type} ({a_table}) "
+                                f"but handed on after it")
+    return problems
+
+
 async def _ingest_order(bridge: Any) -> list[str]:
-    """Per visit, the canonical events in the order ingest published them (first copies) against HIS commit order
-    (yibao.hisevents.order.commit_key): where the two differ, ingest handed a change on too early."""
+    """The canonical events topic, read from the start, judged by :func:`order_violations`."""
     import uuid
 
     from aiokafka import AIOKafkaConsumer
 
     from yibao.core.topics import topic
-    from yibao.hisevents.order import commit_key
 
     consumer = AIOKafkaConsumer(topic("his_events", bridge.prefix), bootstrap_servers=bridge.info.kafka_bootstrap,
                                 group_id=f"chaos-audit-{uuid.uuid4().hex[:8]}", auto_offset_reset="earliest",
                                 enable_auto_commit=False)
     await consumer.start()
-    per_visit: dict[str, list[tuple[Any, str, str]]] = {}
-    seen: set[str] = set()
+    values: list[bytes] = []
     try:
         ends = await consumer.end_offsets(list(consumer.assignment()) or [])
         deadline = time.monotonic() + 120
@@ -375,26 +397,13 @@ async def _ingest_order(bridge: Any) -> list[str]:
                 ends = await consumer.end_offsets(list(consumer.assignment()))
             batch = await consumer.getmany(timeout_ms=500)
             for records in batch.values():
-                for r in records:
-                    event = json.loads(r.value)
-                    if event["event_id"] in seen:
-                        continue
-                    seen.add(event["event_id"])
-                    source = event.get("source") or {}
-                    key = commit_key(source.get("ts_ms"), source.get("position"))
-                    per_visit.setdefault(event["his_visit_id"], []).append((key, event["type"], source.get("table")))
+                values.extend(r.value for r in records)
             positions = {tp: await consumer.position(tp) for tp in ends}
             if all(positions[tp] >= end for tp, end in ends.items()):
                 break
     finally:
         await consumer.stop()
-    problems = []
-    for visit, events in per_visit.items():
-        for (a, a_type, a_table), (b, b_type, b_table) in zip(events, events[1:]):
-            if a is not None and b is not None and b < a:
-                problems.append(f"visit {visit}: {b_type} ({b_table}) committed before {a_type} ({a_table}) "
-                                f"but handed on after it")
-    return problems
+    return order_violations(values)
 
 
 async def _reconcile(bridge: Any, told: set[str]) -> dict[str, Any]:

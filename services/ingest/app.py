@@ -7,7 +7,7 @@ import logging
 from yibao.core.failures import FailureKind, classify
 from yibao.core.runtime import MessageContext, ServiceRuntime
 from yibao.core.topics import topic
-from yibao.ingest.handler import load_held, release_held, store_events
+from yibao.ingest.handler import release_held, store_events
 from yibao.ingest.ordering import CommitOrder, FaustConsumerView
 from yibao.ingest.settings import IngestSettings
 from yibao.ingest.subscription import CdcSubscription
@@ -33,10 +33,6 @@ def build(settings: IngestSettings | None = None) -> ServiceRuntime:
     # HIS commit order across the CDC topics while working through a backlog (yibao.ingest.ordering)
     order = CommitOrder(subscription.topics, FaustConsumerView(runtime.app))
 
-    async def _load() -> None:
-        if not order.loaded:
-            order.loaded_from(await runtime.db(load_held))
-
     @runtime.app.task
     async def _cdc_topics_at_start() -> None:
         subscription.report_start()
@@ -51,12 +47,12 @@ def build(settings: IngestSettings | None = None) -> ServiceRuntime:
         try:
             async with order.lock:
                 await order.refresh()
-                await _load()
+                await order.load(runtime.db)
                 while True:
                     release, _ = order.releasable(order.bound())
                     if not release:
                         return
-                    order.applied(await runtime.db(lambda conn: release_held(conn, release)))
+                    await order.commit(runtime.db, lambda conn: release_held(conn, release))
         except Exception as exc:  # the next tick tries again; an outage is waited out by the agent's messages
             failure = classify(exc)
             (log.debug if failure.kind is FailureKind.OUTAGE else log.warning)(
@@ -71,12 +67,11 @@ def build(settings: IngestSettings | None = None) -> ServiceRuntime:
                 result = ingestor.ingest(ctx.topic, ctx.partition, ctx.offset, ctx.key, ctx.value)
                 async with order.lock:
                     order.placed(ctx.topic, ctx.partition, result.commit_key)
-                    await _load()
+                    await order.load(runtime.db)
                     release, bound = order.releasable(order.bound(own=(ctx.topic, ctx.partition)))
-                    stored = await runtime.db(lambda conn: store_events(
+                    stored = await order.commit(runtime.db, lambda conn: store_events(
                         conn, result, out_topic=out_topic, bound=bound, release=release,
                         source=(ctx.topic, ctx.partition, ctx.offset)))
-                    order.applied(stored)
                 return stored.outcome
 
             order.consuming(ctx.topic, ctx.partition, ctx.offset)

@@ -27,13 +27,13 @@ import asyncio
 import bisect
 import logging
 import time
-from collections.abc import Iterable
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Protocol, TypeVar
 
 from prometheus_client import Counter, Gauge
 
 from yibao.hisevents.order import EVERYTHING, CommitKey, PartitionState, release_bound
-from yibao.ingest.handler import Held, IngestOutcome
+from yibao.ingest.handler import Held, IngestOutcome, load_held
 
 __all__ = ["CommitOrder", "ConsumerView", "FaustConsumerView", "HELD", "HELD_TOTAL"]
 
@@ -45,6 +45,9 @@ HELD_TOTAL = Counter("yibao_ingest_held_total",
                      "canonical events that were held back for HIS commit order across tables")
 
 TP = tuple[str, int]
+T = TypeVar("T")
+#: runs one function in one database transaction (the worker's ``runtime.db``)
+Db = Callable[[Callable[[Any], T]], Awaitable[T]]
 
 
 class ConsumerView(Protocol):
@@ -188,6 +191,26 @@ class CommitOrder:
                 bisect.insort(self.held, h)
             HELD_TOTAL.inc(len(outcome.held))
         HELD.set(len(self.held))
+
+    async def load(self, db: Db) -> None:
+        """Read the held events from the database unless the list in memory is known to be theirs (at start, and
+        after a transaction whose outcome is unknown)."""
+        if not self.loaded:
+            self.loaded_from(await db(load_held))
+
+    async def commit(self, db: Db, work: Callable[[Any], IngestOutcome]) -> IngestOutcome:
+        """Run one transaction that holds or releases events and keep the list in memory in step with it. A call
+        that fails may still have committed (the connection dropped while the COMMIT was under way, the worker was
+        cancelled while its thread went on): its retry finds its events in the inbox and holds nothing, so the
+        list is read again from the database before the next decision — else an event held by it would be missing
+        from memory and a later change of its visit handed on first."""
+        try:
+            outcome = await db(work)
+        except BaseException:
+            self.loaded = False
+            raise
+        self.applied(outcome)
+        return outcome
 
     def loaded_from(self, held: list[Held]) -> None:
         self.held = sorted(held)

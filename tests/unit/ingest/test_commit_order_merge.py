@@ -7,8 +7,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+import pytest
+
+from yibao.core.errors import OutageError
 from yibao.hisevents.order import EVERYTHING, NOTHING
-from yibao.ingest.handler import Held, IngestOutcome
+from yibao.ingest.handler import Held, IngestOutcome, load_held
 from yibao.ingest.ordering import CommitOrder
 
 VISITS = ("cdc.OUTP_REGISTER", 0)
@@ -160,3 +163,29 @@ def test_changes_of_one_visit_arriving_together_on_several_tables_wait_for_no_ti
     bound = order.bound(own=VISITS)
     assert bound == EVERYTHING
     assert order.releasable(bound)[0] == [Held((21,), 1)]
+
+
+def test_a_transaction_that_failed_after_it_may_have_committed_makes_the_worker_read_the_held_events_again() -> None:
+    # the COMMIT that held an event reached the database, its answer did not: the retry finds the event in the
+    # inbox and holds nothing; unless the list is read again a later change of the visit would overtake the event
+    in_database: list[Held] = []
+    reads = []
+
+    async def db(fn):  # type: ignore[no-untyped-def]
+        if fn is load_held:
+            reads.append(1)
+            return list(in_database)
+        in_database.append(Held((21,), 7))  # committed …
+        raise OutageError("the connection dropped during COMMIT", resource="database")  # … unanswered
+
+    async def scenario() -> None:
+        order = _order(View(hw={VISITS: 10}))
+        with pytest.raises(OutageError):
+            await order.commit(db, lambda conn: IngestOutcome("processed", new=1, held=(Held((21,), 7),)))
+        assert order.held == [] and not order.loaded
+        await order.load(db)
+        assert order.held == [Held((21,), 7)] and reads == [1]
+        await order.load(db)
+        assert reads == [1], "a list known to be the database's is not read again"
+
+    asyncio.run(scenario())
