@@ -577,6 +577,7 @@ def _ask_reopen(request: SettleRequest, why: str) -> Any:
         if not isinstance(r, SettleRequest) or r.phase != "waiting" or r.reopen in ("asked", "failed"):
             return
         r.reopen = "asked"
+        r.discharged_on_platform_at = None  # the discharge that overtook it is known: the reopening answers it
         # a second ask (the first ended, more lines came) is a message of its own, not a copy the inbox drops
         parts = (r.message_id,) if r.reopens == 0 else (r.message_id, r.reopens)
         r.reopens += 1

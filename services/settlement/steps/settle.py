@@ -67,7 +67,8 @@ def _bchno(cfg: ChainConfig, st: SettlementState) -> str | None:
 
 # --- 2206 / 2303 ------------------------------------------------------------------------------------------------
 
-def _await_discharge(fx: Effects, r: SettleRequest, refusal: Refusal, says: Says | None) -> bool:
+def _await_discharge(fx: Effects, st: SettlementState, r: SettleRequest, refusal: Refusal,
+                     says: Says | None) -> bool:
     """The platform refused an inpatient settlement because the stay's discharge is not what the request needs —
     not HIS's fault and not final, so HIS is not told it failed:
 
@@ -75,14 +76,16 @@ def _await_discharge(fx: Effects, r: SettleRequest, refusal: Refusal, says: Says
       the discharge): it waits for the discharge again (``not_discharged_at``) and is settled then; rejected
       ``not_ready`` only if none follows;
     * a 中途结算, because the stay is discharged there already: registration's 2402 overtook it before settlement
-      heard of the discharge. It waits for registration's ``discharged`` (``discharged_on_platform_at``); then, as
-      for a discharge settlement knew of, a 中途结算 HIS asked before the discharge has the stay reopened for it."""
+      heard of the discharge. It waits for registration's ``discharged`` (``discharged_on_platform_at``, unless that
+      came meanwhile); then, as for a discharge settlement knew of, a 中途结算 HIS asked before the discharge has
+      the stay reopened for it."""
     if refusal.reason_code != "rejected" or says is None:
         return False
     if r.mid_setl_flag == "0" and says("not_discharged", refusal.text):
         r.not_discharged_at, r.not_discharged_reason = fx.now, refusal.text[:300]
     elif r.mid_setl_flag == "1" and says("stay_discharged", refusal.text):
-        r.discharged_on_platform_at, r.discharged_on_platform_reason = fx.now, refusal.text[:300]
+        if not st.discharged:
+            r.discharged_on_platform_at, r.discharged_on_platform_reason = fx.now, refusal.text[:300]
     else:
         return False
     r.phase, r.sns, r.presettle = "waiting", [], None
@@ -114,7 +117,7 @@ def presettle_call(cfg: ChainConfig, st: SettlementState, req: SettleRequest, li
     def on_refused(s: SettlementState, refusal: Refusal, fx: Effects) -> None:
         r = find_request(s, "settle", req.id, req.message_id)
         if r is not None and r.phase == "waiting":
-            if s.kind == "inpatient" and _await_discharge(fx, r, refusal, says):
+            if s.kind == "inpatient" and _await_discharge(fx, s, r, refusal, says):
                 return
             reject_refused(fx, s, r, infno, refusal)
 
@@ -155,7 +158,7 @@ def settle_call(cfg: ChainConfig, st: SettlementState, req: SettleRequest, *,
     def on_refused(s: SettlementState, refusal: Refusal, fx: Effects) -> None:
         r = find_request(s, "settle", req.id, req.message_id)
         if r is not None and r.phase == "presettled":
-            if s.kind == "inpatient" and _await_discharge(fx, r, refusal, says):
+            if s.kind == "inpatient" and _await_discharge(fx, s, r, refusal, says):
                 return
             reject_refused(fx, s, r, infno, refusal)
 

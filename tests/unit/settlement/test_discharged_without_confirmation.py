@@ -181,3 +181,19 @@ async def test_a_mid_settlement_refused_for_a_discharged_stay_is_rejected_when_n
     await h.drain()
     [r] = h.results(p, "rejected")
     assert r.reason_code == "out_of_order" and "registration reported no discharge" in (r.reason or "")
+
+
+async def test_a_mid_settlement_refused_for_a_discharge_settlement_already_knows_of_reopens_the_stay(
+        h: Harness) -> None:
+    p = await _admitted_with_a_line_up(h)
+    h.fact(p, "discharge_requested", his_request_id="D1")
+    h.client.meanwhile("2303", lambda: h.discharge(p, his_request_id="D1"))  # 2402 and its discharged, together
+    h.settle(p, "M1", "100.00", mid="1")
+    await h.drain()
+    [asked] = h.facts(p, "reopen_requested")
+    assert asked.his_request_id == "M1"
+    await h.cancel_discharge(p, his_request_id="M1")
+    h.fact(p, "discharge_requested", his_request_id="M1")
+    await h.drain()
+    [r] = h.results(p, "settled")
+    assert (r.his_request_id, r.mid_setl_flag) == ("M1", "1") and not h.results(p, "rejected")
