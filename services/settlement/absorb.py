@@ -171,13 +171,15 @@ def _closed(st: SettlementState, fact: VisitFact) -> None:
 
 def _discharged_again(st: SettlementState, fact: VisitFact) -> None:
     """Registration's 2402 took effect: the reopening it ends is done (its discharge names the settlement request),
-    and a final settlement the platform refused for want of a discharge may be tried again."""
+    a final settlement the platform refused for want of a discharge may be tried again, and a 中途结算 it refused
+    for a discharge settlement had not heard of is decided from the discharge now known."""
     for r in st.requests:
         if not isinstance(r, SettleRequest) or not r.open:
             continue
         if r.reopen == "asked" and r.id == fact.his_request_id:
             r.reopen = "done"
         r.not_discharged_at = None
+        r.discharged_on_platform_at = None  # the discharge it was refused for is known now: decided from it
 
 
 # --- VisitFacts (registration) -------------------------------------------------------------------------------------

@@ -151,7 +151,7 @@ class SettlementChain:
         r = st.in_flight()
         if isinstance(r, SettleRequest):
             if r.phase == "presettled":
-                return settle.settle_call(self.config, st, r, not_discharged=self._not_discharged)
+                return settle.settle_call(self.config, st, r, says=self._says)
             return settle.confirm_settlement_call(self.config, st, r)
         if isinstance(r, RefundRequest):
             if r.phase == "cancelling":
@@ -163,8 +163,8 @@ class SettlementChain:
     def _nothing_to_revoke(self, text: str) -> bool:
         return bool(self.catalog.says("nothing_to_revoke", text))
 
-    def _not_discharged(self, text: str) -> bool:
-        return bool(self.catalog.says("not_discharged", text))
+    def _says(self, wording: str, text: str) -> bool:
+        return bool(self.catalog.says(wording, text))
 
     def _stay_discharged(self, text: str) -> bool:
         return bool(self.catalog.says("stay_discharged", text))
@@ -279,6 +279,17 @@ class SettlementChain:
                 return self._reopen(r, now, "the 中途结算 was asked before the discharge (2402) that overtook it")
             return self._reject(r, "out_of_order", "中途结算 (mid_setl_flag=1) only while admitted: the patient is "
                                                    "discharged (2402); settle with mid_setl_flag=0")
+        if st.kind == "inpatient" and r.mid_setl_flag == "1" and r.discharged_on_platform_at is not None:
+            # the platform refused it for a discharged stay that settlement has not heard of: registration's 2402
+            # overtook it; registration's discharged comes next (the branch above then reopens the stay for it)
+            deadline = r.discharged_on_platform_at + cfg.prerequisite_wait
+            why = (f"the platform holds the stay discharged ({r.discharged_on_platform_reason or 'no reason given'})"
+                   ": registration's discharge (2402) overtook this 中途结算")
+            if now >= deadline:
+                return self._reject(r, "out_of_order", f"{why}, and registration reported no discharge within "
+                                                       f"{cfg.prerequisite_wait.total_seconds():g} s")
+            return Wait(f"{why}: waiting for registration's discharge, then the stay is reopened for it",
+                        until=deadline)
         missing = self._prerequisite(st, r)
         if missing:
             deadline = r.received_at + cfg.prerequisite_wait
@@ -300,7 +311,7 @@ class SettlementChain:
         total = book.unsettled_total()
         his_total = money.money(r.medfee_sumamt)
         if lines and total == his_total:
-            return settle.presettle_call(cfg, st, r, lines, total, not_discharged=self._not_discharged)
+            return settle.presettle_call(cfg, st, r, lines, total, says=self._says)
         if his_total <= 0 and not lines:
             return self._reject(r, "nothing_to_settle", f"HIS total {his_total}: nothing to settle")
         refused = book.refused_lines()
@@ -566,6 +577,7 @@ def _ask_reopen(request: SettleRequest, why: str) -> Any:
         if not isinstance(r, SettleRequest) or r.phase != "waiting" or r.reopen in ("asked", "failed"):
             return
         r.reopen = "asked"
+        r.discharged_on_platform_at = None  # the discharge that overtook it is known: the reopening answers it
         # a second ask (the first ended, more lines came) is a message of its own, not a copy the inbox drops
         parts = (r.message_id,) if r.reopens == 0 else (r.message_id, r.reopens)
         r.reopens += 1

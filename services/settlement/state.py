@@ -132,6 +132,11 @@ class SettleRequest(_Request):
     #: for the discharge again (registration's next ``discharged``), until ``prerequisite_wait`` after this moment
     not_discharged_at: _dt.datetime | None = None
     not_discharged_reason: str | None = None
+    #: the platform refused the 中途结算 (2303/2304) because the stay is discharged there, before settlement heard
+    #: of the discharge: it waits for registration's ``discharged`` (then reopens the stay for it, as for a discharge
+    #: it knew of), until ``prerequisite_wait`` after this moment
+    discharged_on_platform_at: _dt.datetime | None = None
+    discharged_on_platform_reason: str | None = None
     #: decided at 2206/2303: the lines being settled and the platform's preview
     sns: list[str] = Field(default_factory=list)
     presettle: dict[str, Any] | None = None

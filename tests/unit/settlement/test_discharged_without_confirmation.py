@@ -3,9 +3,11 @@ settlement first (``discharge_requested``), settlement did not confirm within ``
 was still on its way, and registration's 2402 got to the platform first. The line is not refused: it waits,
 pending, for the stay's reopening (2405 → 2301 → 2402 again, the ``reopen_requested`` flow of late lines) and the
 final settlement follows — whether registration's ``discharged`` reached settlement before the refusal or after it.
+A 中途结算 whose 2303 the same 2402 overtook waits for registration's ``discharged`` likewise, then has the stay
+reopened for it.
 
-Registration's side is played by the harness (the platform's side on the in-process simulator, whose 2301 refusal
-after a 2402 is worded as the catalog's ``stay_discharged`` says)."""
+Registration's side is played by the harness (the platform's side on the in-process simulator, whose 2301 and 2303
+refusals after a 2402 are worded as the catalog's ``stay_discharged`` says)."""
 
 from __future__ import annotations
 
@@ -136,7 +138,62 @@ def test_the_catalog_tells_a_stay_discharged_already_from_a_stay_not_discharged_
     after = "[2301] order: fee details cannot be uploaded after discharge (2405 cancels the discharge)"  # simulator
     before = "[2303] order: discharge (2402) before the final settlement, or set mid_setl_flag=1"  # simulator
     assert catalog.says("stay_discharged", after) and not catalog.says("not_discharged", after)
+    mid = "[2303] data.mid_setl_flag: 中途结算 only while admitted (not after discharge)"  # simulator
+    assert catalog.says("stay_discharged", mid) and not catalog.says("not_discharged", mid)
     assert catalog.says("not_discharged", before) and not catalog.says("stay_discharged", before)
     assert catalog.says("stay_discharged", "患者已出院，不能上传费用明细")
     for other in ("患者未出院", "请先办理出院", "已撤销入院"):
         assert not catalog.says("stay_discharged", other), other
+
+
+# --- a 中途结算 the discharge overtook on the platform -----------------------------------------------------------------
+
+
+async def test_a_mid_settlement_refused_because_registrations_2402_got_there_first_waits_for_it_then_reopens_the_stay(
+        h: Harness) -> None:
+    p = await _admitted_with_a_line_up(h)
+    h.fact(p, "discharge_requested", his_request_id="D1")
+    # HIS asked the 中途结算 in the ward; registration's 2402 (its discharge_wait over) reaches the platform before
+    # the 2303, and its ``discharged`` is still on its way to settlement
+    h.client.meanwhile("2303", lambda: h.discharge(p, fact=False))
+    h.settle(p, "M1", "100.00", mid="1")
+    await h.drain()
+    assert [s for infno, s, _ in h.journal(p) if infno == "2303"] == ["rejected"]
+    assert not h.results(p, "rejected"), "HIS is not told the 中途结算 failed"
+    decided = h.decide(p)
+    assert isinstance(decided, Wait) and "registration's discharge" in decided.reason, decided
+    h.fact(p, "discharged", endtime=clock.now(), his_request_id="D1")  # it arrives
+    await h.drain()
+    [asked] = h.facts(p, "reopen_requested")
+    assert asked.his_request_id == "M1" and "asked before the discharge" in (asked.reason or "")
+    await h.cancel_discharge(p, his_request_id="M1")  # registration: 2405
+    h.fact(p, "discharge_requested", his_request_id="M1")  # and 2402 again once the 中途结算 is made
+    await h.drain()
+    [r] = h.results(p, "settled")
+    assert (r.his_request_id, r.mid_setl_flag) == ("M1", "1") and not h.results(p, "rejected")
+
+
+async def test_a_mid_settlement_refused_for_a_discharged_stay_is_rejected_when_no_discharge_follows(make_h) -> None:  # type: ignore[no-untyped-def]
+    h = make_h(prerequisite_wait_s=0.0)  # the wait for registration's discharged is over at once
+    p = await _admitted_with_a_line_up(h)
+    h.client.meanwhile("2303", lambda: h.discharge(p, fact=False))
+    h.settle(p, "M1", "100.00", mid="1")
+    await h.drain()
+    [r] = h.results(p, "rejected")
+    assert r.reason_code == "out_of_order" and "registration reported no discharge" in (r.reason or "")
+
+
+async def test_a_mid_settlement_refused_for_a_discharge_settlement_already_knows_of_reopens_the_stay(
+        h: Harness) -> None:
+    p = await _admitted_with_a_line_up(h)
+    h.fact(p, "discharge_requested", his_request_id="D1")
+    h.client.meanwhile("2303", lambda: h.discharge(p, his_request_id="D1"))  # 2402 and its discharged, together
+    h.settle(p, "M1", "100.00", mid="1")
+    await h.drain()
+    [asked] = h.facts(p, "reopen_requested")
+    assert asked.his_request_id == "M1"
+    await h.cancel_discharge(p, his_request_id="M1")
+    h.fact(p, "discharge_requested", his_request_id="M1")
+    await h.drain()
+    [r] = h.results(p, "settled")
+    assert (r.his_request_id, r.mid_setl_flag) == ("M1", "1") and not h.results(p, "rejected")
