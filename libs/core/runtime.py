@@ -246,6 +246,9 @@ class ServiceRuntime:
         letter = DeadLetter.of(service=self.name, reason_code=reason_code, reason=mask_text(reason),
                                topic=ctx.topic, partition=ctx.partition, offset=ctx.offset, key=ctx.key,
                                value=ctx.value, attempts=attempts, event_id=event_id)
+        # a send the broker has not taken within the timeout stays queued in the producer (its batches never expire:
+        # yibao.core.kafka.deliver_in_order) and may still reach the topic after the letter was parked in the table:
+        # a dead letter is then in both stores, the same letter (a replay of either changes nothing twice)
         while True:
             try:
                 key = dlq_key.encode() if dlq_key else ctx.key

@@ -222,7 +222,16 @@ async def _play(plan: ChaosPlan, stack: Any, bridge: Any, report: ChaosReport, r
 
     bridge.set_faults(list(plan.faults))
     started = time.monotonic()
+    # the days are on the CDC topics before ingest reads any of them (ingest was down while HIS worked: the backlog
+    # its commit order is for). A consumer reading the topics while a producer still writes them can meet a later
+    # change of one table before an earlier change of another has reached its own topic — no consumer can wait for
+    # a record it cannot see (the chain services' order window covers that) — so the order audit judges ingest alone
+    ingest = bridge.workers.get("ingest")
+    if ingest is not None:
+        await asyncio.to_thread(ingest.stop)
     await _produce(bridge.info.kafka_bootstrap, [(m.topic, m.key, m.value) for m in messages])
+    if ingest is not None:
+        await asyncio.to_thread(bridge.start_worker, "ingest")
     stop = asyncio.Event()
     monkey = asyncio.create_task(_monkey(plan, stack, bridge, report, rng, started, stop, say))
     try:
