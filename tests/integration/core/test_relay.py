@@ -183,12 +183,24 @@ def _replica_engine(url: str, name: str):  # type: ignore[no-untyped-def]
     return make_engine(f"{url}{'&' if '?' in url else '?'}application_name={name}")
 
 
-async def test_a_second_replicas_relay_publishes_other_keys_while_the_first_is_sending(
-        kafka_bootstrap: str, fresh_db_url: str, prefix: str) -> None:
+@pytest.fixture
+def replicas(fresh_db_url: str):  # type: ignore[no-untyped-def]
+    """Two replicas' engines on one migrated database — PostgreSQL only: the shards are its advisory locks (SQLite
+    is one process)."""
     upgrade(fresh_db_url)
     a_engine, b_engine = _replica_engine(fresh_db_url, "replica-a"), _replica_engine(fresh_db_url, "replica-b")
-    if a_engine.dialect.name != "postgresql":
-        pytest.skip("shards are PostgreSQL's (SQLite is one process)")
+    try:
+        if a_engine.dialect.name != "postgresql":
+            pytest.skip("shards are PostgreSQL's (SQLite is one process)")
+        yield a_engine, b_engine
+    finally:
+        a_engine.dispose()
+        b_engine.dispose()
+
+
+async def test_a_second_replicas_relay_publishes_other_keys_while_the_first_is_sending(
+        kafka_bootstrap: str, replicas, prefix: str) -> None:  # type: ignore[no-untyped-def]
+    a_engine, b_engine = replicas
     topic = f"{prefix}out"
     await create_topics(kafka_bootstrap, [(topic, 1, {})])
     first, other = _keys_in_two_shards(a_engine)
@@ -206,16 +218,11 @@ async def test_a_second_replicas_relay_publishes_other_keys_while_the_first_is_s
         assert await sending == 1
     values = sorted(r.value for r in await consume(kafka_bootstrap, [topic], count=2, timeout=30))
     assert values == [b"a1", b"b1"]
-    a_engine.dispose()
-    b_engine.dispose()
 
 
 async def test_rows_of_a_key_another_replica_is_sending_wait_for_it_and_go_out_in_order(
-        kafka_bootstrap: str, fresh_db_url: str, prefix: str) -> None:
-    upgrade(fresh_db_url)
-    a_engine, b_engine = _replica_engine(fresh_db_url, "replica-a"), _replica_engine(fresh_db_url, "replica-b")
-    if a_engine.dialect.name != "postgresql":
-        pytest.skip("shards are PostgreSQL's (SQLite is one process)")
+        kafka_bootstrap: str, replicas, prefix: str) -> None:  # type: ignore[no-untyped-def]
+    a_engine, b_engine = replicas
     topic = f"{prefix}out"
     await create_topics(kafka_bootstrap, [(topic, 1, {})])
     with a_engine.begin() as conn:
