@@ -151,7 +151,8 @@ class SettlementChain:
         r = st.in_flight()
         if isinstance(r, SettleRequest):
             if r.phase == "presettled":
-                return settle.settle_call(self.config, st, r, says=self._says)
+                return settle.settle_call(self.config, st, r, not_discharged=self._not_discharged,
+                                         stay_discharged=self._stay_discharged)
             return settle.confirm_settlement_call(self.config, st, r)
         if isinstance(r, RefundRequest):
             if r.phase == "cancelling":
@@ -163,8 +164,8 @@ class SettlementChain:
     def _nothing_to_revoke(self, text: str) -> bool:
         return bool(self.catalog.says("nothing_to_revoke", text))
 
-    def _says(self, wording: str, text: str) -> bool:
-        return bool(self.catalog.says(wording, text))
+    def _not_discharged(self, text: str) -> bool:
+        return bool(self.catalog.says("not_discharged", text))
 
     def _stay_discharged(self, text: str) -> bool:
         return bool(self.catalog.says("stay_discharged", text))
@@ -311,7 +312,8 @@ class SettlementChain:
         total = book.unsettled_total()
         his_total = money.money(r.medfee_sumamt)
         if lines and total == his_total:
-            return settle.presettle_call(cfg, st, r, lines, total, says=self._says)
+            return settle.presettle_call(cfg, st, r, lines, total, not_discharged=self._not_discharged,
+                                         stay_discharged=self._stay_discharged)
         if his_total <= 0 and not lines:
             return self._reject(r, "nothing_to_settle", f"HIS total {his_total}: nothing to settle")
         refused = book.refused_lines()

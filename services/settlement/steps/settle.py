@@ -35,12 +35,12 @@ from yibao.settlement.results import (
 )
 from yibao.settlement.state import Parked, Settlement, SettlementState, SettleRequest
 from yibao.settlement.steps.common import clean, detail_rows, find_request, lookup_5204, reject_refused, who
+from yibao.settlement.steps.details import StayDischarged
 
-__all__ = ["settle_data", "presettle_call", "settle_call", "confirm_settlement_call", "Says"]
+__all__ = ["settle_data", "presettle_call", "settle_call", "confirm_settlement_call", "NotDischarged"]
 
-#: whether a refusal's text says what the catalog's wording ``name`` says (``says(name, text)``): here
-#: ``not_discharged`` and ``stay_discharged``
-Says = Callable[[str, str], bool]
+#: whether a refusal's text says the stay is not discharged (the catalog's wording ``not_discharged``)
+NotDischarged = Callable[[str], bool]
 
 
 def settle_data(st: SettlementState, req: SettleRequest, total: Decimal, *, chrg_bchno: str | None
@@ -68,7 +68,7 @@ def _bchno(cfg: ChainConfig, st: SettlementState) -> str | None:
 # --- 2206 / 2303 ------------------------------------------------------------------------------------------------
 
 def _await_discharge(fx: Effects, st: SettlementState, r: SettleRequest, refusal: Refusal,
-                     says: Says | None) -> bool:
+                     not_discharged: NotDischarged | None, stay_discharged: StayDischarged | None) -> bool:
     """The platform refused an inpatient settlement because the stay's discharge is not what the request needs —
     not HIS's fault and not final, so HIS is not told it failed:
 
@@ -79,11 +79,11 @@ def _await_discharge(fx: Effects, st: SettlementState, r: SettleRequest, refusal
       heard of the discharge. It waits for registration's ``discharged`` (``discharged_on_platform_at``, unless that
       came meanwhile); then, as for a discharge settlement knew of, a 中途结算 HIS asked before the discharge has
       the stay reopened for it."""
-    if refusal.reason_code != "rejected" or says is None:
+    if refusal.reason_code != "rejected":
         return False
-    if r.mid_setl_flag == "0" and says("not_discharged", refusal.text):
+    if r.mid_setl_flag == "0" and not_discharged is not None and not_discharged(refusal.text):
         r.not_discharged_at, r.not_discharged_reason = fx.now, refusal.text[:300]
-    elif r.mid_setl_flag == "1" and says("stay_discharged", refusal.text):
+    elif r.mid_setl_flag == "1" and stay_discharged is not None and stay_discharged(refusal.text):
         if not st.discharged:
             r.discharged_on_platform_at, r.discharged_on_platform_reason = fx.now, refusal.text[:300]
     else:
@@ -93,7 +93,8 @@ def _await_discharge(fx: Effects, st: SettlementState, r: SettleRequest, refusal
 
 
 def presettle_call(cfg: ChainConfig, st: SettlementState, req: SettleRequest, lines: list[FeeLine],
-                   total: Decimal, *, says: Says | None = None) -> Call[SettlementState]:
+                   total: Decimal, *, not_discharged: NotDischarged | None = None,
+                   stay_discharged: StayDischarged | None = None) -> Call[SettlementState]:
     infno = "2206" if st.kind == "outpatient" else "2303"
     data = settle_data(st, req, total, chrg_bchno=_bchno(cfg, st))
     sns = [line.feedetl_sn for line in lines]
@@ -117,7 +118,7 @@ def presettle_call(cfg: ChainConfig, st: SettlementState, req: SettleRequest, li
     def on_refused(s: SettlementState, refusal: Refusal, fx: Effects) -> None:
         r = find_request(s, "settle", req.id, req.message_id)
         if r is not None and r.phase == "waiting":
-            if s.kind == "inpatient" and _await_discharge(fx, s, r, refusal, says):
+            if s.kind == "inpatient" and _await_discharge(fx, s, r, refusal, not_discharged, stay_discharged):
                 return
             reject_refused(fx, s, r, infno, refusal)
 
@@ -134,7 +135,8 @@ def _jsonable(setlinfo: dict[str, Any]) -> dict[str, Any]:
 # --- 2207 / 2304 ------------------------------------------------------------------------------------------------
 
 def settle_call(cfg: ChainConfig, st: SettlementState, req: SettleRequest, *,
-                says: Says | None = None) -> Call[SettlementState]:
+                not_discharged: NotDischarged | None = None,
+                stay_discharged: StayDischarged | None = None) -> Call[SettlementState]:
     infno = "2207" if st.kind == "outpatient" else "2304"
     pre = req.presettle or {}
     total = money.money(Decimal(str(pre.get("medfee_sumamt", req.medfee_sumamt))))
@@ -158,7 +160,7 @@ def settle_call(cfg: ChainConfig, st: SettlementState, req: SettleRequest, *,
     def on_refused(s: SettlementState, refusal: Refusal, fx: Effects) -> None:
         r = find_request(s, "settle", req.id, req.message_id)
         if r is not None and r.phase == "presettled":
-            if s.kind == "inpatient" and _await_discharge(fx, s, r, refusal, says):
+            if s.kind == "inpatient" and _await_discharge(fx, s, r, refusal, not_discharged, stay_discharged):
                 return
             reject_refused(fx, s, r, infno, refusal)
 
