@@ -68,3 +68,43 @@ def test_money_is_exact_and_times_come_back_in_shanghai(any_db_url: str) -> None
     assert Decimal(summed) / 100 == sum(amounts)
     assert at == utc_moment and at.tzinfo is not None and at.utcoffset() == _dt.timedelta(hours=8)
     assert at.astimezone(clock.SHANGHAI).hour == 8
+
+
+def test_a_worker_busy_on_every_thread_keeps_its_connections_instead_of_reopening_them(fresh_db_url: str) -> None:
+    """As many units of work at once as asyncio's default executor runs, round after round: PostgreSQL opens no
+    new session after the first round (a pool smaller than the threads closed and reopened one at every peak)."""
+    import asyncio
+    import os
+    import threading
+
+    if not fresh_db_url.startswith("postgresql"):
+        import pytest
+
+        pytest.skip("sessions are PostgreSQL's")
+    threads = min(32, (os.cpu_count() or 1) + 4)
+    engine = make_engine(fresh_db_url)
+    watcher = make_engine(fresh_db_url, pool_size=1)
+    together = threading.Barrier(threads)
+
+    def unit() -> None:
+        with engine.begin() as conn:
+            together.wait(timeout=30)  # every thread holds a connection at the same moment
+            conn.execute(text("SELECT 1"))
+
+    def sessions() -> int:
+        with watcher.connect() as conn:
+            return int(conn.execute(text("SELECT sessions FROM pg_stat_database WHERE datname = current_database()"))
+                       .scalar())
+
+    async def rounds(n: int) -> None:
+        for _ in range(n):
+            await asyncio.gather(*(asyncio.to_thread(unit) for _ in range(threads)))
+
+    try:
+        asyncio.run(rounds(1))
+        opened = sessions()
+        asyncio.run(rounds(5))
+        assert sessions() == opened
+    finally:
+        engine.dispose()
+        watcher.dispose()
