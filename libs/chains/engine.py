@@ -17,21 +17,26 @@ Guarantees:
   (:attr:`yibao.envelope.catalog.fields.TransactionSpec.resolution`): sent again (``retry``), looked up with the
   chain's :class:`~yibao.chains.model.Lookup` and adopted (``query``), or — when the lookup finds no trace of a
   reversible transaction — 冲正 2601 first (``query_then_reverse``, ``reverse``); anything else is parked;
-* **one driver per visit** across replicas: a lease on the row (claimed in batches, renewed in one statement for
-  every visit a worker holds, checked by every unit — a worker that lost it writes nothing);
+* **one driver per visit** across replicas: a lease on the row (claimed in batches, or taken by a driver's first
+  unit when nobody holds it; renewed in one statement for every visit a worker holds, checked by every unit — a
+  worker that lost it writes nothing);
 * **transient failures** back off exponentially; after ``max_attempts`` the visit is **parked** (``on_parked``, a
   dead letter; ``yibao replay chains`` brings it back);
 * **database outages** are not the work's fault: the unit waits for the database and runs again, spending no
   attempt; an answer already received is kept in memory meanwhile and written when the database is back.
 
 A message absorbed into a visit nobody is driving is decided right in the absorbing transaction: local changes,
-Idle and Wait cost nothing more; a visit that needs the platform is made ready for a driver.
+Idle and Wait cost nothing more; a visit that needs the platform is made ready for a driver — once the absorbing
+transaction committed, one of this worker's drivers starts on it at once when the in-flight limit has room (its
+first unit takes the free lease: no claim transaction, no wait for the scheduler), else the scheduler claims it
+when a slot frees.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as _dt
+import functools
 import logging
 import os
 import secrets
@@ -207,6 +212,11 @@ class ChainEngine(Generic[S]):
         #: would sit unrenewed and undriven until it lapsed)
         self._again: set[str] = set()
         self._outage_since: float | None = None
+        self._scheduling = False  #: :meth:`run` is scheduling: absorbed work may be handed to a driver directly
+        self._claiming = 0  #: room a claim under way may fill (handoffs leave it alone)
+        #: due work may wait for room: the last claim filled every free slot, or the limit turned work away (a
+        #: driver that ends then wakes the scheduler; else nothing waits for its slot and no claim is spent on it)
+        self._starved = True
         #: the worker's OutageWatch (yibao.core.failures): readiness says what the engine waits for
         self.outages = outages
         metrics.IN_FLIGHT_LIMIT.labels(self.service).set(self.settings.concurrency)
@@ -224,9 +234,11 @@ class ChainEngine(Generic[S]):
             fn()
         return flags
 
-    def absorb_in(self, conn: Connection, absorptions: Sequence[Absorption[S]]
-                  ) -> tuple[list[bool], list[Callable[[], None]]]:
-        """:meth:`absorb` in the caller's transaction; returns the flags and what to run once it commits."""
+    def absorb_in(self, conn: Connection, absorptions: Sequence[Absorption[S]], *,
+                  states: dict[str, S] | None = None) -> tuple[list[bool], list[Callable[[], None]]]:
+        """:meth:`absorb` in the caller's transaction; returns the flags and what to run once it commits. ``states``,
+        when given, receives each changed visit's state as this transaction writes it (a caller answering with it
+        need not read it back)."""
         flags: list[bool] = []
         groups: OrderedDict[str, list[Absorption[S]]] = OrderedDict()
         for a, fresh in zip(absorptions, first_times(conn, self.service, [a.message_id for a in absorptions])):
@@ -254,10 +266,27 @@ class ChainEngine(Generic[S]):
             else:
                 self._decide(unit)
             self._finish(unit)
+            if states is not None:
+                states[key] = unit.state
             after.extend(unit.fx.after)
             if unit.status == "ready" and not held_elsewhere:
-                after.append(self.wake)  # a driver has work: wake the scheduler once this commits
+                # a driver has work: once this commits, one of this worker's drivers takes it at once if the
+                # in-flight limit allows (no claim transaction), else the scheduler claims it
+                after.append(functools.partial(self._handoff, key))
         return flags, after
+
+    def _handoff(self, key: str) -> None:
+        """A visit this worker's absorbing made ready (its transaction committed): drive it now when the in-flight
+        limit allows — the driver's first unit takes the lease if nobody holds it (:meth:`_drive_unit`) —, else
+        wake the scheduler. Only while :meth:`run` schedules (a worker that has not started driving yet, or has
+        stopped, leaves it to the scheduler)."""
+        if (self._scheduling and self.client is not None
+                and len(self._running) + self._claiming < self.settings.concurrency):
+            metrics.HANDOFFS.labels(self.service).inc()
+            self._start(key)
+        else:
+            self._starved = True
+            self.wake()
 
     def wake(self) -> None:
         self._wake.set()
@@ -273,6 +302,7 @@ class ChainEngine(Generic[S]):
         stopping = stopping or asyncio.Event()
         renewer = asyncio.create_task(self._renew_leases(stopping))
         last_gauges = 0.0
+        self._scheduling = True
         try:
             while not stopping.is_set():
                 # cleared before claiming, not after: a commit that wakes the scheduler while it claims is not lost
@@ -288,6 +318,7 @@ class ChainEngine(Generic[S]):
                     except asyncio.TimeoutError:
                         pass
         finally:
+            self._scheduling = False
             renewer.cancel()
             tasks = list(self._running.values())
             for task in tasks:
@@ -299,13 +330,18 @@ class ChainEngine(Generic[S]):
     async def _claim(self) -> int:
         free = self.settings.concurrency - len(self._running)
         if free <= 0:
+            self._starved = True
             return 0
+        self._claiming = free  # room a claim may fill: no handoff takes it meanwhile
         try:
             keys = await self.db(lambda c: self.store.claim_due(c, self.owner, limit=free,
                                                                 lease_s=self.settings.lease_s))
         except Exception as exc:
             await self._database_trouble(exc, "claiming visits")
             return 0
+        finally:
+            self._claiming = 0
+        self._starved = len(keys) >= free  # a full claim may have left due visits behind
         metrics.TRANSACTIONS.labels(self.service, "claim").inc()
         self._database_back()
         for key in keys:
@@ -403,7 +439,8 @@ class ChainEngine(Generic[S]):
                 if not cancelled:
                     self._start(key)
             metrics.IN_FLIGHT.labels(self.service).set(len(self._running))
-            self._wake.set()  # capacity is free again
+            if self._starved:  # capacity is free again, and due work may have waited for it
+                self._wake.set()
 
     async def _unit_with_retries(self, fn: Callable[[Connection], T], *, give_up_s: float | None = None) -> T:
         """Run one unit; through a database outage, wait and run it again (no attempt spent)."""
@@ -472,7 +509,16 @@ class ChainEngine(Generic[S]):
     def _drive_unit(self, conn: Connection, key: str, held: _Held[S] | None, outcome: _Outcome | None,
                     msgid: str) -> tuple[_Next, list[Callable[[], None]]]:
         row = self.store.lock(conn, key)
+        first = held is None and outcome is None
+        if row is not None and first and row.lease_owner != self.owner and (
+                row.lease_owner is None or row.lease_until is None or row.lease_until <= clock.now()):
+            # a driver's first unit takes a lease nobody holds — a visit handed over by this worker's absorbing
+            # (:meth:`_handoff`) or left by a driver that finished —, as a claim would; the row lock makes the
+            # take exclusive, and this unit's write keeps the lease while its call is out (or frees it)
+            row.lease_owner = self.owner
         if row is None or row.lease_owner != self.owner:
+            if first:  # another worker drives it: nothing of ours to do
+                return _Next(None), []
             if outcome is not None:  # the lease lapsed mid-call: the next driver resolves the call from the journal
                 log.warning("lease lost during a call; its outcome is left to the journal", extra={"fields": {
                     "service": self.service, "infno": outcome.send.infno, "msgid": outcome.send.msgid}})

@@ -5,7 +5,8 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = ["CHAIN_OUTCOMES", "STEP_SECONDS", "UNKNOWN_OUTCOMES", "PARKED_OPEN", "CHAIN_SECONDS", "VISITS_BY_STATUS",
-           "PARK_RECORD_FAILURES", "IN_FLIGHT", "IN_FLIGHT_LIMIT", "DATABASE_OUTAGE", "TRANSACTIONS", "CALLS_SENT"]
+           "PARK_RECORD_FAILURES", "IN_FLIGHT", "IN_FLIGHT_LIMIT", "DATABASE_OUTAGE", "TRANSACTIONS", "CALLS_SENT",
+           "HANDOFFS"]
 
 CHAIN_OUTCOMES = Counter(
     "yibao_chain_outcomes_total", "Results given back to HIS, by chain (outpatient/inpatient) and outcome",
@@ -49,3 +50,7 @@ TRANSACTIONS = Counter(
     "call's journal), claim (leasing due visits, in batches), renew (leases of every visit held), failure", ["service", "kind"])
 CALLS_SENT = Counter("yibao_chain_calls_total", "Platform calls the chain engine sent, by purpose (step, query, reversal)",
                      ["service", "purpose"])
+HANDOFFS = Counter(
+    "yibao_chain_handoffs_total",
+    "Visits made ready by this worker's absorbing and driven at once by it, without a claim transaction (the rest "
+    "wait for the scheduler's claim)", ["service"])

@@ -235,10 +235,8 @@ class MobilePayApi:
             return flags, after
 
         flags, after = await self.db(unit)
-        for fn in after:
+        for fn in after:  # a visit made ready is handed to a driver (or the scheduler woken)
             fn()
-        if any(flags):
-            self.engine.wake()
         return flags[0]
 
     async def _load(self, order_id: str, channel: Channel | None = None
@@ -323,19 +321,21 @@ class MobilePayApi:
                 if visit is None or not visit.known:
                     return _error(404, "unknown_visit", "no such outpatient visit (HIS has not registered it, or "
                                                         "not yet): ask again in a moment"), False, None, []
-            flags, after = self.engine.absorb_in(conn, [absorption])
+            written: dict[str, MobilePayState] = {}
+            flags, after = self.engine.absorb_in(conn, [absorption], states=written)
             store.audit(conn, actor=channel.name, operator=body.operator, role="pay", action="order",
                         order_id=order_id, outcome="ok", source=request.remote,
                         detail=f"{body.pay_type}, {channel.version}")
-            return None, flags[0], store.load_state(conn, body.his_visit_id), after
+            st = written.get(body.his_visit_id)
+            if st is None:  # a repeat of the request: the visit as stored
+                st = store.load_state(conn, body.his_visit_id)
+            return None, flags[0], st, after
 
         refused, fresh, st, after = await self.db(unit)
         if refused is not None:
             return refused
-        for fn in after:
+        for fn in after:  # a visit made ready is handed to a driver (or the scheduler woken)
             fn()
-        if fresh:
-            self.engine.wake()
         stored = st.order(order_id) if st is not None else None
         if st is None or stored is None:
             raise _Refused(_error(503, "unavailable", "the order could not be read back; ask for it again"))
@@ -485,10 +485,8 @@ class MobilePayApi:
             return refuse(404, "unknown_order", "payOrdId: not an order of this hospital")
         if outcome == "replayed":
             return refuse(409, "replayed", "replayed: this very message was received before")
-        for fn in after:
+        for fn in after:  # a visit made ready is handed to a driver (or the scheduler woken)
             fn()
-        if outcome == "accepted":
-            self.engine.wake()
         CALLBACKS.labels(outcome).inc()
         return Answer(200, {"code": 0, "success": True,
                             "message": "success" if outcome == "accepted" else "already received"})
@@ -533,9 +531,8 @@ class MobilePayApi:
         outcome, after = await self.db(unit)
         if outcome == "unknown_order":
             return refuse(404, "unknown_order", "out_trade_no: not an order of this hospital")
-        for fn in after:
+        for fn in after:  # a visit made ready is handed to a driver (or the scheduler woken)
             fn()
-        self.engine.wake()
         CALLBACKS.labels(f"wechat_{outcome}").inc()
         return Answer(200, {"code": "SUCCESS", "message": "成功"})
 
