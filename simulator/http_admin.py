@@ -128,6 +128,20 @@ def build_admin_app(sim: Simulator) -> web.Application:
             return _json({"error": str(exc)}, 400)
         return _json(sim.faults.describe())
 
+    @routes.get("/admin/callback-url")
+    async def callback_url(_: web.Request) -> web.Response:
+        return _json({"url": sim.callbacks.callback_url})
+
+    @routes.put("/admin/callback-url")
+    async def set_callback_url(request: web.Request) -> web.Response:
+        """Where the settlement-result callbacks of orders settled from now on go ("": none are sent)."""
+        body = wire.loads(await request.read())
+        url = body.get("url") if isinstance(body, dict) else None
+        if not isinstance(url, str) or (url and not url.startswith(("http://", "https://"))):
+            return _json({"error": "url: an http:// or https:// URL, or \"\" to send no callbacks"}, 400)
+        sim.callbacks.callback_url = url
+        return _json({"url": url})
+
     @routes.get("/admin/counters")
     async def counters(_: web.Request) -> web.Response:
         described = sim.faults.describe()

@@ -66,6 +66,21 @@ async def call(c: httpx.AsyncClient, sim, codec, path: str, data: dict[str, Any]
     return codec.decode_response(json.loads(r.content, parse_float=Decimal))
 
 
+async def paid_order(c: httpx.AsyncClient, sim, hosp_private: str, med_org_ord: str) -> tuple[Any, dict[str, Any]]:
+    """A one-line 2.0 order uploaded and paid (its callbacks delivered): the hospital's codec and the 6201 answer."""
+    codec = mobilepay.MobilePayCodec(APP_ID, SECRET, hosp_private, sim.platform_public_key_hex,
+                                     timestamp_format="epoch_ms")
+    person = next(iter(sim.ledger.persons.values()))
+    up = await call(c, sim, codec, "uldFeeInfo", {
+        "payAuthNo": "A", "orgCodg": sim.settings.fixmedins_codes[0], "psnNo": person.psn_no,
+        "insutype": person.insutype, "medOrgOrd": med_org_ord, "medType": "11", "medfeeSumamt": Decimal("1.00"),
+        "feedetailList": [{"medListCodg": "XA03", "detItemFeeSumamt": Decimal("1.00")}]})
+    await call(c, sim, codec, "pay_order", {"payAuthNo": "A", "payOrdId": up["payOrdId"], "payToken": up["payToken"],
+                                            "acctUsedFlag": "0"})
+    await sim.callbacks.drain()
+    return codec, up
+
+
 async def test_order_settles_and_a_signed_callback_is_delivered_until_acknowledged(start, receiver) -> None:
     hosp_private, hosp_public = keys()
     async with start(mp_hospital_public_key_hex=hosp_public, callback_url=receiver.url,
@@ -130,15 +145,19 @@ async def test_duplicate_callback_fault_delivers_twice(start, receiver) -> None:
     hosp_private, hosp_public = keys()
     async with start(mp_hospital_public_key_hex=hosp_public, callback_url=receiver.url,
                      faults=["callback:duplicate:1"]) as sim, httpx.AsyncClient() as c:
-        codec = mobilepay.MobilePayCodec(APP_ID, SECRET, hosp_private, sim.platform_public_key_hex,
-                                         timestamp_format="epoch_ms")
-        person = next(iter(sim.ledger.persons.values()))
-        up = await call(c, sim, codec, "uldFeeInfo", {
-            "payAuthNo": "A", "orgCodg": sim.settings.fixmedins_codes[0], "psnNo": person.psn_no,
-            "insutype": person.insutype, "medOrgOrd": "O-3", "medType": "11", "medfeeSumamt": Decimal("1.00"),
-            "feedetailList": [{"medListCodg": "XA03", "detItemFeeSumamt": Decimal("1.00")}]})
-        await call(c, sim, codec, "pay_order", {"payAuthNo": "A", "payOrdId": up["payOrdId"], "payToken": up["payToken"],
-                                                "acctUsedFlag": "0"})
-        await sim.callbacks.drain()
+        codec, up = await paid_order(c, sim, hosp_private, "O-3")
         assert len(receiver.bodies) == 2
         assert [codec.verify_callback(b)["payOrdId"] for b in receiver.bodies] == [up["payOrdId"]] * 2
+
+
+async def test_the_callback_url_set_through_the_admin_api_receives_the_callbacks_of_orders_settled_after(
+        start, receiver) -> None:
+    receiver.fail_first = 0
+    hosp_private, hosp_public = keys()
+    async with start(mp_hospital_public_key_hex=hosp_public) as sim, httpx.AsyncClient() as c:
+        assert (await c.get(sim.admin_url + "/admin/callback-url")).json() == {"url": ""}
+        refused = await c.put(sim.admin_url + "/admin/callback-url", json={"url": "ftp://elsewhere"})
+        assert refused.status_code == 400 and "url" in refused.json()["error"]
+        assert (await c.put(sim.admin_url + "/admin/callback-url", json={"url": receiver.url})).status_code == 200
+        codec, up = await paid_order(c, sim, hosp_private, "O-URL")
+        assert [codec.verify_callback(b)["payOrdId"] for b in receiver.bodies] == [up["payOrdId"]]
