@@ -8,13 +8,16 @@ Every ratio names what it divides by. Phases, one stack, one simulator:
    httpx loop with hand-built envelopes (no validation, signing, journal, Kafka or database), swept over
    concurrency 1…32: ``bare_sweep``; its best is the CPU-bound ceiling for these calls (``bare_best_chains_per_s``).
    One chain at a time gives ``bare_serial_chain_p50_ms``.
-3. **burst** (CPU-bound) — ``--visits`` outpatient visits of a generated HIS day through the real path (Debezium
+3. **burst** (CPU-bound) — ``--visits`` outpatient visits of a generated plain HIS day (``generate_day(plain=True)``:
+   every visit registered, diagnosed once, charged and settled — the bare loop's six calls, not a day with 退号,
+   refunds and self-pay whose visits settle less and call more) through the real path (Debezium
    events → ingest → registration → settlement, real processes), every change event produced at once:
    ``burst_chains_per_s`` over ``bare_best_chains_per_s``. Also the database transactions per platform call —
    every PostgreSQL commit of the run (``pg_stat_database``) and the chain engine's own
    (``yibao_chain_transactions_total``) — and the CPU each process spent per settled chain.
 4. **unloaded** (latency) — ``--latency-visits`` visits one at a time. Per part, p50/p99: the entry hop (CDC event
-   produced → registration has absorbed it), the handoff (registration's fact written → settlement has absorbed it),
+   produced → registration has absorbed it; ``entry_hop_parts`` splits it: CDC record → ingest's inbox, → its outbox
+   row, → published by its relay, → registration's inbox), the handoff (registration's fact written → settlement has absorbed it),
    the exit hop (settlement's result written → on the results topic), and what the bridge adds per platform call
    (the gap between one call's answer and the next call of the same visit in the same service).
 5. **with the platform's latency** — the simulator answering after 150-300 ms (uniform jitter) with the chain
@@ -454,7 +457,7 @@ def burst(bridge: Any, ingestor: Any, info: Any, visits: int, day: _dt.date, pha
     from yibao.fakedata.his import generate_day
 
     messages = generate_day(SEED, day=day, outpatients=visits, inpatients=0, population_size=POPULATION,
-                            shape=CdcShape(decimal_mode="string"))
+                            shape=CdcShape(decimal_mode="string"), plain=True)
     requests = _requests(ingestor, messages)
     profilers = _profilers(bridge, phase)
     counters = Counters(bridge, info.database_url)
@@ -504,7 +507,7 @@ async def unloaded(bridge: Any, ingestor: Any, info: Any, count: int) -> dict[st
     try:
         for i, person in enumerate(population(SEED, POPULATION + count)[POPULATION:]):
             messages = generate_day(SEED, day=DAY - _dt.timedelta(days=i + 1), outpatients=1, inpatients=0,
-                                    people=[person], shape=CdcShape(decimal_mode="string"))
+                                    people=[person], shape=CdcShape(decimal_mode="string"), plain=True)
             requests = _requests(ingestor, messages)
             visits = {visit for pairs in requests.values() for visit, _ in pairs}
             produced = time.time()
@@ -526,7 +529,13 @@ async def unloaded(bridge: Any, ingestor: Any, info: Any, count: int) -> dict[st
         await producer.stop()
         db.dispose()
     return {"visits": count, "settled": len(chain), "chain": _p50_p99(chain), "entry_hop": _p50_p99(entry),
-            "handoff": _p50_p99(handoff), "exit_hop": _p50_p99(exit_), "added_per_platform_call": _p50_p99(added)}
+            "handoff": _p50_p99(handoff), "exit_hop": _p50_p99(exit_), "added_per_platform_call": _p50_p99(added),
+            "entry_hop_parts": {name: _p50_p99([p[i] for p in ENTRY_PARTS]) for i, name in enumerate(
+                ("cdc produced → ingest absorbed", "ingest absorbed → handed on (outbox row)",
+                 "handed on → published by ingest's relay", "published → registration absorbed"))}}
+
+
+ENTRY_PARTS: list[tuple[float, float, float, float]] = []
 
 
 def _parts(db: Any, visits: set[str], event_ids: list[str], produced: float, settled_ts: float
@@ -541,6 +550,13 @@ def _parts(db: Any, visits: set[str], event_ids: list[str], produced: float, set
         first_in = conn.execute(select(inbox.c.received_at).where(and_(
             inbox.c.consumer == "registration", inbox.c.event_id.in_(event_ids)))
             .order_by(inbox.c.received_at).limit(1)).scalar()
+        raw_ids = [e.removeprefix("his:") for e in event_ids]
+        ingested = conn.execute(select(inbox.c.received_at).where(and_(
+            inbox.c.consumer.like("%ingest"), inbox.c.event_id.in_(raw_ids)))
+            .order_by(inbox.c.received_at).limit(1)).scalar()
+        handed = conn.execute(select(outbox.c.created_at, outbox.c.published_at).where(and_(
+            outbox.c.producer.like("%ingest"), outbox.c.created_at >= since, outbox.c.msg_key.in_(visits)))
+            .order_by(outbox.c.id).limit(1)).first()
         facts = conn.execute(select(outbox.c.created_at, outbox.c.headers).where(and_(
             outbox.c.producer == "registration", outbox.c.topic.like("%visits%"), outbox.c.created_at >= since,
             outbox.c.msg_key.in_(visits))).order_by(outbox.c.id)).all()
@@ -560,6 +576,9 @@ def _parts(db: Any, visits: set[str], event_ids: list[str], produced: float, set
             platform_calls.c.visit_key.in_(visits), platform_calls.c.started_at >= since)
             .order_by(platform_calls.c.service, platform_calls.c.started_at)).all()
     entry = (first_in.timestamp() - produced) if first_in is not None else None
+    if entry is not None and ingested is not None and handed is not None and handed[1] is not None:
+        ENTRY_PARTS.append((ingested.timestamp() - produced, handed[0].timestamp() - ingested.timestamp(),
+                            handed[1].timestamp() - handed[0].timestamp(), first_in.timestamp() - handed[1].timestamp()))
     exit_ = (settled_ts - result_written.timestamp()) if result_written is not None else None
     gaps = []
     for _, rows in itertools.groupby(calls, key=lambda r: r.service):

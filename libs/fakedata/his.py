@@ -29,6 +29,7 @@ from yibao.fakedata.his_catalog import (
     INP_DIAGNOSES,
     INP_EXTRA_ITEMS,
     OUTP_DEPTS,
+    ACUTE_OUTP_DIAGNOSES,
     OUTP_DIAGNOSES,
     OUTP_ITEMS,
     REGISTRATION_FEES,
@@ -111,7 +112,9 @@ class HisDay:
     # outpatient ------------------------------------------------------------------------------------------------------
 
     def outpatient_visit(self, person: Person, force: str | None = None) -> None:
-        """One outpatient visit; ``force`` makes one of OUTPATIENT_PATHS happen (else chance decides)."""
+        """One outpatient visit; ``force`` makes one of OUTPATIENT_PATHS happen (else chance decides); ``"plain"``
+        makes none happen and gives it one acute diagnosis (no 门慢特病 备案 to look up): registered, diagnosed,
+        charged, settled as 普通门诊."""
         rng = self.rng
         dept: Department = rng.choice(OUTP_DEPTS)
         doctor = rng.choice(doctors_of(dept))
@@ -123,7 +126,8 @@ class HisDay:
         cashier = rng.choice(_CASHIERS)
         card = self._card(person)
         patient_id = self._patient_id(person)
-        med_type = "JZ" if dept.code == "2001" else ("MT" if rng.random() < 0.1 else "PT")
+        plain = force == "plain"
+        med_type = "JZ" if dept.code == "2001" else ("MT" if not plain and rng.random() < 0.1 else "PT")
         register = {
             "REG_ID": reg_id, "PATIENT_ID": patient_id, "REG_NO": f"MZ{self.day:%Y%m%d}{reg_id % 100000:05d}",
             **card, "ID_TYPE": "1", "ID_NO": person.certno, "PAT_NAME": person.psn_name,
@@ -141,7 +145,7 @@ class HisDay:
             self._cancel_request(reg_id, "O", patient_id, "REG", "患者未就诊，申请退号", t)
             return
         # diagnoses (one row each; sometimes the doctor corrects the main one)
-        icd, name, complaint = rng.choice(OUTP_DIAGNOSES)
+        icd, name, complaint = rng.choice(ACUTE_OUTP_DIAGNOSES if plain else OUTP_DIAGNOSES)
         t += _dt.timedelta(minutes=rng.randint(10, 60))
         main = {
             "DIAG_ID": self._int_id("diag", 7), "REG_ID": reg_id, "PATIENT_ID": patient_id, "DIAG_SEQ": 1,
@@ -150,7 +154,7 @@ class HisDay:
             "DOCTOR_NAME": doctor.name, "DIAG_TIME": t, "VALID_FLAG": "1",
         }
         self.emit(T.OUTP_DIAGNOSIS, "c", t, after=main)
-        if rng.random() < 0.3:
+        if not plain and rng.random() < 0.3:
             icd2, name2, _ = rng.choice([d for d in OUTP_DIAGNOSES if d[0] != icd])
             t += _dt.timedelta(minutes=2)
             self.emit(T.OUTP_DIAGNOSIS, "c", t, after={
@@ -439,8 +443,12 @@ def generate_day(
     heartbeat_every: int = 0,
     population_size: int = 500,
     people: list[Person] | None = None,
+    plain: bool = False,
 ) -> list[RawCdcMessage]:
-    """A day of HIS activity as Debezium records, in commit order. Deterministic for equal arguments."""
+    """A day of HIS activity as Debezium records, in commit order. Deterministic for equal arguments.
+
+    ``plain``: every outpatient visit takes the plain path (registered, one acute diagnosis, charged, settled: no
+    self-pay, 门慢特病, 退号, reversal, refund or diagnosis update) — a benchmark comparing the bridge with a loop of those calls."""
     shape = shape or CdcShape()
     people = people if people is not None else population(seed, population_size)
     if not people:
@@ -448,7 +456,7 @@ def generate_day(
     his = HisDay(seed, day, people)
     chosen = his.rng.sample(range(len(people)), min(len(people), outpatients + inpatients))
     chosen += [his.rng.randrange(len(people)) for _ in range(outpatients + inpatients - len(chosen))]
-    out_force = _spread(his.rng, outpatients, OUTPATIENT_PATHS)
+    out_force = {n: "plain" for n in range(outpatients)} if plain else _spread(his.rng, outpatients, OUTPATIENT_PATHS)
     in_force = _spread(his.rng, inpatients, INPATIENT_PATHS)
     for n, i in enumerate(chosen[:outpatients]):
         his.outpatient_visit(people[i], out_force.get(n))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-__all__ = ["Department", "Doctor", "Item", "OUTP_DEPTS", "INP_DEPTS", "OUTP_DIAGNOSES", "INP_DIAGNOSES",
+__all__ = ["Department", "Doctor", "Item", "OUTP_DEPTS", "INP_DEPTS", "OUTP_DIAGNOSES", "ACUTE_OUTP_DIAGNOSES", "INP_DIAGNOSES",
            "OUTP_ITEMS", "INP_DAILY_ITEMS", "INP_EXTRA_ITEMS", "REGISTRATION_FEES", "doctors_of"]
 
 
@@ -87,6 +87,10 @@ OUTP_DIAGNOSES: tuple[tuple[str, str, str], ...] = (
     ("L30.900", "皮炎", "皮肤瘙痒、红斑1周"),
     ("H10.900", "结膜炎", "双眼发红、分泌物增多"),
 )
+
+#: the outpatient diagnoses under no 门诊慢特病 (a plain visit's: no 备案 to look up, settled as 普通门诊)
+ACUTE_OUTP_DIAGNOSES: tuple[tuple[str, str, str], ...] = tuple(
+    d for d in OUTP_DIAGNOSES if not d[0].startswith(("I10", "E11")))
 
 INP_DIAGNOSES: tuple[tuple[str, str], ...] = (
     ("J18.900", "肺炎"),

@@ -81,6 +81,24 @@ def test_a_day_with_enough_visits_walks_every_rare_path(ingestor):
         assert seen[kind] > 0, kind
 
 
+def test_a_plain_day_walks_no_rare_path_and_gives_every_visit_one_diagnosis_and_a_settlement(ingestor):
+    events, _, errors = _ingest_all(ingestor, generate_day(0, outpatients=30, inpatients=0, plain=True))
+    assert not errors
+    seen = Counter(e.type for e in events)
+    for kind in ("charge_line_reversed", "refund_requested", "cancellation"):
+        assert seen[kind] == 0, kind
+    registered = [e for e in events if e.type == "patient_registered"]
+    assert len(registered) == 30 and all(e.settle_choice != "self_pay" for e in registered)
+    assert seen["settlement_requested"] == 30
+    diagnoses: dict[str, set] = {}
+    for e in events:
+        if e.type == "visit_info":
+            diagnoses.setdefault(e.his_visit_id, set()).update((d.diag_type, d.diag_srt_no) for d in e.diagnoses)
+    assert len(diagnoses) == 30 and all(len(d) == 1 for d in diagnoses.values())
+    infos = [e for e in events if e.type == "visit_info"]
+    assert all(e.med_type != "MT" and not (e.dise_codg or "").startswith(("I10", "E11")) for e in infos)
+
+
 @pytest.mark.parametrize("schemas", [False, True], ids=["noschema", "schema"])
 def test_injected_faults_fail_with_the_expected_errors(ingestor, schemas):
     inject = {kind: 2 for kind in FAULT_KINDS}
