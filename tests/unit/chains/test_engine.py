@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import Engine, func, select, update
@@ -403,8 +405,9 @@ async def test_a_worker_never_drives_more_visits_than_its_in_flight_limit(sqlite
     assert max(seen) == 3  # the limit is used, and never passed
 
 
-async def _scheduling(engine: Any) -> tuple[Any, Any]:
-    """The engine's scheduler running (as in a worker), past its first claim."""
+@contextlib.asynccontextmanager
+async def _scheduling(engine: Any) -> AsyncIterator[None]:
+    """The engine's scheduler running (as in a worker), past its first claim; stopped after."""
     import asyncio
 
     stopping = asyncio.Event()
@@ -414,7 +417,12 @@ async def _scheduling(engine: Any) -> tuple[Any, Any]:
             break
         await asyncio.sleep(0.01)
     await asyncio.sleep(0.1)
-    return stopping, task
+    try:
+        yield
+    finally:
+        stopping.set()
+        engine.wake()
+        await task
 
 
 async def _until(check: Any, timeout: float = 10.0) -> None:
@@ -436,9 +444,9 @@ async def test_a_visit_its_worker_made_ready_is_driven_at_once_without_a_claim(s
 
     db = Db(sqlite_engine)
     engine = engine_for(db, Script(), poll_interval_s=30.0, lease_s=60.0)
-    stopping, task = await _scheduling(engine)
-    try:
-        claims, handoffs, units = _counted(metrics.TRANSACTIONS, "toy", "claim"), _counted(metrics.HANDOFFS, "toy"), db.units
+    async with _scheduling(engine):
+        claims, handoffs = _counted(metrics.TRANSACTIONS, "toy", "claim"), _counted(metrics.HANDOFFS, "toy")
+        units = db.units
         await request(engine)
         await _until(lambda: state_of(sqlite_engine).setl_id == "S1" and not engine._running)
         assert _counted(metrics.TRANSACTIONS, "toy", "claim") == claims
@@ -447,34 +455,25 @@ async def test_a_visit_its_worker_made_ready_is_driven_at_once_without_a_claim(s
         # journalled, 2207 booked
         assert db.units - units == 1 + 3
         with sqlite_engine.connect() as conn:
-            assert tuple(conn.execute(select(chain_visits.c.status, chain_visits.c.lease_owner)).one()) == ("idle", None)
-    finally:
-        stopping.set()
-        engine.wake()
-        await task
+            row = conn.execute(select(chain_visits.c.status, chain_visits.c.lease_owner)).one()
+        assert tuple(row) == ("idle", None)
 
 
 async def test_a_visit_handed_over_while_another_worker_holds_its_lease_is_left_to_that_worker(
         sqlite_engine: Engine) -> None:
     platform = Script()
     engine = engine_for(Db(sqlite_engine), platform, poll_interval_s=30.0, lease_s=60.0)
-    stopping, task = await _scheduling(engine)
-    try:
+    async with _scheduling(engine):
         with sqlite_engine.begin() as conn:
             engine.store.create(conn, "V1", "outpatient", ToyState(requested=True).model_dump_json())
-            conn.execute(update(chain_visits).values(status="ready", next_attempt_at=_dt.datetime.now(_dt.timezone.utc),
-                                                     lease_owner="another-worker",
-                                                     lease_until=_dt.datetime.now(_dt.timezone.utc)
-                                                     + _dt.timedelta(seconds=60)))
+            now = _dt.datetime.now(_dt.timezone.utc)
+            conn.execute(update(chain_visits).values(status="ready", next_attempt_at=now, lease_owner="another-worker",
+                                                     lease_until=now + _dt.timedelta(seconds=60)))
         engine._handoff("V1")
         await _until(lambda: not engine._running)
         assert platform.calls == []
         with sqlite_engine.connect() as conn:
             assert conn.execute(select(chain_visits.c.lease_owner)).scalar_one() == "another-worker"
-    finally:
-        stopping.set()
-        engine.wake()
-        await task
 
 
 async def test_visits_handed_over_never_pass_the_in_flight_limit(sqlite_engine: Engine) -> None:
@@ -482,13 +481,8 @@ async def test_visits_handed_over_never_pass_the_in_flight_limit(sqlite_engine: 
     engine = engine_for(Db(sqlite_engine), platform, concurrency=3, poll_interval_s=0.05)
     seen: list[int] = []
     platform.during_call = lambda infno: seen.append(len(engine._running))
-    stopping, task = await _scheduling(engine)
-    try:
+    async with _scheduling(engine):
         for i in range(10):
             await request(engine, message_id=f"m{i}", key=f"V{i}")
         await _until(lambda: len(platform.calls) == 20 and not engine._running)
         assert max(seen) == 3
-    finally:
-        stopping.set()
-        engine.wake()
-        await task
