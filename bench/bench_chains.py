@@ -502,6 +502,7 @@ async def unloaded(bridge: Any, ingestor: Any, info: Any, count: int) -> dict[st
 
     db = create_engine(info.database_url)
     chain, entry, handoff, exit_, added = [], [], [], [], []
+    entry_parts: list[tuple[float, ...]] = []
     producer = AIOKafkaProducer(bootstrap_servers=info.kafka_bootstrap, acks="all")
     await producer.start()
     try:
@@ -525,22 +526,22 @@ async def unloaded(bridge: Any, ingestor: Any, info: Any, count: int) -> dict[st
                 if value is not None:
                     bucket.append(value)
             added.extend(parts[3])
+            if parts[4] is not None:
+                entry_parts.append(parts[4])
     finally:
         await producer.stop()
         db.dispose()
     return {"visits": count, "settled": len(chain), "chain": _p50_p99(chain), "entry_hop": _p50_p99(entry),
             "handoff": _p50_p99(handoff), "exit_hop": _p50_p99(exit_), "added_per_platform_call": _p50_p99(added),
-            "entry_hop_parts": {name: _p50_p99([p[i] for p in ENTRY_PARTS]) for i, name in enumerate(
+            "entry_hop_parts": {name: _p50_p99([p[i] for p in entry_parts]) for i, name in enumerate(
                 ("cdc produced → ingest absorbed", "ingest absorbed → handed on (outbox row)",
                  "handed on → published by ingest's relay", "published → registration absorbed"))}}
 
 
-ENTRY_PARTS: list[tuple[float, float, float, float]] = []
-
-
 def _parts(db: Any, visits: set[str], event_ids: list[str], produced: float, settled_ts: float
-           ) -> tuple[float | None, float | None, float | None, list[float]]:
-    """One visit's entry hop, handoff, exit hop (seconds) and the gaps between its calls."""
+           ) -> tuple[float | None, float | None, float | None, list[float], tuple[float, ...] | None]:
+    """One visit's entry hop, handoff, exit hop (seconds), the gaps between its calls, and the entry hop's four
+    parts (None when a stamp is missing)."""
     from sqlalchemy import and_, select
 
     from yibao.core.db.schema import inbox, outbox, platform_calls
@@ -576,9 +577,10 @@ def _parts(db: Any, visits: set[str], event_ids: list[str], produced: float, set
             platform_calls.c.visit_key.in_(visits), platform_calls.c.started_at >= since)
             .order_by(platform_calls.c.service, platform_calls.c.started_at)).all()
     entry = (first_in.timestamp() - produced) if first_in is not None else None
+    entry_parts = None
     if entry is not None and ingested is not None and handed is not None and handed[1] is not None:
-        ENTRY_PARTS.append((ingested.timestamp() - produced, handed[0].timestamp() - ingested.timestamp(),
-                            handed[1].timestamp() - handed[0].timestamp(), first_in.timestamp() - handed[1].timestamp()))
+        marks = (produced, ingested.timestamp(), handed[0].timestamp(), handed[1].timestamp(), first_in.timestamp())
+        entry_parts = tuple(later - earlier for earlier, later in zip(marks, marks[1:]))
     exit_ = (settled_ts - result_written.timestamp()) if result_written is not None else None
     gaps = []
     for _, rows in itertools.groupby(calls, key=lambda r: r.service):
@@ -587,7 +589,7 @@ def _parts(db: Any, visits: set[str], event_ids: list[str], produced: float, set
             if prev.duration_ms is not None:
                 end = prev.started_at + _dt.timedelta(milliseconds=prev.duration_ms)
                 gaps.append(max(0.0, (nxt.started_at - end).total_seconds()))
-    return entry, handoff, exit_, gaps
+    return entry, handoff, exit_, gaps, entry_parts
 
 
 async def _bare_at(bridge: Any, concurrency: int, chains: int) -> float:
