@@ -103,12 +103,12 @@ async def ceiling(bridge: Any, codec: Any, persons: list[dict[str, Any]],
         out = codec.decode_response(_loads(up.content))
         pay = {"payAuthNo": f"A{n}", "payOrdId": out["payOrdId"], "payToken": out["payToken"], "orgCodg": org,
                "orgBizSer": f"B{n}"}
-        settled = asyncio.get_running_loop().create_future()
-        if callback:
-            waiting[str(out["payOrdId"])] = settled
+        settled = None
+        if callback:  # registered before 6202 is sent: its callback may come before the answer does
+            settled = waiting[str(out["payOrdId"])] = asyncio.get_running_loop().create_future()
         paid = await client.post(prefix + "pay_order", json=_jsonable(codec.encode_request(pay)))
         codec.decode_response(_loads(paid.content))
-        if callback:
+        if settled is not None:
             await asyncio.wait_for(settled, 30)
 
     runner = None

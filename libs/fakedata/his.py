@@ -24,12 +24,12 @@ from yibao.core.clock import SHANGHAI
 from yibao.fakedata import his_tables as T
 from yibao.fakedata.cdc import HEARTBEAT_TOPIC_PREFIX, CdcEncoder, CdcShape, RawCdcMessage, RowChange, TableDef, dumps
 from yibao.fakedata.his_catalog import (
+    ACUTE_OUTP_DIAGNOSES,
     INP_DAILY_ITEMS,
     INP_DEPTS,
     INP_DIAGNOSES,
     INP_EXTRA_ITEMS,
     OUTP_DEPTS,
-    ACUTE_OUTP_DIAGNOSES,
     OUTP_DIAGNOSES,
     OUTP_ITEMS,
     REGISTRATION_FEES,
@@ -448,7 +448,8 @@ def generate_day(
     """A day of HIS activity as Debezium records, in commit order. Deterministic for equal arguments.
 
     ``plain``: every outpatient visit takes the plain path (registered, one acute diagnosis, charged, settled: no
-    self-pay, 门慢特病, 退号, reversal, refund or diagnosis update) — a benchmark comparing the bridge with a loop of those calls."""
+    self-pay, 门慢特病, 退号, reversal, refund or diagnosis update) — a benchmark comparing the bridge with a loop
+    of those calls."""
     shape = shape or CdcShape()
     people = people if people is not None else population(seed, population_size)
     if not people:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-__all__ = ["Department", "Doctor", "Item", "OUTP_DEPTS", "INP_DEPTS", "OUTP_DIAGNOSES", "ACUTE_OUTP_DIAGNOSES", "INP_DIAGNOSES",
-           "OUTP_ITEMS", "INP_DAILY_ITEMS", "INP_EXTRA_ITEMS", "REGISTRATION_FEES", "doctors_of"]
+__all__ = ["Department", "Doctor", "Item", "OUTP_DEPTS", "INP_DEPTS", "OUTP_DIAGNOSES", "ACUTE_OUTP_DIAGNOSES",
+           "INP_DIAGNOSES", "OUTP_ITEMS", "INP_DAILY_ITEMS", "INP_EXTRA_ITEMS", "REGISTRATION_FEES", "doctors_of"]
 
 
 @dataclass(frozen=True)
