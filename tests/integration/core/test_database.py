@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as _dt
+import os
 import subprocess
 import sys
+import threading
 from decimal import Decimal
+
+import pytest
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -73,13 +78,7 @@ def test_money_is_exact_and_times_come_back_in_shanghai(any_db_url: str) -> None
 def test_a_worker_busy_on_every_thread_keeps_its_connections_instead_of_reopening_them(fresh_db_url: str) -> None:
     """As many units of work at once as asyncio's default executor runs, round after round: PostgreSQL opens no
     new session after the first round (a pool smaller than the threads closed and reopened one at every peak)."""
-    import asyncio
-    import os
-    import threading
-
     if not fresh_db_url.startswith("postgresql"):
-        import pytest
-
         pytest.skip("sessions are PostgreSQL's")
     threads = min(32, (os.cpu_count() or 1) + 4)
     engine = make_engine(fresh_db_url)
